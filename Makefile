@@ -1,0 +1,51 @@
+# adgate: `make run` serves the whole service, `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+PORT ?= 5000
+PO := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
+MO := $(PO:.po=.mo)
+
+.PHONY: run test pytest lint translations-extract clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.deps-run: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+$(VENV)/.deps-dev: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $@ $(VENV)/.deps-run
+
+%.mo: %.po | $(VENV)/.deps-run
+	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+# Served on loopback over plain HTTP, so the session cookie cannot be Secure here;
+# behind a TLS proxy (docs in README.md) the default, Secure, applies.
+run: $(VENV)/.deps-run $(MO)
+	$(FLASK) db upgrade
+	$(FLASK) users demo
+	@echo "adgate: sign in at http://127.0.0.1:$(PORT)/login (Ctrl-C stops everything)"
+	ADGATE_SESSION_COOKIE_SECURE=false $(BIN)/gunicorn --bind 127.0.0.1:$(PORT) \
+		--workers 2 --access-logfile - wsgi:app
+
+test: pytest lint
+
+pytest: $(VENV)/.deps-dev $(MO)
+	$(BIN)/pytest
+
+lint: $(VENV)/.deps-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+translations-extract: $(VENV)/.deps-dev
+	$(BIN)/pybabel extract --no-location --sort-by-file -F babel.cfg -k _l -o app/translations/messages.pot .
+	$(BIN)/pybabel update --no-fuzzy-matching -i app/translations/messages.pot -d app/translations
+
+clean:
+	rm -rf $(VENV) $(MO) .pytest_cache .mypy_cache .ruff_cache

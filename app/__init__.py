@@ -1,0 +1,94 @@
+"""adgate: the authorization checklist for political and social-issue ads on Meta."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from flask import Flask, current_app, g, request
+from flask_bootstrap import Bootstrap5
+from flask_talisman import Talisman
+from flask_wtf.csrf import CSRFProtect
+from werkzeug.middleware.proxy_fix import ProxyFix
+from werkzeug.wrappers import Response
+
+from app import config, db, errors, i18n
+
+csrf = CSRFProtect()
+bootstrap = Bootstrap5()
+
+# No inline script or style anywhere: everything comes from /static.
+CONTENT_SECURITY_POLICY = {
+    "default-src": "'self'",
+    "script-src": "'self'",
+    "style-src": "'self'",
+    "img-src": "'self' data:",
+    "font-src": "'self'",
+    "connect-src": "'self'",
+    "object-src": "'none'",
+    "base-uri": "'none'",
+    "form-action": "'self'",
+    "frame-ancestors": "'none'",
+}
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+
+
+def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
+    """Build the application: configuration, database, extensions, blueprints."""
+    instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("ADGATE_INSTANCE_PATH")
+    app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
+    config.load(app, test_config)
+    logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+
+    if app.config["PROXY_COUNT"]:
+        n = int(app.config["PROXY_COUNT"])
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n, x_host=n)  # type: ignore[method-assign]
+
+    app.before_request(_assign_request_id)
+    app.after_request(_expose_request_id)
+
+    db.init_app(app)
+    i18n.init_app(app)
+    bootstrap.init_app(app)
+    Talisman(
+        app,
+        force_https=app.config["FORCE_HTTPS"],
+        strict_transport_security=True,
+        session_cookie_secure=app.config["SESSION_COOKIE_SECURE"],
+        content_security_policy=CONTENT_SECURITY_POLICY,
+        frame_options="DENY",
+        referrer_policy="same-origin",
+        permissions_policy={"camera": "()", "microphone": "()", "geolocation": "()"},
+    )
+
+    from app.auth.access import deny_undeclared
+
+    # Before CSRFProtect: a role that may not call a view learns nothing about its form.
+    app.before_request(deny_undeclared)
+    csrf.init_app(app)
+
+    from app import admin, audits, auth, main
+
+    auth.init_app(app)
+    main.init_app(app)
+    admin.init_app(app)
+    audits.init_app(app)
+    errors.init_app(app)
+    return app
+
+
+def _assign_request_id() -> None:
+    # Behind a proxy, its request id ties adgate's events to the proxy's logs.
+    incoming = request.headers.get("X-Request-ID", "")
+    trusted = bool(current_app.config["PROXY_COUNT"]) and _REQUEST_ID.fullmatch(incoming)
+    g.request_id = incoming if trusted else uuid.uuid4().hex
+
+
+def _expose_request_id(response: Response) -> Response:
+    if "request_id" in g:
+        response.headers["X-Request-ID"] = g.request_id
+    return response

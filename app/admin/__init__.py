@@ -1,0 +1,14 @@
+"""Account administration for admins (blueprint)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("admin", __name__, url_prefix="/admin")
+
+
+def init_app(app: Flask) -> None:
+    """Register the blueprint."""
+    from app.admin import views  # noqa: F401  (registers the routes)
+
+    app.register_blueprint(bp)

@@ -1,0 +1,86 @@
+"""List, create, disable and enable accounts."""
+
+from __future__ import annotations
+
+from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from app.admin import bp
+from app.admin.forms import ROLE_LABELS, AccountActionForm, CreateUserForm
+from app.auth.access import roles_required
+from app.auth.accounts import AccountError, create_user, set_active
+from app.db import get_session
+from app.models import Role, User
+
+
+def _account_error(exc: AccountError) -> str:
+    messages = {
+        "email_invalid": _("This is not a valid e-mail address."),
+        "email_taken": _("An account with this e-mail address exists already."),
+        "password_short": _("The password is too short."),
+        "password_long": _("The password is too long."),
+        "role_unknown": _("Unknown role."),
+    }
+    return messages.get(exc.code, str(exc))
+
+
+def _render(form: CreateUserForm, status: int = 200) -> tuple[str, int]:
+    users = get_session().scalars(select(User).order_by(User.email)).all()
+    return render_template(
+        "admin/users.html", users=users, form=form, action_form=AccountActionForm(),
+        role_labels=ROLE_LABELS,
+    ), status
+
+
+@bp.get("/users")
+@roles_required(Role.ADMIN)
+def users() -> tuple[str, int]:
+    """Every account with its role and state."""
+    return _render(CreateUserForm())
+
+
+@bp.post("/users")
+@roles_required(Role.ADMIN)
+def create() -> Response | tuple[str, int]:
+    """Create an account."""
+    form = CreateUserForm()
+    if not form.validate():
+        return _render(form, 400)
+    try:
+        user = create_user(get_session(), form.email.data, form.role.data, form.password.data)
+    except AccountError as exc:
+        field = form.email if exc.code.startswith("email") else form.password
+        field.errors.append(_account_error(exc))
+        return _render(form, 400)
+    flash(_("Account %(email)s created.", email=user.email), "success")
+    return redirect(url_for("admin.users"))
+
+
+def _set_active(user_id: int, active: bool) -> Response:
+    db = get_session()
+    user = db.get(User, user_id)
+    if user is None:
+        abort(404)
+    if user.id == current_user.id and not active:
+        flash(_("You cannot disable your own account."), "danger")
+        return redirect(url_for("admin.users"))
+    set_active(db, user, active)
+    flash(_("Account %(email)s updated.", email=user.email), "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/<int:user_id>/disable")
+@roles_required(Role.ADMIN)
+def disable(user_id: int) -> Response:
+    """Disable an account and end its logins."""
+    return _set_active(user_id, False)
+
+
+@bp.post("/users/<int:user_id>/enable")
+@roles_required(Role.ADMIN)
+def enable(user_id: int) -> Response:
+    """Enable a disabled account."""
+    return _set_active(user_id, True)

@@ -1,0 +1,15 @@
+"""The auditors' pages (blueprint) and ``flask audit …``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Flask
+
+bp = Blueprint("audits", __name__, url_prefix="/audit")
+
+
+def init_app(app: Flask) -> None:
+    """Register the blueprint and the CLI."""
+    from app.audits import cli, views  # noqa: F401  (registers the routes)
+
+    app.register_blueprint(bp)
+    app.cli.add_command(cli.audit_cli)

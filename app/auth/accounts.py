@@ -1,0 +1,212 @@
+"""Accounts and logins: the operations that change them, each with its audit event."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import datetime
+from functools import cache
+
+from email_validator import EmailNotValidError, validate_email
+from flask import current_app
+from flask_login import UserMixin
+from sqlalchemy import func, select, update
+from sqlmodel import Session
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from app import audit
+from app.models import LoginSession, Role, User, utcnow
+
+
+class AccountError(ValueError):
+    """Input that cannot become (or change) an account; ``code`` is stable, the message says why."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class Principal(UserMixin):  # type: ignore[misc]
+    """The signed-in user as Flask-Login sees it: an account plus the login it came with."""
+
+    def __init__(self, user: User, login_session_id: str) -> None:
+        self.user = user
+        self.login_session_id = login_session_id
+
+    def get_id(self) -> str:
+        """The login's id, so that logout ends this login rather than the account."""
+        return self.login_session_id
+
+    @property
+    def id(self) -> int:
+        assert self.user.id is not None
+        return self.user.id
+
+    @property
+    def email(self) -> str:
+        return self.user.email
+
+    @property
+    def role(self) -> Role:
+        return Role(self.user.role)
+
+    @property
+    def is_active(self) -> bool:
+        return self.user.active
+
+
+def normalize_email(email: str) -> str:
+    """The address as stored: checked for shape, lower-cased."""
+    try:
+        checked = validate_email(email.strip(), check_deliverability=False)
+    except EmailNotValidError as exc:
+        raise AccountError("email_invalid", f"not a valid e-mail address: {exc}") from exc
+    return checked.normalized.lower()
+
+
+def check_password_policy(password: str) -> None:
+    """Length only (ASVS V2.1): at least the configured minimum, at most 128 characters."""
+    minimum = current_app.config["PASSWORD_MIN_LENGTH"]
+    if len(password) < minimum:
+        raise AccountError("password_short", f"the password needs at least {minimum} characters")
+    if len(password) > 128:
+        raise AccountError("password_long", "the password may have at most 128 characters")
+
+
+def hash_password(password: str) -> str:
+    """scrypt, with werkzeug's parameters."""
+    return generate_password_hash(password, method="scrypt")
+
+
+@cache
+def _dummy_hash() -> str:
+    # Checked against when the e-mail is unknown, so both cases take the same time.
+    return hash_password(secrets.token_urlsafe(16))
+
+
+def find_user(session: Session, email: str) -> User | None:
+    """The account with this e-mail address, if any."""
+    return session.scalars(select(User).where(User.email == email.strip().lower())).first()
+
+
+def create_user(session: Session, email: str, role: str, password: str) -> User:
+    """A new active account."""
+    address = normalize_email(email)
+    try:
+        checked_role = Role(role)
+    except ValueError as exc:
+        raise AccountError("role_unknown", f"unknown role {role!r}; roles: {', '.join(Role)}") from exc
+    check_password_policy(password)
+    if find_user(session, address) is not None:
+        raise AccountError("email_taken", f"an account for {address} exists already")
+    user = User(email=address, role=checked_role.value, password_hash=hash_password(password))
+    session.add(user)
+    session.flush()
+    audit.record(session, "account.created", subject=("user", user_id(user)), data={"role": user.role})
+    return user
+
+
+def set_active(session: Session, user: User, active: bool) -> None:
+    """Enable or disable an account; disabling ends all its logins at once."""
+    if user.active == active:
+        return
+    user.active = active
+    session.add(user)
+    if not active:
+        end_all_logins(session, user)
+    kind = "account.enabled" if active else "account.disabled"
+    audit.record(session, kind, subject=("user", user_id(user)))
+
+
+def set_password(session: Session, user: User, password: str) -> None:
+    """Replace the password and end every login made with the old one."""
+    check_password_policy(password)
+    user.password_hash = hash_password(password)
+    session.add(user)
+    end_all_logins(session, user)
+    audit.record(session, "account.password_changed", subject=("user", user_id(user)))
+
+
+def authenticate(session: Session, email: str, password: str) -> User | None:
+    """The account if the password is right and the account active; failures are audited."""
+    user = find_user(session, email)
+    ok = check_password_hash(user.password_hash if user else _dummy_hash(), password)
+    if user is not None and ok and user.active:
+        return user
+    reason = "unknown_email" if user is None else ("disabled" if ok else "bad_password")
+    data = {"reason": reason, "client": audit.client_ref()}
+    subject = ("user", user_id(user)) if user is not None else None
+    audit.record(session, "auth.login_failed", subject=subject, data=data, actor=audit.ANONYMOUS)
+    return None
+
+
+def start_login(session: Session, user: User) -> str:
+    """Open a login for ``user``; returns the random id that the browser's cookie carries."""
+    raw = secrets.token_urlsafe(32)
+    now = utcnow()
+    session.add(
+        LoginSession(
+            id_hash=_digest(raw),
+            user_id=user_id(user),
+            created_at=now,
+            expires_at=now + current_app.config["LOGIN_SESSION_MAX_AGE"],
+        )
+    )
+    audit.record(
+        session,
+        "auth.login",
+        subject=("user", user_id(user)),
+        data={"client": audit.client_ref()},
+        actor=audit.Actor("user", str(user.id)),
+    )
+    return raw
+
+
+def load_login(session: Session, raw_id: str, now: datetime | None = None) -> Principal | None:
+    """The principal of a login that is open, unexpired and belongs to an active account."""
+    now = now or utcnow()
+    row = session.execute(
+        select(User)
+        .join(LoginSession, LoginSession.user_id == User.id)  # type: ignore[arg-type]
+        .where(
+            LoginSession.id_hash == _digest(raw_id),
+            LoginSession.ended_at.is_(None),  # type: ignore[union-attr]
+            LoginSession.expires_at > now,
+            User.active.is_(True),  # type: ignore[attr-defined]
+        )
+    ).first()
+    return Principal(row[0], raw_id) if row else None
+
+
+def end_login(session: Session, principal: Principal) -> None:
+    """Close one login (logout)."""
+    session.execute(
+        update(LoginSession)
+        .where(LoginSession.id_hash == _digest(principal.login_session_id))  # type: ignore[arg-type]
+        .values(ended_at=utcnow())
+    )
+    audit.record(session, "auth.logout", subject=("user", principal.id))
+
+
+def end_all_logins(session: Session, user: User) -> None:
+    """Close every open login of an account."""
+    session.execute(
+        update(LoginSession)
+        .where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))  # type: ignore[arg-type, union-attr]
+        .values(ended_at=utcnow())
+    )
+
+
+def count_users(session: Session) -> int:
+    """How many accounts exist."""
+    return int(session.scalar(select(func.count()).select_from(User)) or 0)
+
+
+def user_id(user: User) -> int:
+    """The id of a flushed account."""
+    assert user.id is not None, "flush the account before referring to it"
+    return user.id
+
+
+def _digest(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()

@@ -1,0 +1,121 @@
+"""``flask users …``: accounts from the command line (audited as the system)."""
+
+from __future__ import annotations
+
+import secrets
+import sys
+
+import click
+from sqlalchemy import select
+
+from app.auth.accounts import (
+    AccountError,
+    count_users,
+    create_user,
+    find_user,
+    set_active,
+    set_password,
+)
+from app.db import transaction
+from app.models import Role, User
+
+DEMO_ACCOUNTS = (
+    ("manager@demo.adgate.example", Role.MANAGER),
+    ("reviewer@demo.adgate.example", Role.REVIEWER),
+    ("auditor@demo.adgate.example", Role.AUDITOR),
+    ("admin@demo.adgate.example", Role.ADMIN),
+)
+
+
+@click.group("users")
+def users_cli() -> None:
+    """Create, list, disable and enable accounts."""
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    value: str = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return value
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def create_command(email: str, role: str, password_stdin: bool) -> None:
+    """Create an account with ROLE."""
+    password = _read_password(password_stdin)
+    try:
+        with transaction() as db:
+            user = create_user(db, email, role, password)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {user.email} ({user.role})")
+
+
+@users_cli.command("list")
+def list_command() -> None:
+    """List every account with its role and whether it is active."""
+    with transaction(write=False) as db:
+        for user in db.scalars(select(User).order_by(User.email)):
+            state = "active" if user.active else "disabled"
+            click.echo(f"{user.email}\t{user.role}\t{state}")
+
+
+def _set_active(email: str, active: bool) -> None:
+    with transaction() as db:
+        user = find_user(db, email)
+        if user is None:
+            raise click.ClickException(f"no account for {email}")
+        set_active(db, user, active)
+    click.echo(f"{'enabled' if active else 'disabled'} {user.email}")
+
+
+@users_cli.command("disable")
+@click.argument("email")
+def disable_command(email: str) -> None:
+    """Disable an account and end its logins."""
+    _set_active(email, False)
+
+
+@users_cli.command("enable")
+@click.argument("email")
+def enable_command(email: str) -> None:
+    """Enable a disabled account."""
+    _set_active(email, True)
+
+
+@users_cli.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+def set_password_command(email: str, password_stdin: bool) -> None:
+    """Set a new password (ends the account's logins)."""
+    password = _read_password(password_stdin)
+    try:
+        with transaction() as db:
+            user = find_user(db, email)
+            if user is None:
+                raise click.ClickException(f"no account for {email}")
+            set_password(db, user, password)
+    except AccountError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"password set for {email}")
+
+
+@users_cli.command("demo")
+def demo_command() -> None:
+    """Create one demo account per role if there are no accounts yet, and print them."""
+    with transaction() as db:
+        if count_users(db):
+            click.echo("Accounts exist already; no demo accounts created.")
+            click.echo("Reset a password with: flask --app wsgi users set-password EMAIL")
+            return
+        created = []
+        for email, role in DEMO_ACCOUNTS:
+            password = secrets.token_urlsafe(12)
+            create_user(db, email, role.value, password)
+            created.append((email, role, password))
+    click.echo("Demo accounts (shown once; passwords are stored hashed):")
+    for email, role, password in created:
+        click.echo(f"  {role.value:<9} {email:<32} {password}")

@@ -1,0 +1,120 @@
+"""Configuration: defaults, then the instance's secrets and ``config.py``, then ``ADGATE_*``.
+
+Secrets are never shipped: on first run the keys adgate needs are generated into
+``instance/secrets.json`` (mode 0600). Outside testing the app refuses to start
+with a missing, short or well-known secret key.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+DEFAULTS: dict[str, Any] = {
+    "SECRET_KEY": None,
+    # None selects the SQLite file in the instance folder.
+    "DATABASE_URL": None,
+    "LANGUAGES": ("de", "en"),
+    "BABEL_DEFAULT_LOCALE": "de",
+    "BABEL_DEFAULT_TIMEZONE": "Europe/Berlin",
+    "SESSION_COOKIE_NAME": "adgate_session",
+    "SESSION_COOKIE_HTTPONLY": True,
+    "SESSION_COOKIE_SAMESITE": "Lax",
+    "SESSION_COOKIE_SECURE": True,
+    # Idle timeout: Flask checks the signed cookie's age on every request.
+    "PERMANENT_SESSION_LIFETIME": timedelta(minutes=30),
+    # Absolute lifetime of a login, whatever the activity.
+    "LOGIN_SESSION_MAX_AGE": timedelta(hours=12),
+    "PASSWORD_MIN_LENGTH": 12,
+    "BOOTSTRAP_SERVE_LOCAL": True,
+    "BOOTSTRAP_BOOTSWATCH_THEME": None,
+    # TLS is terminated by the reverse proxy; set this where adgate itself serves HTTPS.
+    "FORCE_HTTPS": False,
+    # How many reverse proxies stand in front of adgate (X-Forwarded-* is trusted that deep).
+    "PROXY_COUNT": 0,
+    "IP_HMAC_KEY": None,
+}
+
+# Keys generated into instance/secrets.json when neither it nor the environment has them.
+GENERATED_SECRETS: dict[str, Callable[[], str]] = {
+    "SECRET_KEY": lambda: secrets.token_urlsafe(48),
+    "IP_HMAC_KEY": lambda: secrets.token_urlsafe(32),
+}
+
+WELL_KNOWN_SECRETS = frozenset(
+    {"dev", "development", "secret", "changeme", "change-me", "test", "testing", "default"}
+)
+MIN_SECRET_LENGTH = 32
+SECRETS_FILE = "secrets.json"
+ENV_PREFIX = "ADGATE"
+
+
+class UnsafeConfigError(RuntimeError):
+    """The configuration must not be used to serve anyone."""
+
+
+def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
+    """Fill ``app.config`` in order: defaults, instance, environment (or the test config)."""
+    app.config.from_mapping(DEFAULTS)
+    if test_config is not None:
+        app.config.from_mapping(test_config)
+    else:
+        env_keys = {k.removeprefix(f"{ENV_PREFIX}_") for k in os.environ if k.startswith(ENV_PREFIX)}
+        missing = [k for k in GENERATED_SECRETS if k not in env_keys]
+        if missing:
+            app.config.from_mapping(ensure_secrets(Path(app.instance_path), missing))
+        app.config.from_pyfile("config.py", silent=True)
+        app.config.from_prefixed_env(ENV_PREFIX)
+    if not app.config.get("DATABASE_URL"):
+        db_file = Path(app.instance_path) / "adgate.sqlite3"
+        app.config["DATABASE_URL"] = f"sqlite:///{db_file}"
+    refuse_unsafe(app.config)
+
+
+def refuse_unsafe(config: Mapping[str, Any]) -> None:
+    """Raise when a setting would make a served instance unsafe (testing excepted)."""
+    if config.get("TESTING"):
+        return
+    for key in GENERATED_SECRETS:
+        value = config.get(key)
+        if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
+            raise UnsafeConfigError(
+                f"{key} is missing or shorter than {MIN_SECRET_LENGTH} characters; "
+                f"remove it from the configuration to have one generated into instance/, "
+                f"or set ADGATE_{key} to a long random value."
+            )
+        if value.lower() in WELL_KNOWN_SECRETS:
+            raise UnsafeConfigError(f"{key} is a well-known default; set a random value.")
+
+
+def ensure_secrets(instance: Path, keys: list[str]) -> dict[str, str]:
+    """Return the instance's secrets for ``keys``, generating the missing ones once.
+
+    Several processes may start at once (gunicorn workers, the worker, the CLI);
+    an exclusive lock on the file makes the first one generate and the rest read.
+    """
+    instance.mkdir(parents=True, exist_ok=True)
+    path = instance / SECRETS_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    with os.fdopen(fd, "r+", encoding="utf-8") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        text = fh.read()
+        stored: dict[str, str] = json.loads(text) if text.strip() else {}
+        added = {k: GENERATED_SECRETS[k]() for k in keys if k not in stored}
+        if added:
+            stored.update(added)
+            fh.seek(0)
+            fh.truncate()
+            json.dump(stored, fh, indent=2, sort_keys=True)
+            fh.write("\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+    return {k: stored[k] for k in keys}

@@ -1,0 +1,73 @@
+"""Error pages in both languages; a 500 shows a request id, never a stack trace."""
+
+from __future__ import annotations
+
+from flask import Flask, g, render_template, request
+from flask_babel import lazy_gettext as _l
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException, InternalServerError
+
+from app import audit
+
+TITLES = {
+    400: _l("Bad request"),
+    401: _l("Sign-in required"),
+    403: _l("Access denied"),
+    404: _l("Page not found"),
+    405: _l("Method not allowed"),
+    413: _l("Request too large"),
+    429: _l("Too many requests"),
+    500: _l("Something went wrong"),
+}
+MESSAGES = {
+    400: _l("The request could not be understood. Please check your input and try again."),
+    401: _l("Please sign in to continue."),
+    403: _l("Your role does not allow you to open this page."),
+    404: _l("There is no page at this address."),
+    405: _l("This page cannot be used that way."),
+    413: _l("The request is larger than adgate accepts."),
+    429: _l("Too many attempts. Please wait a moment and try again."),
+    500: _l("An unexpected error occurred. It has been logged; please quote the request id when reporting it."),
+}
+CSRF_MESSAGE = _l(
+    "The form has expired or was not sent from adgate. Please reload the page and try again."
+)
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers."""
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(InternalServerError, _server_error)
+
+
+def render_error(code: int, message: str | None = None) -> tuple[str, int]:
+    """The error page for ``code``."""
+    title = TITLES.get(code, TITLES[500 if code >= 500 else 400])
+    text = message or MESSAGES.get(code, MESSAGES[500 if code >= 500 else 400])
+    return render_template("errors/error.html", code=code, title=title, message=text,
+                           request_id=g.get("request_id")), code
+
+
+def _http_error(exc: HTTPException) -> tuple[str, int]:
+    code = exc.code or 500
+    if code == 403:
+        audit.defer("access.forbidden", data={"endpoint": request.endpoint, "method": request.method})
+    return render_error(code)
+
+
+def _csrf_error(exc: CSRFError) -> tuple[str, int]:
+    audit.defer(
+        "access.csrf_refused",
+        data={"endpoint": request.endpoint, "reason": exc.description, "client": audit.client_ref()},
+    )
+    return render_error(400, str(CSRF_MESSAGE))
+
+
+def _server_error(exc: InternalServerError) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
+    # Flask has logged the original exception with its traceback; the user gets none of it.
+    try:
+        return render_error(500)
+    except Exception:  # the error page itself failed: answer plainly rather than not at all
+        body = f"Internal Server Error (request id {g.get('request_id')})\n"
+        return body, 500, {"Content-Type": "text/plain; charset=utf-8"}

@@ -1,0 +1,26 @@
+"""German and English: the user's choice, else the browser's, else German."""
+
+from __future__ import annotations
+
+from flask import Flask, current_app, request, session
+from flask_babel import Babel, get_locale
+from flask_login import current_user
+
+babel = Babel()
+
+
+def select_locale() -> str:
+    """The language of this response."""
+    languages: tuple[str, ...] = tuple(current_app.config["LANGUAGES"])
+    if current_user and current_user.is_authenticated and current_user.user.locale in languages:
+        return str(current_user.user.locale)
+    chosen = session.get("lang")
+    if chosen in languages:
+        return str(chosen)
+    return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def init_app(app: Flask) -> None:
+    """Install Flask-Babel with adgate's locale selector."""
+    babel.init_app(app, locale_selector=select_locale)
+    app.jinja_env.globals["get_locale"] = get_locale

@@ -1,0 +1,52 @@
+"""The home page, the language switch, the health checks and the navigation."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+
+from app.auth.access import rule_for
+from app.models import Role
+
+bp = Blueprint("main", __name__)
+
+# The menu; each entry is shown to the roles its view admits, so menu and access cannot disagree.
+NAVIGATION = (
+    ("main.index", _l("Start")),
+    ("admin.users", _l("Accounts")),
+    ("audits.events", _l("Audit log")),
+)
+ROLE_NAMES = {
+    Role.MANAGER: _l("ad manager"),
+    Role.REVIEWER: _l("reviewer"),
+    Role.AUDITOR: _l("auditor"),
+    Role.ADMIN: _l("administrator"),
+}
+
+
+def nav_items() -> list[tuple[str, Any]]:
+    """The menu entries the signed-in user may open."""
+    if not current_user.is_authenticated:
+        return []
+    items = []
+    for endpoint, label in NAVIGATION:
+        rule = rule_for(endpoint)
+        if rule is not None and current_user.role in rule.roles:
+            items.append((endpoint, label))
+    return items
+
+
+def init_app(app: Flask) -> None:
+    """Register the blueprint and the template helpers."""
+    from app.main import views  # noqa: F401  (registers the routes)
+    from app.main.forms import LANGUAGE_NAMES
+
+    app.register_blueprint(bp)
+    app.jinja_env.globals.update(
+        nav_items=nav_items,
+        role_label=lambda role: ROLE_NAMES.get(Role(role), role),
+        languages=LANGUAGE_NAMES,
+    )

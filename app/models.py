@@ -1,0 +1,123 @@
+"""The tables. Names are singular; times are timezone-aware UTC everywhere."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.engine import Dialect
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores aware datetimes as UTC and always returns them aware.
+
+    SQLite has no time zones: it keeps the naive UTC value, and the zone is put
+    back on the way out so that code never compares naive with aware times.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; adgate stores aware UTC times only")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _time(*, nullable: bool = False, now: bool = False) -> Any:
+    column = Column(UTCDateTime(), nullable=nullable)
+    if now:
+        return Field(default_factory=utcnow, sa_column=column)
+    if nullable:
+        return Field(default=None, sa_column=column)
+    return Field(sa_column=column)
+
+
+# Deterministic constraint names, so that migrations can name what they alter or drop.
+SQLModel.metadata.naming_convention = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Role(StrEnum):
+    """One role per account; what each may do is decided by the views' access rules."""
+
+    MANAGER = "manager"
+    REVIEWER = "reviewer"
+    AUDITOR = "auditor"
+    ADMIN = "admin"
+
+
+class User(SQLModel, table=True):
+    """An account. E-mail addresses are stored lower-cased."""
+
+    __tablename__ = "user_account"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(254), nullable=False, unique=True))
+    role: str = Field(sa_column=Column(String(16), nullable=False))
+    password_hash: str = Field(sa_column=Column(String(255), nullable=False))
+    active: bool = True
+    locale: str | None = Field(default=None, sa_column=Column(String(8), nullable=True))
+    created_at: datetime = _time(now=True)
+
+
+class LoginSession(SQLModel, table=True):
+    """A login, held on the server so that logout and disabling end it for real.
+
+    The browser's signed cookie carries the random id; only its SHA-256 is stored.
+    """
+
+    __tablename__ = "login_session"
+
+    id_hash: str = Field(sa_column=Column(String(64), primary_key=True))
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=False, index=True)
+    )
+    created_at: datetime = _time(now=True)
+    expires_at: datetime = _time()
+    ended_at: datetime | None = _time(nullable=True)
+
+
+class AuditEvent(SQLModel, table=True):
+    """One link of the append-only, hash-chained audit log (see ``app.audit``)."""
+
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_subject", "subject_type", "subject_id", "seq"),
+        Index("ix_audit_event_actor", "actor_type", "actor_id", "seq"),
+        Index("ix_audit_event_kind", "kind", "seq"),
+    )
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    occurred_at: datetime = _time()
+    actor_type: str = Field(sa_column=Column(String(16), nullable=False))
+    actor_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    kind: str = Field(sa_column=Column(String(64), nullable=False))
+    subject_type: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    subject_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    data: str = Field(sa_column=Column(Text, nullable=False))
+    request_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))

@@ -1,0 +1,131 @@
+"""Fixtures: an app per test on SQLite and (with TEST_DATABASE_URL) PostgreSQL, clients, users."""
+
+from __future__ import annotations
+
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from alembic import command
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import create_engine, make_url, text
+from werkzeug.test import TestResponse
+
+from app import create_app
+from app.auth.accounts import create_user
+from app.db import alembic_config, transaction
+from app.models import User
+
+IN_CI = os.environ.get("CI") == "true"
+PG_URL = os.environ.get("TEST_DATABASE_URL")
+PASSWORD = "correct horse battery staple"
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def require_or_skip(available: bool, what: str) -> None:
+    """Skip when ``what`` is missing on a developer's machine; in CI that is a failure."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"CI=true but {what} is not available: these tests must run in CI")
+    pytest.skip(f"{what} is not available")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'adgate.sqlite3'}"
+        return
+    require_or_skip(bool(PG_URL), "PostgreSQL (TEST_DATABASE_URL)")
+    assert PG_URL is not None
+    schema = f"test_{uuid.uuid4().hex[:16]}"
+    admin = create_engine(PG_URL)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    url = make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
+    try:
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.begin() as conn:
+            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
+        admin.dispose()
+
+
+def make_test_app(database_url: str, instance: Path, **overrides: object) -> Flask:
+    """An app in testing mode on ``database_url`` (not migrated)."""
+    config = {
+        "TESTING": True,
+        "SECRET_KEY": "test-secret-" + uuid.uuid4().hex,
+        "IP_HMAC_KEY": "test-ip-key-" + uuid.uuid4().hex,
+        "DATABASE_URL": database_url,
+        "INSTANCE_PATH": str(instance),
+        "SESSION_COOKIE_SECURE": False,
+    }
+    config.update(overrides)
+    return create_app(config)
+
+
+@pytest.fixture
+def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
+    """A migrated app on a fresh database."""
+    app = make_test_app(database_url, tmp_path / "instance")
+    command.upgrade(alembic_config(database_url), "head")
+    yield app
+    app.extensions["adgate.db"].dispose()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app: Flask) -> FlaskCliRunner:
+    return app.test_cli_runner()
+
+
+def csrf_token(client: FlaskClient, path: str) -> str:
+    """The CSRF token of the first form on ``path``."""
+    response = client.get(path)
+    match = _CSRF.search(response.get_data(as_text=True))
+    assert match, f"no CSRF token on {path} (status {response.status_code})"
+    return match.group(1)
+
+
+@dataclass
+class UserFactory:
+    app: Flask
+
+    def __call__(self, email: str, role: str = "manager", password: str = PASSWORD) -> User:
+        with self.app.app_context(), transaction() as db:
+            return create_user(db, email, role, password)
+
+
+@pytest.fixture
+def make_user(app: Flask) -> UserFactory:
+    """Create accounts: ``make_user("a@example.org", "reviewer")``."""
+    return UserFactory(app)
+
+
+@dataclass
+class AuthActions:
+    client: FlaskClient
+
+    def login(self, email: str, password: str = PASSWORD, next_url: str | None = None) -> TestResponse:
+        path = "/login" + (f"?next={next_url}" if next_url else "")
+        token = csrf_token(self.client, path)
+        return self.client.post(path, data={"email": email, "password": password, "csrf_token": token})
+
+    def logout(self) -> TestResponse:
+        return self.client.post("/logout", data={"csrf_token": csrf_token(self.client, "/")})
+
+
+@pytest.fixture
+def auth(client: FlaskClient) -> AuthActions:
+    return AuthActions(client)
