@@ -39,7 +39,9 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: configuration, database, extensions, blueprints."""
-    instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get("ADGATE_INSTANCE_PATH")
+    instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
+        "ADGATE_INSTANCE_PATH"
+    )
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     config.load(app, test_config)
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
@@ -65,10 +67,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
         permissions_policy={"camera": "()", "microphone": "()", "geolocation": "()"},
     )
 
-    from app.auth.access import deny_undeclared
+    from app.auth import access
 
     # Before CSRFProtect: a role that may not call a view learns nothing about its form.
-    app.before_request(deny_undeclared)
+    app.before_request(access.enforce)
     csrf.init_app(app)
 
     from app import admin, audits, auth, main

@@ -22,13 +22,14 @@ import hmac
 import json
 import re
 from collections.abc import Mapping
+from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from flask import current_app, g, has_request_context, request
 from sqlalchemy import Engine, select, text
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from app.models import AuditEvent, utcnow
 
@@ -83,7 +84,9 @@ class AuditError(ValueError):
 
 def canonical_data(data: Mapping[str, Any]) -> str:
     """``data`` as canonical JSON: sorted keys, no spaces, UTF-8, no NaN."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return json.dumps(
+        data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    )
 
 
 def envelope(
@@ -215,14 +218,18 @@ def _lock(session: Session) -> None:
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
     elif bind.dialect.name == "sqlite" and not bind.get_execution_options().get("adgate_write"):
         # A deferred SQLite transaction could read a stale head and fail to upgrade its lock.
-        raise AuditError("audit events on SQLite need a write session (app.db.new_session(write=True))")
+        raise AuditError(
+            "audit events on SQLite need a write session (app.db.new_session(write=True))"
+        )
 
 
 def _append(session: Session, p: Pending) -> AuditEvent:
     _validate(p)
     _lock(session)
     last = session.execute(
-        select(AuditEvent.seq, AuditEvent.hash).order_by(AuditEvent.seq.desc()).limit(1)  # type: ignore[attr-defined]
+        select(col(AuditEvent.seq), col(AuditEvent.hash))
+        .order_by(col(AuditEvent.seq).desc())
+        .limit(1)
     ).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
     event = AuditEvent(
@@ -277,25 +284,36 @@ def client_ref() -> str | None:
 # --- verification ------------------------------------------------------------
 
 
+# The columns the envelope is built from; typed Any because rows mix ints, times and strings.
+_CHAIN_COLUMNS: tuple[Any, ...] = tuple(
+    col(c)
+    for c in (
+        AuditEvent.seq,
+        AuditEvent.occurred_at,
+        AuditEvent.actor_type,
+        AuditEvent.actor_id,
+        AuditEvent.kind,
+        AuditEvent.subject_type,
+        AuditEvent.subject_id,
+        AuditEvent.data,
+        AuditEvent.request_id,
+        AuditEvent.prev_hash,
+        AuditEvent.hash,
+    )
+)
+
+
 def verify(eng: Engine) -> VerifyResult:
     """Walk the whole chain in constant memory; stop at the first broken link."""
     prev, count, expected_seq = GENESIS, 0, 1
-    with eng.connect() as conn:
-        result = conn.execution_options(stream_results=True, yield_per=VERIFY_BATCH).execute(
-            select(
-                AuditEvent.seq,
-                AuditEvent.occurred_at,
-                AuditEvent.actor_type,
-                AuditEvent.actor_id,
-                AuditEvent.kind,
-                AuditEvent.subject_type,
-                AuditEvent.subject_id,
-                AuditEvent.data,
-                AuditEvent.request_id,
-                AuditEvent.prev_hash,
-                AuditEvent.hash,
-            ).order_by(AuditEvent.seq)  # type: ignore[arg-type]
-        )
+    with (
+        eng.connect() as conn,
+        closing(
+            conn.execution_options(stream_results=True, yield_per=VERIFY_BATCH).execute(
+                select(*_CHAIN_COLUMNS).order_by(col(AuditEvent.seq))
+            )
+        ) as result,
+    ):
         sha256 = hashlib.sha256
         for seq, at, a_type, a_id, kind, s_type, s_id, data, req, prev_hash, stored in result:
             reason = None

@@ -24,6 +24,7 @@ from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask import Flask, Response, current_app, g, has_request_context, request
+from flask.cli import AppGroup
 from sqlalchemy import Engine, create_engine, event, text
 from sqlmodel import Session
 
@@ -44,7 +45,9 @@ def init_app(app: Flask) -> None:
 def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url`` with adgate's connection settings."""
     if url.startswith("sqlite"):
-        engine = create_engine(url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        engine = create_engine(
+            url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+        )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
@@ -166,7 +169,7 @@ def ping() -> None:
         conn.execute(text("SELECT 1"))
 
 
-@click.group("db")
+@click.group("db", cls=AppGroup)
 def db_cli() -> None:
     """Create or migrate the database schema."""
 

@@ -27,7 +27,10 @@ MESSAGES = {
     405: _l("This page cannot be used that way."),
     413: _l("The request is larger than adgate accepts."),
     429: _l("Too many attempts. Please wait a moment and try again."),
-    500: _l("An unexpected error occurred. It has been logged; please quote the request id when reporting it."),
+    500: _l(
+        "An unexpected error occurred. It has been logged; "
+        "please quote the request id when reporting it."
+    ),
 }
 CSRF_MESSAGE = _l(
     "The form has expired or was not sent from adgate. Please reload the page and try again."
@@ -45,21 +48,28 @@ def render_error(code: int, message: str | None = None) -> tuple[str, int]:
     """The error page for ``code``."""
     title = TITLES.get(code, TITLES[500 if code >= 500 else 400])
     text = message or MESSAGES.get(code, MESSAGES[500 if code >= 500 else 400])
-    return render_template("errors/error.html", code=code, title=title, message=text,
-                           request_id=g.get("request_id")), code
+    return render_template(
+        "errors/error.html", code=code, title=title, message=text, request_id=g.get("request_id")
+    ), code
 
 
 def _http_error(exc: HTTPException) -> tuple[str, int]:
     code = exc.code or 500
     if code == 403:
-        audit.defer("access.forbidden", data={"endpoint": request.endpoint, "method": request.method})
+        audit.defer(
+            "access.forbidden", data={"endpoint": request.endpoint, "method": request.method}
+        )
     return render_error(code)
 
 
 def _csrf_error(exc: CSRFError) -> tuple[str, int]:
     audit.defer(
         "access.csrf_refused",
-        data={"endpoint": request.endpoint, "reason": exc.description, "client": audit.client_ref()},
+        data={
+            "endpoint": request.endpoint,
+            "reason": exc.description,
+            "client": audit.client_ref(),
+        },
     )
     return render_error(400, str(CSRF_MESSAGE))
 

@@ -17,7 +17,9 @@ def select_locale() -> str:
     chosen = session.get("lang")
     if chosen in languages:
         return str(chosen)
-    return request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    return (
+        request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+    )
 
 
 def init_app(app: Flask) -> None:

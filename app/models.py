@@ -42,7 +42,7 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 
 def _time(*, nullable: bool = False, now: bool = False) -> Any:
-    column = Column(UTCDateTime(), nullable=nullable)
+    column: Column[datetime] = Column(UTCDateTime(), nullable=nullable)
     if now:
         return Field(default_factory=utcnow, sa_column=column)
     if nullable:

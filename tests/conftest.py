@@ -36,6 +36,22 @@ def require_or_skip(available: bool, what: str) -> None:
     pytest.skip(f"{what} is not available")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Deselect the database parameter a ``dialect`` mark rules out (it is not a skip)."""
+    kept, dropped = [], []
+    for item in items:
+        mark = item.get_closest_marker("dialect")
+        callspec = getattr(item, "callspec", None)
+        param = callspec.params.get("database_url") if callspec else None
+        if mark is not None and param is not None and param != mark.args[0]:
+            dropped.append(item)
+        else:
+            kept.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """A fresh, empty database: a SQLite file, or a PostgreSQL schema of its own."""
@@ -66,6 +82,8 @@ def make_test_app(database_url: str, instance: Path, **overrides: object) -> Fla
         "DATABASE_URL": database_url,
         "INSTANCE_PATH": str(instance),
         "SESSION_COOKIE_SECURE": False,
+        # Real scrypt at a lower cost, so that hundreds of logins stay fast.
+        "PASSWORD_HASH_METHOD": "scrypt:1024:8:1",
     }
     config.update(overrides)
     return create_app(config)
@@ -80,9 +98,17 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Flask]:
     app.extensions["adgate.db"].dispose()
 
 
+def english_client(app: Flask) -> FlaskClient:
+    """A test client whose browser asks for English unless a request says otherwise."""
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    return client
+
+
 @pytest.fixture
 def client(app: Flask) -> FlaskClient:
-    return app.test_client()
+    """The app's test client (English, see ``english_client``)."""
+    return english_client(app)
 
 
 @pytest.fixture
@@ -117,10 +143,14 @@ def make_user(app: Flask) -> UserFactory:
 class AuthActions:
     client: FlaskClient
 
-    def login(self, email: str, password: str = PASSWORD, next_url: str | None = None) -> TestResponse:
+    def login(
+        self, email: str, password: str = PASSWORD, next_url: str | None = None
+    ) -> TestResponse:
         path = "/login" + (f"?next={next_url}" if next_url else "")
         token = csrf_token(self.client, path)
-        return self.client.post(path, data={"email": email, "password": password, "csrf_token": token})
+        return self.client.post(
+            path, data={"email": email, "password": password, "csrf_token": token}
+        )
 
     def logout(self) -> TestResponse:
         return self.client.post("/logout", data={"csrf_token": csrf_token(self.client, "/")})

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectField, SubmitField
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, SubmitField
 from wtforms.validators import DataRequired, Email, Length
 
 from app.models import Role
@@ -21,7 +21,9 @@ class CreateUserForm(FlaskForm):  # type: ignore[misc]
     """A new account: the admin sets a first password and hands it over."""
 
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
-    role = SelectField(_l("Role"), choices=[(r.value, label) for r, label in ROLE_LABELS.items()])
+    role = SelectField(
+        _l("Role"), choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()]
+    )
     password = PasswordField(_l("First password"), validators=[DataRequired(), Length(max=128)])
     submit = SubmitField(_l("Create account"))
 

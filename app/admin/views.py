@@ -24,13 +24,16 @@ def _account_error(exc: AccountError) -> str:
         "password_long": _("The password is too long."),
         "role_unknown": _("Unknown role."),
     }
-    return messages.get(exc.code, str(exc))
+    return str(messages.get(exc.code, exc))
 
 
 def _render(form: CreateUserForm, status: int = 200) -> tuple[str, int]:
     users = get_session().scalars(select(User).order_by(User.email)).all()
     return render_template(
-        "admin/users.html", users=users, form=form, action_form=AccountActionForm(),
+        "admin/users.html",
+        users=users,
+        form=form,
+        action_form=AccountActionForm(),
         role_labels=ROLE_LABELS,
     ), status
 

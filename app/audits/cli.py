@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import click
+from flask.cli import AppGroup
 
 from app import audit
 from app.db import engine
 
 
-@click.group("audit")
+@click.group("audit", cls=AppGroup)
 def audit_cli() -> None:
     """Check the audit log."""
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import render_template
 from sqlalchemy import select
+from sqlmodel import col
 
 from app import audit
 from app.audits import bp
@@ -18,8 +19,10 @@ PAGE_SIZE = 50
 @roles_required(Role.AUDITOR)
 def events() -> str:
     """The newest events, newest first."""
-    rows = get_session().scalars(
-        select(AuditEvent).order_by(AuditEvent.seq.desc()).limit(PAGE_SIZE)  # type: ignore[attr-defined]
-    ).all()
+    rows = (
+        get_session()
+        .scalars(select(AuditEvent).order_by(col(AuditEvent.seq).desc()).limit(PAGE_SIZE))
+        .all()
+    )
     audit.defer("audit.read", data={"view": "latest", "count": len(rows)})
     return render_template("audits/events.html", events=rows)

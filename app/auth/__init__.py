@@ -17,11 +17,13 @@ login_manager.login_message_category = "info"
 login_manager.session_protection = None
 
 
-@login_manager.user_loader
 def _load_user(login_id: str) -> object | None:
     from app.auth.accounts import load_login
 
     return load_login(get_session(), login_id)
+
+
+login_manager.user_loader(_load_user)
 
 
 def init_app(app: Flask) -> None:

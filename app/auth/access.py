@@ -1,19 +1,21 @@
-"""Who may call which view: one decorator on every view, and a guard that denies the rest.
+"""Who may call which view: one decorator on every view, enforced before anything else runs.
 
-``roles_required(...)`` is the decorator; ``public`` marks the few views anyone may
-call. A view with neither is refused (deny by default), so a forgotten decorator
-fails closed, and a test walks the URL map to prove every route has its rule.
+``roles_required(...)`` declares the roles a view admits; ``public`` marks the few
+views anyone may call. ``enforce`` runs before every request, ahead of the CSRF
+check and the view: anonymous users go to the sign-in page, other roles get 403,
+and a view that declares nothing is refused (deny by default), so a forgotten
+decorator fails closed. A test walks the URL map to prove every route's rule.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import wraps
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 from flask import abort, current_app, request
 from flask_login import current_user
+from werkzeug.wrappers import Response
 
 from app.models import Role
 
@@ -37,16 +39,8 @@ def roles_required(*roles: Role) -> Callable[[F], F]:
     rule = AccessRule(roles=frozenset(roles) or ANY_ROLE)
 
     def decorator(view: F) -> F:
-        @wraps(view)
-        def wrapped(*args: Any, **kwargs: Any) -> Any:
-            if not current_user.is_authenticated:
-                return current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
-            if current_user.role not in rule.roles:
-                abort(403)
-            return view(*args, **kwargs)
-
-        wrapped.access_rule = rule  # type: ignore[attr-defined]
-        return cast(F, wrapped)
+        view.access_rule = rule  # type: ignore[attr-defined]
+        return view
 
     return decorator
 
@@ -65,11 +59,20 @@ def rule_for(endpoint: str | None) -> AccessRule | None:
     return getattr(view, "access_rule", None)
 
 
-def deny_undeclared() -> None:
-    """Refuse any request to a view that declares no access rule (static files excepted)."""
+def enforce() -> Response | None:
+    """Apply the view's rule to this request (static files excepted)."""
     endpoint = request.endpoint
     if endpoint is None or endpoint == "static" or endpoint.endswith(".static"):
-        return
-    if rule_for(endpoint) is None:
-        current_app.logger.error("view %s has no access rule; refused", endpoint)
+        return None
+    rule = rule_for(endpoint)
+    if rule is None:
+        current_app.logger.error("view %s declares no access rule; refused", endpoint)
         abort(403)
+    if rule.public:
+        return None
+    if not current_user.is_authenticated:
+        response: Response = current_app.login_manager.unauthorized()  # type: ignore[attr-defined]
+        return response
+    if current_user.role not in rule.roles:
+        abort(403)
+    return None

@@ -11,7 +11,7 @@ from email_validator import EmailNotValidError, validate_email
 from flask import current_app
 from flask_login import UserMixin
 from sqlalchemy import func, select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import audit
@@ -74,19 +74,19 @@ def check_password_policy(password: str) -> None:
 
 
 def hash_password(password: str) -> str:
-    """scrypt, with werkzeug's parameters."""
-    return generate_password_hash(password, method="scrypt")
+    """scrypt; the cost is configurable, and each hash records its own parameters."""
+    return generate_password_hash(password, method=current_app.config["PASSWORD_HASH_METHOD"])
 
 
 @cache
-def _dummy_hash() -> str:
+def _dummy_hash(method: str) -> str:
     # Checked against when the e-mail is unknown, so both cases take the same time.
-    return hash_password(secrets.token_urlsafe(16))
+    return generate_password_hash(secrets.token_urlsafe(16), method=method)
 
 
 def find_user(session: Session, email: str) -> User | None:
     """The account with this e-mail address, if any."""
-    return session.scalars(select(User).where(User.email == email.strip().lower())).first()
+    return session.scalars(select(User).where(col(User.email) == email.strip().lower())).first()
 
 
 def create_user(session: Session, email: str, role: str, password: str) -> User:
@@ -95,14 +95,18 @@ def create_user(session: Session, email: str, role: str, password: str) -> User:
     try:
         checked_role = Role(role)
     except ValueError as exc:
-        raise AccountError("role_unknown", f"unknown role {role!r}; roles: {', '.join(Role)}") from exc
+        raise AccountError(
+            "role_unknown", f"unknown role {role!r}; roles: {', '.join(Role)}"
+        ) from exc
     check_password_policy(password)
     if find_user(session, address) is not None:
         raise AccountError("email_taken", f"an account for {address} exists already")
     user = User(email=address, role=checked_role.value, password_hash=hash_password(password))
     session.add(user)
     session.flush()
-    audit.record(session, "account.created", subject=("user", user_id(user)), data={"role": user.role})
+    audit.record(
+        session, "account.created", subject=("user", user_id(user)), data={"role": user.role}
+    )
     return user
 
 
@@ -130,7 +134,10 @@ def set_password(session: Session, user: User, password: str) -> None:
 def authenticate(session: Session, email: str, password: str) -> User | None:
     """The account if the password is right and the account active; failures are audited."""
     user = find_user(session, email)
-    ok = check_password_hash(user.password_hash if user else _dummy_hash(), password)
+    ok = check_password_hash(
+        user.password_hash if user else _dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]),
+        password,
+    )
     if user is not None and ok and user.active:
         return user
     reason = "unknown_email" if user is None else ("disabled" if ok else "bad_password")
@@ -167,12 +174,12 @@ def load_login(session: Session, raw_id: str, now: datetime | None = None) -> Pr
     now = now or utcnow()
     row = session.execute(
         select(User)
-        .join(LoginSession, LoginSession.user_id == User.id)  # type: ignore[arg-type]
+        .join(LoginSession, col(LoginSession.user_id) == col(User.id))
         .where(
-            LoginSession.id_hash == _digest(raw_id),
-            LoginSession.ended_at.is_(None),  # type: ignore[union-attr]
-            LoginSession.expires_at > now,
-            User.active.is_(True),  # type: ignore[attr-defined]
+            col(LoginSession.id_hash) == _digest(raw_id),
+            col(LoginSession.ended_at).is_(None),
+            col(LoginSession.expires_at) > now,
+            col(User.active).is_(True),
         )
     ).first()
     return Principal(row[0], raw_id) if row else None
@@ -182,7 +189,7 @@ def end_login(session: Session, principal: Principal) -> None:
     """Close one login (logout)."""
     session.execute(
         update(LoginSession)
-        .where(LoginSession.id_hash == _digest(principal.login_session_id))  # type: ignore[arg-type]
+        .where(col(LoginSession.id_hash) == _digest(principal.login_session_id))
         .values(ended_at=utcnow())
     )
     audit.record(session, "auth.logout", subject=("user", principal.id))
@@ -192,7 +199,7 @@ def end_all_logins(session: Session, user: User) -> None:
     """Close every open login of an account."""
     session.execute(
         update(LoginSession)
-        .where(LoginSession.user_id == user.id, LoginSession.ended_at.is_(None))  # type: ignore[arg-type, union-attr]
+        .where(col(LoginSession.user_id) == user.id, col(LoginSession.ended_at).is_(None))
         .values(ended_at=utcnow())
     )
 

@@ -6,6 +6,7 @@ import secrets
 import sys
 
 import click
+from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app.auth.accounts import (
@@ -27,7 +28,7 @@ DEMO_ACCOUNTS = (
 )
 
 
-@click.group("users")
+@click.group("users", cls=AppGroup)
 def users_cli() -> None:
     """Create, list, disable and enable accounts."""
 

@@ -41,7 +41,7 @@ def login() -> str | Response:
         user = authenticate(db, form.email.data, form.password.data)
         if user is not None:
             login_id = start_login(db, user)
-            # A new session: nothing set before the login (a planted id, an old CSRF token) survives.
+            # A new session: nothing set before the login (a planted value, an old token) survives.
             session.clear()
             session.permanent = True
             login_user(Principal(user, login_id))

@@ -53,5 +53,7 @@ def readyz() -> tuple[Response, int]:
         current_app.logger.exception("readiness check failed")
         return jsonify(status="unavailable", reason="database"), 503
     if current != head:
-        return jsonify(status="unavailable", reason="migrations", current=current, expected=head), 503
+        return jsonify(
+            status="unavailable", reason="migrations", current=current, expected=head
+        ), 503
     return jsonify(status="ok", schema=current), 200

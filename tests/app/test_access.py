@@ -1,0 +1,92 @@
+"""Every route times every role → the status it must answer, generated from the URL map.
+
+EXPECTED is the specification: a route missing from it (a new view) fails the
+test, so no view can be added without deciding who may call it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from app.auth.access import PUBLIC, rule_for
+from app.models import Role
+from tests.conftest import AuthActions, UserFactory
+
+ANYONE = "anyone"
+SIGNED_IN = frozenset(Role)
+EXPECTED: dict[str, str | frozenset[Role]] = {
+    "auth.login": ANYONE,
+    "auth.logout": SIGNED_IN,
+    "main.index": SIGNED_IN,
+    "main.set_language": ANYONE,
+    "main.healthz": ANYONE,
+    "main.readyz": ANYONE,
+    "admin.users": frozenset({Role.ADMIN}),
+    "admin.create": frozenset({Role.ADMIN}),
+    "admin.disable": frozenset({Role.ADMIN}),
+    "admin.enable": frozenset({Role.ADMIN}),
+    "audits.events": frozenset({Role.AUDITOR}),
+}
+STATIC = {"static", "bootstrap.static"}
+
+
+def routes(app: Flask) -> Iterator[tuple[str, str, str]]:
+    """(endpoint, method, path) for every rule, with 1 for each URL parameter."""
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint in STATIC:
+            continue
+        built = rule.build(dict.fromkeys(rule.arguments, 1), append_unknown=False)
+        assert built is not None
+        path = built[1]
+        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+            yield rule.endpoint, method, path
+
+
+def test_every_route_has_an_expected_access_rule(app: Flask) -> None:
+    endpoints = {endpoint for endpoint, _, _ in routes(app)}
+    assert endpoints == set(EXPECTED), "decide who may call each new route: add it to EXPECTED"
+    with app.test_request_context():
+        for endpoint, expected in EXPECTED.items():
+            rule = rule_for(endpoint)
+            assert rule is not None, f"{endpoint} has no access rule"
+            assert rule == PUBLIC if expected == ANYONE else rule.roles == expected
+
+
+@pytest.mark.parametrize("role", [None, *Role], ids=lambda r: r or "anonymous")
+def test_route_role_table(
+    app: Flask, client: FlaskClient, auth: AuthActions, make_user: UserFactory, role: Role | None
+) -> None:
+    # Every account exists, so that a URL's "1" names a real user for the admin routes.
+    for r in Role:
+        make_user(f"{r.value}@example.org", r.value)
+    if role is not None:
+        assert auth.login(f"{role.value}@example.org").status_code == 302
+    failures = []
+    for endpoint, method, path in routes(app):
+        expected = EXPECTED[endpoint]
+        response = client.open(path, method=method)
+        status = response.status_code
+        to_login = status == 302 and response.headers["Location"].startswith("/login")
+        if expected == ANYONE:
+            ok = status not in (401, 403) and not to_login
+        elif role is None:
+            ok = to_login
+        elif role in expected:
+            # Admitted: whatever the view answers (400 for a POST without token), not a refusal.
+            ok = status not in (401, 403) and not to_login
+        else:
+            ok = status == 403
+        if not ok:
+            failures.append(f"{method} {path} as {role or 'anonymous'}: {status}")
+    assert failures == []
+
+
+def test_a_view_without_access_rule_is_refused(app: Flask, client: FlaskClient) -> None:
+    app.add_url_rule("/undeclared", "undeclared", lambda: "secret")
+    response = client.get("/undeclared")
+    assert response.status_code == 403
+    assert "secret" not in response.get_data(as_text=True)
