@@ -16,7 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-from app import config, db, errors, i18n
+from app import config, crypto, db, errors, i18n
 
 csrf = CSRFProtect()
 bootstrap = Bootstrap5()
@@ -54,6 +54,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_expose_request_id)
 
     db.init_app(app)
+    crypto.init_app(app)
     i18n.init_app(app)
     bootstrap.init_app(app)
     Talisman(

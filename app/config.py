@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+from cryptography.fernet import Fernet
 from flask import Flask
 
 DEFAULTS: dict[str, Any] = {
@@ -43,13 +44,34 @@ DEFAULTS: dict[str, Any] = {
     # How many reverse proxies stand in front of adgate (X-Forwarded-* is trusted that deep).
     "PROXY_COUNT": 0,
     "IP_HMAC_KEY": None,
+    # Fernet keys for secrets at rest; the first encrypts (see app.crypto).
+    "TOTP_KEYS": None,
+    # Two-factor authentication (RFC 6238).
+    "TWO_FACTOR_ROLES": ("manager", "reviewer", "admin"),
+    "TWO_FACTOR_ISSUER": "adgate",
+    # How long the state between password and code (or enrolment) lasts.
+    "TWO_FACTOR_PENDING_SECONDS": 300,
+    # How recent a TOTP code must be for approving and submitting (step-up).
+    "STEP_UP_MAX_AGE_SECONDS": 300,
+    # Failed passwords or codes before the account is locked; the lock doubles each time.
+    "LOGIN_MAX_FAILURES": 5,
+    "LOGIN_LOCKOUT_BASE_SECONDS": 60,
+    "LOGIN_LOCKOUT_MAX_SECONDS": 3600,
+    # Per client IP, on the sign-in forms (Flask-Limiter syntax).
+    "LOGIN_RATE_LIMIT": "30 per minute;300 per hour",
+    # memory:// counts per process; several processes share redis://host:6379.
+    "RATELIMIT_STORAGE_URI": "memory://",
+    "RATELIMIT_HEADERS_ENABLED": True,
 }
 
 # Keys generated into instance/secrets.json when neither it nor the environment has them.
-GENERATED_SECRETS: dict[str, Callable[[], str]] = {
+GENERATED_SECRETS: dict[str, Callable[[], Any]] = {
     "SECRET_KEY": lambda: secrets.token_urlsafe(48),
     "IP_HMAC_KEY": lambda: secrets.token_urlsafe(32),
+    "TOTP_KEYS": lambda: [Fernet.generate_key().decode()],
 }
+# Secrets that are strings and must be long; TOTP_KEYS is checked by app.crypto.
+STRING_SECRETS = ("SECRET_KEY", "IP_HMAC_KEY")
 
 WELL_KNOWN_SECRETS = frozenset(
     {"dev", "development", "secret", "changeme", "change-me", "test", "testing", "default"}
@@ -87,7 +109,7 @@ def refuse_unsafe(config: Mapping[str, Any]) -> None:
     """Raise when a setting would make a served instance unsafe (testing excepted)."""
     if config.get("TESTING"):
         return
-    for key in GENERATED_SECRETS:
+    for key in STRING_SECRETS:
         value = config.get(key)
         if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
             raise UnsafeConfigError(
@@ -99,26 +121,41 @@ def refuse_unsafe(config: Mapping[str, Any]) -> None:
             raise UnsafeConfigError(f"{key} is a well-known default; set a random value.")
 
 
-def ensure_secrets(instance: Path, keys: list[str]) -> dict[str, str]:
+def ensure_secrets(instance: Path, keys: list[str]) -> dict[str, Any]:
     """Return the instance's secrets for ``keys``, generating the missing ones once.
 
     Several processes may start at once (gunicorn workers, the worker, the CLI);
     an exclusive lock on the file makes the first one generate and the rest read.
     """
+
+    def add_missing(stored: dict[str, Any]) -> None:
+        for key in keys:
+            if key not in stored:
+                stored[key] = GENERATED_SECRETS[key]()
+
+    stored = _edit_secrets(instance, add_missing)
+    return {k: stored[k] for k in keys}
+
+
+def update_secret(instance: Path, key: str, value: Any) -> None:
+    """Replace one secret in ``instance/secrets.json`` (key rotation)."""
+    _edit_secrets(instance, lambda stored: stored.__setitem__(key, value))
+
+
+def _edit_secrets(instance: Path, change: Callable[[dict[str, Any]], None]) -> dict[str, Any]:
     instance.mkdir(parents=True, exist_ok=True)
-    path = instance / SECRETS_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    fd = os.open(instance / SECRETS_FILE, os.O_RDWR | os.O_CREAT, 0o600)
     with os.fdopen(fd, "r+", encoding="utf-8") as fh:
         fcntl.flock(fh, fcntl.LOCK_EX)
         text = fh.read()
-        stored: dict[str, str] = json.loads(text) if text.strip() else {}
-        added = {k: GENERATED_SECRETS[k]() for k in keys if k not in stored}
-        if added:
-            stored.update(added)
+        stored: dict[str, Any] = json.loads(text) if text.strip() else {}
+        before = dict(stored)
+        change(stored)
+        if stored != before:
             fh.seek(0)
             fh.truncate()
             json.dump(stored, fh, indent=2, sort_keys=True)
             fh.write("\n")
             fh.flush()
             os.fsync(fh.fileno())
-    return {k: stored[k] for k in keys}
+    return stored

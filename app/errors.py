@@ -24,16 +24,16 @@ MESSAGES = {
     401: _l("Please sign in to continue."),
     403: _l("Your role does not allow you to open this page."),
     404: _l("There is no page at this address."),
-    405: _l("This page cannot be used that way."),
+    405: _l("This page does not accept this kind of request."),
     413: _l("The request is larger than adgate accepts."),
     429: _l("Too many attempts. Please wait a moment and try again."),
     500: _l(
         "An unexpected error occurred. It has been logged; "
-        "please quote the request id when reporting it."
+        "please quote the request ID when reporting it."
     ),
 }
 CSRF_MESSAGE = _l(
-    "The form has expired or was not sent from adgate. Please reload the page and try again."
+    "The form has expired or did not come from adgate. Please reload the page and try again."
 )
 
 

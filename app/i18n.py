@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from flask import Flask, current_app, request, session
-from flask_babel import Babel, get_locale
+from flask_babel import Babel, format_datetime, get_locale
 from flask_login import current_user
 
 babel = Babel()
@@ -25,4 +25,4 @@ def select_locale() -> str:
 def init_app(app: Flask) -> None:
     """Install Flask-Babel with adgate's locale selector."""
     babel.init_app(app, locale_selector=select_locale)
-    app.jinja_env.globals["get_locale"] = get_locale
+    app.jinja_env.globals.update(get_locale=get_locale, format_datetime=format_datetime)

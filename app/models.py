@@ -81,6 +81,21 @@ class User(SQLModel, table=True):
     active: bool = True
     locale: str | None = Field(default=None, sa_column=Column(String(8), nullable=True))
     created_at: datetime = _time(now=True)
+    # TOTP secret, Fernet-encrypted (app.crypto); set only once a code has confirmed it.
+    totp_secret: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # The secret shown during enrolment, until the user confirms it with a code.
+    totp_pending: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    totp_enabled_at: datetime | None = _time(nullable=True)
+    # Failed passwords or codes since the last success or lock.
+    failed_logins: int = 0
+    # Locks imposed since the last success: each one lasts twice as long as the one before.
+    lockouts: int = 0
+    locked_until: datetime | None = _time(nullable=True)
+
+    @property
+    def totp_enabled(self) -> bool:
+        """Whether a confirmed TOTP secret guards this account."""
+        return self.totp_secret is not None
 
 
 class LoginSession(SQLModel, table=True):
@@ -98,6 +113,34 @@ class LoginSession(SQLModel, table=True):
     created_at: datetime = _time(now=True)
     expires_at: datetime = _time()
     ended_at: datetime | None = _time(nullable=True)
+    # When this login last proved the second factor (sign-in or step-up).
+    second_factor_at: datetime | None = _time(nullable=True)
+
+
+class TotpUse(SQLModel, table=True):
+    """A time step whose code a user has used: the primary key refuses a second use."""
+
+    __tablename__ = "totp_use"
+
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("user_account.id"), primary_key=True)
+    )
+    step: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    used_at: datetime = _time(now=True)
+
+
+class RecoveryCode(SQLModel, table=True):
+    """A single-use recovery code, stored as a salted SHA-256 (the code has 100 random bits)."""
+
+    __tablename__ = "recovery_code"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=False, index=True)
+    )
+    salt: str = Field(sa_column=Column(String(32), nullable=False))
+    digest: str = Field(sa_column=Column(String(64), nullable=False))
+    used_at: datetime | None = _time(nullable=True)
 
 
 class AuditEvent(SQLModel, table=True):

@@ -6,7 +6,7 @@ import os
 import re
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -14,12 +14,14 @@ from alembic import command
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import create_engine, make_url, text
+from sqlmodel import Session
 from werkzeug.test import TestResponse
 
-from app import create_app
+from app import create_app, crypto
+from app.auth import totp, twofactor
 from app.auth.accounts import create_user
 from app.db import alembic_config, transaction
-from app.models import User
+from app.models import User, utcnow
 
 IN_CI = os.environ.get("CI") == "true"
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -79,6 +81,7 @@ def make_test_app(database_url: str, instance: Path, **overrides: object) -> Fla
         "TESTING": True,
         "SECRET_KEY": "test-secret-" + uuid.uuid4().hex,
         "IP_HMAC_KEY": "test-ip-key-" + uuid.uuid4().hex,
+        "TOTP_KEYS": [crypto.new_key()],
         "DATABASE_URL": database_url,
         "INSTANCE_PATH": str(instance),
         "SESSION_COOKIE_SECURE": False,
@@ -125,12 +128,51 @@ def csrf_token(client: FlaskClient, path: str) -> str:
 
 
 @dataclass
+class TwoFactor:
+    """A test account's TOTP secret and recovery codes, and the time steps its codes used."""
+
+    secret: str
+    recovery_codes: list[str]
+    used_steps: set[int] = field(default_factory=set)
+
+    def next_code(self) -> str:
+        """A code the server accepts now: an unused step of the ±1 window, else a recovery code."""
+        now = totp.time_step(utcnow())
+        for step in (now, now + 1, now - 1):
+            if step not in self.used_steps:
+                self.used_steps.add(step)
+                return totp.code_at(self.secret, step)
+        return self.recovery_codes.pop()
+
+
+@dataclass
 class UserFactory:
     app: Flask
+    two_factor: dict[str, TwoFactor] = field(default_factory=dict)
 
-    def __call__(self, email: str, role: str = "manager", password: str = PASSWORD) -> User:
+    def __call__(
+        self,
+        email: str,
+        role: str = "manager",
+        password: str = PASSWORD,
+        *,
+        enrolled: bool | None = None,
+    ) -> User:
+        """An account; roles that require 2FA are enrolled unless ``enrolled=False``."""
         with self.app.app_context(), transaction() as db:
-            return create_user(db, email, role, password)
+            user = create_user(db, email, role, password)
+            if enrolled or (enrolled is None and twofactor.required_for(user)):
+                self.two_factor[user.email] = enrol(db, user)
+            return user
+
+
+def enrol(db: Session, user: User) -> TwoFactor:
+    """Turn on 2FA for ``user`` as a confirmed enrolment would (needs an app context)."""
+    secret = totp.new_secret()
+    user.totp_secret = crypto.encrypt(secret)
+    user.totp_enabled_at = utcnow()
+    db.add(user)
+    return TwoFactor(secret, twofactor.regenerate_recovery_codes(db, user))
 
 
 @pytest.fixture
@@ -142,20 +184,37 @@ def make_user(app: Flask) -> UserFactory:
 @dataclass
 class AuthActions:
     client: FlaskClient
+    users: UserFactory
 
     def login(
         self, email: str, password: str = PASSWORD, next_url: str | None = None
     ) -> TestResponse:
+        """Sign in through the forms, with a code when the account has 2FA."""
+        response = self.password(email, password, next_url)
+        if response.status_code == 302 and response.headers["Location"] == "/login/code":
+            return self.code(self.users.two_factor[email.lower()].next_code())
+        return response
+
+    def password(
+        self, email: str, password: str = PASSWORD, next_url: str | None = None
+    ) -> TestResponse:
+        """Only the password step."""
         path = "/login" + (f"?next={next_url}" if next_url else "")
         token = csrf_token(self.client, path)
         return self.client.post(
             path, data={"email": email, "password": password, "csrf_token": token}
         )
 
+    def code(self, code: str) -> TestResponse:
+        """Only the code step."""
+        token = csrf_token(self.client, "/login/code")
+        return self.client.post("/login/code", data={"code": code, "csrf_token": token})
+
     def logout(self) -> TestResponse:
         return self.client.post("/logout", data={"csrf_token": csrf_token(self.client, "/")})
 
 
 @pytest.fixture
-def auth(client: FlaskClient) -> AuthActions:
-    return AuthActions(client)
+def auth(client: FlaskClient, make_user: UserFactory) -> AuthActions:
+    """Sign in and out through the forms, as ``make_user``'s accounts."""
+    return AuthActions(client, make_user)

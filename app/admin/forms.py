@@ -24,7 +24,7 @@ class CreateUserForm(FlaskForm):  # type: ignore[misc]
     role = SelectField(
         _l("Role"), choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()]
     )
-    password = PasswordField(_l("First password"), validators=[DataRequired(), Length(max=128)])
+    password = PasswordField(_l("Initial password"), validators=[DataRequired(), Length(max=128)])
     submit = SubmitField(_l("Create account"))
 
 

@@ -10,6 +10,7 @@ from werkzeug.wrappers import Response
 
 from app.admin import bp
 from app.admin.forms import ROLE_LABELS, AccountActionForm, CreateUserForm
+from app.auth import twofactor
 from app.auth.access import roles_required
 from app.auth.accounts import AccountError, create_user, set_active
 from app.db import get_session
@@ -19,7 +20,7 @@ from app.models import Role, User
 def _account_error(exc: AccountError) -> str:
     messages = {
         "email_invalid": _("This is not a valid e-mail address."),
-        "email_taken": _("An account with this e-mail address exists already."),
+        "email_taken": _("An account with this e-mail address already exists."),
         "password_short": _("The password is too short."),
         "password_long": _("The password is too long."),
         "role_unknown": _("Unknown role."),
@@ -71,7 +72,10 @@ def _set_active(user_id: int, active: bool) -> Response:
         flash(_("You cannot disable your own account."), "danger")
         return redirect(url_for("admin.users"))
     set_active(db, user, active)
-    flash(_("Account %(email)s updated.", email=user.email), "success")
+    if active:
+        flash(_("Account %(email)s enabled.", email=user.email), "success")
+    else:
+        flash(_("Account %(email)s disabled.", email=user.email), "success")
     return redirect(url_for("admin.users"))
 
 
@@ -87,3 +91,19 @@ def disable(user_id: int) -> Response:
 def enable(user_id: int) -> Response:
     """Enable a disabled account."""
     return _set_active(user_id, True)
+
+
+@bp.post("/users/<int:user_id>/reset-two-factor")
+@roles_required(Role.ADMIN)
+def reset_two_factor(user_id: int) -> Response:
+    """Remove another account's 2FA (a lost phone): its logins end and it enrols again."""
+    db = get_session()
+    user = db.get(User, user_id)
+    if user is None:
+        abort(404)
+    if user.id == current_user.id:
+        flash(_("Turn off your own two-factor authentication on your security page."), "danger")
+        return redirect(url_for("admin.users"))
+    twofactor.reset(db, user)
+    flash(_("Two-factor authentication of %(email)s was reset.", email=user.email), "success")
+    return redirect(url_for("admin.users"))

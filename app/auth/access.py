@@ -13,10 +13,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import abort, current_app, request
+from flask import abort, current_app, redirect, request, url_for
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from app.auth.twofactor import must_enrol
 from app.models import Role
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -24,19 +25,24 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 @dataclass(frozen=True)
 class AccessRule:
-    """The roles a view admits; ``public`` views admit everyone, signed in or not."""
+    """The roles a view admits; ``public`` views admit everyone, signed in or not.
+
+    Accounts whose role requires two-factor authentication reach a view only once they
+    have enrolled, unless the view is open ``before_enrolment`` (signing out).
+    """
 
     roles: frozenset[Role]
     public: bool = False
+    before_enrolment: bool = False
 
 
 PUBLIC = AccessRule(roles=frozenset(Role), public=True)
 ANY_ROLE = frozenset(Role)
 
 
-def roles_required(*roles: Role) -> Callable[[F], F]:
+def roles_required(*roles: Role, before_enrolment: bool = False) -> Callable[[F], F]:
     """Admit signed-in users whose role is one of ``roles`` (all roles when none are named)."""
-    rule = AccessRule(roles=frozenset(roles) or ANY_ROLE)
+    rule = AccessRule(roles=frozenset(roles) or ANY_ROLE, before_enrolment=before_enrolment)
 
     def decorator(view: F) -> F:
         view.access_rule = rule  # type: ignore[attr-defined]
@@ -75,4 +81,6 @@ def enforce() -> Response | None:
         return response
     if current_user.role not in rule.roles:
         abort(403)
+    if not rule.before_enrolment and must_enrol(current_user.user):
+        return redirect(url_for("auth.enrol"))
     return None

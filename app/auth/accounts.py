@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from functools import cache
 
 from email_validator import EmailNotValidError, validate_email
@@ -15,6 +16,7 @@ from sqlmodel import Session, col
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from app import audit
+from app.auth import lockout
 from app.models import LoginSession, Role, User, utcnow
 
 
@@ -26,12 +28,21 @@ class AccountError(ValueError):
         self.code = code
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """A password check's outcome: the account if it may go on, else how long it is locked."""
+
+    user: User | None
+    locked_for: timedelta | None = None
+
+
 class Principal(UserMixin):  # type: ignore[misc]
     """The signed-in user as Flask-Login sees it: an account plus the login it came with."""
 
-    def __init__(self, user: User, login_session_id: str) -> None:
+    def __init__(self, user: User, login_session_id: str, login: LoginSession | None) -> None:
         self.user = user
         self.login_session_id = login_session_id
+        self.login = login
 
     def get_id(self) -> str:
         """The login's id, so that logout ends this login rather than the account."""
@@ -131,39 +142,50 @@ def set_password(session: Session, user: User, password: str) -> None:
     audit.record(session, "account.password_changed", subject=("user", user_id(user)))
 
 
-def authenticate(session: Session, email: str, password: str) -> User | None:
-    """The account if the password is right and the account active; failures are audited."""
+def authenticate(session: Session, email: str, password: str, now: datetime) -> Attempt:
+    """Check the password unless the account is locked; failures are counted and audited."""
     user = find_user(session, email)
-    ok = check_password_hash(
-        user.password_hash if user else _dummy_hash(current_app.config["PASSWORD_HASH_METHOD"]),
-        password,
-    )
+    if user is not None and (remaining := lockout.locked_for(user, now)):
+        _audit_failure(session, user, "locked")
+        return Attempt(None, remaining)
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    ok = check_password_hash(user.password_hash if user else _dummy_hash(method), password)
     if user is not None and ok and user.active:
-        return user
+        return Attempt(user)
     reason = "unknown_email" if user is None else ("disabled" if ok else "bad_password")
+    _audit_failure(session, user, reason)
+    if user is not None and not ok:
+        return Attempt(None, lockout.record_failure(session, user, now, "password"))
+    return Attempt(None)
+
+
+def _audit_failure(session: Session, user: User | None, reason: str) -> None:
     data = {"reason": reason, "client": audit.client_ref()}
     subject = ("user", user_id(user)) if user is not None else None
     audit.record(session, "auth.login_failed", subject=subject, data=data, actor=audit.ANONYMOUS)
-    return None
 
 
-def start_login(session: Session, user: User) -> str:
-    """Open a login for ``user``; returns the random id that the browser's cookie carries."""
+def start_login(session: Session, user: User, now: datetime, second_factor: str | None) -> str:
+    """Open a login for ``user``; returns the random id that the browser's cookie carries.
+
+    ``second_factor`` names what proved the second factor ("totp", "recovery"), if anything.
+    """
     raw = secrets.token_urlsafe(32)
-    now = utcnow()
+    lockout.clear(session, user)
     session.add(
         LoginSession(
-            id_hash=_digest(raw),
+            id_hash=login_digest(raw),
             user_id=user_id(user),
             created_at=now,
             expires_at=now + current_app.config["LOGIN_SESSION_MAX_AGE"],
+            second_factor_at=now if second_factor else None,
         )
     )
     audit.record(
         session,
         "auth.login",
         subject=("user", user_id(user)),
-        data={"client": audit.client_ref()},
+        data={"client": audit.client_ref(), "second_factor": second_factor},
         actor=audit.Actor("user", str(user.id)),
     )
     return raw
@@ -173,23 +195,23 @@ def load_login(session: Session, raw_id: str, now: datetime | None = None) -> Pr
     """The principal of a login that is open, unexpired and belongs to an active account."""
     now = now or utcnow()
     row = session.execute(
-        select(User)
+        select(User, LoginSession)
         .join(LoginSession, col(LoginSession.user_id) == col(User.id))
         .where(
-            col(LoginSession.id_hash) == _digest(raw_id),
+            col(LoginSession.id_hash) == login_digest(raw_id),
             col(LoginSession.ended_at).is_(None),
             col(LoginSession.expires_at) > now,
             col(User.active).is_(True),
         )
     ).first()
-    return Principal(row[0], raw_id) if row else None
+    return Principal(row[0], raw_id, row[1]) if row else None
 
 
 def end_login(session: Session, principal: Principal) -> None:
     """Close one login (logout)."""
     session.execute(
         update(LoginSession)
-        .where(col(LoginSession.id_hash) == _digest(principal.login_session_id))
+        .where(col(LoginSession.id_hash) == login_digest(principal.login_session_id))
         .values(ended_at=utcnow())
     )
     audit.record(session, "auth.logout", subject=("user", principal.id))
@@ -215,5 +237,6 @@ def user_id(user: User) -> int:
     return user.id
 
 
-def _digest(raw: str) -> str:
+def login_digest(raw: str) -> str:
+    """How a login's id is stored: its SHA-256, so that a database dump opens no session."""
     return hashlib.sha256(raw.encode()).hexdigest()

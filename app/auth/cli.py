@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import sys
+from pathlib import Path
 
 import click
+from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
+
+from app import crypto
 
 from app.auth.accounts import (
     AccountError,
@@ -17,6 +22,8 @@ from app.auth.accounts import (
     set_active,
     set_password,
 )
+from app.auth.twofactor import reencrypt_all
+from app.config import update_secret
 from app.db import transaction
 from app.models import Role, User
 
@@ -120,3 +127,42 @@ def demo_command() -> None:
     click.echo("Demo accounts (shown once; passwords are stored hashed):")
     for email, role, password in created:
         click.echo(f"  {role.value:<9} {email:<32} {password}")
+
+
+@click.group("twofactor", cls=AppGroup)
+def twofactor_cli() -> None:
+    """Manage the keys that encrypt TOTP secrets."""
+
+
+@twofactor_cli.command("rotate-key")
+@click.option("--drop-old", is_flag=True, help="Keep only the new key afterwards.")
+def rotate_key_command(drop_old: bool) -> None:
+    """Put a new key first in instance/secrets.json and re-encrypt every secret with it."""
+    if "ADGATE_TOTP_KEYS" in os.environ:
+        raise click.ClickException(
+            "TOTP_KEYS come from the environment: put a new key (flask twofactor new-key) first "
+            "in ADGATE_TOTP_KEYS, restart, then run: flask --app wsgi twofactor reencrypt"
+        )
+    keys = [crypto.new_key(), *current_app.config["TOTP_KEYS"]]
+    update_secret(Path(current_app.instance_path), "TOTP_KEYS", keys)
+    current_app.config["TOTP_KEYS"] = keys
+    crypto.init_app(current_app)
+    with transaction() as db:
+        count = reencrypt_all(db)
+    if drop_old:
+        update_secret(Path(current_app.instance_path), "TOTP_KEYS", keys[:1])
+    click.echo(f"re-encrypted {count} accounts under a new key; restart the app servers")
+
+
+@twofactor_cli.command("reencrypt")
+def reencrypt_command() -> None:
+    """Re-encrypt every secret under the first configured key."""
+    with transaction() as db:
+        count = reencrypt_all(db)
+    click.echo(f"re-encrypted {count} accounts")
+
+
+@twofactor_cli.command("new-key")
+def new_key_command() -> None:
+    """Print a new key, for keys kept in the environment."""
+    click.echo(crypto.new_key())

@@ -1,10 +1,10 @@
-"""Forms of the sign-in pages: they check the shape of the input, nothing more."""
+"""Forms of the sign-in and two-factor pages: they check the shape of the input, nothing more."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SubmitField
+from wtforms import EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length
 
 
@@ -16,7 +16,38 @@ class LoginForm(FlaskForm):  # type: ignore[misc]
     submit = SubmitField(_l("Sign in"))
 
 
-class LogoutForm(FlaskForm):  # type: ignore[misc]
-    """Nothing but the CSRF token: signing out is a POST."""
+def _code_field(label: str) -> StringField:
+    return StringField(
+        label,
+        validators=[DataRequired(), Length(max=64)],
+        render_kw={"autocomplete": "one-time-code", "autocapitalize": "off", "spellcheck": "false"},
+    )
 
-    submit = SubmitField(_l("Sign out"))
+
+class CodeForm(FlaskForm):  # type: ignore[misc]
+    """A code from the authenticator app, or a recovery code."""
+
+    code = _code_field(_l("Code"))
+    submit = SubmitField(_l("Confirm"))
+
+
+class EnrolForm(FlaskForm):  # type: ignore[misc]
+    """The first code from the newly set-up authenticator app."""
+
+    code = _code_field(_l("Code from the app"))
+    submit = SubmitField(_l("Turn on two-factor authentication"))
+
+
+class RecoveryCodesForm(FlaskForm):  # type: ignore[misc]
+    """A current code, to make new recovery codes."""
+
+    code = _code_field(_l("Current code"))
+    submit = SubmitField(_l("Make new recovery codes"))
+
+
+class DisableForm(FlaskForm):  # type: ignore[misc]
+    """Password and a current code, to turn two-factor authentication off."""
+
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
+    code = _code_field(_l("Current code"))
+    submit = SubmitField(_l("Turn off two-factor authentication"))

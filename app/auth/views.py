@@ -1,19 +1,28 @@
-"""Sign in and sign out."""
+"""Sign in (password, then code or enrolment), sign out, and the two-factor settings."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from typing import Any
 from urllib.parse import urlsplit
 
-from flask import flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask_babel import format_timedelta
 from flask_babel import gettext as _
 from flask_login import current_user, login_user, logout_user
+from werkzeug.security import check_password_hash
 from werkzeug.wrappers import Response
 
-from app.auth import bp
+from app.auth import bp, lockout, sign_in_limit, twofactor
 from app.auth.access import public, roles_required
-from app.auth.accounts import Principal, authenticate, end_login, start_login
-from app.auth.forms import LoginForm
-from app.db import get_session
+from app.auth.accounts import Principal, authenticate, end_login, login_digest, start_login
+from app.auth.forms import CodeForm, DisableForm, EnrolForm, LoginForm, RecoveryCodesForm
+from app.auth.totp import qr_svg
+from app.db import get_session, transaction
+from app.models import User, utcnow
+
+# The state between a right password and the second step, in the signed session cookie.
+PENDING = "pending_login"
 
 
 def safe_next(target: str | None) -> str | None:
@@ -28,30 +37,153 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
+def _locked_message(remaining: timedelta) -> str:
+    wait = format_timedelta(remaining, threshold=1.1, add_direction=False)
+    return _(
+        "Too many failed attempts: this account is locked. Please try again in %(wait)s.",
+        wait=wait,
+    )
+
+
+def _begin_pending(user: User, stage: str, next_url: str) -> None:
+    session.clear()
+    ttl = current_app.config["TWO_FACTOR_PENDING_SECONDS"]
+    session[PENDING] = {
+        "user": user.id,
+        "stage": stage,
+        "until": utcnow().timestamp() + ttl,
+        "next": next_url,
+    }
+
+
+def _pending(stage: str) -> tuple[User, dict[str, Any]] | None:
+    """The account half-way through signing in at ``stage``, unless that state has expired."""
+    state = session.get(PENDING)
+    if not state or state.get("stage") != stage or state.get("until", 0) < utcnow().timestamp():
+        return None
+    user = get_session().get(User, state["user"])
+    if user is None or not user.active:
+        return None
+    return user, state
+
+
+def _complete_login(user: User, next_url: str, second_factor: str | None) -> None:
+    login_id = start_login(get_session(), user, utcnow(), second_factor)
+    # A new session: nothing set before the login (a planted value, an old token) survives.
+    session.clear()
+    session.permanent = True
+    login_user(Principal(user, login_id, None))
+
+
+def _expired() -> Response:
+    session.pop(PENDING, None)
+    flash(_("The sign-in took too long. Please start again."), "warning")
+    return redirect(url_for("auth.login"))
+
+
 @bp.route("/login", methods=["GET", "POST"])
 @public
+@sign_in_limit
 def login() -> str | Response:
-    """Show the sign-in form; on success renew the session and go where the user was headed."""
+    """The password step; then the code, the enrolment, or (without 2FA) the start page."""
     next_url = safe_next(request.args.get("next")) or url_for("main.index")
     if current_user.is_authenticated:
         return redirect(next_url)
     form = LoginForm()
     if form.validate_on_submit():
-        db = get_session()
-        user = authenticate(db, form.email.data, form.password.data)
+        attempt = authenticate(get_session(), form.email.data, form.password.data, utcnow())
+        user = attempt.user
+        if user is not None and user.totp_enabled:
+            _begin_pending(user, "code", next_url)
+            return redirect(url_for("auth.login_code"))
+        if user is not None and twofactor.required_for(user):
+            _begin_pending(user, "enrol", next_url)
+            return redirect(url_for("auth.enrol"))
         if user is not None:
-            login_id = start_login(db, user)
-            # A new session: nothing set before the login (a planted value, an old token) survives.
-            session.clear()
-            session.permanent = True
-            login_user(Principal(user, login_id))
+            _complete_login(user, next_url, None)
             return redirect(next_url)
-        flash(_("Wrong e-mail address or password."), "danger")
+        if attempt.locked_for:
+            flash(_locked_message(attempt.locked_for), "danger")
+        else:
+            flash(_("Wrong e-mail address or password."), "danger")
     return render_template("auth/login.html", form=form)
 
 
+@bp.route("/login/code", methods=["GET", "POST"])
+@public
+@sign_in_limit
+def login_code() -> str | Response:
+    """The second step: a code from the authenticator app or a recovery code."""
+    pending = _pending("code")
+    if pending is None:
+        return _expired()
+    user, state = pending
+    form = CodeForm()
+    if form.validate_on_submit():
+        db, now = get_session(), utcnow()
+        if remaining := lockout.locked_for(user, now):
+            session.pop(PENDING, None)
+            flash(_locked_message(remaining), "danger")
+            return redirect(url_for("auth.login"))
+        result = twofactor.check_code(db, user, form.code.data, now)
+        if result.ok:
+            _complete_login(user, state["next"], result.value)
+            if result is twofactor.CodeCheck.RECOVERY:
+                flash(_("You signed in with a recovery code. Make new ones if few are left."), "warning")
+            return redirect(state["next"])
+        if locked := lockout.record_failure(db, user, now, "code"):
+            session.pop(PENDING, None)
+            flash(_locked_message(locked), "danger")
+            return redirect(url_for("auth.login"))
+        form.code.errors.append(_code_error(result))
+    return render_template("auth/code.html", form=form)
+
+
+def _code_error(result: twofactor.CodeCheck) -> str:
+    if result is twofactor.CodeCheck.REPLAYED:
+        return str(_("This code has been used already. Please wait for the next one."))
+    return str(_("That code is not right. Please check the time on your device and try again."))
+
+
+@bp.route("/two-factor/enrol", methods=["GET", "POST"])
+@public  # for a sign-in half-way through, or a signed-in account without 2FA (checked below)
+@sign_in_limit
+def enrol() -> str | Response:
+    """Set up the authenticator app: show the secret, enable 2FA once a code confirms it."""
+    pending = None if current_user.is_authenticated else _pending("enrol")
+    if current_user.is_authenticated:
+        user = current_user.user
+    elif pending is not None:
+        user = pending[0]
+    else:
+        return _expired()
+    if user.totp_enabled:
+        return redirect(url_for("auth.two_factor"))
+    form = EnrolForm()
+    if form.validate_on_submit():
+        db, now = get_session(), utcnow()
+        codes = twofactor.confirm_enrolment(db, user, form.code.data, now)
+        if codes is not None:
+            if pending is not None:
+                next_url = pending[1]["next"]
+                _complete_login(user, next_url, "totp")
+            else:
+                next_url = url_for("main.index")
+                twofactor.mark_fresh(db, login_digest(current_user.login_session_id), now)
+            return render_template("auth/recovery_codes.html", codes=codes, next_url=next_url)
+        form.code.errors.append(_code_error(twofactor.CodeCheck.INVALID))
+    if user.totp_pending is None:
+        # Reading requests do not write; the new secret gets a short transaction of its own.
+        with transaction() as db:
+            enrolment = twofactor.pending_enrolment(db, db.get(User, user.id))  # type: ignore[arg-type]
+    else:
+        enrolment = twofactor.pending_enrolment(get_session(), user)
+    qr = qr_svg(enrolment.uri, _("QR code for your authenticator app"))
+    return render_template("auth/enrol.html", form=form, enrolment=enrolment, qr=qr)
+
+
 @bp.post("/logout")
-@roles_required()
+@roles_required(before_enrolment=True)
 def logout() -> Response:
     """End this login on the server and clear the session."""
     # CSRFProtect has checked the form's token before this view runs.
@@ -60,3 +192,84 @@ def logout() -> Response:
     session.clear()
     flash(_("You have signed out."), "info")
     return redirect(url_for("auth.login"))
+
+
+# --- the signed-in user's two-factor settings ------------------------------------------
+
+
+def _settings(status: int = 200, **forms: Any) -> tuple[str, int]:
+    user = current_user.user
+    left = twofactor.recovery_codes_left(get_session(), user) if user.totp_enabled else 0
+    return render_template(
+        "auth/two_factor.html",
+        recovery_form=forms.get("recovery_form") or RecoveryCodesForm(),
+        disable_form=forms.get("disable_form") or DisableForm(),
+        codes_left=left,
+        required=twofactor.required_for(user),
+    ), status
+
+
+@bp.get("/account/two-factor")
+@roles_required()
+def two_factor() -> tuple[str, int]:
+    """Whether 2FA is on, how many recovery codes are left, and what can be changed."""
+    return _settings()
+
+
+def _check_current_code(form: RecoveryCodesForm | DisableForm) -> bool:
+    db, now, user = get_session(), utcnow(), current_user.user
+    result = twofactor.check_code(db, user, form.code.data, now)
+    if result.ok:
+        twofactor.mark_fresh(db, login_digest(current_user.login_session_id), now)
+        return True
+    lockout.record_failure(db, user, now, "code")
+    form.code.errors.append(_code_error(result))
+    return False
+
+
+@bp.post("/account/two-factor/recovery-codes")
+@roles_required()
+@sign_in_limit
+def regenerate_recovery_codes() -> str | Response | tuple[str, int]:
+    """New recovery codes (the old ones stop working), after a current code."""
+    form = RecoveryCodesForm()
+    if not current_user.user.totp_enabled:
+        return redirect(url_for("auth.enrol"))
+    if form.validate_on_submit() and _check_current_code(form):
+        codes = twofactor.regenerate_recovery_codes(get_session(), current_user.user)
+        return render_template(
+            "auth/recovery_codes.html", codes=codes, next_url=url_for("auth.two_factor")
+        )
+    return _settings(400, recovery_form=form)
+
+
+@bp.post("/account/two-factor/disable")
+@roles_required()
+@sign_in_limit
+def disable_two_factor() -> Response | tuple[str, int]:
+    """Turn 2FA off, with the password and a current code."""
+    form = DisableForm()
+    user = current_user.user
+    if form.validate_on_submit() and user.totp_enabled:
+        if not check_password_hash(user.password_hash, form.password.data):
+            form.password.errors.append(_("The password is not right."))
+            lockout.record_failure(get_session(), user, utcnow(), "password")
+        elif _check_current_code(form):
+            twofactor.disable(get_session(), user)
+            flash(_("Two-factor authentication is off."), "info")
+            return redirect(url_for("auth.two_factor"))
+    return _settings(400, disable_form=form)
+
+
+@bp.route("/account/two-factor/confirm", methods=["GET", "POST"])
+@roles_required()
+@sign_in_limit
+def confirm() -> str | Response:
+    """Step-up: a fresh code before approving or submitting, then back where the user was."""
+    next_url = safe_next(request.args.get("next")) or url_for("main.index")
+    if not current_user.user.totp_enabled:
+        return redirect(url_for("auth.enrol"))
+    form = CodeForm()
+    if form.validate_on_submit() and _check_current_code(form):
+        return redirect(next_url)
+    return render_template("auth/confirm.html", form=form)

@@ -18,6 +18,7 @@ NAVIGATION = (
     ("main.index", _l("Start")),
     ("admin.users", _l("Accounts")),
     ("audits.events", _l("Audit log")),
+    ("auth.two_factor", _l("Security")),
 )
 ROLE_NAMES = {
     Role.MANAGER: _l("ad manager"),

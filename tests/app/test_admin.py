@@ -26,7 +26,7 @@ def _events(app: Flask, kind: str) -> list[AuditEvent]:
 
 def _as_admin(client: FlaskClient, make_user: UserFactory) -> User:
     admin = make_user("admin@example.org", "admin")
-    AuthActions(client).login("admin@example.org")
+    AuthActions(client, make_user).login("admin@example.org")
     return admin
 
 
@@ -76,7 +76,7 @@ def test_admin_disables_and_enables(
     admin = _as_admin(client, make_user)
     other = make_user("m@example.org")
     other_client = app.test_client()
-    AuthActions(other_client).login("m@example.org")
+    AuthActions(other_client, make_user).login("m@example.org")
     token = csrf_token(client, "/admin/users")
     assert (
         client.post(f"/admin/users/{other.id}/disable", data={"csrf_token": token}).status_code
@@ -107,7 +107,7 @@ def test_forbidden_access_is_audited(
     app: Flask, client: FlaskClient, make_user: UserFactory
 ) -> None:
     manager = make_user("m@example.org")
-    AuthActions(client).login("m@example.org")
+    AuthActions(client, make_user).login("m@example.org")
     assert client.get("/admin/users").status_code == 403
     [refusal] = _events(app, "access.forbidden")
     assert (refusal.actor_type, refusal.actor_id) == ("user", str(manager.id))
@@ -118,7 +118,7 @@ def test_reading_the_audit_log_is_audited(
     app: Flask, client: FlaskClient, make_user: UserFactory
 ) -> None:
     make_user("aud@example.org", "auditor")
-    AuthActions(client).login("aud@example.org")
+    AuthActions(client, make_user).login("aud@example.org")
     page = client.get("/audit/").get_data(as_text=True)
     assert "auth.login" in page
     assert len(_events(app, "audit.read")) == 1

@@ -50,7 +50,7 @@ def test_login_opens_a_session_and_is_audited(
         ("nobody@example.org", PASSWORD, "unknown_email"),
     ],
 )
-def test_failed_login_is_audited_without_lockout(
+def test_failed_logins_below_the_limit_are_audited_and_do_not_lock(
     app: Flask,
     client: FlaskClient,
     auth: AuthActions,
@@ -60,16 +60,18 @@ def test_failed_login_is_audited_without_lockout(
     reason: str,
 ) -> None:
     make_user("m@example.org")
-    for _ in range(8):
+    attempts = app.config["LOGIN_MAX_FAILURES"] - 1
+    for _ in range(attempts):
         response = auth.login(email, password)
         assert response.status_code == 200
         assert "Wrong e-mail address or password" in response.get_data(as_text=True)
     failures = events(app, "auth.login_failed")
-    assert len(failures) == 8
+    assert len(failures) == attempts
     assert all(json.loads(f.data)["reason"] == reason for f in failures)
     assert all("nobody@example.org" not in f.data for f in failures)
-    # No lockout in this layer: the right password still works at once.
-    assert auth.login("m@example.org").status_code == 302
+    # Below the limit nothing is locked: the right password and code still work at once.
+    assert auth.login("m@example.org").headers["Location"] == "/"
+    assert events(app, "auth.locked") == []
 
 
 def test_disabled_account_cannot_log_in(
@@ -208,4 +210,12 @@ def test_every_event_so_far_verifies(
     with app.app_context():
         result = audit.verify(engine())
     assert result.ok
-    assert result.events == 4  # created, failed, login, logout
+    # created, recovery codes made, failed, login, logout
+    assert [e.kind for e in events(app)] == [
+        "account.created",
+        "twofactor.recovery_codes_generated",
+        "auth.login_failed",
+        "auth.login",
+        "auth.logout",
+    ]
+    assert result.events == 5

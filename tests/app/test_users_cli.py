@@ -13,7 +13,7 @@ from werkzeug.security import check_password_hash
 
 from app.db import transaction
 from app.models import AuditEvent, User
-from tests.conftest import PASSWORD
+from tests.conftest import PASSWORD, AuthActions, UserFactory
 
 
 def users(app: Flask) -> list[User]:
@@ -112,13 +112,14 @@ def test_demo_accounts_once(app: Flask, runner: FlaskCliRunner) -> None:
     first = runner.invoke(args=["users", "demo"])
     assert first.exit_code == 0
     assert {u.role for u in users(app)} == {"manager", "reviewer", "auditor", "admin"}
-    # The printed passwords work.
-    line = next(li for li in first.output.splitlines() if "manager@" in li)
-    email, password = line.split()[1:3]
-    client = app.test_client()
-    from tests.conftest import AuthActions
-
-    assert AuthActions(client).login(email, password).status_code == 302
+    # The printed passwords work: the auditor is in, the manager must set up 2FA first.
+    logins = {}
+    for line in first.output.splitlines()[1:]:
+        role, email, password = line.split()
+        client = app.test_client()
+        logins[role] = AuthActions(client, UserFactory(app)).login(email, password)
+    assert logins["auditor"].headers["Location"] == "/"
+    assert logins["manager"].headers["Location"] == "/two-factor/enrol"
     second = runner.invoke(args=["users", "demo"])
     assert "no demo accounts created" in second.output
     assert len(users(app)) == 4
