@@ -55,10 +55,12 @@ def render_error(code: int, message: str | None = None) -> tuple[str, int]:
 
 def _http_error(exc: HTTPException) -> tuple[str, int]:
     code = exc.code or 500
-    if code == 403:
-        audit.defer(
-            "access.forbidden", data={"endpoint": request.endpoint, "method": request.method}
-        )
+    if code in (403, 429):
+        # Refusals are audited; a rate limit's record also names the (pseudonymous) client.
+        data = {"endpoint": request.endpoint, "method": request.method}
+        if code == 429:
+            data["client"] = audit.client_ref()
+        audit.defer("access.forbidden" if code == 403 else "access.rate_limited", data=data)
     return render_error(code)
 
 

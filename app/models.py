@@ -122,9 +122,7 @@ class TotpUse(SQLModel, table=True):
 
     __tablename__ = "totp_use"
 
-    user_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("user_account.id"), primary_key=True)
-    )
+    user_id: int = Field(sa_column=Column(Integer, ForeignKey("user_account.id"), primary_key=True))
     step: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     used_at: datetime = _time(now=True)
 

@@ -121,7 +121,7 @@ def runner(app: Flask) -> FlaskCliRunner:
 
 def csrf_token(client: FlaskClient, path: str) -> str:
     """The CSRF token of the first form on ``path``."""
-    response = client.get(path)
+    response = client.get(path, follow_redirects=True)
     match = _CSRF.search(response.get_data(as_text=True))
     assert match, f"no CSRF token on {path} (status {response.status_code})"
     return match.group(1)

@@ -13,7 +13,6 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 
 from app import crypto
-
 from app.auth.accounts import (
     AccountError,
     count_users,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -38,10 +39,14 @@ def safe_next(target: str | None) -> str | None:
 
 
 def _locked_message(remaining: timedelta) -> str:
-    wait = format_timedelta(remaining, threshold=1.1, add_direction=False)
-    return _(
-        "Too many failed attempts: this account is locked. Please try again in %(wait)s.",
-        wait=wait,
+    # Rounded up to whole minutes: "1 minute" rather than "59 seconds" for a fresh lock.
+    minutes = max(1, math.ceil(remaining.total_seconds() / 60))
+    wait = format_timedelta(timedelta(minutes=minutes), threshold=1, add_direction=False)
+    return str(
+        _(
+            "Too many failed attempts: this account is locked. Please try again in %(wait)s.",
+            wait=wait,
+        )
     )
 
 
@@ -129,7 +134,10 @@ def login_code() -> str | Response:
         if result.ok:
             _complete_login(user, state["next"], result.value)
             if result is twofactor.CodeCheck.RECOVERY:
-                flash(_("You signed in with a recovery code. Make new ones if few are left."), "warning")
+                flash(
+                    _("You signed in with a recovery code. Make new ones if few are left."),
+                    "warning",
+                )
             return redirect(state["next"])
         if locked := lockout.record_failure(db, user, now, "code"):
             session.pop(PENDING, None)
