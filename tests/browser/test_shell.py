@@ -1,34 +1,25 @@
-"""The page shell in a real browser: sign-in, sign-out, language, error page, CSP."""
+"""The page shell in a real browser: sign-in (with 2FA), sign-out, language, error page, CSP."""
 
 from __future__ import annotations
 
-import re
-
 import pytest
-from playwright.sync_api import ConsoleMessage, Page, Response, expect
+from playwright.sync_api import Page, expect
 
-from tests.conftest import PASSWORD, UserFactory
+from tests.browser.helpers import (
+    CODE_URL,
+    LOGIN_URL,
+    START_URL,
+    check_page_under_csp,
+    csp_violations,
+    enter_code,
+    enter_password,
+    sign_in,
+    watch_csp,
+    watch_problems,
+)
+from tests.conftest import UserFactory
 
 pytestmark = pytest.mark.browser
-
-LOGIN_URL = re.compile(r"/login(\?.*)?$")
-# Chromium reports every blocked load or inline code on the console in these words.
-CSP_CONSOLE = re.compile(r"Content Security Policy|Refused to (load|apply|execute|evaluate)", re.I)
-# Records the page's own securitypolicyviolation events, from before its first script runs.
-CSP_LISTENER = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (event) => {
-  window.__cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI}`);
-});
-"""
-
-
-def sign_in(page: Page, email: str, password: str = PASSWORD) -> None:
-    """Fill in and send the sign-in form."""
-    page.goto("/login")
-    page.fill("input[name=email]", email)
-    page.fill("input[name=password]", password)
-    page.click("#submit")
 
 
 def switch_language(page: Page, code: str) -> None:
@@ -37,39 +28,17 @@ def switch_language(page: Page, code: str) -> None:
         page.click(f"#language-switch button[name=lang][value={code}]")
 
 
-def watch_csp(page: Page) -> list[ConsoleMessage]:
-    """Record the page's console and its CSP violation events from the next page load on."""
-    console: list[ConsoleMessage] = []
-    page.on("console", lambda message: console.append(message))
-    page.add_init_script(CSP_LISTENER)
-    return console
-
-
-def csp_violations(page: Page, console: list[ConsoleMessage]) -> list[str]:
-    """What the page's listener and Chromium's console have reported as CSP violations."""
-    seen: list[str] = page.evaluate("window.__cspViolations")
-    return seen + [m.text for m in console if CSP_CONSOLE.search(m.text)]
-
-
-def check_page_under_csp(page: Page, console: list[ConsoleMessage], path: str) -> None:
-    """The loaded page reports no CSP violation, and Bootstrap's local CSS and JS work."""
-    page.wait_for_load_state("load")
-    assert csp_violations(page, console) == [], f"CSP violation on {path}"
-    assert page.evaluate("typeof window.bootstrap") == "object", f"no Bootstrap JS on {path}"
-    expect(page.locator("nav.navbar")).to_have_css("display", "flex")
-
-
 def test_login_lands_on_start_page(page: Page, make_user: UserFactory) -> None:
     make_user("manager@example.org", "manager")
-    sign_in(page, "manager@example.org")
-    expect(page).to_have_url(re.compile(r"/$"))
+    sign_in(page, make_user, "manager@example.org")
+    expect(page).to_have_url(START_URL)
     expect(page.locator("#signed-in-as")).to_contain_text("manager@example.org")
     expect(page.locator("#logout")).to_be_visible()
 
 
 def test_wrong_password_shows_error(page: Page, make_user: UserFactory) -> None:
     make_user("manager@example.org", "manager")
-    sign_in(page, "manager@example.org", "not the right password")
+    sign_in(page, make_user, "manager@example.org", "not the right password")
     expect(page).to_have_url(LOGIN_URL)
     expect(page.locator(".alert-danger")).to_have_text("Wrong e-mail address or password.")
     expect(page.locator("#signed-in-as")).to_have_count(0)
@@ -77,7 +46,7 @@ def test_wrong_password_shows_error(page: Page, make_user: UserFactory) -> None:
 
 def test_logout_ends_the_login_on_the_server(page: Page, make_user: UserFactory) -> None:
     make_user("manager@example.org", "manager")
-    sign_in(page, "manager@example.org")
+    sign_in(page, make_user, "manager@example.org")
     expect(page.locator("#signed-in-as")).to_be_visible()
     session_cookie = next(c for c in page.context.cookies() if c["name"] == "adgate_session")
 
@@ -145,7 +114,7 @@ def test_german_login_heading_is_translated(page: Page) -> None:
 
 def test_manager_gets_the_403_page(page: Page, make_user: UserFactory) -> None:
     make_user("manager@example.org", "manager")
-    sign_in(page, "manager@example.org")
+    sign_in(page, make_user, "manager@example.org")
     expect(page.locator("#signed-in-as")).to_be_visible()
 
     response = page.goto("/admin/users")
@@ -159,7 +128,7 @@ def test_manager_gets_the_403_page(page: Page, make_user: UserFactory) -> None:
 def test_admin_sees_the_accounts(page: Page, make_user: UserFactory) -> None:
     make_user("admin@example.org", "admin")
     make_user("manager@example.org", "manager")
-    sign_in(page, "admin@example.org")
+    sign_in(page, make_user, "admin@example.org")
     expect(page.locator("#signed-in-as")).to_be_visible()
 
     response = page.goto("/admin/users")
@@ -175,25 +144,19 @@ def test_admin_sees_the_accounts(page: Page, make_user: UserFactory) -> None:
 def test_pages_load_without_csp_violations(page: Page, make_user: UserFactory) -> None:
     make_user("manager@example.org", "manager")
     console = watch_csp(page)
-    script_errors: list[str] = []
-    page.on("pageerror", lambda error: script_errors.append(str(error)))
-    failed: list[str] = []
-
-    def record_failure(response: Response) -> None:
-        # Chromium asks for /favicon.ico on its own; adgate has none, and no page links one.
-        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
-            failed.append(f"{response.status} {response.url}")
-
-    page.on("response", record_failure)
+    problems = watch_problems(page)
 
     page.goto("/login")
     check_page_under_csp(page, console, "/login")
-    sign_in(page, "manager@example.org")
-    expect(page).to_have_url(re.compile(r"/$"))
+    enter_password(page, "manager@example.org")
+    expect(page).to_have_url(CODE_URL)
+    check_page_under_csp(page, console, "/login/code")
+    enter_code(page, make_user.two_factor["manager@example.org"].next_code())
+    expect(page).to_have_url(START_URL)
     check_page_under_csp(page, console, "/")
 
-    assert script_errors == []
-    assert failed == []
+    assert problems.script_errors == []
+    assert problems.failed_responses == []
 
 
 def test_csp_violations_are_detected(page: Page) -> None:

@@ -1,0 +1,101 @@
+"""Browser steps on adgate's pages: sign in (with a code), watch for CSP violations."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit
+
+from playwright.sync_api import ConsoleMessage, Page, Response, expect
+
+from tests.conftest import PASSWORD, UserFactory
+
+START_URL = re.compile(r"/$")
+LOGIN_URL = re.compile(r"/login(\?.*)?$")
+CODE_URL = re.compile(r"/login/code$")
+ENROL_URL = re.compile(r"/two-factor/enrol$")
+
+# Chromium reports every blocked load or inline code on the console in these words.
+CSP_CONSOLE = re.compile(r"Content Security Policy|Refused to (load|apply|execute|evaluate)", re.I)
+# Records the page's own securitypolicyviolation events, from before its first script runs.
+CSP_LISTENER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.__cspViolations.push(`${event.violatedDirective} blocked ${event.blockedURI}`);
+});
+"""
+
+
+def enter_password(page: Page, email: str, password: str = PASSWORD) -> None:
+    """The password step: fill in and send the sign-in form, and wait for the page it leads to.
+
+    That page is the start page, the code step, the enrolment, or the form again.
+    """
+    page.goto("/login")
+    page.fill("input[name=email]", email)
+    page.fill("input[name=password]", password)
+    with page.expect_navigation():
+        page.click("#submit")
+
+
+def enter_code(page: Page, code: str) -> None:
+    """Send ``code`` in the form of the code step or the enrolment, and wait for the answer."""
+    page.fill("input[name=code]", code)
+    with page.expect_navigation():
+        page.click("#submit")
+
+
+def sign_in(page: Page, users: UserFactory, email: str, password: str = PASSWORD) -> None:
+    """Sign in through the forms: the password, then (if asked for) the account's next code.
+
+    An account without 2FA whose role requires it stays on the enrolment page.
+    """
+    enter_password(page, email, password)
+    if urlsplit(page.url).path == "/login/code":
+        two_factor = users.two_factor.get(email.lower())
+        assert two_factor is not None, f"{email} has 2FA, but make_user did not enrol it"
+        enter_code(page, two_factor.next_code())
+
+
+def watch_csp(page: Page) -> list[ConsoleMessage]:
+    """Record the page's console and its CSP violation events from the next page load on."""
+    console: list[ConsoleMessage] = []
+    page.on("console", lambda message: console.append(message))
+    page.add_init_script(CSP_LISTENER)
+    return console
+
+
+def csp_violations(page: Page, console: list[ConsoleMessage]) -> list[str]:
+    """What the page's listener and Chromium's console have reported as CSP violations."""
+    seen: list[str] = page.evaluate("window.__cspViolations")
+    return seen + [m.text for m in console if CSP_CONSOLE.search(m.text)]
+
+
+def check_page_under_csp(page: Page, console: list[ConsoleMessage], path: str) -> None:
+    """The loaded page reports no CSP violation, and Bootstrap's local CSS and JS work."""
+    page.wait_for_load_state("load")
+    assert csp_violations(page, console) == [], f"CSP violation on {path}"
+    assert page.evaluate("typeof window.bootstrap") == "object", f"no Bootstrap JS on {path}"
+    expect(page.locator("nav.navbar")).to_have_css("display", "flex")
+
+
+@dataclass
+class PageProblems:
+    """Script errors and failed loads seen by a page (see ``watch_problems``)."""
+
+    script_errors: list[str] = field(default_factory=list)
+    failed_responses: list[str] = field(default_factory=list)
+
+
+def watch_problems(page: Page) -> PageProblems:
+    """Record the page's uncaught script errors and its responses with an error status."""
+    problems = PageProblems()
+    page.on("pageerror", lambda error: problems.script_errors.append(str(error)))
+
+    def record_failure(response: Response) -> None:
+        # Chromium asks for /favicon.ico on its own; adgate has none, and no page links one.
+        if response.status >= 400 and not response.url.endswith("/favicon.ico"):
+            problems.failed_responses.append(f"{response.status} {response.url}")
+
+    page.on("response", record_failure)
+    return problems

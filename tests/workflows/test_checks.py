@@ -1,0 +1,209 @@
+"""Each check's codes; the EU stop with its legal reference; a complete CH ad passes."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import UTC, date, datetime
+
+import pytest
+
+from workflows import policy
+from workflows.checks import (
+    CHECK_NAMES,
+    Ad,
+    Approval,
+    Category,
+    CheckContext,
+    Classification,
+    IdentityVerification,
+    Standing,
+    Status,
+    content_hash,
+    evaluate_all,
+)
+
+NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
+OWNER, REVIEWER = 1, 2
+CH_AD = Ad(
+    page_id="2001",
+    ad_account_id="act_1001",
+    message="Abstimmung am 8. März: Informieren Sie sich.",
+    headline="Volksabstimmung",
+    link_url="https://www.musterstadt.ch/abstimmung",
+    countries=("CH",),
+    paid_for_by="Stadt Musterstadt",
+)
+POLITICAL = Classification(Category.POLITICAL)
+
+
+def complete(ad: Ad = CH_AD, classification: Classification | None = POLITICAL) -> CheckContext:
+    """A context in which every step is done for ``ad``."""
+    identities = tuple(
+        IdentityVerification("passport", country, date(2030, 1, 1), verified_by=REVIEWER)
+        for country in ad.countries
+    )
+    return CheckContext(
+        now=NOW,
+        owner_id=OWNER,
+        ad=ad,
+        owner_totp_enabled=True,
+        facebook_2fa_attested=True,
+        identities=identities,
+        classification=classification,
+        standing=Standing(registered=True, page_id=ad.page_id),
+        approval=Approval(REVIEWER, content_hash(ad, classification)),
+    )
+
+
+def codes(ctx: CheckContext) -> dict[str, str]:
+    return {r.name: r.code for r in evaluate_all(ctx)}
+
+
+def test_ch_political_ad_with_everything_in_place_passes() -> None:
+    results = evaluate_all(complete())
+    assert [r.name for r in results] == list(CHECK_NAMES)
+    assert all(r.status is Status.PASSED for r in results), results
+
+
+def test_eu_siep_ad_is_refused_with_the_legal_reference() -> None:
+    ad = replace(CH_AD, countries=("DE",), dsa_payor="Stadt X", dsa_beneficiary="Stadt X")
+    [result] = [r for r in evaluate_all(complete(ad)) if r.name == "jurisdiction"]
+    assert result.status is Status.FAILED
+    assert result.code == "jurisdiction.refused"
+    assert "Regulation (EU) 2024/900" in result.detail
+    assert "2025-10-06" in result.detail
+
+
+def test_eu_siep_ad_was_allowed_before_the_stop() -> None:
+    ad = replace(CH_AD, countries=("AT",), dsa_payor="Stadt X", dsa_beneficiary="Stadt X")
+    ctx = replace(complete(ad), now=datetime(2025, 10, 5, tzinfo=UTC))
+    assert codes(ctx)["jurisdiction"] == "jurisdiction.ok"
+
+
+def test_eu_non_political_ad_is_allowed_and_needs_dsa_fields() -> None:
+    ad = replace(CH_AD, countries=("DE",), paid_for_by="")
+    ctx = complete(ad, Classification(Category.NONE))
+    assert codes(ctx)["jurisdiction"] == "jurisdiction.ok"
+    assert codes(ctx)["disclaimer"] == "disclaimer.missing"
+    ok = complete(
+        replace(ad, dsa_payor="Stadt X", dsa_beneficiary="Stadt X"), Classification(Category.NONE)
+    )
+    assert codes(ok)["disclaimer"] == "disclaimer.not_required"
+
+
+def test_country_without_rules_is_not_sent() -> None:
+    ctx = complete(replace(CH_AD, countries=("US",)))
+    assert codes(ctx)["jurisdiction"] == "jurisdiction.unknown_country"
+
+
+@pytest.mark.parametrize("bad", ["ch", "XX", "DEU", "", "D1"])
+def test_country_codes_must_be_iso_alpha2(bad: str) -> None:
+    with pytest.raises(policy.InvalidCountry):
+        replace(CH_AD, countries=(bad,))
+
+
+def test_two_factor_codes() -> None:
+    assert codes(replace(complete(), owner_totp_enabled=False))["two_factor"] == (
+        "two_factor.adgate_totp_off"
+    )
+    assert codes(replace(complete(), facebook_2fa_attested=False))["two_factor"] == (
+        "two_factor.facebook_not_attested"
+    )
+
+
+def test_identity_codes() -> None:
+    ctx = complete()
+    assert codes(replace(ctx, identities=()))["identity"] == "identity.missing"
+    expired = IdentityVerification("id_card", "CH", date(2026, 11, 20), verified_by=REVIEWER)
+    assert codes(replace(ctx, identities=(expired,)))["identity"] == "identity.expired"
+    by_self = IdentityVerification("id_card", "CH", date(2030, 1, 1), verified_by=OWNER)
+    assert codes(replace(ctx, identities=(by_self,)))["identity"] == "identity.missing"
+    revoked = IdentityVerification("id_card", "CH", date(2030, 1, 1), REVIEWER, revoked=True)
+    assert codes(replace(ctx, identities=(revoked,)))["identity"] == "identity.missing"
+    other_country = IdentityVerification("id_card", "DE", date(2030, 1, 1), verified_by=REVIEWER)
+    result = [
+        r for r in evaluate_all(replace(ctx, identities=(other_country,))) if r.name == "identity"
+    ]
+    assert result[0].code == "identity.missing"
+    assert "CH" in result[0].detail
+
+
+def test_identity_must_cover_every_target_country() -> None:
+    ad = replace(CH_AD, countries=("CH", "LI"))
+    ctx = replace(complete(ad), identities=complete().identities)
+    [result] = [r for r in evaluate_all(ctx) if r.name == "identity"]
+    assert result.status is Status.PENDING
+    assert "LI" in result.detail
+
+
+def test_classification_codes() -> None:
+    ctx = complete()
+    assert codes(replace(ctx, classification=None))["classification"] == "classification.missing"
+    social = Classification(Category.SOCIAL_ISSUE)
+    assert (
+        codes(complete(classification=social))["classification"] == "classification.topics_missing"
+    )
+    flagged = Classification(Category.NONE, flagged=True)
+    assert codes(complete(classification=flagged))["classification"] == (
+        "classification.justification_missing"
+    )
+    justified = replace(flagged, justification="A job advert, not about policy.")
+    assert codes(complete(classification=justified))["classification"] == (
+        "classification.sign_off_pending"
+    )
+    self_signed = replace(justified, signed_off_by=OWNER)
+    assert codes(complete(classification=self_signed))["classification"] == (
+        "classification.sign_off_pending"
+    )
+    signed = replace(justified, signed_off_by=REVIEWER)
+    assert codes(complete(classification=signed))["classification"] == "classification.ok"
+
+
+def test_disclaimer_needs_paid_for_by_on_siep_ads() -> None:
+    ctx = complete(replace(CH_AD, paid_for_by=" "))
+    assert codes(ctx)["disclaimer"] == "disclaimer.missing"
+
+
+def test_standing_codes() -> None:
+    ctx = complete()
+    assert (
+        codes(replace(ctx, standing=Standing(False)))["standing"] == "standing.unknown_ad_account"
+    )
+    wrong_page = Standing(True, page_id="9999")
+    assert codes(replace(ctx, standing=wrong_page))["standing"] == "standing.page_mismatch"
+    lost = Standing(True, page_id="2001", political_eligible=False, violations=1)
+    assert codes(replace(ctx, standing=lost))["standing"] == "standing.not_eligible"
+    none_ad = complete(classification=Classification(Category.NONE))
+    assert codes(replace(none_ad, standing=lost))["standing"] == "standing.ok"
+
+
+def test_approval_codes() -> None:
+    ctx = complete()
+    assert codes(replace(ctx, approval=None))["approval"] == "approval.missing"
+    assert codes(replace(ctx, approval=Approval(OWNER, ctx.content_hash)))["approval"] == (
+        "approval.self_approved"
+    )
+    changed = replace(ctx, ad=replace(CH_AD, message="Something else"))
+    assert codes(changed)["approval"] == "approval.stale"
+    assert (
+        codes(replace(ctx, approval=None, four_eyes=False))["approval"] == "approval.not_required"
+    )
+
+
+def test_digitally_created_media_changes_what_is_sent() -> None:
+    plain = content_hash(CH_AD, POLITICAL)
+    assert content_hash(CH_AD, replace(POLITICAL, digitally_created_media=True)) != plain
+    assert content_hash(CH_AD, replace(POLITICAL, justification="x")) == plain
+
+
+def test_evaluate_all_reports_every_failure_at_once() -> None:
+    ctx = replace(
+        complete(),
+        owner_totp_enabled=False,
+        identities=(),
+        classification=None,
+        standing=Standing(False),
+        approval=None,
+    )
+    failing = {r.name for r in evaluate_all(ctx) if r.status is not Status.PASSED}
+    assert failing == set(CHECK_NAMES) - {"disclaimer"}
