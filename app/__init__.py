@@ -94,4 +94,7 @@ def _assign_request_id() -> None:
 def _expose_request_id(response: Response) -> Response:
     if "request_id" in g:
         response.headers["X-Request-ID"] = g.request_id
+    # Pages carry personal data, TOTP secrets and recovery codes: no cache may keep them.
+    if not (request.endpoint or "").endswith("static"):
+        response.headers["Cache-Control"] = "no-store"
     return response

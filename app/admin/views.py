@@ -102,8 +102,14 @@ def reset_two_factor(user_id: int) -> Response:
     if user is None:
         abort(404)
     if user.id == current_user.id:
-        flash(_("Turn off your own two-factor authentication on your security page."), "danger")
+        flash(
+            _(
+                "You cannot reset your own two-factor authentication here; "
+                "turn it off on the Security page."
+            ),
+            "danger",
+        )
         return redirect(url_for("admin.users"))
     twofactor.reset(db, user)
-    flash(_("Two-factor authentication of %(email)s was reset.", email=user.email), "success")
+    flash(_("Two-factor authentication for %(email)s was reset.", email=user.email), "success")
     return redirect(url_for("admin.users"))

@@ -42,7 +42,7 @@ class RecoveryCodesForm(FlaskForm):  # type: ignore[misc]
     """A current code, to make new recovery codes."""
 
     code = _code_field(_l("Current code"))
-    submit = SubmitField(_l("Make new recovery codes"))
+    submit = SubmitField(_l("Generate new recovery codes"))
 
 
 class DisableForm(FlaskForm):  # type: ignore[misc]

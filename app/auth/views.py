@@ -143,14 +143,23 @@ def login_code() -> str | Response:
             session.pop(PENDING, None)
             flash(_locked_message(locked), "danger")
             return redirect(url_for("auth.login"))
-        form.code.errors.append(_code_error(result))
+        _code_error(form, result)
     return render_template("auth/code.html", form=form)
 
 
-def _code_error(result: twofactor.CodeCheck) -> str:
+def _code_error(
+    form: CodeForm | EnrolForm | RecoveryCodesForm | DisableForm, result: twofactor.CodeCheck
+) -> None:
+    """Show why the code was refused, and empty the field for the next try."""
+    entered = (form.code.data or "").replace(" ", "")
+    form.code.data = ""
     if result is twofactor.CodeCheck.REPLAYED:
-        return str(_("This code has been used already. Please wait for the next one."))
-    return str(_("That code is not right. Please check the time on your device and try again."))
+        message = _("This code has been used already. Please wait for the next one.")
+    elif entered.isdigit():
+        message = _("The code is not valid. Check that the clock of your device is correct.")
+    else:
+        message = _("This recovery code is not valid or has been used already.")
+    form.code.errors.append(str(message))
 
 
 @bp.route("/two-factor/enrol", methods=["GET", "POST"])
@@ -179,7 +188,7 @@ def enrol() -> str | Response:
                 next_url = url_for("main.index")
                 twofactor.mark_fresh(db, login_digest(current_user.login_session_id), now)
             return render_template("auth/recovery_codes.html", codes=codes, next_url=next_url)
-        form.code.errors.append(_code_error(twofactor.CodeCheck.INVALID))
+        _code_error(form, twofactor.CodeCheck.INVALID)
     if user.totp_pending is None:
         # Reading requests do not write; the new secret gets a short transaction of its own.
         with transaction() as db:
@@ -231,7 +240,7 @@ def _check_current_code(form: RecoveryCodesForm | DisableForm) -> bool:
         twofactor.mark_fresh(db, login_digest(current_user.login_session_id), now)
         return True
     lockout.record_failure(db, user, now, "code")
-    form.code.errors.append(_code_error(result))
+    _code_error(form, result)
     return False
 
 
@@ -260,7 +269,7 @@ def disable_two_factor() -> Response | tuple[str, int]:
     user = current_user.user
     if form.validate_on_submit() and user.totp_enabled:
         if not check_password_hash(user.password_hash, form.password.data):
-            form.password.errors.append(_("The password is not right."))
+            form.password.errors.append(_("The password is incorrect."))
             lockout.record_failure(get_session(), user, utcnow(), "password")
         elif _check_current_code(form):
             twofactor.disable(get_session(), user)

@@ -123,7 +123,7 @@ def test_wrong_code_is_refused_and_audited(
     auth.password("m@example.org")
     response = auth.code("000000" if make_user.two_factor["m@example.org"].secret else "")
     assert response.status_code == 200
-    assert "That code is not right" in response.get_data(as_text=True)
+    assert "The code is not valid" in response.get_data(as_text=True)
     [failure] = _events(app, "auth.code_failed")
     assert json.loads(failure.data)["reason"] == "invalid"
     assert client.get("/").status_code == 302

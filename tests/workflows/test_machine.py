@@ -1,4 +1,4 @@
-"""The transition table: every state × event, and random sequences that never skip the gate."""
+"""The transition table: every state and event, and random sequences that never skip the gate."""
 
 from __future__ import annotations
 
