@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
     # How many reverse proxies stand in front of adgate (X-Forwarded-* is trusted that deep).
     "PROXY_COUNT": 0,
     "IP_HMAC_KEY": None,
+    # The four-eyes principle: a reviewer approves every ad before it is submitted.
+    "FOUR_EYES": True,
     # Fernet keys for secrets at rest; the first encrypts (see app.crypto).
     "TOTP_KEYS": None,
     # Two-factor authentication (RFC 6238).

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import BigInteger, Column, Date, DateTime, ForeignKey, Index, Integer, String, Text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -162,3 +162,114 @@ class AuditEvent(SQLModel, table=True):
     request_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
     hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+
+
+class AdAccount(SQLModel, table=True):
+    """A Meta ad account registered in adgate, with the page it advertises for."""
+
+    __tablename__ = "ad_account"
+
+    id: str = Field(sa_column=Column(String(32), primary_key=True))  # "act_<digits>"
+    page_id: str = Field(sa_column=Column(String(32), nullable=False))
+    name: str = Field(sa_column=Column(String(200), nullable=False))
+    # Lost after too many rejected political ads, until an admin restores it.
+    political_eligible: bool = True
+    violations: int = 0
+    created_at: datetime = _time(now=True)
+
+
+class Checklist(SQLModel, table=True):
+    """One ad on its way to Meta: the content, its classification, and the steps taken."""
+
+    __tablename__ = "checklist"
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=False, index=True)
+    )
+    title: str = Field(sa_column=Column(String(200), nullable=False))
+    state: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    # Optimistic concurrency: every change increments it; a stale edit is refused.
+    version: int = 1
+    # The ad.
+    page_id: str = Field(sa_column=Column(String(32), nullable=False))
+    ad_account_id: str = Field(sa_column=Column(String(32), nullable=False))
+    message: str = Field(sa_column=Column(Text, nullable=False))
+    headline: str = Field(sa_column=Column(String(255), nullable=False))
+    link_url: str = Field(sa_column=Column(String(2048), nullable=False))
+    countries: str = Field(sa_column=Column(String(255), nullable=False))  # "CH,LI"
+    paid_for_by: str = Field(default="", sa_column=Column(String(255), nullable=False))
+    dsa_payor: str = Field(default="", sa_column=Column(String(255), nullable=False))
+    dsa_beneficiary: str = Field(default="", sa_column=Column(String(255), nullable=False))
+    # The classification (all None until classified; an edit of the content clears it).
+    category: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    social_issues: str = Field(default="", sa_column=Column(String(500), nullable=False))
+    digitally_created_media: bool = False
+    justification: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    suggested_probability: float | None = None
+    flagged: bool = False
+    signed_off_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
+    )
+    # The owner's attestation of 2FA on the Facebook account, with its wording.
+    facebook_2fa_attested_at: datetime | None = _time(nullable=True)
+    facebook_2fa_attestation: str | None = Field(
+        default=None, sa_column=Column(Text, nullable=True)
+    )
+    # The four-eyes approval of one exact content.
+    approved_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
+    )
+    approved_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    approved_at: datetime | None = _time(nullable=True)
+    created_at: datetime = _time(now=True)
+    updated_at: datetime = _time(now=True)
+
+    @property
+    def country_list(self) -> tuple[str, ...]:
+        return tuple(c for c in self.countries.split(",") if c)
+
+    @property
+    def topic_list(self) -> tuple[str, ...]:
+        return tuple(t for t in self.social_issues.split(",") if t)
+
+
+class IdentityVerification(SQLModel, table=True):
+    """A reviewer saw a person's identity document: its type, country and expiry only.
+
+    Never the document's number or image (data minimization, GDPR Art. 5(1)(c)).
+    """
+
+    __tablename__ = "identity_verification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=False, index=True)
+    )
+    document_type: str = Field(sa_column=Column(String(32), nullable=False))
+    issuing_country: str = Field(sa_column=Column(String(2), nullable=False))
+    expires_on: date = Field(sa_column=Column(Date, nullable=False))
+    verified_by: int = Field(
+        sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=False)
+    )
+    verified_at: datetime = _time(now=True)
+    revoked_at: datetime | None = _time(nullable=True)
+    revoked_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
+    )
+
+
+class Submission(SQLModel, table=True):
+    """A checklist's way through Meta, from queued to a final state."""
+
+    __tablename__ = "submission"
+
+    id: int | None = Field(default=None, primary_key=True)
+    checklist_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("checklist.id"), nullable=False, index=True)
+    )
+    status: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    # What was approved and checked at submit time; the worker sends exactly this.
+    content_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: datetime = _time(now=True)
+    updated_at: datetime = _time(now=True)

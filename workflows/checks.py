@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
@@ -157,6 +157,8 @@ class CheckResult:
     code: str
     detail: str
     provenance: Provenance
+    # The values in ``detail``, so that a translation can be filled in by code.
+    params: Mapping[str, str] = field(default_factory=dict, compare=False)
 
     @property
     def passed(self) -> bool:
@@ -184,8 +186,10 @@ def content_hash(ad: Ad, classification: Classification | None) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-def _result(name: str, status: Status, code: str, detail: str, prov: Provenance) -> CheckResult:
-    return CheckResult(name, status, f"{name}.{code}", detail, prov)
+def _result(
+    name: str, status: Status, code: str, detail: str, prov: Provenance, **params: str
+) -> CheckResult:
+    return CheckResult(name, status, f"{name}.{code}", detail, prov, params)
 
 
 def two_factor(ctx: CheckContext) -> CheckResult:
@@ -246,6 +250,7 @@ def identity(ctx: CheckContext) -> CheckResult:
                 f"The identity verification for {', '.join(expired)} has expired; "
                 "a reviewer must verify a valid document.",
                 Provenance.VERIFIED,
+                countries=", ".join(expired),
             )
         return _result(
             "identity",
@@ -253,6 +258,7 @@ def identity(ctx: CheckContext) -> CheckResult:
             "missing",
             f"A reviewer must verify an identity document issued by {', '.join(missing)}.",
             Provenance.VERIFIED,
+            countries=", ".join(missing),
         )
     return _result(
         "identity",
@@ -260,6 +266,7 @@ def identity(ctx: CheckContext) -> CheckResult:
         "ok",
         f"Identity verified for {', '.join(sorted(covered & set(ctx.ad.countries)))}.",
         Provenance.VERIFIED,
+        countries=", ".join(sorted(covered & set(ctx.ad.countries))),
     )
 
 
@@ -312,20 +319,23 @@ def classification(ctx: CheckContext) -> CheckResult:
         "ok",
         f"Classified {c.category.value}.",
         Provenance.ATTESTED,
+        category=c.category.value,
     )
 
 
 def disclaimer(ctx: CheckContext) -> CheckResult:
     """A SIEP ad (or one not yet classified) says who paid; an EU ad names payor and beneficiary."""
-    missing = []
+    missing, codes = [], []
     siep = ctx.kind is not AdKind.OTHER
     if siep and not ctx.ad.paid_for_by.strip():
         missing.append("the 'paid for by' text")
+        codes.append("paid_for_by")
     today = ctx.now.date()
     if any(policy.needs_dsa_fields(c, today) for c in ctx.ad.countries) and not (
         ctx.ad.dsa_payor.strip() and ctx.ad.dsa_beneficiary.strip()
     ):
         missing.append("the DSA payor and beneficiary (the ad targets the EU)")
+        codes.append("dsa")
     if missing:
         return _result(
             "disclaimer",
@@ -333,6 +343,7 @@ def disclaimer(ctx: CheckContext) -> CheckResult:
             "missing",
             f"Enter {' and '.join(missing)}.",
             Provenance.ATTESTED,
+            missing=",".join(codes),
         )
     return _result(
         "disclaimer",
@@ -363,13 +374,14 @@ def jurisdiction(ctx: CheckContext) -> CheckResult:
             Provenance.SYSTEM,
         )
     today = ctx.now.date()
-    refused, unknown = [], []
+    refused, unknown, refused_rules = [], [], []
     for country in sorted(ctx.ad.countries):
         rule = policy.rule_for(country, kind, today)
         if rule is None:
             unknown.append(country)
         elif not rule.allowed:
             refused.append(f"{country} refuses since {rule.since.isoformat()} ({rule.reference})")
+            refused_rules.append((country, rule))
     if refused:
         return _result(
             "jurisdiction",
@@ -377,6 +389,9 @@ def jurisdiction(ctx: CheckContext) -> CheckResult:
             "refused",
             f"This {kind.value.upper()} ad cannot run: " + "; ".join(refused) + ".",
             Provenance.SYSTEM,
+            countries=", ".join(c for c, _ in refused_rules),
+            since=", ".join(sorted({r.since.isoformat() for _, r in refused_rules})),
+            reference="; ".join(sorted({r.reference for _, r in refused_rules})),
         )
     if unknown:
         return _result(
@@ -385,6 +400,7 @@ def jurisdiction(ctx: CheckContext) -> CheckResult:
             "unknown_country",
             f"adgate has no rules for {', '.join(unknown)}; such ads are not sent.",
             Provenance.SYSTEM,
+            countries=", ".join(unknown),
         )
     return _result(
         "jurisdiction",
@@ -392,6 +408,7 @@ def jurisdiction(ctx: CheckContext) -> CheckResult:
         "ok",
         f"Allowed in {', '.join(sorted(ctx.ad.countries))}.",
         Provenance.SYSTEM,
+        countries=", ".join(sorted(ctx.ad.countries)),
     )
 
 
@@ -405,6 +422,7 @@ def standing(ctx: CheckContext) -> CheckResult:
             "unknown_ad_account",
             f"The ad account {ctx.ad.ad_account_id} is not registered in adgate; ask an admin.",
             Provenance.SYSTEM,
+            ad_account=ctx.ad.ad_account_id,
         )
     if s.page_id is not None and s.page_id != ctx.ad.page_id:
         return _result(
@@ -414,6 +432,9 @@ def standing(ctx: CheckContext) -> CheckResult:
             f"The ad account {ctx.ad.ad_account_id} is registered for page {s.page_id}, "
             f"not {ctx.ad.page_id}.",
             Provenance.SYSTEM,
+            ad_account=ctx.ad.ad_account_id,
+            registered_page=s.page_id,
+            page=ctx.ad.page_id,
         )
     if ctx.kind is not AdKind.OTHER and not s.political_eligible:
         return _result(
@@ -423,6 +444,7 @@ def standing(ctx: CheckContext) -> CheckResult:
             f"The ad account lost its eligibility for political ads after {s.violations} "
             "violation(s); an admin must restore it.",
             Provenance.SYSTEM,
+            violations=str(s.violations),
         )
     return _result(
         "standing", Status.PASSED, "ok", "The ad account is in good standing.", Provenance.SYSTEM

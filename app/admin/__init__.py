@@ -1,4 +1,4 @@
-"""Account administration for admins (blueprint)."""
+"""Administration (blueprint): accounts and ad accounts; ``flask ad-accounts``."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 def init_app(app: Flask) -> None:
     """Register the blueprint."""
-    from app.admin import views  # noqa: F401  (registers the routes)
+    from app.admin import cli, views  # noqa: F401  (registers the routes)
 
     app.register_blueprint(bp)
+    app.cli.add_command(cli.ad_accounts_cli)

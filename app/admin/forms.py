@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, SelectChoice, SelectField, SubmitField
+from wtforms import (
+    EmailField,
+    PasswordField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Email, Length
 
 from app.models import Role
@@ -30,3 +38,19 @@ class CreateUserForm(FlaskForm):  # type: ignore[misc]
 
 class AccountActionForm(FlaskForm):  # type: ignore[misc]
     """Enable or disable: only the CSRF token."""
+
+
+class AdAccountForm(FlaskForm):  # type: ignore[misc]
+    """An ad account and its page."""
+
+    account_id = StringField(_l("Ad account id"), validators=[DataRequired(), Length(max=32)])
+    page_id = StringField(_l("Page id"), validators=[DataRequired(), Length(max=32)])
+    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    submit = SubmitField(_l("Register"))
+
+
+class RestoreForm(FlaskForm):  # type: ignore[misc]
+    """Why the eligibility is restored."""
+
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
+    submit = SubmitField(_l("Restore eligibility"))

@@ -6,15 +6,23 @@ from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
+from sqlmodel import col
 from werkzeug.wrappers import Response
 
+from app.admin import ad_accounts as ad_account_service
 from app.admin import bp
-from app.admin.forms import ROLE_LABELS, AccountActionForm, CreateUserForm
+from app.admin.forms import (
+    ROLE_LABELS,
+    AccountActionForm,
+    AdAccountForm,
+    CreateUserForm,
+    RestoreForm,
+)
 from app.auth import twofactor
 from app.auth.access import roles_required
 from app.auth.accounts import AccountError, create_user, set_active
 from app.db import get_session
-from app.models import Role, User
+from app.models import AdAccount, Role, User, utcnow
 
 
 def _account_error(exc: AccountError) -> str:
@@ -113,3 +121,52 @@ def reset_two_factor(user_id: int) -> Response:
     twofactor.reset(db, user)
     flash(_("Two-factor authentication for %(email)s was reset.", email=user.email), "success")
     return redirect(url_for("admin.users"))
+
+
+def _ad_accounts_page(form: AdAccountForm, status: int = 200) -> tuple[str, int]:
+    accounts = get_session().scalars(select(AdAccount).order_by(col(AdAccount.id))).all()
+    return render_template(
+        "admin/ad_accounts.html", accounts=accounts, form=form, restore_form=RestoreForm()
+    ), status
+
+
+@bp.get("/ad-accounts")
+@roles_required(Role.ADMIN)
+def ad_accounts() -> tuple[str, int]:
+    """Registered ad accounts, their pages and their standing."""
+    return _ad_accounts_page(AdAccountForm())
+
+
+@bp.post("/ad-accounts")
+@roles_required(Role.ADMIN)
+def add_ad_account() -> Response | tuple[str, int]:
+    """Register an ad account."""
+    form = AdAccountForm()
+    if form.validate():
+        try:
+            ad_account_service.add(
+                get_session(), form.account_id.data, form.page_id.data, form.name.data, utcnow()
+            )
+        except ad_account_service.AdAccountError as exc:
+            getattr(form, exc.field).errors.append(str(exc))
+        else:
+            flash(_("The ad account was registered."), "success")
+            return redirect(url_for("admin.ad_accounts"))
+    return _ad_accounts_page(form, 400)
+
+
+@bp.post("/ad-accounts/<account_id>/restore")
+@roles_required(Role.ADMIN)
+def restore_ad_account(account_id: str) -> Response | tuple[str, int]:
+    """Restore an ad account's eligibility for political ads, with a reason."""
+    db = get_session()
+    account = db.get(AdAccount, account_id)
+    if account is None:
+        abort(404)
+    form = RestoreForm()
+    if not form.validate():
+        flash(_("Give a reason for restoring the eligibility."), "danger")
+        return redirect(url_for("admin.ad_accounts"))
+    ad_account_service.restore(db, account, form.reason.data)
+    flash(_("The eligibility was restored."), "success")
+    return redirect(url_for("admin.ad_accounts"))

@@ -16,7 +16,11 @@ bp = Blueprint("main", __name__)
 # The menu; each entry is shown to the roles its view admits, so menu and access cannot disagree.
 NAVIGATION = (
     ("main.index", _l("Start")),
+    ("checklists.index", _l("Ads")),
+    ("reviews.queue", _l("Reviews")),
+    ("reviews.identities", _l("Identities")),
     ("admin.users", _l("Accounts")),
+    ("admin.ad_accounts", _l("Ad accounts")),
     ("audits.events", _l("Audit log")),
     ("auth.two_factor", _l("Security")),
 )

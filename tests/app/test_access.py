@@ -37,6 +37,23 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "admin.enable": frozenset({Role.ADMIN}),
     "admin.reset_two_factor": frozenset({Role.ADMIN}),
     "audits.events": frozenset({Role.AUDITOR}),
+    "checklists.index": frozenset({Role.MANAGER, Role.ADMIN}),
+    "checklists.create": frozenset({Role.MANAGER}),
+    "checklists.show": frozenset(Role),
+    "checklists.edit": frozenset({Role.MANAGER}),
+    "checklists.classify": frozenset({Role.MANAGER}),
+    "checklists.attest": frozenset({Role.MANAGER}),
+    "checklists.submit": frozenset({Role.MANAGER}),
+    "checklists.withdraw": frozenset({Role.MANAGER, Role.ADMIN}),
+    "reviews.queue": frozenset({Role.REVIEWER}),
+    "reviews.approve": frozenset({Role.REVIEWER}),
+    "reviews.sign_off": frozenset({Role.REVIEWER}),
+    "reviews.identities": frozenset({Role.REVIEWER}),
+    "reviews.verify_identity": frozenset({Role.REVIEWER}),
+    "reviews.revoke_identity": frozenset({Role.REVIEWER}),
+    "admin.ad_accounts": frozenset({Role.ADMIN}),
+    "admin.add_ad_account": frozenset({Role.ADMIN}),
+    "admin.restore_ad_account": frozenset({Role.ADMIN}),
 }
 STATIC = {"static", "bootstrap.static"}
 

@@ -1,0 +1,36 @@
+"""Step-up: approving and submitting need a second factor proven within the last minutes."""
+
+from __future__ import annotations
+
+from flask_babel import gettext as _
+from flask_login import current_user
+
+from app.auth import lockout, twofactor
+from app.auth.accounts import login_digest
+from app.db import get_session
+from app.models import utcnow
+
+
+def is_fresh() -> bool:
+    """Whether the current login proved its second factor recently enough."""
+    return twofactor.is_fresh(current_user.login)
+
+
+def confirm(code: str | None) -> str | None:
+    """None when the login is fresh or ``code`` makes it so; else the message to show."""
+    if is_fresh():
+        return None
+    user = current_user.user
+    if not user.totp_enabled:
+        return str(_("Set up two-factor authentication first."))
+    if not (code or "").strip():
+        return str(_("Enter a current code from your authenticator app to confirm."))
+    db, now = get_session(), utcnow()
+    result = twofactor.check_code(db, user, code or "", now)
+    if result.ok:
+        twofactor.mark_fresh(db, login_digest(current_user.login_session_id), now)
+        return None
+    lockout.record_failure(db, user, now, "code")
+    if result is twofactor.CodeCheck.REPLAYED:
+        return str(_("This code has been used already. Please wait for the next one."))
+    return str(_("The code is not valid. Check that the clock of your device is correct."))

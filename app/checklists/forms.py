@@ -1,0 +1,114 @@
+"""The ad managers' forms: they check the shape of the input; the workflow checks the rules."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import (
+    BooleanField,
+    HiddenField,
+    RadioField,
+    SelectChoice,
+    SelectMultipleField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+    URLField,
+)
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from app.checklists.steps import CATEGORY_LABELS, TOPIC_LABELS
+
+
+class ChecklistForm(FlaskForm):  # type: ignore[misc]
+    """The ad and where it runs."""
+
+    title = StringField(_l("Title (for adgate only)"), validators=[DataRequired(), Length(max=200)])
+    page_id = StringField(
+        _l("Facebook page id"),
+        validators=[DataRequired(), Regexp(r"^\d{1,32}$", message=_l("A page id is a number."))],
+    )
+    ad_account_id = StringField(
+        _l("Ad account id"),
+        validators=[
+            DataRequired(),
+            Regexp(r"^act_\d{1,28}$", message=_l("An ad account id looks like act_1234.")),
+        ],
+    )
+    headline = StringField(_l("Headline"), validators=[DataRequired(), Length(max=255)])
+    message = TextAreaField(_l("Ad text"), validators=[DataRequired(), Length(max=5000)])
+    link_url = URLField(
+        _l("Link"),
+        validators=[
+            DataRequired(),
+            Length(max=2048),
+            Regexp(r"^https?://\S+$", message=_l("The link must start with https://.")),
+        ],
+    )
+    countries = StringField(
+        _l("Target countries"),
+        description=_l("ISO country codes, separated by commas, e.g. CH, LI"),
+        validators=[DataRequired(), Length(max=255)],
+    )
+    paid_for_by = StringField(
+        _l("Paid for by"),
+        description=_l("The disclaimer set up for the page at Meta, e.g. Stadt Musterstadt"),
+        validators=[Length(max=255)],
+    )
+    dsa_payor = StringField(_l("DSA payor (EU)"), validators=[Length(max=255)])
+    dsa_beneficiary = StringField(_l("DSA beneficiary (EU)"), validators=[Length(max=255)])
+    version = HiddenField()
+    submit = SubmitField(_l("Save"))
+
+
+class MultiCheckboxField(SelectMultipleField):  # type: ignore[misc]
+    """Several choices as checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
+
+
+class ClassificationForm(FlaskForm):  # type: ignore[misc]
+    """The ad manager's classification."""
+
+    category = RadioField(
+        _l("Classification"),
+        choices=[SelectChoice(k, v) for k, v in CATEGORY_LABELS.items()],
+        validators=[InputRequired()],
+    )
+    social_issues = MultiCheckboxField(
+        _l("Social-issue topics"),
+        choices=[SelectChoice(k, v) for k, v in TOPIC_LABELS.items()],
+        validators=[Optional()],
+    )
+    digitally_created_media = BooleanField(
+        _l("The ad contains digitally created or altered images, video or audio")
+    )
+    justification = TextAreaField(
+        _l("Justification (when the ad is none of these)"), validators=[Length(max=2000)]
+    )
+    version = HiddenField()
+    submit = SubmitField(_l("Save classification"))
+
+
+class AttestForm(FlaskForm):  # type: ignore[misc]
+    """The owner's declaration about the Facebook account."""
+
+    confirm = BooleanField(validators=[DataRequired()])
+    submit = SubmitField(_l("Confirm"))
+
+
+class StepUpForm(FlaskForm):  # type: ignore[misc]
+    """An action that needs a fresh code (submit, approve): the code when it is not fresh."""
+
+    code = StringField(
+        _l("Current code"),
+        validators=[Optional(), Length(max=64)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+    submit = SubmitField()
+
+
+class ActionForm(FlaskForm):  # type: ignore[misc]
+    """A button: only the CSRF token."""

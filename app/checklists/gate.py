@@ -1,0 +1,178 @@
+"""Between the database and ``workflows``: build the checks' context, evaluate, fire events.
+
+Every state change of a checklist goes through ``transition``: the machine decides,
+the checklist row changes, and the audit event is written in the same transaction.
+A refused transition is audited as deferred event, so its record survives the
+request's rollback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from flask import current_app, has_request_context
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from app import audit
+from app.models import AdAccount, Checklist, IdentityVerification, Role, User
+from workflows.checks import (
+    Ad,
+    Approval,
+    Category,
+    CheckContext,
+    CheckResult,
+    Classification,
+    Standing,
+    evaluate_all,
+)
+from workflows.checks import IdentityVerification as Identity
+from workflows.machine import Event, Outcome, Party, State, TransitionRefused, fire
+
+
+def ad_of(checklist: Checklist) -> Ad:
+    """The checklist's ad as the workflow sees it."""
+    return Ad(
+        page_id=checklist.page_id,
+        ad_account_id=checklist.ad_account_id,
+        message=checklist.message,
+        headline=checklist.headline,
+        link_url=checklist.link_url,
+        countries=checklist.country_list,
+        paid_for_by=checklist.paid_for_by,
+        dsa_payor=checklist.dsa_payor,
+        dsa_beneficiary=checklist.dsa_beneficiary,
+    )
+
+
+def classification_of(checklist: Checklist) -> Classification | None:
+    """The checklist's classification, or None before it is classified."""
+    if checklist.category is None:
+        return None
+    return Classification(
+        category=Category(checklist.category),
+        social_issues=checklist.topic_list,
+        digitally_created_media=checklist.digitally_created_media,
+        justification=checklist.justification,
+        flagged=checklist.flagged,
+        signed_off_by=checklist.signed_off_by,
+    )
+
+
+def context_for(db: Session, checklist: Checklist, now: datetime) -> CheckContext:
+    """Everything the checks need, read now (2FA, identities, the ad account, the approval)."""
+    owner = db.get(User, checklist.owner_id)
+    assert owner is not None
+    identities = db.scalars(
+        select(IdentityVerification).where(
+            col(IdentityVerification.user_id) == checklist.owner_id,
+            col(IdentityVerification.revoked_at).is_(None),
+        )
+    ).all()
+    account = db.get(AdAccount, checklist.ad_account_id)
+    standing = (
+        Standing(
+            registered=True,
+            page_id=account.page_id,
+            political_eligible=account.political_eligible,
+            violations=account.violations,
+        )
+        if account is not None
+        else Standing(registered=False)
+    )
+    approval = (
+        Approval(checklist.approved_by, checklist.approved_hash)
+        if checklist.approved_by is not None and checklist.approved_hash is not None
+        else None
+    )
+    return CheckContext(
+        now=now,
+        owner_id=checklist.owner_id,
+        ad=ad_of(checklist),
+        owner_totp_enabled=owner.totp_enabled and owner.active,
+        facebook_2fa_attested=checklist.facebook_2fa_attested_at is not None,
+        identities=tuple(
+            Identity(v.document_type, v.issuing_country, v.expires_on, v.verified_by)
+            for v in identities
+        ),
+        classification=classification_of(checklist),
+        standing=standing,
+        approval=approval,
+        four_eyes=bool(current_app.config["FOUR_EYES"]),
+    )
+
+
+def evaluate(db: Session, checklist: Checklist, now: datetime) -> tuple[CheckResult, ...]:
+    """Every check of the checklist, evaluated live."""
+    return evaluate_all(context_for(db, checklist, now))
+
+
+def parties(user: User | None, checklist: Checklist) -> frozenset[Party]:
+    """The parts ``user`` plays for ``checklist`` (None: the worker)."""
+    if user is None:
+        return frozenset({Party.WORKER})
+    played = set()
+    if user.id == checklist.owner_id:
+        played.add(Party.OWNER)
+    elif user.role == Role.REVIEWER:
+        played.add(Party.REVIEWER)
+    if user.role == Role.ADMIN:
+        played.add(Party.ADMIN)
+    return frozenset(played)
+
+
+def transition(
+    db: Session,
+    checklist: Checklist,
+    event: Event,
+    user: User | None,
+    now: datetime,
+    *,
+    data: Mapping[str, Any] | None = None,
+    checks: Sequence[CheckResult] | None = None,
+    attempts_left: int = 0,
+) -> Outcome:
+    """Fire ``event``; on success move the checklist and audit it, on refusal audit why."""
+    if checks is None:
+        checks = evaluate(db, checklist, now)
+    state = State(checklist.state)
+    try:
+        outcome = fire(state, event, parties(user, checklist), checks, attempts_left)
+    except TransitionRefused as refused:
+        record_refusal(checklist, refused)
+        raise
+    checklist.state = outcome.target.value
+    touch(db, checklist, now)
+    payload: dict[str, Any] = {"from": state.value, "to": outcome.target.value, **(data or {})}
+    if outcome.blocked:
+        payload["blocked"] = [u.__dict__ for u in outcome.blocked]
+    kind = f"checklist.{event.value}" + ("_blocked" if outcome.blocked else "")
+    audit.record(db, kind, subject=("checklist", _id(checklist)), data=payload)
+    return outcome
+
+
+def record_refusal(checklist: Checklist, refused: TransitionRefused) -> None:
+    """Audit a refused transition with every unmet step (outliving the request's rollback)."""
+    data = {
+        "event": refused.event.value,
+        "state": refused.state.value,
+        "unmet": [{"step": u.step, "code": u.code} for u in refused.unmet],
+    }
+    subject = ("checklist", _id(checklist))
+    if has_request_context():
+        audit.defer("checklist.refused", subject=subject, data=data)
+
+
+def touch(db: Session, checklist: Checklist, now: datetime) -> None:
+    """Count a change: a new version, a new time."""
+    checklist.version += 1
+    checklist.updated_at = now
+    db.add(checklist)
+    db.flush()
+
+
+def _id(checklist: Checklist) -> int:
+    assert checklist.id is not None
+    return checklist.id

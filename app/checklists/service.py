@@ -1,0 +1,324 @@
+"""What ad managers do to a checklist: create, edit, classify, attest, submit, withdraw.
+
+Each operation loads nothing itself, changes the rows, flushes and writes its audit
+events; the request (or the API call) commits once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from app import audit
+from app.checklists import gate
+from app.models import Checklist, Submission, User
+from workflows import policy
+from workflows.checks import SOCIAL_ISSUES, Category, CheckResult
+from workflows.classify import Suggestion
+from workflows.machine import Event, State
+
+# The fields of the ad; all but the title are sent to Meta.
+AD_FIELDS = (
+    "page_id",
+    "ad_account_id",
+    "message",
+    "headline",
+    "link_url",
+    "countries",
+    "paid_for_by",
+    "dsa_payor",
+    "dsa_beneficiary",
+)
+FIELDS = ("title", *AD_FIELDS)
+
+
+class ChecklistError(ValueError):
+    """Input a checklist cannot take; ``field`` names where, ``code`` is stable."""
+
+    def __init__(self, field: str, code: str, message: str) -> None:
+        super().__init__(message)
+        self.field, self.code = field, code
+
+
+class Conflict(Exception):
+    """The checklist changed since the caller read it (a stale version)."""
+
+    def __init__(self, current_version: int) -> None:
+        super().__init__(f"the checklist is at version {current_version}")
+        self.current_version = current_version
+
+
+@dataclass(frozen=True)
+class AdInput:
+    """A checklist's fields as entered (shape already checked by the form or the API model)."""
+
+    title: str
+    page_id: str
+    ad_account_id: str
+    message: str
+    headline: str
+    link_url: str
+    countries: Sequence[str]
+    paid_for_by: str = ""
+    dsa_payor: str = ""
+    dsa_beneficiary: str = ""
+
+    def values(self) -> dict[str, str]:
+        """The values as stored, with the rules the form cannot know checked."""
+        countries = []
+        for raw in self.countries:
+            code = raw.strip().upper()
+            try:
+                countries.append(policy.check_country(code))
+            except policy.InvalidCountry as exc:
+                raise ChecklistError("countries", "country_invalid", str(exc)) from exc
+        if not countries:
+            raise ChecklistError("countries", "countries_missing", "choose at least one country")
+        if not self.ad_account_id.startswith("act_") or not self.ad_account_id[4:].isdigit():
+            raise ChecklistError(
+                "ad_account_id", "ad_account_invalid", "an ad account id looks like act_1234"
+            )
+        if not self.page_id.isdigit():
+            raise ChecklistError("page_id", "page_invalid", "a page id is a number")
+        if not self.link_url.startswith(("https://", "http://")):
+            raise ChecklistError("link_url", "link_invalid", "the link must start with https://")
+        return {
+            "title": self.title.strip(),
+            "page_id": self.page_id,
+            "ad_account_id": self.ad_account_id,
+            "message": self.message.strip(),
+            "headline": self.headline.strip(),
+            "link_url": self.link_url.strip(),
+            "countries": ",".join(sorted(dict.fromkeys(countries))),
+            "paid_for_by": self.paid_for_by.strip(),
+            "dsa_payor": self.dsa_payor.strip(),
+            "dsa_beneficiary": self.dsa_beneficiary.strip(),
+        }
+
+
+def create(db: Session, owner: User, ad: AdInput, now: datetime) -> Checklist:
+    """A new checklist in draft."""
+    fields = {"owner_id": _uid(owner), "state": State.DRAFT.value, "created_at": now}
+    checklist = Checklist.model_validate({**fields, "updated_at": now, **ad.values()})
+    db.add(checklist)
+    db.flush()
+    audit.record(
+        db,
+        "checklist.created",
+        subject=("checklist", _cid(checklist)),
+        data={"version": checklist.version, "countries": checklist.country_list},
+    )
+    return checklist
+
+
+def edit(
+    db: Session, checklist: Checklist, user: User, ad: AdInput, version: int, now: datetime
+) -> list[str]:
+    """Change the ad; returns the changed fields. A content change voids the classification,
+    any change voids the approval; checks that change outcome are audited."""
+    _expect(checklist, version)
+    values = ad.values()
+    changed = {
+        f: (getattr(checklist, f), v) for f, v in values.items() if getattr(checklist, f) != v
+    }
+    if not changed:
+        return []
+    before = gate.evaluate(db, checklist, now)
+    voided = []
+    for field_name, (_, new) in changed.items():
+        setattr(checklist, field_name, new)
+    if any(f in AD_FIELDS for f in changed) and checklist.category is not None:
+        _clear_classification(checklist)
+        voided.append("classification")
+    if checklist.approved_by is not None:
+        _clear_approval(checklist)
+        voided.append("approval")
+    gate.transition(
+        db,
+        checklist,
+        Event.EDIT,
+        user,
+        now,
+        checks=before,
+        data={
+            "changed": {f: {"before": old, "after": new} for f, (old, new) in changed.items()},
+            "voided": voided,
+        },
+    )
+    _audit_changed_checks(db, checklist, before, now)
+    return list(changed)
+
+
+def classify(
+    db: Session,
+    checklist: Checklist,
+    user: User,
+    *,
+    category: Category,
+    social_issues: Sequence[str],
+    digitally_created_media: bool,
+    justification: str | None,
+    suggestion: Suggestion,
+    version: int,
+    now: datetime,
+) -> None:
+    """Record the ad manager's classification next to adgate's suggestion."""
+    _expect(checklist, version)
+    unknown = sorted(set(social_issues) - set(SOCIAL_ISSUES))
+    if unknown:
+        raise ChecklistError("social_issues", "topic_unknown", f"unknown topics: {unknown}")
+    if category is not Category.SOCIAL_ISSUE:
+        social_issues = ()
+    before = gate.evaluate(db, checklist, now)
+    checklist.category = category.value
+    checklist.social_issues = ",".join(social_issues)
+    checklist.digitally_created_media = digitally_created_media
+    checklist.justification = (justification or "").strip() or None
+    checklist.suggested_probability = round(suggestion.probability, 4)
+    # The suggester says political, the ad manager says NONE: a reviewer must sign off.
+    checklist.flagged = category is Category.NONE and suggestion.label == "political"
+    checklist.signed_off_by = None
+    voided = []
+    if checklist.approved_by is not None:
+        _clear_approval(checklist)
+        voided.append("approval")
+    gate.transition(
+        db,
+        checklist,
+        Event.EDIT,
+        user,
+        now,
+        checks=before,
+        data={
+            "classified": {
+                "category": category.value,
+                "social_issues": list(social_issues),
+                "digitally_created_media": digitally_created_media,
+                "justified": checklist.justification is not None,
+                "suggested_probability": checklist.suggested_probability,
+                "suggested_terms": list(suggestion.terms),
+                "flagged": checklist.flagged,
+            },
+            "voided": voided,
+        },
+    )
+    _audit_changed_checks(db, checklist, before, now)
+
+
+def attest_facebook_2fa(
+    db: Session, checklist: Checklist, user: User, wording: str, now: datetime
+) -> None:
+    """The owner declares that 2FA is on for the Facebook account used for ads."""
+    if user.id != checklist.owner_id:
+        raise ChecklistError("attestation", "not_owner", "only the owner can attest")
+    if checklist.state not in (State.DRAFT, State.APPROVED):
+        raise ChecklistError("attestation", "not_editable", f"the ad is {checklist.state}")
+    before = gate.evaluate(db, checklist, now)
+    checklist.facebook_2fa_attested_at = now
+    checklist.facebook_2fa_attestation = wording
+    gate.touch(db, checklist, now)
+    audit.record(
+        db, "checklist.attested", subject=("checklist", _cid(checklist)), data={"wording": wording}
+    )
+    _audit_changed_checks(db, checklist, before, now)
+
+
+def submit(db: Session, checklist: Checklist, user: User | None, now: datetime) -> Submission:
+    """Queue the checklist for sending if every check passes now (else TransitionRefused)."""
+    checks = gate.evaluate(db, checklist, now)
+    content = gate.context_for(db, checklist, now).content_hash
+    gate.transition(db, checklist, Event.SUBMIT, user, now, checks=checks)
+    submission = Submission(
+        checklist_id=_cid(checklist),
+        status=State.QUEUED.value,
+        content_hash=content,
+        created_at=now,
+        updated_at=now,
+    )
+    db.add(submission)
+    db.flush()
+    audit.record(
+        db,
+        "submission.queued",
+        subject=("submission", submission.id or 0),
+        data={"checklist": _cid(checklist), "content_hash": content},
+    )
+    return submission
+
+
+def withdraw(db: Session, checklist: Checklist, user: User, now: datetime) -> None:
+    """Stop the ad before sending starts; a queued submission is withdrawn with it."""
+    gate.transition(db, checklist, Event.WITHDRAW, user, now)
+    for submission in db.scalars(
+        select(Submission).where(
+            col(Submission.checklist_id) == _cid(checklist),
+            col(Submission.status) == State.QUEUED.value,
+        )
+    ):
+        submission.status = State.WITHDRAWN.value
+        submission.updated_at = now
+        db.add(submission)
+
+
+def latest_submission(db: Session, checklist: Checklist) -> Submission | None:
+    """The newest submission of the checklist, if any."""
+    return db.scalars(
+        select(Submission)
+        .where(col(Submission.checklist_id) == _cid(checklist))
+        .order_by(col(Submission.id).desc())
+    ).first()
+
+
+def _expect(checklist: Checklist, version: int) -> None:
+    if version != checklist.version:
+        raise Conflict(checklist.version)
+
+
+def _clear_classification(checklist: Checklist) -> None:
+    checklist.category = None
+    checklist.social_issues = ""
+    checklist.digitally_created_media = False
+    checklist.justification = None
+    checklist.suggested_probability = None
+    checklist.flagged = False
+    checklist.signed_off_by = None
+
+
+def _clear_approval(checklist: Checklist) -> None:
+    checklist.approved_by = None
+    checklist.approved_hash = None
+    checklist.approved_at = None
+
+
+def _audit_changed_checks(
+    db: Session, checklist: Checklist, before: Sequence[CheckResult], now: datetime
+) -> None:
+    after = {r.name: r for r in gate.evaluate(db, checklist, now)}
+    changes: list[Mapping[str, Any]] = [
+        {"check": b.name, "from": b.status.value, "to": after[b.name].status.value,
+         "code": after[b.name].code}
+        for b in before
+        if after[b.name].status is not b.status
+    ]  # fmt: skip
+    if changes:
+        audit.record(
+            db,
+            "checklist.checks_changed",
+            subject=("checklist", _cid(checklist)),
+            data={"changes": changes},
+        )
+
+
+def _uid(user: User) -> int:
+    assert user.id is not None
+    return user.id
+
+
+def _cid(checklist: Checklist) -> int:
+    assert checklist.id is not None
+    return checklist.id

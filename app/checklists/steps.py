@@ -1,0 +1,188 @@
+"""How the checks read in the UI: a label per step, a translated text per code, what to do next."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+
+from workflows.checks import CheckResult
+
+LABELS = {
+    "two_factor": _l("Two-factor authentication"),
+    "identity": _l("Identity verified"),
+    "classification": _l("Ad classified"),
+    "disclaimer": _l("Disclaimer"),
+    "jurisdiction": _l("Allowed where it runs"),
+    "standing": _l("Ad account in good standing"),
+    "approval": _l("Four-eyes approval"),
+}
+STATUS_LABELS = {"passed": _l("done"), "failed": _l("to do"), "pending": _l("waiting")}
+PROVENANCE_LABELS = {
+    "system": _l("checked by adgate"),
+    "verified": _l("verified by a reviewer"),
+    "attested": _l("declared by the ad manager"),
+}
+STATE_LABELS = {
+    "draft": _l("draft"),
+    "approved": _l("approved"),
+    "queued": _l("queued"),
+    "sending": _l("sending"),
+    "submitted": _l("submitted"),
+    "live": _l("live"),
+    "rejected": _l("rejected"),
+    "failed": _l("failed"),
+    "withdrawn": _l("withdrawn"),
+}
+CATEGORY_LABELS = {
+    "POLITICAL": _l("Political"),
+    "ELECTORAL": _l("Electoral"),
+    "SOCIAL_ISSUE": _l("Social issue"),
+    "NONE": _l("None of these"),
+}
+TOPIC_LABELS = {
+    "civil_and_social_rights": _l("Civil and social rights"),
+    "crime": _l("Crime"),
+    "economy": _l("Economy"),
+    "education": _l("Education"),
+    "environmental_politics": _l("Environmental politics"),
+    "guns": _l("Guns"),
+    "health": _l("Health"),
+    "immigration": _l("Immigration"),
+    "political_values_and_governance": _l("Political values and governance"),
+    "security_and_foreign_policy": _l("Security and foreign policy"),
+}
+DOCUMENT_LABELS = {
+    "passport": _l("Passport"),
+    "id_card": _l("Identity card"),
+    "residence_permit": _l("Residence permit"),
+}
+
+
+def _message(result: CheckResult) -> str:
+    p = dict(result.params)
+    texts = {
+        "two_factor.adgate_totp_off": _("The owner has no two-factor authentication in adgate."),
+        "two_factor.facebook_not_attested": _(
+            "Not yet confirmed that two-factor authentication is on for the Facebook account."
+        ),
+        "two_factor.ok": _("On in adgate, and confirmed for the Facebook account."),
+        "identity.no_countries": _("The ad has no target country."),
+        "identity.expired": _(
+            "The identity verification for %(countries)s has expired.", **_only(p, "countries")
+        ),
+        "identity.missing": _(
+            "No valid identity document issued by %(countries)s has been verified.",
+            **_only(p, "countries"),
+        ),
+        "identity.ok": _("Verified for %(countries)s.", **_only(p, "countries")),
+        "classification.missing": _("The ad is not classified yet."),
+        "classification.topics_missing": _("A social-issue ad must name at least one topic."),
+        "classification.justification_missing": _(
+            "adgate finds this text political: a classification as none needs a justification."
+        ),
+        "classification.sign_off_pending": _(
+            "A reviewer must sign off the justification for classifying this ad as none."
+        ),
+        "classification.ok": _("Classified."),
+        "disclaimer.missing": _disclaimer_missing(p.get("missing", "")),
+        "disclaimer.ok": _("The disclaimer is complete."),
+        "disclaimer.not_required": _("A non-political ad needs no disclaimer."),
+        "jurisdiction.unclassified": _("Depends on the classification."),
+        "jurisdiction.no_countries": _("Choose at least one target country."),
+        "jurisdiction.refused": _(
+            "Refused in %(countries)s since %(since)s: %(reference)s.",
+            **_only(p, "countries", "since", "reference"),
+        ),
+        "jurisdiction.unknown_country": _(
+            "adgate has no rules for %(countries)s; such ads are not sent.", **_only(p, "countries")
+        ),
+        "jurisdiction.ok": _("Allowed in %(countries)s.", **_only(p, "countries")),
+        "standing.unknown_ad_account": _(
+            "The ad account %(ad_account)s is not registered in adgate.", **_only(p, "ad_account")
+        ),
+        "standing.page_mismatch": _(
+            "The ad account %(ad_account)s is registered for page %(registered_page)s, "
+            "not %(page)s.",
+            **_only(p, "ad_account", "registered_page", "page"),
+        ),
+        "standing.not_eligible": _(
+            "The ad account lost its eligibility for political ads after %(violations)s "
+            "violation(s).",
+            **_only(p, "violations"),
+        ),
+        "standing.ok": _("In good standing."),
+        "approval.not_required": _("Four-eyes approval is turned off."),
+        "approval.missing": _("No reviewer has approved this ad yet."),
+        "approval.self_approved": _("The owner cannot approve their own ad."),
+        "approval.stale": _("The ad changed after it was approved."),
+        "approval.ok": _("Approved by a reviewer."),
+    }
+    return str(texts.get(result.code, result.detail))
+
+
+def _only(params: dict[str, str], *names: str) -> dict[str, str]:
+    return {n: params.get(n, "?") for n in names}
+
+
+def _disclaimer_missing(missing: str) -> str:
+    parts = []
+    if "paid_for_by" in missing:
+        parts.append(str(_("the 'paid for by' text")))
+    if "dsa" in missing:
+        parts.append(str(_("the DSA payor and beneficiary (the ad targets the EU)")))
+    return str(_("Missing: %(what)s.", what=", ".join(parts)))
+
+
+NEXT_STEPS = {
+    "two_factor.adgate_totp_off": _l("Set up two-factor authentication on the Security page."),
+    "two_factor.facebook_not_attested": _l("Confirm it with the button below."),
+    "identity.expired": _l("Ask a reviewer to verify a valid identity document."),
+    "identity.missing": _l("Show a reviewer your identity document from that country."),
+    "identity.no_countries": _l("Edit the ad and choose its target countries."),
+    "classification.missing": _l("Classify the ad."),
+    "classification.topics_missing": _l("Classify again and choose the topics."),
+    "classification.justification_missing": _l("Classify again and give a justification."),
+    "classification.sign_off_pending": _l("Wait for a reviewer's sign-off."),
+    "disclaimer.missing": _l("Edit the ad and fill in the disclaimer fields."),
+    "jurisdiction.refused": _l("Remove the refused countries, or do not run this ad there."),
+    "jurisdiction.unknown_country": _l("Remove these countries from the ad."),
+    "jurisdiction.no_countries": _l("Edit the ad and choose its target countries."),
+    "standing.unknown_ad_account": _l("Ask an admin to register the ad account."),
+    "standing.page_mismatch": _l("Edit the ad: use the page registered for the ad account."),
+    "standing.not_eligible": _l("Ask an admin; only an admin can restore the eligibility."),
+    "approval.missing": _l("Wait for a reviewer's approval."),
+    "approval.stale": _l("Wait for a reviewer to approve the changed ad."),
+}
+
+
+@dataclass(frozen=True)
+class Step:
+    """A check as the checklist page shows it."""
+
+    name: str
+    label: str
+    status: str
+    status_label: str
+    code: str
+    message: str
+    provenance: str
+    next_step: str | None
+
+
+def present(results: tuple[CheckResult, ...]) -> list[Step]:
+    """The checks, translated, in checklist order."""
+    return [
+        Step(
+            name=r.name,
+            label=str(LABELS[r.name]),
+            status=r.status.value,
+            status_label=str(STATUS_LABELS[r.status.value]),
+            code=r.code,
+            message=_message(r),
+            provenance=str(PROVENANCE_LABELS[r.provenance.value]),
+            next_step=str(NEXT_STEPS[r.code]) if r.code in NEXT_STEPS and not r.passed else None,
+        )
+        for r in results
+    ]

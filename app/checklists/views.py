@@ -1,0 +1,304 @@
+"""The ad managers' pages: list, create, edit, classify, attest, submit, withdraw, and the
+checklist page that everyone involved sees."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+from sqlmodel import col
+from werkzeug.wrappers import Response
+
+from app.auth import stepup
+from app.auth.access import roles_required
+from app.checklists import bp, gate, service, steps
+from app.checklists.forms import AttestForm, ChecklistForm, ClassificationForm, StepUpForm
+from app.db import get_session
+from app.models import Checklist, Role, User, utcnow
+from app.suggester import get_suggester
+from workflows.checks import Category
+from workflows.machine import MAIN_LINE, Event, State, TransitionRefused, events_from
+
+FACEBOOK_2FA_WORDING = (
+    "I confirm that two-factor authentication is turned on for the Facebook account "
+    "that I use to manage ads for this page."
+)
+EDITABLE = (State.DRAFT.value, State.APPROVED.value)
+
+
+def load(checklist_id: int, *, for_update: bool = False) -> Checklist:
+    """The checklist if the current user may see it (owners see theirs; others by role)."""
+    query = select(Checklist).where(col(Checklist.id) == checklist_id)
+    if for_update:
+        query = query.with_for_update()
+    checklist = get_session().scalars(query).first()
+    if checklist is None:
+        abort(404)
+    if current_user.role == Role.MANAGER and checklist.owner_id != current_user.id:
+        abort(404)  # another manager's ad: not even its existence is shown
+    return checklist
+
+
+def _owned(checklist_id: int) -> Checklist:
+    checklist = load(checklist_id, for_update=True)
+    if checklist.owner_id != current_user.id:
+        abort(403)
+    return checklist
+
+
+def _ad_input(form: ChecklistForm) -> service.AdInput:
+    return service.AdInput(
+        title=form.title.data,
+        page_id=form.page_id.data.strip(),
+        ad_account_id=form.ad_account_id.data.strip(),
+        message=form.message.data,
+        headline=form.headline.data,
+        link_url=form.link_url.data,
+        countries=[c for c in form.countries.data.replace(";", ",").split(",") if c.strip()],
+        paid_for_by=form.paid_for_by.data or "",
+        dsa_payor=form.dsa_payor.data or "",
+        dsa_beneficiary=form.dsa_beneficiary.data or "",
+    )
+
+
+def _field_error(form: Any, exc: service.ChecklistError) -> None:
+    messages = {
+        "country_invalid": _("Use ISO country codes such as CH, LI or DE."),
+        "countries_missing": _("Choose at least one target country."),
+        "ad_account_invalid": _("An ad account id looks like act_1234."),
+        "page_invalid": _("A page id is a number."),
+        "link_invalid": _("The link must start with https://."),
+        "topic_unknown": _("Unknown topic."),
+    }
+    field = getattr(form, exc.field, None)
+    text = str(messages.get(exc.code, str(exc)))
+    if field is not None:
+        field.errors.append(text)
+    else:
+        flash(text, "danger")
+
+
+def refused_message(refused: TransitionRefused) -> None:
+    """Flash every unmet step of a refused transition."""
+    reasons = "; ".join(
+        str(steps.LABELS[u.step]) if u.step in steps.LABELS else u.detail for u in refused.unmet
+    )
+    flash(_("Not possible yet. Still open: %(reasons)s", reasons=reasons), "danger")
+
+
+@bp.get("/")
+@roles_required(Role.MANAGER, Role.ADMIN)
+def index() -> str:
+    """The user's checklists (an admin sees all), newest first."""
+    query = select(Checklist).order_by(col(Checklist.id).desc())
+    if current_user.role == Role.MANAGER:
+        query = query.where(col(Checklist.owner_id) == current_user.id)
+    checklists = get_session().scalars(query.limit(200)).all()
+    return render_template(
+        "checklists/index.html", checklists=checklists, state_labels=steps.STATE_LABELS
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@roles_required(Role.MANAGER)
+def create() -> str | Response | tuple[str, int]:
+    """Draft a new ad."""
+    form = ChecklistForm()
+    if form.validate_on_submit():
+        try:
+            checklist = service.create(get_session(), current_user.user, _ad_input(form), utcnow())
+        except service.ChecklistError as exc:
+            _field_error(form, exc)
+        else:
+            flash(_("The ad was saved as a draft."), "success")
+            return redirect(url_for("checklists.show", checklist_id=checklist.id))
+        return render_template("checklists/edit.html", form=form, checklist=None), 400
+    status = 400 if request.method == "POST" else 200
+    return render_template("checklists/edit.html", form=form, checklist=None), status
+
+
+@bp.get("/<int:checklist_id>")
+@roles_required(Role.MANAGER, Role.REVIEWER, Role.ADMIN, Role.AUDITOR)
+def show(checklist_id: int) -> tuple[str, int]:
+    """Where the ad stands: every step with its status, reason and what to do next."""
+    return render_show(load(checklist_id))
+
+
+def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> tuple[str, int]:
+    """The checklist page, with the forms given (after a refused action) or fresh ones."""
+    db, now = get_session(), utcnow()
+    results = gate.evaluate(db, checklist, now)
+    parties = gate.parties(current_user.user, checklist)
+    owner = db.get(User, checklist.owner_id)
+    blocked_submit = [s for s in steps.present(results) if s.status != "passed"]
+    blocked_approve = [s for s in blocked_submit if s.name != "approval"]
+    page = render_template(
+        "checklists/show.html",
+        checklist=checklist,
+        owner=owner,
+        steps=steps.present(results),
+        main_line=MAIN_LINE,
+        state=State(checklist.state),
+        state_labels=steps.STATE_LABELS,
+        category_labels=steps.CATEGORY_LABELS,
+        topic_labels=steps.TOPIC_LABELS,
+        events=events_from(State(checklist.state), parties),
+        Event=Event,
+        is_owner=checklist.owner_id == current_user.id,
+        blocked_submit=blocked_submit,
+        blocked_approve=blocked_approve,
+        fresh=stepup.is_fresh() if current_user.user.totp_enabled else False,
+        submission=service.latest_submission(db, checklist),
+        attest_form=forms.get("attest_form") or AttestForm(),
+        submit_form=forms.get("submit_form") or StepUpForm(),
+        approve_form=forms.get("approve_form") or StepUpForm(),
+        wording=_(FACEBOOK_2FA_WORDING),
+        four_eyes=current_app.config["FOUR_EYES"],
+    )
+    return page, status_code
+
+
+@bp.route("/<int:checklist_id>/edit", methods=["GET", "POST"])
+@roles_required(Role.MANAGER)
+def edit(checklist_id: int) -> str | Response | tuple[str, int]:
+    """Change the ad; a stale version is a conflict that keeps the user's text."""
+    checklist = _owned(checklist_id) if request.method == "POST" else load(checklist_id)
+    if checklist.owner_id != current_user.id:
+        abort(403)
+    if checklist.state not in EDITABLE:
+        flash(_("The ad can no longer be changed: it is %(state)s.",
+                state=steps.STATE_LABELS[checklist.state]), "warning")  # fmt: skip
+        return redirect(url_for("checklists.show", checklist_id=checklist.id))
+    form = ChecklistForm(obj=None if request.method == "POST" else checklist)
+    if request.method == "GET":
+        form.countries.data = ", ".join(checklist.country_list)
+        form.version.data = str(checklist.version)
+    if form.validate_on_submit():
+        try:
+            changed = service.edit(
+                get_session(), checklist, current_user.user, _ad_input(form),
+                _version(form.version.data), utcnow(),
+            )  # fmt: skip
+        except service.Conflict as conflict:
+            form.version.data = str(conflict.current_version)
+            return render_template(
+                "checklists/edit.html", form=form, checklist=checklist, conflict=True
+            ), 409
+        except service.ChecklistError as exc:
+            _field_error(form, exc)
+        else:
+            if changed:
+                flash(_("Saved. Changed: %(fields)s.", fields=", ".join(changed)), "success")
+            return redirect(url_for("checklists.show", checklist_id=checklist.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("checklists/edit.html", form=form, checklist=checklist), status
+
+
+def _version(raw: str | None) -> int:
+    try:
+        return int(raw or "")
+    except ValueError:
+        abort(400)
+
+
+@bp.route("/<int:checklist_id>/classification", methods=["GET", "POST"])
+@roles_required(Role.MANAGER)
+def classify(checklist_id: int) -> str | Response | tuple[str, int]:
+    """Classify the ad, next to adgate's own suggestion and the words behind it."""
+    checklist = _owned(checklist_id) if request.method == "POST" else load(checklist_id)
+    if checklist.owner_id != current_user.id:
+        abort(403)
+    if checklist.state not in EDITABLE:
+        return redirect(url_for("checklists.show", checklist_id=checklist.id))
+    suggestion = get_suggester().suggest(f"{checklist.headline}\n{checklist.message}")
+    form = ClassificationForm()
+    if request.method == "GET":
+        form.category.data = checklist.category
+        form.social_issues.data = list(checklist.topic_list)
+        form.digitally_created_media.data = checklist.digitally_created_media
+        form.justification.data = checklist.justification
+        form.version.data = str(checklist.version)
+    if form.validate_on_submit():
+        try:
+            service.classify(
+                get_session(),
+                checklist,
+                current_user.user,
+                category=Category(form.category.data),
+                social_issues=form.social_issues.data or [],
+                digitally_created_media=bool(form.digitally_created_media.data),
+                justification=form.justification.data,
+                suggestion=suggestion,
+                version=_version(form.version.data),
+                now=utcnow(),
+            )
+        except service.Conflict as conflict:
+            form.version.data = str(conflict.current_version)
+            flash(_("Someone changed this ad meanwhile. Check it and save again."), "warning")
+            return render_template(
+                "checklists/classify.html", form=form, checklist=checklist, suggestion=suggestion
+            ), 409
+        except service.ChecklistError as exc:
+            _field_error(form, exc)
+        else:
+            flash(_("The classification was saved."), "success")
+            return redirect(url_for("checklists.show", checklist_id=checklist.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template(
+        "checklists/classify.html", form=form, checklist=checklist, suggestion=suggestion
+    ), status
+
+
+@bp.post("/<int:checklist_id>/attest")
+@roles_required(Role.MANAGER)
+def attest(checklist_id: int) -> Response | tuple[str, int]:
+    """The owner confirms 2FA on the Facebook account (recorded with its wording)."""
+    checklist = _owned(checklist_id)
+    form = AttestForm()
+    if not form.validate():
+        form.confirm.errors.append(_("Tick the box to confirm."))
+        return render_show(checklist, 400, attest_form=form)
+    try:
+        service.attest_facebook_2fa(
+            get_session(), checklist, current_user.user, FACEBOOK_2FA_WORDING, utcnow()
+        )
+    except service.ChecklistError as exc:
+        flash(str(exc), "danger")
+    return redirect(url_for("checklists.show", checklist_id=checklist.id))
+
+
+@bp.post("/<int:checklist_id>/submit")
+@roles_required(Role.MANAGER)
+def submit(checklist_id: int) -> Response | tuple[str, int]:
+    """Queue the ad for Meta: every check is evaluated again, and a fresh code is needed."""
+    checklist = _owned(checklist_id)
+    form = StepUpForm()
+    if not form.validate():
+        return render_show(checklist, 400, submit_form=form)
+    if error := stepup.confirm(form.code.data):
+        form.code.errors.append(error)
+        return render_show(checklist, 400, submit_form=form)
+    try:
+        service.submit(get_session(), checklist, current_user.user, utcnow())
+    except TransitionRefused as refused:
+        refused_message(refused)
+        return redirect(url_for("checklists.show", checklist_id=checklist.id))
+    flash(_("The ad is queued for Meta."), "success")
+    return redirect(url_for("checklists.show", checklist_id=checklist.id))
+
+
+@bp.post("/<int:checklist_id>/withdraw")
+@roles_required(Role.MANAGER, Role.ADMIN)
+def withdraw(checklist_id: int) -> Response:
+    """Withdraw the ad, as long as sending has not started."""
+    checklist = load(checklist_id, for_update=True)
+    try:
+        service.withdraw(get_session(), checklist, current_user.user, utcnow())
+    except TransitionRefused as refused:
+        refused_message(refused)
+    else:
+        flash(_("The ad was withdrawn."), "info")
+    return redirect(url_for("checklists.show", checklist_id=checklist.id))

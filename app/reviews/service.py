@@ -1,0 +1,123 @@
+"""What reviewers do: verify identities (and revoke them), approve ads, sign off classifications."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlmodel import Session
+
+from app import audit
+from app.checklists import gate
+from app.checklists.service import ChecklistError
+from app.models import Checklist, IdentityVerification, Role, User
+from workflows import policy
+from workflows.checks import DOCUMENT_TYPES, Category
+from workflows.machine import Event
+
+
+def verify_identity(
+    db: Session,
+    reviewer: User,
+    person: User,
+    *,
+    document_type: str,
+    issuing_country: str,
+    expires_on: date,
+    now: datetime,
+) -> IdentityVerification:
+    """Record that ``reviewer`` saw ``person``'s valid document (type, country, expiry only)."""
+    if reviewer.id == person.id:
+        raise ChecklistError("user", "self_verification", "a reviewer cannot verify themself")
+    if reviewer.role != Role.REVIEWER:
+        raise ChecklistError("user", "not_reviewer", "only reviewers verify identities")
+    if document_type not in DOCUMENT_TYPES:
+        raise ChecklistError("document_type", "document_type_unknown", "unknown document type")
+    try:
+        country = policy.check_country(issuing_country.strip().upper())
+    except policy.InvalidCountry as exc:
+        raise ChecklistError("issuing_country", "country_invalid", str(exc)) from exc
+    if expires_on < now.date():
+        raise ChecklistError("expires_on", "expired", "the document has expired already")
+    assert person.id is not None
+    assert reviewer.id is not None
+    verification = IdentityVerification(
+        user_id=person.id,
+        document_type=document_type,
+        issuing_country=country,
+        expires_on=expires_on,
+        verified_by=reviewer.id,
+        verified_at=now,
+    )
+    db.add(verification)
+    db.flush()
+    audit.record(
+        db,
+        "identity.verified",
+        subject=("user", person.id),
+        data={
+            "verification": verification.id,
+            "document_type": document_type,
+            "issuing_country": country,
+            "expires_on": expires_on.isoformat(),
+        },
+    )
+    return verification
+
+
+def revoke_identity(
+    db: Session, reviewer: User, verification: IdentityVerification, now: datetime
+) -> None:
+    """Withdraw a verification (a document reported lost, a mistake); the identity check fails."""
+    if verification.revoked_at is not None:
+        return
+    verification.revoked_at = now
+    verification.revoked_by = reviewer.id
+    db.add(verification)
+    audit.record(
+        db,
+        "identity.revoked",
+        subject=("user", verification.user_id),
+        data={"verification": verification.id},
+    )
+
+
+def approve(db: Session, checklist: Checklist, reviewer: User, now: datetime) -> None:
+    """Four-eyes approval of exactly the current content (the machine checks the rest)."""
+    context = gate.context_for(db, checklist, now)
+    gate.transition(
+        db,
+        checklist,
+        Event.APPROVE,
+        reviewer,
+        now,
+        data={"content_hash": context.content_hash},
+    )
+    checklist.approved_by = reviewer.id
+    checklist.approved_hash = context.content_hash
+    checklist.approved_at = now
+    db.add(checklist)
+    db.flush()
+
+
+def sign_off_classification(
+    db: Session, checklist: Checklist, reviewer: User, now: datetime
+) -> None:
+    """Accept the justification of a NONE that the suggester found political."""
+    if reviewer.id == checklist.owner_id or reviewer.role != Role.REVIEWER:
+        raise ChecklistError(
+            "classification", "not_reviewer", "another person, a reviewer, signs off"
+        )
+    if checklist.category != Category.NONE.value or not checklist.flagged:
+        raise ChecklistError("classification", "nothing_to_sign", "no flagged NONE to sign off")
+    if not checklist.justification:
+        raise ChecklistError("classification", "justification_missing", "no justification yet")
+    if checklist.state not in ("draft", "approved"):
+        raise ChecklistError("classification", "not_editable", f"the ad is {checklist.state}")
+    checklist.signed_off_by = reviewer.id
+    gate.touch(db, checklist, now)
+    audit.record(
+        db,
+        "checklist.classification_signed_off",
+        subject=("checklist", checklist.id or 0),
+        data={"justification": checklist.justification},
+    )

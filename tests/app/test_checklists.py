@@ -1,0 +1,407 @@
+"""The checklist in the app: the pages, the gate, voiding, conflicts, identity, approval, submit."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+from sqlmodel import col
+
+from app.db import transaction
+from app.models import Checklist, IdentityVerification, Submission, utcnow
+from tests.app.conftest import CH_AD, Cast
+from tests.conftest import PASSWORD, csrf_token
+
+
+def test_create_shows_every_open_step_and_a_blocked_submit(cast: Cast) -> None:
+    checklist_id = cast.create()
+    [created] = cast.events("checklist.created")
+    assert created.subject_id == str(checklist_id)
+    html = cast.manager.get(f"/checklists/{checklist_id}").get_data(as_text=True)
+    assert 'id="submit" disabled' in html
+    blockers = re.findall(r'<li data-step="(\w+)">', html.split('id="submit-blockers"')[1])
+    assert blockers == ["two_factor", "identity", "classification", "jurisdiction", "approval"]
+    assert cast.steps(cast.manager, checklist_id) == {
+        "two_factor": "failed",
+        "identity": "pending",
+        "classification": "failed",
+        "disclaimer": "passed",
+        "jurisdiction": "pending",
+        "standing": "passed",
+        "approval": "pending",
+    }
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("countries", "CH, XX", "Use ISO country codes"),
+        ("countries", "Schweiz", "Use ISO country codes"),
+        ("ad_account_id", "1001", "act_1234"),
+        ("page_id", "page", "A page id is a number"),
+        ("link_url", "javascript:alert(1)", "https://"),
+        ("headline", "", "This field is required"),
+    ],
+)
+def test_bad_input_is_shown_and_creates_nothing(
+    cast: Cast, field: str, value: str, message: str
+) -> None:
+    token = csrf_token(cast.manager, "/checklists/new")
+    response = cast.manager.post(
+        "/checklists/new", data={**CH_AD, field: value, "csrf_token": token}
+    )
+    assert response.status_code == 400
+    assert message in response.get_data(as_text=True)
+    with cast.app.app_context(), transaction(write=False) as db:
+        assert db.scalars(select(Checklist)).all() == []
+    assert cast.events("checklist.created") == []
+
+
+def test_the_whole_way_to_the_queue(cast: Cast) -> None:
+    checklist_id = cast.create()
+    cast.ready(checklist_id)
+    # The reviewer's queue shows it as ready for approval.
+    assert (
+        f"/checklists/{checklist_id}"
+        in cast.reviewer.get("/reviews/")
+        .get_data(as_text=True)
+        .split('id="to-approve"')[1]
+        .split("</ul>")[0]
+    )
+    assert cast.approve(checklist_id).status_code == 302
+    assert cast.checklist(checklist_id).state == "approved"
+    assert cast.steps(cast.manager, checklist_id) == dict.fromkeys(
+        [
+            "two_factor",
+            "identity",
+            "classification",
+            "disclaimer",
+            "jurisdiction",
+            "standing",
+            "approval",
+        ],
+        "passed",
+    )
+    assert cast.submit(checklist_id).status_code == 302
+    checklist = cast.checklist(checklist_id)
+    assert checklist.state == "queued"
+    with cast.app.app_context(), transaction(write=False) as db:
+        [submission] = db.scalars(select(Submission)).all()
+    assert submission.status == "queued"
+    assert submission.content_hash == checklist.approved_hash
+    kinds = [e.kind for e in cast.events(subject=checklist_id) if e.subject_type == "checklist"]
+    assert kinds == [
+        "checklist.created",
+        "checklist.edit",  # the classification
+        "checklist.checks_changed",
+        "checklist.attested",
+        "checklist.checks_changed",
+        "checklist.approve",
+        "checklist.submit",
+    ]
+
+
+def test_edit_voids_classification_and_approval(cast: Cast) -> None:
+    checklist_id = cast.create()
+    cast.ready(checklist_id)
+    cast.approve(checklist_id)
+    response = cast.post(
+        cast.manager,
+        f"/checklists/{checklist_id}/edit",
+        {**CH_AD, "message": "Neuer Text zur Abstimmung.", "version": cast.version(checklist_id)},
+    )
+    assert response.status_code == 302
+    checklist = cast.checklist(checklist_id)
+    assert (checklist.state, checklist.category, checklist.approved_by) == ("draft", None, None)
+    edit = cast.events("checklist.edit", checklist_id)[-1]
+    data = json.loads(edit.data)
+    assert data["from"] == "approved"
+    assert data["voided"] == ["classification", "approval"]
+    assert data["changed"]["message"]["after"] == "Neuer Text zur Abstimmung."
+    changes = json.loads(cast.events("checklist.checks_changed", checklist_id)[-1].data)["changes"]
+    assert {c["check"] for c in changes} == {"classification", "jurisdiction", "approval"}
+    # The attestation is about the person's Facebook account: it survives the edit.
+    assert cast.steps(cast.manager, checklist_id)["two_factor"] == "passed"
+
+
+def test_a_stale_edit_is_a_conflict_that_keeps_the_text(cast: Cast) -> None:
+    checklist_id = cast.create()
+    version = cast.version(checklist_id)
+    first = cast.post(
+        cast.manager, f"/checklists/{checklist_id}/edit",
+        {**CH_AD, "headline": "Erste Fassung", "version": version},
+    )  # fmt: skip
+    assert first.status_code == 302
+    stale = cast.post(
+        cast.manager, f"/checklists/{checklist_id}/edit",
+        {**CH_AD, "headline": "Zweite Fassung aus dem anderen Tab", "version": version},
+    )  # fmt: skip
+    html = stale.get_data(as_text=True)
+    assert stale.status_code == 409
+    assert "Someone changed this ad while you were editing it." in html
+    assert 'value="Zweite Fassung aus dem anderen Tab"' in html
+    assert "Erste Fassung" in html.split('id="current-version"')[1]
+    assert cast.checklist(checklist_id).headline == "Erste Fassung"
+    # Saving again from the conflict page (it carries the current version) wins.
+    new_version = re.search(r'name="version" type="hidden" value="(\d+)"', html)
+    assert new_version
+    again = cast.post(
+        cast.manager, f"/checklists/{checklist_id}/edit",
+        {**CH_AD, "headline": "Zweite Fassung aus dem anderen Tab",
+         "version": new_version.group(1)},
+    )  # fmt: skip
+    assert again.status_code == 302
+    assert cast.checklist(checklist_id).headline == "Zweite Fassung aus dem anderen Tab"
+
+
+def test_eu_political_ad_is_blocked_with_the_legal_reference(cast: Cast) -> None:
+    checklist_id = cast.create(countries="DE", dsa_payor="Stadt X", dsa_beneficiary="Stadt X")
+    cast.ready(checklist_id)
+    cast.verify_identity("DE")
+    html = cast.manager.get(f"/checklists/{checklist_id}").get_data(as_text=True)
+    assert "Regulation (EU) 2024/900" in html
+    assert cast.steps(cast.manager, checklist_id)["jurisdiction"] == "failed"
+    # Approval and submit both refuse; each refusal is audited with every unmet step.
+    cast.approve(checklist_id)
+    cast.submit(checklist_id)
+    assert cast.checklist(checklist_id).state == "draft"
+    refusals = [json.loads(e.data) for e in cast.events("checklist.refused", checklist_id)]
+    assert [r["event"] for r in refusals] == ["approve", "submit"]
+    assert {"step": "jurisdiction", "code": "jurisdiction.refused"} in refusals[1]["unmet"]
+    assert {"step": "approval", "code": "approval.missing"} in refusals[1]["unmet"]
+
+
+def test_flagged_none_needs_justification_and_sign_off(cast: Cast) -> None:
+    checklist_id = cast.create()
+    page = cast.manager.get(f"/checklists/{checklist_id}/classification").get_data(as_text=True)
+    assert 'id="suggestion-label"' in page
+    assert cast.classify(checklist_id, "NONE").status_code == 302
+    checklist = cast.checklist(checklist_id)
+    assert checklist.flagged
+    assert cast.steps(cast.manager, checklist_id)["classification"] == "failed"
+    cast.classify(
+        checklist_id, "NONE", justification="Information der Stadtverwaltung, keine Politik."
+    )
+    assert cast.steps(cast.manager, checklist_id)["classification"] == "pending"
+    assert f"/checklists/{checklist_id}" in cast.reviewer.get("/reviews/").get_data(as_text=True)
+    response = cast.post(cast.reviewer, f"/reviews/checklists/{checklist_id}/sign-off")
+    assert response.status_code == 302
+    assert cast.steps(cast.manager, checklist_id)["classification"] == "passed"
+    [signed] = cast.events("checklist.classification_signed_off", checklist_id)
+    assert signed.actor_id == str(cast.reviewer_user.id)
+
+
+def test_social_issue_needs_topics_and_digital_media_is_recorded(cast: Cast) -> None:
+    checklist_id = cast.create()
+    cast.classify(checklist_id, "SOCIAL_ISSUE")
+    assert cast.steps(cast.manager, checklist_id)["classification"] == "failed"
+    cast.classify(
+        checklist_id, "SOCIAL_ISSUE", social_issues=["education"], digitally_created_media="y"
+    )
+    checklist = cast.checklist(checklist_id)
+    assert (checklist.social_issues, checklist.digitally_created_media) == ("education", True)
+    assert cast.steps(cast.manager, checklist_id)["classification"] == "passed"
+    bad = cast.classify(checklist_id, "WHATEVER")
+    assert bad.status_code == 400
+
+
+def test_identity_verification_rules(cast: Cast) -> None:
+    page = cast.reviewer.get("/reviews/identities")
+    assert "do not upload a copy" in page.get_data(as_text=True)
+    assert len(cast.events("identity.read")) == 1
+    reviewer_id = cast.reviewer_user.id
+    data = {"document_type": "passport", "issuing_country": "CH", "expires_on": "2031-01-01"}
+    # The reviewer is not even offered as a person to verify; forcing it is refused.
+    assert f'value="{reviewer_id}"' not in page.get_data(as_text=True)
+    forced = cast.post(cast.reviewer, "/reviews/identities", {**data, "user": reviewer_id})
+    assert forced.status_code == 400
+    expired = cast.post(
+        cast.reviewer, "/reviews/identities",
+        {**data, "user": cast.manager_user.id, "expires_on": "2020-01-01"},
+    )  # fmt: skip
+    assert expired.status_code == 400
+    assert "expired already" in expired.get_data(as_text=True)
+    ok = cast.post(cast.reviewer, "/reviews/identities", {**data, "user": cast.manager_user.id})
+    assert ok.status_code == 302
+    [verified] = cast.events("identity.verified")
+    assert json.loads(verified.data)["issuing_country"] == "CH"
+    assert "@" not in verified.data
+    # Managers cannot record verifications.
+    assert cast.post(cast.manager, "/reviews/identities", data).status_code == 403
+
+
+def test_expired_or_revoked_identity_fails_the_check(cast: Cast) -> None:
+    checklist_id = cast.create()
+    cast.verify_identity("CH", expires=utcnow().date() + timedelta(days=1))
+    assert cast.steps(cast.manager, checklist_id)["identity"] == "passed"
+    with cast.app.app_context(), transaction() as db:
+        verification = db.scalars(select(IdentityVerification)).one()
+        verification.expires_on = utcnow().date() - timedelta(days=1)
+        db.add(verification)
+    assert cast.steps(cast.manager, checklist_id)["identity"] == "failed"
+    cast.verify_identity("CH")
+    assert cast.steps(cast.manager, checklist_id)["identity"] == "passed"
+    with cast.app.app_context(), transaction(write=False) as db:
+        valid = db.scalars(
+            select(IdentityVerification).order_by(col(IdentityVerification.id))
+        ).all()[-1]
+    cast.post(cast.reviewer, f"/reviews/identities/{valid.id}/revoke")
+    assert cast.steps(cast.manager, checklist_id)["identity"] == "failed"
+    assert len(cast.events("identity.revoked")) == 1
+
+
+def test_disabling_2fa_fails_the_two_factor_check(cast: Cast) -> None:
+    checklist_id = cast.create()
+    cast.attest(checklist_id)
+    assert cast.steps(cast.manager, checklist_id)["two_factor"] == "passed"
+    token = csrf_token(cast.manager, "/account/two-factor")
+    cast.manager.post(
+        "/account/two-factor/disable",
+        data={"password": PASSWORD, "code": cast.code("manager@example.org"), "csrf_token": token},
+    )
+    assert cast.steps(cast.reviewer, checklist_id)["two_factor"] == "failed"
+
+
+def test_only_the_owner_sees_and_changes_a_managers_ad(cast: Cast, app: Flask) -> None:
+    checklist_id = cast.create()
+    cast.users("other@example.org", "manager")
+    from tests.conftest import AuthActions, english_client
+
+    other = english_client(app)
+    AuthActions(other, cast.users).login("other@example.org")
+    assert other.get(f"/checklists/{checklist_id}").status_code == 404
+    assert (
+        cast.post(other, f"/checklists/{checklist_id}/attest", {"confirm": "y"}).status_code == 404
+    )
+    assert f"/checklists/{checklist_id}" not in other.get("/checklists/").get_data(as_text=True)
+    # Reviewers and admins see it; an admin may withdraw it.
+    assert cast.reviewer.get(f"/checklists/{checklist_id}").status_code == 200
+    assert cast.admin.get(f"/checklists/{checklist_id}").status_code == 200
+    assert cast.post(cast.reviewer, f"/checklists/{checklist_id}/withdraw").status_code == 403
+    assert cast.post(cast.admin, f"/checklists/{checklist_id}/withdraw").status_code == 302
+    assert cast.checklist(checklist_id).state == "withdrawn"
+
+
+def test_the_owner_cannot_approve(cast: Cast, app: Flask) -> None:
+    checklist_id = cast.create()
+    cast.ready(checklist_id)
+    # A manager has no access to the reviewers' routes at all.
+    response = cast.post(
+        cast.manager, f"/reviews/checklists/{checklist_id}/approve",
+        {"code": cast.code("manager@example.org")},
+    )  # fmt: skip
+    assert response.status_code == 403
+    assert cast.checklist(checklist_id).approved_by is None
+
+
+def test_submit_needs_a_fresh_code(cast: Cast, app: Flask) -> None:
+    checklist_id = cast.create()
+    cast.ready(checklist_id)
+    cast.approve(checklist_id)
+    with app.app_context(), transaction() as db:
+        from app.models import LoginSession
+
+        for login in db.scalars(select(LoginSession)):
+            login.second_factor_at = utcnow() - timedelta(hours=1)
+            db.add(login)
+    without = cast.post(cast.manager, f"/checklists/{checklist_id}/submit", {"code": ""})
+    assert without.status_code == 400
+    assert "Enter a current code" in without.get_data(as_text=True)
+    wrong = cast.post(cast.manager, f"/checklists/{checklist_id}/submit", {"code": "000000"})
+    assert wrong.status_code == 400
+    assert cast.checklist(checklist_id).state == "approved"
+    assert cast.submit(checklist_id).status_code == 302
+    assert cast.checklist(checklist_id).state == "queued"
+
+
+def test_withdraw_a_queued_ad(cast: Cast) -> None:
+    checklist_id = cast.create()
+    cast.ready(checklist_id)
+    cast.approve(checklist_id)
+    cast.submit(checklist_id)
+    assert cast.post(cast.manager, f"/checklists/{checklist_id}/withdraw").status_code == 302
+    assert cast.checklist(checklist_id).state == "withdrawn"
+    with cast.app.app_context(), transaction(write=False) as db:
+        assert db.scalars(select(Submission.status)).all() == ["withdrawn"]  # type: ignore[call-overload]
+    # Withdrawn is final.
+    cast.post(cast.manager, f"/checklists/{checklist_id}/withdraw")
+    assert cast.events("checklist.refused", checklist_id)
+
+
+def test_four_eyes_can_be_turned_off(cast: Cast, app: Flask) -> None:
+    app.config["FOUR_EYES"] = False
+    checklist_id = cast.create()
+    cast.ready(checklist_id)
+    assert cast.steps(cast.manager, checklist_id)["approval"] == "passed"
+    assert cast.submit(checklist_id).status_code == 302
+    assert cast.checklist(checklist_id).state == "queued"
+
+
+def test_unregistered_ad_account_fails_standing(cast: Cast) -> None:
+    checklist_id = cast.create(ad_account_id="act_999")
+    assert cast.steps(cast.manager, checklist_id)["standing"] == "failed"
+    other_page = cast.create(page_id="9999")
+    assert cast.steps(cast.manager, other_page)["standing"] == "failed"
+
+
+def test_workflow_diagram_command(app: Flask) -> None:
+    result = app.test_cli_runner().invoke(args=["workflow", "diagram"])
+    assert result.exit_code == 0
+    assert result.output.startswith("stateDiagram-v2\n")
+    assert "queued --> sending: send (worker) [every check passes]" in result.output
+
+
+def test_ad_accounts_cli_and_admin_page(cast: Cast, app: Flask) -> None:
+    runner = app.test_cli_runner()
+    result = runner.invoke(
+        args=["ad-accounts", "add", "act_1002", "--page", "2002", "--name", "Zweit"]
+    )
+    assert result.exit_code == 0, result.output
+    again = runner.invoke(
+        args=["ad-accounts", "add", "act_1002", "--page", "2002", "--name", "Zweit"]
+    )
+    assert again.exit_code == 1
+    assert "registered already" in again.output
+    bad = runner.invoke(args=["ad-accounts", "add", "1003", "--page", "x", "--name", "Bad"])
+    assert bad.exit_code == 1
+    page = cast.admin.get("/admin/ad-accounts").get_data(as_text=True)
+    assert "act_1002" in page
+    with app.app_context(), transaction() as db:
+        from app.models import AdAccount
+
+        account = db.get(AdAccount, "act_1001")
+        assert account is not None
+        account.political_eligible, account.violations = False, 1
+        db.add(account)
+    checklist_id = cast.create()
+    cast.classify(checklist_id)
+    assert cast.steps(cast.manager, checklist_id)["standing"] == "failed"
+    assert (
+        cast.post(cast.admin, "/admin/ad-accounts/act_1001/restore", {"reason": ""}).status_code
+        == 302
+    )
+    assert cast.steps(cast.manager, checklist_id)["standing"] == "failed"
+    cast.post(
+        cast.admin,
+        "/admin/ad-accounts/act_1001/restore",
+        {"reason": "Einspruch bei Meta erfolgreich"},
+    )
+    assert cast.steps(cast.manager, checklist_id)["standing"] == "passed"
+    [restored] = cast.events("ad_account.restored")
+    assert json.loads(restored.data)["reason"] == "Einspruch bei Meta erfolgreich"
+
+
+def test_every_event_of_the_story_verifies(cast: Cast, app: Flask) -> None:
+    from app import audit
+    from app.db import engine
+
+    checklist_id = cast.create()
+    cast.ready(checklist_id)
+    cast.approve(checklist_id)
+    cast.submit(checklist_id)
+    with app.app_context():
+        assert audit.verify(engine()).ok
