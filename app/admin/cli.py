@@ -23,8 +23,14 @@ def ad_accounts_cli() -> None:
     "--page", "page_id", required=True, help="The Facebook page the account advertises for."
 )
 @click.option("--name", required=True, help="A name people recognise.")
-def add_command(account_id: str, page_id: str, name: str) -> None:
+@click.option("--exist-ok", is_flag=True, help="Succeed without change if it is registered.")
+def add_command(account_id: str, page_id: str, name: str, exist_ok: bool) -> None:
     """Register ACCOUNT_ID (act_…) with its page."""
+    if exist_ok:
+        with transaction(write=False) as db:
+            if db.get(AdAccount, account_id.strip()) is not None:
+                click.echo(f"{account_id} is registered already")
+                return
     try:
         with transaction() as db:
             add(db, account_id, page_id, name, utcnow())

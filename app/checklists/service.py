@@ -118,16 +118,19 @@ def create(db: Session, owner: User, ad: AdInput, now: datetime) -> Checklist:
 
 def edit(
     db: Session, checklist: Checklist, user: User, ad: AdInput, version: int, now: datetime
-) -> list[str]:
-    """Change the ad; returns the changed fields. A content change voids the classification,
-    any change voids the approval; checks that change outcome are audited."""
+) -> tuple[list[str], list[str]]:
+    """Change the ad; returns the changed fields and what the change voided.
+
+    A content change voids the classification, any change voids the approval;
+    checks that change outcome are audited.
+    """
     _expect(checklist, version)
     values = ad.values()
     changed = {
         f: (getattr(checklist, f), v) for f, v in values.items() if getattr(checklist, f) != v
     }
     if not changed:
-        return []
+        return [], []
     before = gate.evaluate(db, checklist, now)
     voided = []
     for field_name, (_, new) in changed.items():
@@ -151,7 +154,7 @@ def edit(
         },
     )
     _audit_changed_checks(db, checklist, before, now)
-    return list(changed)
+    return list(changed), voided
 
 
 def classify(

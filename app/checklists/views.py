@@ -178,7 +178,7 @@ def edit(checklist_id: int) -> str | Response | tuple[str, int]:
         form.version.data = str(checklist.version)
     if form.validate_on_submit():
         try:
-            changed = service.edit(
+            changed, voided = service.edit(
                 get_session(), checklist, current_user.user, _ad_input(form),
                 _version(form.version.data), utcnow(),
             )  # fmt: skip
@@ -191,7 +191,16 @@ def edit(checklist_id: int) -> str | Response | tuple[str, int]:
             _field_error(form, exc)
         else:
             if changed:
-                flash(_("Saved. Changed: %(fields)s.", fields=", ".join(changed)), "success")
+                labels = ", ".join(str(form[name].label.text) for name in changed)
+                flash(_("Saved. Changed: %(fields)s.", fields=labels), "success")
+            if "classification" in voided:
+                flash(
+                    _("The classification no longer applies: classify the changed ad."), "warning"
+                )
+            if "approval" in voided:
+                flash(
+                    _("The approval no longer applies: a reviewer must approve again."), "warning"
+                )
             return redirect(url_for("checklists.show", checklist_id=checklist.id))
     status = 400 if request.method == "POST" else 200
     return render_template("checklists/edit.html", form=form, checklist=checklist), status

@@ -1,0 +1,395 @@
+"""The classification suggester: tokenizer, lexicon, model file, cross-validated quality."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import require_or_skip
+from workflows import classify
+from workflows.classify import (
+    LEXICON,
+    LEXICON_EXCEPTIONS,
+    MODEL_PATH,
+    Lexicon,
+    Suggester,
+    Suggestion,
+    auc,
+    cross_validate,
+    feature,
+    load_data,
+    stem,
+    tokenize,
+    train,
+)
+
+DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "classifier" / "de-AT.json"
+
+POLITICAL = "Am Sonntag ist Gemeinderatswahl: Gehen Sie wählen!"
+COMMERCIAL = "20% Rabatt auf alle Sneaker, nur dieses Wochenende"
+
+
+@pytest.fixture(scope="module")
+def suggester() -> Suggester:
+    return Suggester.load()
+
+
+def data() -> tuple[list[str], list[bool]]:
+    require_or_skip(DATA.is_file(), "the classifier data (../shared/data/classifier)")
+    return load_data(DATA)
+
+
+# --- tokenizer ---------------------------------------------------------------------------
+
+
+def test_tokenize_lowercases_and_keeps_umlauts() -> None:
+    assert tokenize("Bürgermeisterin ÖFFNET Äpfel") == ["bürgermeisterin", "öffnet", "äpfel"]
+
+
+def test_tokenize_folds_sharp_s_like_swiss_spelling() -> None:
+    assert tokenize("Straße und Strasse, GROSSE Größe") == [
+        "strasse",
+        "strasse",
+        "grosse",
+        "grösse",
+    ]
+
+
+def test_tokenize_normalizes_unicode() -> None:
+    decomposed = "Wa\u0308hlen"  # "a" + combining diaeresis
+    assert tokenize(decomposed) == ["wählen"]
+
+
+def test_tokenize_drops_urls_mentions_numbers_short_and_stop_words() -> None:
+    text = (
+        "Jetzt 20% sparen: https://shop.example.com/sale?x=1 www.example.de bit.ly/3xYz "
+        "spoe.at info@example.org @shopname am 3.5. ab 19,99 € - z. B. bei uns!"
+    )
+    assert tokenize(text) == ["sparen"]
+
+
+def test_tokenize_splits_hashtags_from_digits() -> None:
+    assert tokenize("#Wahl2017 #NRW17 #Gemeinderatswahl") == ["wahl", "nrw", "gemeinderatswahl"]
+
+
+def test_tokenize_joins_gender_forms() -> None:
+    assert tokenize("Bürger*innen, Lehrer:innen und Wähler_innen") == [
+        "bürgerinnen",
+        "lehrerinnen",
+        "wählerinnen",
+    ]
+
+
+def test_tokenize_keeps_meaningful_short_words() -> None:
+    assert tokenize("Die EU, die UN und die SP - ab zu so") == ["eu", "un", "sp"]
+
+
+def test_tokenize_handles_empty_and_non_latin_text() -> None:
+    assert tokenize("") == []
+    assert tokenize("123 !!! 😀") == []
+    assert tokenize("Ελλάδα") == ["ελλάδα"]
+
+
+def test_stem_strips_one_inflection_ending() -> None:
+    assert stem("wohnungen") == stem("wohnung") == "wohnung"
+    assert stem("schulen") == stem("schule") == "schul"
+    assert stem("kindern") == "kinder"
+    assert stem("diskussion") == "diskussion"  # no "-n" after a vowel
+    assert stem("status") == "status"
+    assert stem("wahl") == "wahl"  # stems keep four letters
+
+
+def test_names_places_and_parties_are_never_learned() -> None:
+    for word in ("kurz", "kurze", "hamburg", "hamburger", "österreich", "oktober", "spd", "orf"):
+        assert feature(word) is None, word
+    assert feature("wohnungen") == "wohnung"
+
+
+# --- lexicon -----------------------------------------------------------------------------
+
+
+def test_lexicon_matches_compounds_by_prefix_and_suffix() -> None:
+    lexicon = Lexicon(LEXICON, LEXICON_EXCEPTIONS)
+    for word in (
+        "gemeinderatswahl",
+        "bundestagswahlen",
+        "volksabstimmung",
+        "wahlkampfauftakt",
+        "stadträtin",
+        "oberbürgermeisterin",
+        "gesundheitspolitik",
+        "kantonsrat",
+        "spitzenkandidatin",
+    ):
+        assert lexicon.weight(word) == classify.STRONG, word
+    assert lexicon.weight("klimaschutzgesetz") == classify.MEDIUM
+    assert lexicon.weight("wahl") == classify.WEAK  # "die beste Wahl" is not political
+
+
+def test_lexicon_exceptions_and_unrelated_words_weigh_nothing() -> None:
+    lexicon = Lexicon(LEXICON, LEXICON_EXCEPTIONS)
+    for word in ("auswahl", "farbauswahl", "durchwahl", "preispolitik", "initiative", "sneaker"):
+        assert lexicon.weight(word) == 0.0, word
+
+
+def test_lexicon_patterns_are_normalized_words() -> None:
+    for pattern in (*LEXICON, *LEXICON_EXCEPTIONS):
+        assert re.fullmatch(r"\*?[^\W\d_]+\*?", pattern), pattern
+        assert tokenize(pattern.strip("*")) == [pattern.strip("*")], pattern
+
+
+# --- suggestions -------------------------------------------------------------------------
+
+
+def test_political_text_is_political_and_names_its_words(suggester: Suggester) -> None:
+    suggestion = suggester.suggest(POLITICAL)
+    assert suggestion.label == "political"
+    assert suggestion.probability >= suggester.threshold
+    assert suggestion.terms[0] == "gemeinderatswahl"
+    assert "wählen" in suggestion.terms
+
+
+def test_commercial_text_is_not_political(suggester: Suggester) -> None:
+    suggestion = suggester.suggest(COMMERCIAL)
+    assert suggestion.label == "not_political"
+    assert suggestion.probability < suggester.threshold
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Am 23. Februar ist Bundestagswahl: Mit beiden Stimmen für einen Politikwechsel.",
+        "Ja zur Volksinitiative am 9. Juni! Abstimmungsunterlagen jetzt ausfüllen.",
+        "Stadtratswahl in Zürich: Liste 3 unverändert einlegen.",
+        "Unsere Kandidatin für den Landtag: Für bezahlbare Mieten in Hamburg.",
+        "Der Mindestlohn muss steigen. Dafür kämpft die SPD im Bundestag.",
+    ],
+)
+def test_german_and_swiss_political_texts(suggester: Suggester, text: str) -> None:
+    assert suggester.suggest(text).label == "political"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Neu in Hamburg: Unser Burgerladen öffnet am Samstag. Die ersten Gäste essen gratis!",
+        "Zürich erleben: Stadtführung mit Fondue-Abend für zwei Personen.",
+        "Große Auswahl an Gartenmöbeln - jetzt im Sale.",
+        "Kurz vor Weihnachten: Geschenkideen für die ganze Familie.",
+        "Tickets für das Konzert in der Elbphilharmonie - nur noch wenige Plätze frei.",
+    ],
+)
+def test_german_and_swiss_commercial_texts(suggester: Suggester, text: str) -> None:
+    assert suggester.suggest(text).label == "not_political"
+
+
+def test_probabilities_are_probabilities(suggester: Suggester) -> None:
+    texts = [POLITICAL, COMMERCIAL, "", "!!!", "Wahl " * 500, "Sale love happy day " * 500]
+    for text in texts:
+        suggestion = suggester.suggest(text)
+        assert 0.0 <= suggestion.probability <= 1.0
+        assert suggestion.label == (
+            "political" if suggestion.probability >= suggester.threshold else "not_political"
+        )
+
+
+def test_terms_are_pushing_words_strongest_first_at_most_eight(suggester: Suggester) -> None:
+    text = (
+        "Wahlkampf! Die Partei, ihre Kandidatin, der Bürgermeister, die Regierung, das "
+        "Parlament, der Landtag, der Bundestag, die Abstimmung, das Referendum, die Koalition."
+    )
+    suggestion = suggester.suggest(text)
+    assert len(suggestion.terms) == classify.MAX_TERMS
+    weights = dict(suggester.contributions(tokenize(text)))
+    pushes = [weights[t] for t in suggestion.terms]
+    assert all(w > 0 for w in pushes)
+    assert pushes == sorted(pushes, reverse=True)
+    assert suggester.suggest("").terms == ()
+
+
+def test_a_word_counts_once(suggester: Suggester) -> None:
+    assert suggester.suggest("Wahlkampf").probability == pytest.approx(
+        suggester.suggest("Wahlkampf Wahlkampf wahlkampf").probability
+    )
+
+
+def test_suggestion_is_immutable(suggester: Suggester) -> None:
+    suggestion = suggester.suggest(POLITICAL)
+    assert isinstance(suggestion, Suggestion)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        suggestion.label = "not_political"  # type: ignore[misc]
+
+
+def test_suggest_is_fast(suggester: Suggester) -> None:
+    text = POLITICAL + " " + COMMERCIAL + " Jetzt informieren und mitdiskutieren!" * 3
+    suggester.suggest(text)
+    rounds = 200
+    started = time.perf_counter()
+    for _ in range(rounds):
+        suggester.suggest(text)
+    assert (time.perf_counter() - started) / rounds < 0.001
+
+
+# --- the shipped model file ----------------------------------------------------------------
+
+
+def test_shipped_model_loads_with_attribution() -> None:
+    assert MODEL_PATH.name == "classifier_model.json"
+    assert MODEL_PATH.stat().st_size < 1_000_000
+    model = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    meta = model["metadata"]
+    assert meta["licence"] == "MIT, ProPublica (see LICENSE-propublica)"
+    assert "ProPublica" in meta["source"]
+    assert meta["vocabulary_size"] == len(model["weights"]) <= 5000
+    assert meta["threshold"] == model["threshold"]
+    assert meta["cross_validation"]["auc"] >= 0.90
+    licence = MODEL_PATH.with_name("LICENSE-propublica").read_text(encoding="utf-8")
+    assert "Copyright (c) 2017 ProPublica" in licence
+    suggester = Suggester.load()
+    assert 0.0 < suggester.threshold < 1.0
+    assert Suggester.load(MODEL_PATH).threshold == suggester.threshold
+
+
+def test_shipped_model_holds_words_not_texts() -> None:
+    model = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    word = re.compile(r"[^\W\d_]+")
+    assert all(word.fullmatch(w) for w in model["weights"])
+    assert all(isinstance(v, float | int) for v in model["weights"].values())
+
+
+def test_other_files_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "model.json"
+    path.write_text(json.dumps({"format": "something else"}), encoding="utf-8")
+    with pytest.raises(ValueError, match="model"):
+        Suggester.load(path)
+
+
+# --- training ------------------------------------------------------------------------------
+
+TOY_POLITICAL = [
+    f"Die Regierung muss handeln: {topic} jetzt!"
+    for topic in (
+        "Wohnungen",
+        "Schulen",
+        "Pflege",
+        "Löhne",
+        "Klimaschutz",
+        "Renten",
+        "Bildung",
+        "Sicherheit",
+        "Steuern",
+        "Gesundheit",
+    )
+]
+TOY_COMMERCIAL = [
+    f"Neu im Shop: {item} im Sale, nur diese Woche!"
+    for item in (
+        "Sneaker",
+        "Jacken",
+        "Taschen",
+        "Kleider",
+        "Mützen",
+        "Schals",
+        "Stiefel",
+        "Hemden",
+        "Gürtel",
+        "Socken",
+    )
+]
+
+
+def toy() -> tuple[list[str], list[bool]]:
+    texts = TOY_POLITICAL + TOY_COMMERCIAL
+    return texts, [True] * len(TOY_POLITICAL) + [False] * len(TOY_COMMERCIAL)
+
+
+def test_train_returns_a_deterministic_json_model() -> None:
+    texts, labels = toy()
+    model = train(texts, labels)
+    assert model == train(texts, labels)
+    assert json.loads(json.dumps(model)) == model
+    suggester = Suggester(model)
+    assert suggester.suggest("Die Regierung muss handeln").label == "political"
+    assert suggester.suggest("Neu im Shop, im Sale").label == "not_political"
+
+
+def test_train_needs_both_classes_and_matching_lengths() -> None:
+    with pytest.raises(ValueError, match=r"both|political"):
+        train(TOY_POLITICAL, [True] * len(TOY_POLITICAL))
+    with pytest.raises(ValueError, match="length"):
+        train(TOY_POLITICAL, [True])
+
+
+def test_auc() -> None:
+    assert auc([0.1, 0.2, 0.8, 0.9], [False, False, True, True]) == 1.0
+    assert auc([0.9, 0.8, 0.2, 0.1], [False, False, True, True]) == 0.0
+    assert auc([0.5, 0.5], [False, True]) == 0.5
+
+
+def test_command_line_trains_and_evaluates(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    texts, labels = toy()
+    path = tmp_path / "toy.json"
+    path.write_text(
+        json.dumps(
+            {
+                "political": [t for t, y in zip(texts, labels, strict=True) if y],
+                "not_political": [t for t, y in zip(texts, labels, strict=True) if not y],
+            }
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "model.json"
+    assert classify.main(["train", "--data", str(path), "--out", str(out)]) == 0
+    model = json.loads(out.read_text(encoding="utf-8"))
+    assert model["metadata"]["licence"] == classify.LICENCE
+    assert model["metadata"]["texts"] == len(texts)
+    for text in texts:  # the model file holds word weights, never the texts
+        assert text not in out.read_text(encoding="utf-8")
+    assert Suggester.load(out).suggest(texts[0]).label == "political"
+    assert classify.main(["evaluate", "--data", str(path)]) == 0
+    assert re.search(r"AUC \d\.\d{4}  precision \d\.\d{4}  recall", capsys.readouterr().out)
+
+
+def test_load_data_refuses_other_shapes(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps({"political": ["a"], "not_political": [1]}), encoding="utf-8")
+    with pytest.raises(ValueError, match="expected lists"):
+        load_data(path)
+
+
+# --- measured on the real data -------------------------------------------------------------
+
+
+def test_cross_validated_quality_on_austrian_ads(
+    record_property: Callable[[str, object], None],
+) -> None:
+    texts, labels = data()
+    metrics = cross_validate(texts, labels, folds=5)
+    for key in ("auc", "precision", "recall", "threshold"):
+        record_property(key, metrics[key])
+    print(
+        f"\nclassifier, 5-fold stratified cross-validation on {metrics['texts']} texts "
+        f"(de-AT.json): AUC {metrics['auc']:.4f}, precision {metrics['precision']:.4f}, "
+        f"recall {metrics['recall']:.4f} at threshold {metrics['threshold']:.4f}"
+    )
+    assert metrics["auc"] >= 0.90
+    assert metrics["precision"] >= 0.80
+    assert metrics["recall"] >= 0.80
+
+
+def test_shipped_model_is_what_the_training_command_makes() -> None:
+    texts, labels = data()
+    shipped = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
+    fresh = train(texts, labels)
+    for key in ("weights", "bias", "calibration", "threshold", "lexicon", "lexicon_exceptions"):
+        assert fresh[key] == shipped[key], (
+            f"regenerate the model ({key} differs): docs/classifier.md"
+        )
