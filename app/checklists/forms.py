@@ -43,7 +43,7 @@ class ChecklistForm(FlaskForm):  # type: ignore[misc]
         validators=[
             DataRequired(),
             Length(max=2048),
-            Regexp(r"^https?://\S+$", message=_l("The link must start with https://.")),
+            Regexp(r"^https?://\S+$", message=_l("The link must start with https:// or http://.")),
         ],
     )
     countries = StringField(

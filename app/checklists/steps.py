@@ -146,7 +146,7 @@ NEXT_STEPS = {
     "classification.justification_missing": _l("Classify again and give a justification."),
     "classification.sign_off_pending": _l("Wait for a reviewer's sign-off."),
     "disclaimer.missing": _l("Edit the ad and fill in the disclaimer fields."),
-    "jurisdiction.refused": _l("Remove the refused countries, or do not run this ad there."),
+    "jurisdiction.refused": _l("Remove the countries where this ad is not allowed."),
     "jurisdiction.unknown_country": _l("Remove these countries from the ad."),
     "jurisdiction.no_countries": _l("Edit the ad and choose its target countries."),
     "standing.unknown_ad_account": _l("Ask an admin to register the ad account."),

@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlmodel import col
@@ -22,7 +23,8 @@ from app.suggester import get_suggester
 from workflows.checks import Category
 from workflows.machine import MAIN_LINE, Event, State, TransitionRefused, events_from
 
-FACEBOOK_2FA_WORDING = (
+# Recorded as shown: the attestation keeps the words the ad manager confirmed, in their language.
+FACEBOOK_2FA_WORDING = _l(
     "I confirm that two-factor authentication is turned on for the Facebook account "
     "that I use to manage ads for this page."
 )
@@ -70,7 +72,7 @@ def _field_error(form: Any, exc: service.ChecklistError) -> None:
         "countries_missing": _("Choose at least one target country."),
         "ad_account_invalid": _("An ad account id looks like act_1234."),
         "page_invalid": _("A page id is a number."),
-        "link_invalid": _("The link must start with https://."),
+        "link_invalid": _("The link must start with https:// or http://."),
         "topic_unknown": _("Unknown topic."),
     }
     field = getattr(form, exc.field, None)
@@ -155,7 +157,7 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
         attest_form=forms.get("attest_form") or AttestForm(),
         submit_form=forms.get("submit_form") or StepUpForm(),
         approve_form=forms.get("approve_form") or StepUpForm(),
-        wording=_(FACEBOOK_2FA_WORDING),
+        wording=FACEBOOK_2FA_WORDING,
         four_eyes=current_app.config["FOUR_EYES"],
     )
     return page, status_code
@@ -169,7 +171,7 @@ def edit(checklist_id: int) -> str | Response | tuple[str, int]:
     if checklist.owner_id != current_user.id:
         abort(403)
     if checklist.state not in EDITABLE:
-        flash(_("The ad can no longer be changed: it is %(state)s.",
+        flash(_("The ad can no longer be changed (state: %(state)s).",
                 state=steps.STATE_LABELS[checklist.state]), "warning")  # fmt: skip
         return redirect(url_for("checklists.show", checklist_id=checklist.id))
     form = ChecklistForm(obj=None if request.method == "POST" else checklist)
@@ -272,7 +274,7 @@ def attest(checklist_id: int) -> Response | tuple[str, int]:
         return render_show(checklist, 400, attest_form=form)
     try:
         service.attest_facebook_2fa(
-            get_session(), checklist, current_user.user, FACEBOOK_2FA_WORDING, utcnow()
+            get_session(), checklist, current_user.user, str(FACEBOOK_2FA_WORDING), utcnow()
         )
     except service.ChecklistError as exc:
         flash(str(exc), "danger")
