@@ -31,9 +31,7 @@ run: $(VENV)/.deps-run $(MO)
 	$(FLASK) users demo
 	$(FLASK) ad-accounts add act_1001 --page 2001 --name "Stadt Musterstadt" --exist-ok
 	$(FLASK) ad-accounts add act_1002 --page 2002 --name "Gemeinde Beispielhausen" --exist-ok
-	@echo "adgate: sign in at http://127.0.0.1:$(PORT)/login (Ctrl-C stops everything)"
-	ADGATE_SESSION_COOKIE_SECURE=false $(BIN)/gunicorn --bind 127.0.0.1:$(PORT) \
-		--workers 2 --access-logfile - wsgi:app
+	ADGATE_SESSION_COOKIE_SECURE=false $(FLASK) stack --port $(PORT)
 
 test: pytest lint
 

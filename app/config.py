@@ -46,6 +46,24 @@ DEFAULTS: dict[str, Any] = {
     "IP_HMAC_KEY": None,
     # The four-eyes principle: a reviewer approves every ad before it is submitted.
     "FOUR_EYES": True,
+    # Meta: "sandbox" talks to adgate's own Graph server, "live" to graph.facebook.com.
+    "META_MODE": "sandbox",
+    "META_GRAPH_URL": "http://127.0.0.1:5001",
+    "META_ACCESS_TOKEN": "sandbox-token",
+    "META_API_VERSION": "v26.0",
+    "META_TIMEOUT_SECONDS": 10.0,
+    # Ads are created paused; an ad manager starts them in Meta's Ads Manager.
+    "META_AD_STATUS": "PAUSED",
+    "META_DAILY_BUDGET_CENTS": 1000,
+    # The submission worker.
+    "WORKER_POLL_SECONDS": 0.5,
+    "WORKER_LEASE_SECONDS": 60,
+    "WORKER_MAX_ATTEMPTS": 6,
+    "WORKER_BACKOFF_BASE_SECONDS": 2.0,
+    "WORKER_BACKOFF_MAX_SECONDS": 300.0,
+    "REVIEW_POLL_SECONDS": 10.0,
+    # Rejected ads after which an ad account loses its political-ad eligibility.
+    "MAX_VIOLATIONS": 1,
     # Fernet keys for secrets at rest; the first encrypts (see app.crypto).
     "TOTP_KEYS": None,
     # Two-factor authentication (RFC 6238).
@@ -121,6 +139,14 @@ def refuse_unsafe(config: Mapping[str, Any]) -> None:
             )
         if value.lower() in WELL_KNOWN_SECRETS:
             raise UnsafeConfigError(f"{key} is a well-known default; set a random value.")
+    if config.get("META_MODE") not in ("sandbox", "live"):
+        raise UnsafeConfigError("META_MODE must be 'sandbox' or 'live'")
+    if config.get("META_MODE") == "live":
+        token = config.get("META_ACCESS_TOKEN") or ""
+        if not token or token == DEFAULTS["META_ACCESS_TOKEN"]:
+            raise UnsafeConfigError("META_MODE=live needs META_ACCESS_TOKEN (a system-user token)")
+        if not str(config.get("META_GRAPH_URL", "")).startswith("https://"):
+            raise UnsafeConfigError("META_MODE=live needs an https META_GRAPH_URL")
 
 
 def ensure_secrets(instance: Path, keys: list[str]) -> dict[str, Any]:

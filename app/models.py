@@ -263,6 +263,7 @@ class Submission(SQLModel, table=True):
     """A checklist's way through Meta, from queued to a final state."""
 
     __tablename__ = "submission"
+    __table_args__ = (Index("ix_submission_status_next", "status", "next_attempt_at"),)
 
     id: int | None = Field(default=None, primary_key=True)
     checklist_id: int = Field(
@@ -273,3 +274,20 @@ class Submission(SQLModel, table=True):
     content_hash: str = Field(sa_column=Column(String(64), nullable=False))
     created_at: datetime = _time(now=True)
     updated_at: datetime = _time(now=True)
+    # The worker's claim: who holds it until when (a dead worker's claim expires).
+    attempts: int = 0
+    next_attempt_at: datetime | None = _time(nullable=True)
+    claimed_by: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    lease_until: datetime | None = _time(nullable=True)
+    # The object being created when the worker last called Meta: after a crash or a
+    # timeout it is looked up by name before it is created again.
+    creating: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    campaign_id: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    adset_id: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    creative_id: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    ad_id: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    # Meta's last error (code, subcode, messages, fbtrace_id), as JSON.
+    error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    sent_at: datetime | None = _time(nullable=True)
+    review_checked_at: datetime | None = _time(nullable=True)
+    review_feedback: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -3,6 +3,7 @@ checklist page that everyone involved sees."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from flask import abort, current_app, flash, redirect, render_template, request, url_for
@@ -137,6 +138,7 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
     owner = db.get(User, checklist.owner_id)
     blocked_submit = [s for s in steps.present(results) if s.status != "passed"]
     blocked_approve = [s for s in blocked_submit if s.name != "approval"]
+    submission = service.latest_submission(db, checklist)
     page = render_template(
         "checklists/show.html",
         checklist=checklist,
@@ -153,7 +155,13 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
         blocked_submit=blocked_submit,
         blocked_approve=blocked_approve,
         fresh=stepup.is_fresh() if current_user.user.totp_enabled else False,
-        submission=service.latest_submission(db, checklist),
+        submission=submission,
+        meta_error=json.loads(submission.error) if submission and submission.error else None,
+        review_feedback=(
+            json.loads(submission.review_feedback)
+            if submission and submission.review_feedback
+            else None
+        ),
         attest_form=forms.get("attest_form") or AttestForm(),
         submit_form=forms.get("submit_form") or StepUpForm(),
         approve_form=forms.get("approve_form") or StepUpForm(),

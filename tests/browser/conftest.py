@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -73,15 +73,36 @@ def make_user(live_app: Flask) -> UserFactory:
     return UserFactory(live_app)
 
 
+def _new_context(browser: Browser, base_url: str) -> BrowserContext:
+    ctx = browser.new_context(base_url=base_url, locale="en-US")
+    ctx.set_default_timeout(TIMEOUT_MS)
+    return ctx
+
+
 @pytest.fixture
 def context(browser: Browser, live_server: str) -> Iterator[BrowserContext]:
     """A fresh browser profile (no cookies) speaking English, with relative URLs on the server."""
-    ctx = browser.new_context(base_url=live_server, locale="en-US")
-    ctx.set_default_timeout(TIMEOUT_MS)
+    ctx = _new_context(browser, live_server)
     try:
         yield ctx
     finally:
         ctx.close()
+
+
+@pytest.fixture
+def new_context(browser: Browser, live_server: str) -> Iterator[Callable[[], BrowserContext]]:
+    """More profiles like ``context``, one per person of a test: ``new_context().new_page()``."""
+    contexts: list[BrowserContext] = []
+
+    def make() -> BrowserContext:
+        contexts.append(_new_context(browser, live_server))
+        return contexts[-1]
+
+    try:
+        yield make
+    finally:
+        for ctx in contexts:
+            ctx.close()
 
 
 @pytest.fixture

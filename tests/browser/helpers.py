@@ -1,19 +1,26 @@
-"""Browser steps on adgate's pages: sign in (with a code), watch for CSP violations."""
+"""Browser steps on adgate's pages: sign in (with a code), watch for CSP violations, and
+the checklist's forms and the state of its page."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from flask import Flask
 from playwright.sync_api import ConsoleMessage, Page, Response, expect
 
+from app.admin.ad_accounts import add as add_ad_account
+from app.db import transaction
+from app.models import utcnow
 from tests.conftest import PASSWORD, UserFactory
 
 START_URL = re.compile(r"/$")
 LOGIN_URL = re.compile(r"/login(\?.*)?$")
 CODE_URL = re.compile(r"/login/code$")
 ENROL_URL = re.compile(r"/two-factor/enrol$")
+CHECKLIST_URL = re.compile(r"/checklists/(\d+)$")
 
 # Chromium reports every blocked load or inline code on the console in these words.
 CSP_CONSOLE = re.compile(r"Content Security Policy|Refused to (load|apply|execute|evaluate)", re.I)
@@ -99,3 +106,59 @@ def watch_problems(page: Page) -> PageProblems:
 
     page.on("response", record_failure)
     return problems
+
+
+def register_ad_account(
+    app: Flask, account_id: str = "act_1001", page_id: str = "2001", name: str = "Stadt Musterstadt"
+) -> None:
+    """Register an ad account for a page, as an admin would (the standing check needs one)."""
+    with app.app_context(), transaction() as db:
+        add_ad_account(db, account_id, page_id, name, utcnow())
+
+
+def open_menu(page: Page, label: str) -> None:
+    """Follow the main navigation's link named ``label`` (an English page)."""
+    menu = page.get_by_role("navigation", name="Main navigation")
+    with page.expect_navigation():
+        menu.get_by_role("link", name=label, exact=True).click()
+
+
+def save(page: Page, form: str) -> None:
+    """Press the submit button of the ``form`` (a selector) and wait for the page it leads to."""
+    with page.expect_navigation():
+        page.locator(f"{form} [type=submit]").click()
+
+
+def fill_ad(page: Page, ad: Mapping[str, str]) -> None:
+    """Fill in the fields of the ad form (new or edit) by their names."""
+    for name, value in ad.items():
+        page.locator(f"#checklist-form [name={name}]").fill(value)
+
+
+def create_checklist(page: Page, ad: Mapping[str, str]) -> int:
+    """Draft the ad from the list's "New ad" button as the signed-in manager; returns its id."""
+    open_menu(page, "Ads")
+    page.locator("#new-checklist").click()
+    expect(page).to_have_url(re.compile(r"/checklists/new$"))
+    fill_ad(page, ad)
+    save(page, "#checklist-form")
+    expect(page).to_have_url(CHECKLIST_URL)
+    match = CHECKLIST_URL.search(page.url)
+    assert match is not None
+    return int(match.group(1))
+
+
+def step_statuses(page: Page) -> dict[str, str]:
+    """The steps of the loaded checklist page, in their order: name → status."""
+    statuses: dict[str, str] = page.locator("#steps tr[data-step]").evaluate_all(
+        "rows => Object.fromEntries(rows.map(row => [row.dataset.step, row.dataset.status]))"
+    )
+    return statuses
+
+
+def submit_blockers(page: Page) -> list[str]:
+    """The steps the loaded checklist page lists as still open under its submit button."""
+    names: list[str] = page.locator("#submit-blockers li[data-step]").evaluate_all(
+        "items => items.map(item => item.dataset.step)"
+    )
+    return names

@@ -1,0 +1,1 @@
+"""Everything that talks to Meta: the gateway (facebook-business SDK), the sandbox, the worker."""

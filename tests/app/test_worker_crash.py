@@ -1,0 +1,130 @@
+"""Crash safety: a worker killed mid-call, and two workers on one PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import requests
+from flask import Flask
+from sqlalchemy import select, text
+from sqlmodel import col
+
+from app import audit
+from app.db import engine, transaction
+from app.meta.worker import Worker, make_gateway
+from app.models import Submission
+from tests.app.conftest import Cast, Sandbox, queued, run, submission_of
+
+
+def _worker_process(app: Flask, sandbox: Sandbox, tmp_path: Path) -> subprocess.Popen[bytes]:
+    """``flask --app wsgi worker`` as its own process, on the test's database and sandbox."""
+    config = app.config
+    env = {
+        **os.environ,
+        "ADGATE_INSTANCE_PATH": str(tmp_path / "worker-instance"),
+        "ADGATE_DATABASE_URL": config["DATABASE_URL"],
+        "ADGATE_SECRET_KEY": config["SECRET_KEY"],
+        "ADGATE_IP_HMAC_KEY": config["IP_HMAC_KEY"],
+        "ADGATE_TOTP_KEYS": json.dumps(config["TOTP_KEYS"]),
+        "ADGATE_META_GRAPH_URL": sandbox.url,
+        "ADGATE_META_TIMEOUT_SECONDS": "30",
+        "ADGATE_WORKER_POLL_SECONDS": "0.1",
+    }
+    flask = str(Path(sys.executable).parent / "flask")
+    return subprocess.Popen(
+        [flask, "--app", "wsgi", "worker"], env=env, cwd=Path(__file__).parents[2]
+    )
+
+
+def test_a_worker_killed_between_create_and_record_leaves_no_duplicate(
+    cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker, tmp_path: Path
+) -> None:
+    checklist_id = queued(cast)
+    # Every POST takes effect at once but is answered after 3 s: the worker is killed while
+    # it waits for the campaign's id, so the id never reaches adgate's database.
+    sandbox.faults(kind="slow", delay=3, rate=1.0, methods=["POST"])
+    process = _worker_process(app, sandbox, tmp_path)
+    try:
+        deadline = time.monotonic() + 30
+        while not sandbox.objects()["campaigns"]:
+            assert time.monotonic() < deadline, "the worker never created the campaign"
+            assert process.poll() is None, "the worker exited early"
+            time.sleep(0.1)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    requests.delete(f"{sandbox.url}/__sandbox__/faults", timeout=5).raise_for_status()
+    dead = submission_of(app, checklist_id)
+    assert dead.status == "sending"
+    assert (dead.creating, dead.campaign_id) == ("campaign", None)
+    # Its claim expires; a new worker takes the submission over and finds the campaign.
+    with app.app_context(), engine().begin() as conn:
+        conn.execute(text("UPDATE submission SET lease_until = :t"), {"t": "2000-01-01 00:00:00"})
+    run(app, worker)
+    done = submission_of(app, checklist_id)
+    assert done.status == "submitted"
+    objects = sandbox.objects()
+    assert [len(objects[k]) for k in ("campaigns", "adsets", "adcreatives", "ads")] == [1, 1, 1, 1]
+    assert done.campaign_id == objects["campaigns"][0]["id"]
+    assert cast.events("submission.taken_over")
+
+
+@pytest.mark.dialect("postgresql")
+def test_two_workers_never_send_the_same_submission(
+    cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
+) -> None:
+    ids = [queued(cast, title="Ad 0")]
+    for i in range(1, 20):
+        checklist_id = cast.create(title=f"Ad {i}")
+        cast.classify(checklist_id)
+        cast.attest(checklist_id)
+        cast.approve(checklist_id)
+        cast.submit(checklist_id)
+        ids.append(checklist_id)
+    sandbox.faults(kind="slow", delay=0.05, rate=0.5)
+    errors: list[BaseException] = []
+
+    def work(name: str) -> None:
+        try:
+            with app.app_context():
+                own = Worker(make_gateway(app), name=name)
+                for _ in range(400):
+                    own.run_once()
+                    with transaction(write=False) as db:
+                        left = db.scalars(
+                            select(Submission).where(
+                                col(Submission.status).in_(["queued", "sending"])
+                            )
+                        ).first()
+                    if left is None:
+                        return
+                    time.sleep(0.01)
+        except BaseException as exc:  # re-raised in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(f"worker-{n}",)) for n in (1, 2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+    assert errors == []
+    objects = sandbox.objects()
+    for kind in ("campaigns", "adsets", "adcreatives", "ads"):
+        names = [o["name"] for o in objects[kind]]
+        assert len(names) == 20, kind
+        assert len(set(names)) == 20, kind
+    assert {cast.checklist(i).state for i in ids} == {"submitted"}
+    claimed_by = {submission_of(app, i).claimed_by for i in ids}
+    assert claimed_by <= {"worker-1", "worker-2"}
+    with app.app_context():
+        assert audit.verify(engine()).ok
