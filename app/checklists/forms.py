@@ -95,7 +95,7 @@ class ClassificationForm(FlaskForm):  # type: ignore[misc]
 class AttestForm(FlaskForm):  # type: ignore[misc]
     """The owner's declaration about the Facebook account."""
 
-    confirm = BooleanField(validators=[DataRequired()])
+    confirm = BooleanField(validators=[DataRequired(message=_l("Tick the box to confirm."))])
     submit = SubmitField(_l("Confirm"))
 
 

@@ -195,7 +195,11 @@ def edit(checklist_id: int) -> str | Response | tuple[str, int]:
         except service.Conflict as conflict:
             form.version.data = str(conflict.current_version)
             return render_template(
-                "checklists/edit.html", form=form, checklist=checklist, conflict=True
+                "checklists/edit.html",
+                form=form,
+                checklist=checklist,
+                conflict=True,
+                differences=_differences(form, checklist),
             ), 409
         except service.ChecklistError as exc:
             _field_error(form, exc)
@@ -214,6 +218,18 @@ def edit(checklist_id: int) -> str | Response | tuple[str, int]:
             return redirect(url_for("checklists.show", checklist_id=checklist.id))
     status = 400 if request.method == "POST" else 200
     return render_template("checklists/edit.html", form=form, checklist=checklist), status
+
+
+def _differences(form: ChecklistForm, checklist: Checklist) -> list[tuple[str, str, str, str]]:
+    """Every field where the saved checklist and the user's stale form differ."""
+    saved = {name: getattr(checklist, name) for name in service.FIELDS}
+    saved["countries"] = ", ".join(checklist.country_list)
+    rows = []
+    for name in service.FIELDS:
+        yours = (form[name].data or "").strip()
+        if yours != str(saved[name]).strip():
+            rows.append((name, str(form[name].label.text), str(saved[name]), yours))
+    return rows
 
 
 def _version(raw: str | None) -> int:
@@ -278,7 +294,6 @@ def attest(checklist_id: int) -> Response | tuple[str, int]:
     checklist = _owned(checklist_id)
     form = AttestForm()
     if not form.validate():
-        form.confirm.errors.append(_("Tick the box to confirm."))
         return render_show(checklist, 400, attest_form=form)
     try:
         service.attest_facebook_2fa(

@@ -144,7 +144,10 @@ def test_a_stale_edit_is_a_conflict_that_keeps_the_text(cast: Cast) -> None:
     assert stale.status_code == 409
     assert "Someone changed this ad while you were editing it." in html
     assert 'value="Zweite Fassung aus dem anderen Tab"' in html
-    assert "Erste Fassung" in html.split('id="current-version"')[1]
+    differences = html.split('id="current-version"')[1].split("</table>")[0]
+    assert 'data-field="headline"' in differences
+    assert "Erste Fassung" in differences
+    assert 'data-field="message"' not in differences
     assert cast.checklist(checklist_id).headline == "Erste Fassung"
     # Saving again from the conflict page (it carries the current version) wins.
     new_version = re.search(r'name="version" type="hidden" value="(\d+)"', html)
