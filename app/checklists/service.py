@@ -138,22 +138,15 @@ def edit(
     if any(f in AD_FIELDS for f in changed) and checklist.category is not None:
         _clear_classification(checklist)
         voided.append("classification")
-    if checklist.approved_by is not None:
-        _clear_approval(checklist)
-        voided.append("approval")
-    gate.transition(
+    _fire_edit(
         db,
         checklist,
-        Event.EDIT,
         user,
         now,
-        checks=before,
-        data={
-            "changed": {f: {"before": old, "after": new} for f, (old, new) in changed.items()},
-            "voided": voided,
-        },
+        before,
+        voided,
+        {"changed": {f: {"before": old, "after": new} for f, (old, new) in changed.items()}},
     )
-    _audit_changed_checks(db, checklist, before, now)
     return list(changed), voided
 
 
@@ -186,31 +179,16 @@ def classify(
     # The suggester says political, the ad manager says NONE: a reviewer must sign off.
     checklist.flagged = category is Category.NONE and suggestion.label == "political"
     checklist.signed_off_by = None
-    voided = []
-    if checklist.approved_by is not None:
-        _clear_approval(checklist)
-        voided.append("approval")
-    gate.transition(
-        db,
-        checklist,
-        Event.EDIT,
-        user,
-        now,
-        checks=before,
-        data={
-            "classified": {
-                "category": category.value,
-                "social_issues": list(social_issues),
-                "digitally_created_media": digitally_created_media,
-                "justified": checklist.justification is not None,
-                "suggested_probability": checklist.suggested_probability,
-                "suggested_terms": list(suggestion.terms),
-                "flagged": checklist.flagged,
-            },
-            "voided": voided,
-        },
-    )
-    _audit_changed_checks(db, checklist, before, now)
+    classified = {
+        "category": category.value,
+        "social_issues": list(social_issues),
+        "digitally_created_media": digitally_created_media,
+        "justified": checklist.justification is not None,
+        "suggested_probability": checklist.suggested_probability,
+        "suggested_terms": list(suggestion.terms),
+        "flagged": checklist.flagged,
+    }
+    _fire_edit(db, checklist, user, now, before, [], {"classified": classified})
 
 
 def attest_facebook_2fa(
@@ -275,6 +253,25 @@ def latest_submission(db: Session, checklist: Checklist) -> Submission | None:
         .where(col(Submission.checklist_id) == _cid(checklist))
         .order_by(col(Submission.id).desc())
     ).first()
+
+
+def _fire_edit(
+    db: Session,
+    checklist: Checklist,
+    user: User,
+    now: datetime,
+    before: Sequence[CheckResult],
+    voided: list[str],
+    data: Mapping[str, Any],
+) -> None:
+    """The edit transition shared by editing and classifying: any edit voids the approval."""
+    if checklist.approved_by is not None:
+        _clear_approval(checklist)
+        voided.append("approval")
+    gate.transition(
+        db, checklist, Event.EDIT, user, now, checks=before, data={**data, "voided": voided}
+    )
+    _audit_changed_checks(db, checklist, before, now)
 
 
 def _expect(checklist: Checklist, version: int) -> None:

@@ -208,7 +208,8 @@ def worker(app: Flask, sandbox: Sandbox) -> Worker:
         META_TIMEOUT_SECONDS=2.0,
         WORKER_BACKOFF_BASE_SECONDS=0.01,
         WORKER_BACKOFF_MAX_SECONDS=0.05,
-        WORKER_MAX_ATTEMPTS=20,
+        # Generous: at a 30 % fault rate some submissions need many attempts (each is cheap here).
+        WORKER_MAX_ATTEMPTS=60,
         REVIEW_POLL_SECONDS=0,
     )
     return Worker(make_gateway(app), name="test-worker")
@@ -225,6 +226,19 @@ def queued(cast: Cast, **changes: str) -> int:
     assert cast.submit(checklist_id).status_code == 302
     assert cast.checklist(checklist_id).state == "queued"
     return checklist_id
+
+
+def queued_many(cast: Cast, count: int) -> list[int]:
+    """``count`` checklists in the queue; the manager's identity is verified once for all."""
+    ids = [queued(cast, title="Ad 0")]
+    for i in range(1, count):
+        checklist_id = cast.create(title=f"Ad {i}")
+        cast.classify(checklist_id)
+        cast.attest(checklist_id)
+        cast.approve(checklist_id)
+        cast.submit(checklist_id)
+        ids.append(checklist_id)
+    return ids
 
 
 def run(app: Flask, worker: Worker, rounds: int = 200) -> None:

@@ -13,7 +13,7 @@ from app.db import transaction
 from app.meta.gateway import AdSpec, MetaError, SdkGateway
 from app.meta.worker import Worker
 from app.models import AdAccount, IdentityVerification, User, utcnow
-from tests.app.conftest import Cast, Sandbox, queued, run, submission_of
+from tests.app.conftest import Cast, Sandbox, queued, queued_many, run, submission_of
 
 
 def test_a_ch_political_ad_reaches_meta_with_the_right_fields(
@@ -103,15 +103,7 @@ def test_an_eu_political_ad_never_reaches_meta_and_meta_would_refuse_it(
 def test_fifty_submissions_through_thirty_percent_transient_faults(
     cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
 ) -> None:
-    ids = [queued(cast, title="Ad 0")]
-    # The others need only their own steps: the identity is verified once for the manager.
-    for i in range(1, 50):
-        checklist_id = cast.create(title=f"Ad {i}")
-        cast.classify(checklist_id)
-        cast.attest(checklist_id)
-        cast.approve(checklist_id)
-        cast.submit(checklist_id)
-        ids.append(checklist_id)
+    ids = queued_many(cast, 50)
     sandbox.faults(kind="rate_limit", code=17, rate=0.15)
     sandbox.faults(kind="server_error", rate=0.15)
     run(app, worker, rounds=2000)

@@ -21,7 +21,7 @@ from app import audit
 from app.db import engine, transaction
 from app.meta.worker import Worker, make_gateway
 from app.models import Submission
-from tests.app.conftest import Cast, Sandbox, queued, run, submission_of
+from tests.app.conftest import Cast, Sandbox, queued, queued_many, run, submission_of
 
 
 def _worker_process(app: Flask, sandbox: Sandbox, tmp_path: Path) -> subprocess.Popen[bytes]:
@@ -83,14 +83,7 @@ def test_a_worker_killed_between_create_and_record_leaves_no_duplicate(
 def test_two_workers_never_send_the_same_submission(
     cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
 ) -> None:
-    ids = [queued(cast, title="Ad 0")]
-    for i in range(1, 20):
-        checklist_id = cast.create(title=f"Ad {i}")
-        cast.classify(checklist_id)
-        cast.attest(checklist_id)
-        cast.approve(checklist_id)
-        cast.submit(checklist_id)
-        ids.append(checklist_id)
+    ids = queued_many(cast, 20)
     sandbox.faults(kind="slow", delay=0.05, rate=0.5)
     errors: list[BaseException] = []
 

@@ -14,6 +14,7 @@ from flask import Flask
 from playwright.sync_api import BrowserContext, Locator, Page, expect
 
 from app.models import utcnow
+from tests.app.conftest import CH_AD
 from tests.browser.helpers import (
     CHECKLIST_URL,
     check_page_under_csp,
@@ -34,16 +35,7 @@ pytestmark = pytest.mark.browser
 MANAGER = "manager@example.org"
 REVIEWER = "reviewer@example.org"
 # A Swiss ad (the form's fields); the DSA fields stay empty, as a Swiss ad needs none.
-AD = {
-    "title": "Abstimmung 8. März",
-    "page_id": "2001",
-    "ad_account_id": "act_1001",
-    "headline": "Volksabstimmung über das neue Schulhaus",
-    "message": "Am 8. März stimmen Sie über das neue Schulhaus ab. Alles zur Abstimmung.",
-    "link_url": "https://www.musterstadt.ch/abstimmung",
-    "countries": "CH",
-    "paid_for_by": "Stadt Musterstadt",
-}
+AD = {k: v for k, v in CH_AD.items() if not k.startswith("dsa_")}
 # The checklist's steps in the order of its page.
 STEPS = [
     "two_factor",
