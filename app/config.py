@@ -139,6 +139,11 @@ def refuse_unsafe(config: Mapping[str, Any]) -> None:
             )
         if value.lower() in WELL_KNOWN_SECRETS:
             raise UnsafeConfigError(f"{key} is a well-known default; set a random value.")
+    if float(config.get("WORKER_LEASE_SECONDS", 60)) < 3 * float(
+        config.get("META_TIMEOUT_SECONDS", 10)
+    ):
+        # A claim must outlive any single call to Meta, or two workers could send one ad.
+        raise UnsafeConfigError("WORKER_LEASE_SECONDS must be at least 3 x META_TIMEOUT_SECONDS")
     if config.get("META_MODE") not in ("sandbox", "live"):
         raise UnsafeConfigError("META_MODE must be 'sandbox' or 'live'")
     if config.get("META_MODE") == "live":

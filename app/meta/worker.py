@@ -51,6 +51,10 @@ def make_gateway(app: Flask) -> Gateway:
     )
 
 
+class LostClaim(Exception):
+    """Another worker took the submission over (this one was too slow): stop touching it."""
+
+
 @dataclass
 class Worker:
     """One worker process (several may run against one PostgreSQL)."""
@@ -109,13 +113,20 @@ class Worker:
                 .order_by(col(Submission.id))
                 .limit(1)
             )
-            if not is_sqlite(db.get_bind().engine):
+            sqlite = is_sqlite(db.get_bind().engine)
+            if not sqlite:
                 query = query.with_for_update(skip_locked=True)
             submission = db.scalars(query).first()
             if submission is None:
                 return None
-            checklist = db.get(Checklist, submission.checklist_id)
-            assert checklist is not None
+            # The checklist is locked too, without waiting: a user withdrawing it right now
+            # holds its lock, and the worker comes back to it in the next round.
+            checklist_query = select(Checklist).where(col(Checklist.id) == submission.checklist_id)
+            if not sqlite:
+                checklist_query = checklist_query.with_for_update(skip_locked=True)
+            checklist = db.scalars(checklist_query).first()
+            if checklist is None:
+                return None
             if submission.status == State.QUEUED.value:
                 if not self._start(db, submission, checklist, now):
                     return submission.id  # handled: blocked, nothing to send
@@ -162,6 +173,14 @@ class Worker:
             ids = {kind: getattr(submission, f"{kind}_id") for kind in KINDS}
             creating = submission.creating
         try:
+            self._send(submission_id, spec, ids, creating)
+        except LostClaim as lost:
+            log.warning("%s; this worker stops sending it", lost)
+
+    def _send(
+        self, submission_id: int, spec: AdSpec, ids: dict[str, str | None], creating: str | None
+    ) -> None:
+        try:
             if not any(ids.values()) and creating is None:
                 self.gateway.validate(spec)
             for kind in KINDS:
@@ -170,7 +189,8 @@ class Worker:
                 found = self.gateway.find(spec, kind) if creating == kind else None
                 if found is None:
                     self._mark_creating(submission_id, kind)
-                    found = self.gateway.create(spec, kind, ids)
+                    parents = {k: v for k, v in ids.items() if v is not None}
+                    found = self.gateway.create(spec, kind, parents)
                 ids[kind] = found
                 self._record_id(submission_id, kind, found)
                 creating = None
@@ -222,8 +242,11 @@ class Worker:
             )
 
     def _held(self, db: Session, submission_id: int) -> Submission:
+        """The submission, if this worker still holds its claim (else LostClaim: stop at once)."""
         submission = db.get(Submission, submission_id)
         assert submission is not None
+        if submission.claimed_by != self.name:
+            raise LostClaim(f"submission {submission_id} was taken over by {submission.claimed_by}")
         return submission
 
     def _renew(self, submission: Submission) -> None:
@@ -316,7 +339,8 @@ class Worker:
     def _record_review(self, submission_id: int, outcome: str, feedback: dict[str, Any]) -> int:
         now = utcnow()
         with transaction() as db:
-            submission = self._held(db, submission_id)
+            submission = db.get(Submission, submission_id)
+            assert submission is not None
             if submission.status != State.SUBMITTED.value:
                 return 0  # another worker decided it meanwhile
             submission.review_checked_at = now

@@ -35,7 +35,6 @@ def _worker_process(app: Flask, sandbox: Sandbox, tmp_path: Path) -> subprocess.
         "ADGATE_IP_HMAC_KEY": config["IP_HMAC_KEY"],
         "ADGATE_TOTP_KEYS": json.dumps(config["TOTP_KEYS"]),
         "ADGATE_META_GRAPH_URL": sandbox.url,
-        "ADGATE_META_TIMEOUT_SECONDS": "30",
         "ADGATE_WORKER_POLL_SECONDS": "0.1",
     }
     flask = str(Path(sys.executable).parent / "flask")
@@ -121,3 +120,21 @@ def test_two_workers_never_send_the_same_submission(
     assert claimed_by <= {"worker-1", "worker-2"}
     with app.app_context():
         assert audit.verify(engine()).ok
+
+
+def test_a_worker_whose_claim_was_taken_over_stops(
+    cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
+) -> None:
+    checklist_id = queued(cast)
+    with app.app_context():
+        submission_id = worker.claim()
+    assert submission_id is not None
+    with app.app_context(), transaction() as db:
+        submission = db.get(Submission, submission_id)
+        assert submission is not None
+        submission.claimed_by = "a-faster-worker"
+        db.add(submission)
+    with app.app_context():
+        worker.send(submission_id)
+    assert sandbox.objects()["campaigns"] == []
+    assert submission_of(app, checklist_id).claimed_by == "a-faster-worker"
