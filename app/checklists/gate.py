@@ -133,6 +133,7 @@ def transition(
     data: Mapping[str, Any] | None = None,
     checks: Sequence[CheckResult] | None = None,
     attempts_left: int = 0,
+    actor: audit.Actor | None = None,
 ) -> Outcome:
     """Fire ``event``; on success move the checklist and audit it, on refusal audit why."""
     if checks is None:
@@ -149,7 +150,7 @@ def transition(
     if outcome.blocked:
         payload["blocked"] = [u.__dict__ for u in outcome.blocked]
     kind = f"checklist.{event.value}" + ("_blocked" if outcome.blocked else "")
-    audit.record(db, kind, subject=("checklist", _id(checklist)), data=payload)
+    audit.record(db, kind, subject=("checklist", _id(checklist)), data=payload, actor=actor)
     return outcome
 
 

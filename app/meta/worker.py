@@ -149,7 +149,7 @@ class Worker:
         self, db: Session, submission: Submission, checklist: Checklist, now: datetime
     ) -> bool:
         checks = gate.evaluate(db, checklist, now)
-        outcome = gate.transition(db, checklist, Event.SEND, None, now, checks=checks)
+        outcome = gate.transition(db, checklist, Event.SEND, None, now, checks=checks, actor=WORKER)
         if outcome.blocked:
             submission.status = State.FAILED.value
             submission.error = json.dumps(
@@ -262,7 +262,9 @@ class Worker:
             checklist = db.get(Checklist, submission.checklist_id)
             assert checklist is not None
             ids = {f"{k}_id": getattr(submission, f"{k}_id") for k in KINDS}
-            gate.transition(db, checklist, Event.CONFIRM, None, now, checks=(), data=ids)
+            gate.transition(
+                db, checklist, Event.CONFIRM, None, now, checks=(), data=ids, actor=WORKER
+            )
             submission.status = State.SUBMITTED.value
             submission.sent_at = now
             submission.lease_until = None
@@ -297,12 +299,21 @@ class Worker:
                 submission.next_attempt_at = now + timedelta(seconds=delay)
                 submission.status = State.QUEUED.value
                 gate.transition(
-                    db, checklist, Event.RETRY, None, now, checks=(), attempts_left=left,
+                    db,
+                    checklist,
+                    Event.RETRY,
+                    None,
+                    now,
+                    checks=(),
+                    attempts_left=left,
                     data={**data, "retry_in_seconds": round(delay, 3)},
-                )  # fmt: skip
+                    actor=WORKER,
+                )
             else:
                 submission.status = State.FAILED.value
-                gate.transition(db, checklist, Event.FAIL, None, now, checks=(), data=data)
+                gate.transition(
+                    db, checklist, Event.FAIL, None, now, checks=(), data=data, actor=WORKER
+                )
             db.add(submission)
 
     # -- Meta's review -------------------------------------------------------------
@@ -353,13 +364,21 @@ class Worker:
             submission.review_feedback = json.dumps(feedback, ensure_ascii=False)
             if outcome == "approved":
                 submission.status = State.LIVE.value
-                gate.transition(db, checklist, Event.REVIEW_PASS, None, now, checks=())
+                gate.transition(
+                    db, checklist, Event.REVIEW_PASS, None, now, checks=(), actor=WORKER
+                )
                 return 1
             submission.status = State.REJECTED.value
             gate.transition(
-                db, checklist, Event.REVIEW_REJECT, None, now, checks=(),
+                db,
+                checklist,
+                Event.REVIEW_REJECT,
+                None,
+                now,
+                checks=(),
                 data={"feedback": feedback},
-            )  # fmt: skip
+                actor=WORKER,
+            )
             record_violation(db, checklist.ad_account_id, submission_id)
             return 1
 
