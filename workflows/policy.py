@@ -108,7 +108,3 @@ def needs_dsa_fields(country: str, on: date) -> bool:
     """Whether an ad targeting ``country`` must name its payor and beneficiary (DSA)."""
     return check_country(country) in EU_MEMBER_STATES and on >= DSA_SINCE
 
-
-def covered_countries() -> frozenset[str]:
-    """The countries the table has rules for."""
-    return frozenset(rule.country for rule in RULES)
