@@ -107,4 +107,3 @@ def rule_for(country: str, kind: AdKind, on: date) -> Rule | None:
 def needs_dsa_fields(country: str, on: date) -> bool:
     """Whether an ad targeting ``country`` must name its payor and beneficiary (DSA)."""
     return check_country(country) in EU_MEMBER_STATES and on >= DSA_SINCE
-
