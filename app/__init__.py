@@ -74,9 +74,10 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(access.enforce)
     csrf.init_app(app)
 
-    from app import admin, audits, auth, checklists, main, reviews
+    from app import admin, api, audits, auth, checklists, main, reviews
 
     auth.init_app(app)
+    api.init_app(app)
     main.init_app(app)
     checklists.init_app(app)
     reviews.init_app(app)

@@ -81,6 +81,10 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_RATE_LIMIT": "30 per minute;300 per hour",
     # memory:// counts per process; several processes share redis://host:6379.
     "RATELIMIT_STORAGE_URI": "memory://",
+    # Per API token (per client address without a valid token), Flask-Limiter syntax.
+    "API_RATE_LIMIT": "600 per minute;20000 per day",
+    # How long an Idempotency-Key and its answer are kept (never less than 24 hours).
+    "IDEMPOTENCY_TTL_HOURS": 24,
     "RATELIMIT_HEADERS_ENABLED": True,
 }
 

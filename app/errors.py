@@ -6,8 +6,9 @@ from flask import Flask, g, render_template, request
 from flask_babel import lazy_gettext as _l
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException, InternalServerError
+from werkzeug.wrappers import Response
 
-from app import audit
+from app import api, audit
 
 TITLES = {
     400: _l("Bad request"),
@@ -53,8 +54,13 @@ def render_error(code: int, message: str | None = None) -> tuple[str, int]:
     ), code
 
 
-def _http_error(exc: HTTPException) -> tuple[str, int]:
+def _http_error(exc: HTTPException) -> tuple[str, int] | Response:
     code = exc.code or 500
+    if api.handles(request.path):
+        if code == 429:
+            audit.defer("access.rate_limited", data={"endpoint": request.endpoint,
+                                                     "client": audit.client_ref()})  # fmt: skip
+        return api.http_problem(exc)
     if code in (403, 429):
         # Refusals are audited; a rate limit's record also names the (pseudonymous) client.
         data = {"endpoint": request.endpoint, "method": request.method}
@@ -76,8 +82,12 @@ def _csrf_error(exc: CSRFError) -> tuple[str, int]:
     return render_error(400, str(CSRF_MESSAGE))
 
 
-def _server_error(exc: InternalServerError) -> tuple[str, int] | tuple[str, int, dict[str, str]]:
+def _server_error(
+    exc: InternalServerError,
+) -> tuple[str, int] | tuple[str, int, dict[str, str]] | Response:
     # Flask has logged the original exception with its traceback; the user gets none of it.
+    if api.handles(request.path):
+        return api.http_problem(exc)
     try:
         return render_error(500)
     except Exception:  # the error page itself failed: answer plainly rather than not at all

@@ -291,3 +291,62 @@ class Submission(SQLModel, table=True):
     sent_at: datetime | None = _time(nullable=True)
     review_checked_at: datetime | None = _time(nullable=True)
     review_feedback: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class ApiToken(SQLModel, table=True):
+    """A bearer token for the JSON API: acts as its owner, limited to its scopes.
+
+    Only the SHA-256 of the token is stored (the token carries 256 random bits, so a
+    plain hash is enough); ``prefix`` is its first characters, to recognise it in lists.
+    Tokens are revoked, never deleted: audit events name them by id.
+    """
+
+    __tablename__ = "api_token"
+
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=False, index=True)
+    )
+    name: str = Field(sa_column=Column(String(100), nullable=False))
+    scopes: str = Field(sa_column=Column(String(255), nullable=False))  # "checklists:read,…"
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    prefix: str = Field(sa_column=Column(String(16), nullable=False))
+    created_at: datetime = _time(now=True)
+    # Who issued it on the page; NULL when issued with ``flask tokens create`` on the server.
+    created_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
+    )
+    expires_at: datetime = _time()
+    last_used_at: datetime | None = _time(nullable=True)
+    revoked_at: datetime | None = _time(nullable=True)
+    revoked_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
+    )
+
+    @property
+    def scope_set(self) -> frozenset[str]:
+        return frozenset(s for s in self.scopes.split(",") if s)
+
+
+class IdempotencyKey(SQLModel, table=True):
+    """An ``Idempotency-Key`` a token has used, and the first answer given for it.
+
+    The primary key (token, key) makes concurrent duplicates race for one row: the
+    winner runs the request, the others see it in progress or replay its answer.
+    """
+
+    __tablename__ = "idempotency_key"
+
+    token_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("api_token.id"), primary_key=True, autoincrement=False)
+    )
+    key: str = Field(sa_column=Column(String(255), primary_key=True))
+    # SHA-256 of method, path and canonical JSON body: the same key with another request is refused.
+    fingerprint: str = Field(sa_column=Column(String(64), nullable=False))
+    created_at: datetime = _time(now=True)
+    expires_at: datetime = Field(sa_column=Column(UTCDateTime(), nullable=False, index=True))
+    # While running: until when the claim holds (a crashed request's key is taken over after it).
+    locked_until: datetime | None = _time(nullable=True)
+    status_code: int | None = None
+    response_body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    location: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))

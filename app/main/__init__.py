@@ -22,6 +22,7 @@ NAVIGATION = (
     ("admin.users", _l("Accounts")),
     ("admin.ad_accounts", _l("Ad accounts")),
     ("audits.events", _l("Audit log")),
+    ("tokens.index", _l("API tokens")),
     ("auth.two_factor", _l("Security")),
 )
 ROLE_NAMES = {

@@ -1,0 +1,91 @@
+"""The JSON API under /api/v1 (blueprint): bearer tokens, problem details, OpenAPI 3.1."""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+from pathlib import Path
+
+from flask import Blueprint, Flask, current_app, g, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Response
+
+from app.api.problems import ApiProblem
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+log = logging.getLogger("adgate.api")
+JSON_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def init_app(app: Flask) -> None:
+    """Register the blueprint without CSRF (no cookie is ever read), with per-token limits."""
+    from app import csrf
+    from app.api import auth, cli, docs, pages, spec, views  # noqa: F401  (registers the routes)
+    from app.auth import limiter
+
+    limiter.limit(
+        lambda: current_app.config["API_RATE_LIMIT"], key_func=auth.rate_key, per_method=False
+    )(bp)
+    csrf.exempt(bp)
+    app.register_blueprint(bp)
+    app.register_blueprint(pages.bp)
+    spec.init_app(app)
+    app.cli.add_command(cli.tokens_cli)
+
+
+@bp.before_request
+def _guard() -> None:
+    from app.api import auth
+
+    auth.enforce()
+    if request.method in JSON_METHODS and request.content_length:
+        if not request.is_json:
+            raise ApiProblem("unsupported-media-type", "send the body as application/json")
+        if request.get_json(silent=True) is None:
+            raise ApiProblem("invalid-json", "the body is not valid JSON")
+
+
+@bp.after_request
+def _log_call(response: Response) -> Response:
+    # One line per call with the token's id (never the token) for operations' logs;
+    # changes and refusals are in the audit log as well.
+    caller = g.get("api_caller")
+    log.info(
+        "api %s %s -> %s token=%s request=%s",
+        request.method,
+        request.path,
+        response.status_code,
+        caller.token_id if caller is not None else "-",
+        g.get("request_id"),
+    )
+    return response
+
+
+@bp.errorhandler(ApiProblem)
+def _problem(problem: ApiProblem) -> Response:
+    return problem.response()
+
+
+def handles(path: str) -> bool:
+    """Whether an error at ``path`` is answered as a problem document (API) or a page."""
+    return path == bp.url_prefix or path.startswith(f"{bp.url_prefix}/")
+
+
+def http_problem(exc: HTTPException) -> Response:
+    """Flask's and the extensions' HTTP errors under /api/v1, as problem documents."""
+    from app.api.problems import from_http
+
+    problem = from_http(exc)
+    if exc.code == 429:
+        retry = exc.get_response().headers.get("Retry-After")
+        if retry:
+            problem.headers["Retry-After"] = retry
+    return problem.response()
+
+
+def swagger_ui_files() -> Path:
+    """Swagger UI's files as shipped by the swagger-ui-py package (not imported, only served)."""
+    spec = importlib.util.find_spec("swagger_ui")
+    assert spec is not None
+    assert spec.submodule_search_locations
+    return Path(next(iter(spec.submodule_search_locations))) / "static"

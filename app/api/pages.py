@@ -1,0 +1,148 @@
+"""The API tokens page: owners and admins list, issue (with a fresh code) and revoke tokens."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from flask import Blueprint, abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from sqlmodel import col
+from werkzeug.wrappers import Response
+from wtforms import SelectField, SelectMultipleField, StringField, SubmitField
+from wtforms.validators import DataRequired, Length, Optional
+from wtforms.widgets import CheckboxInput, ListWidget
+
+from app.api import tokens
+from app.auth import stepup
+from app.auth.access import roles_required
+from app.db import get_session
+from app.models import ApiToken, Role, User, utcnow
+
+bp = Blueprint("tokens", __name__, url_prefix="/tokens")
+LIFETIMES = ((30, _l("30 days")), (90, _l("90 days")), (180, _l("180 days")), (365, _l("1 year")))
+SCOPE_LABELS = {
+    "checklists:read": _l("read checklists and submissions"),
+    "checklists:write": _l("create, edit, classify, attest and withdraw checklists"),
+    "submissions:write": _l("submit checklists to Meta"),
+    "identity:write": _l("record identity verifications"),
+    "approvals:write": _l("approve checklists (with a code per approval)"),
+    "audit:read": _l("read and verify the audit log"),
+}
+
+
+class TokenForm(FlaskForm):  # type: ignore[misc]
+    user = SelectField(_l("Owner"), coerce=int, validators=[Optional()])
+    name = StringField(
+        _l("Name (what the token is for)"), validators=[DataRequired(), Length(max=100)]
+    )
+    scopes = SelectMultipleField(
+        _l("Scopes"),
+        choices=[(s, f"{s}: {SCOPE_LABELS[s]}") for s in tokens.SCOPES],
+        option_widget=CheckboxInput(),
+        widget=ListWidget(prefix_label=False),
+        validators=[DataRequired(message=_l("Choose at least one scope."))],
+    )
+    days = SelectField(_l("Valid for"), coerce=int, choices=LIFETIMES, default=90)
+    code = StringField(
+        _l("Current code"),
+        validators=[Optional(), Length(max=64)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+    submit = SubmitField(_l("Create token"))
+
+
+class RevokeForm(FlaskForm):  # type: ignore[misc]
+    """Only the CSRF token."""
+
+
+def _is_admin() -> bool:
+    return bool(current_user.role == Role.ADMIN)
+
+
+def _form() -> TokenForm:
+    form = TokenForm()
+    db = get_session()
+    if _is_admin():
+        people = db.scalars(
+            select(User).where(col(User.active).is_(True)).order_by(col(User.email))
+        )
+        form.user.choices = [(u.id, f"{u.email} ({u.role})") for u in people]
+    else:
+        form.user.choices = [(current_user.id, current_user.email)]
+    return form
+
+
+def _page(form: TokenForm, status: int = 200, secret: str | None = None) -> tuple[str, int]:
+    db = get_session()
+    listed = tokens.of_user(db, None if _is_admin() else current_user.id)
+    emails = {u.id: u.email for u in db.scalars(select(User))}
+    return render_template(
+        "tokens/index.html",
+        form=form,
+        listed=listed,
+        emails=emails,
+        revoke_form=RevokeForm(),
+        secret=secret,
+        now=utcnow(),
+        allowed=sorted(tokens.allowed_scopes(current_user.role)),
+        is_admin=_is_admin(),
+    ), status
+
+
+@bp.get("/")
+@roles_required()
+def index() -> tuple[str, int]:
+    """The tokens you own (admins: everyone's), and the form to issue one."""
+    form = _form()
+    form.scopes.data = sorted(tokens.allowed_scopes(current_user.role))
+    return _page(form)
+
+
+@bp.post("/")
+@roles_required()
+def create() -> tuple[str, int]:
+    """Issue a token; it is shown this once."""
+    form = _form()
+    if not form.validate():
+        return _page(form, 400)
+    if error := stepup.confirm(form.code.data):
+        form.code.errors.append(error)
+        return _page(form, 400)
+    db = get_session()
+    owner = db.get(User, form.user.data if _is_admin() and form.user.data else current_user.id)
+    if owner is None:
+        abort(400)
+    try:
+        issued = tokens.issue(
+            db,
+            owner,
+            name=form.name.data,
+            scopes=form.scopes.data,
+            lifetime=timedelta(days=form.days.data),
+            issued_by=current_user.user,
+            now=utcnow(),
+        )
+    except tokens.TokenError as exc:
+        field = getattr(form, exc.field, form.name)
+        field.errors = [*field.errors, str(exc)]
+        return _page(form, 400)
+    flash(_("The token was created. Copy it now: it is shown only once."), "success")
+    return _page(_form(), 201, secret=issued.secret)
+
+
+@bp.post("/<int:token_id>/revoke")
+@roles_required()
+def revoke(token_id: int) -> Response:
+    """Revoke a token you own (admins: any token)."""
+    if not RevokeForm().validate():
+        abort(400)
+    token = get_session().get(ApiToken, token_id)
+    if token is None or (token.user_id != current_user.id and not _is_admin()):
+        abort(404)
+    if tokens.revoke(get_session(), token, current_user.user, utcnow()):
+        flash(_("The token was revoked."), "info")
+    return redirect(url_for("tokens.index"))

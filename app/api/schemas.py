@@ -1,0 +1,382 @@
+"""The API's request and response models: they validate requests, shape answers, and are
+the source of the OpenAPI document (``app.api.spec``).
+
+Text fields refuse control characters and unpaired surrogates, which no ad needs and
+which some databases cannot store; lengths match the columns.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+
+from workflows.checks import SOCIAL_ISSUES
+
+_LINE_BREAKS = "\n\r\t"
+
+
+def _clean(value: str, *, multiline: bool) -> str:
+    allowed = _LINE_BREAKS if multiline else ""
+    if any((ord(c) < 32 and c not in allowed) or 0x7F <= ord(c) < 0xA0 for c in value):
+        raise ValueError("control characters are not allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValueError("the text is not valid Unicode") from exc
+    return value
+
+
+def _line(value: str) -> str:
+    return _clean(value, multiline=False)
+
+
+def _text(value: str) -> str:
+    return _clean(value, multiline=True)
+
+
+def _required(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _aware(value: datetime) -> datetime:
+    try:
+        return (value if value.tzinfo else value.replace(tzinfo=UTC)).astimezone(UTC)
+    except OverflowError as exc:
+        raise ValueError("the time is out of range") from exc
+
+
+Line = Annotated[str, AfterValidator(_line)]
+Title = Annotated[
+    str, Field(min_length=1, max_length=200), AfterValidator(_line), AfterValidator(_required)
+]
+Country = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", examples=["CH"])]
+PageId = Annotated[str, Field(pattern=r"^[0-9]{1,30}$", examples=["2001"])]
+AdAccountId = Annotated[str, Field(pattern=r"^act_[0-9]{1,28}$", examples=["act_1001"])]
+Message = Annotated[
+    str, Field(min_length=1, max_length=5000), AfterValidator(_text), AfterValidator(_required)
+]
+Headline = Annotated[
+    str, Field(min_length=1, max_length=255), AfterValidator(_line), AfterValidator(_required)
+]
+Link = Annotated[
+    str, Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s]+$"), AfterValidator(_line)
+]
+Party = Annotated[str, Field(max_length=255), AfterValidator(_line)]
+Countries = Annotated[list[Country], Field(min_length=1, max_length=30)]
+Time = Annotated[datetime, AfterValidator(_aware)]
+Topic = Literal[SOCIAL_ISSUES]  # type: ignore[valid-type]
+CategoryName = Literal["POLITICAL", "ELECTORAL", "SOCIAL_ISSUE", "NONE"]
+StateName = Literal[
+    "draft", "approved", "queued", "sending", "submitted", "live", "rejected", "failed", "withdrawn"
+]
+SubmissionStatus = Literal[
+    "queued", "sending", "submitted", "live", "rejected", "failed", "withdrawn"
+]
+
+
+class Strict(BaseModel):
+    """Request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- requests ----------------------------------------------------------------
+
+
+class AdIn(Strict):
+    page_id: PageId
+    ad_account_id: AdAccountId
+    message: Message
+    headline: Headline
+    link_url: Link
+    countries: Countries
+    paid_for_by: Party = ""
+    dsa_payor: Party = ""
+    dsa_beneficiary: Party = ""
+
+
+class ChecklistIn(Strict):
+    title: Title
+    ad: AdIn
+
+
+class AdPatch(Strict):
+    page_id: PageId | None = None
+    ad_account_id: AdAccountId | None = None
+    message: Message | None = None
+    headline: Headline | None = None
+    link_url: Link | None = None
+    countries: Countries | None = None
+    paid_for_by: Party | None = None
+    dsa_payor: Party | None = None
+    dsa_beneficiary: Party | None = None
+
+
+class ChecklistPatch(Strict):
+    """The fields to change; those left out keep their value."""
+
+    title: Title | None = None
+    ad: AdPatch | None = None
+
+
+class ClassificationIn(Strict):
+    category: CategoryName
+    social_issues: Annotated[list[Topic], Field(max_length=len(SOCIAL_ISSUES))] = []
+    digitally_created_media: bool = False
+    justification: Annotated[str, Field(max_length=2000), AfterValidator(_text)] | None = None
+
+
+class IdentityIn(Strict):
+    user: Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_line)]
+    document_type: Literal["passport", "id_card", "residence_permit"]
+    issuing_country: Country
+    expires_on: date
+
+
+class Headers(BaseModel):
+    """Request headers, matched case-insensitively (HTTP header names are)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _lower(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {str(k).lower(): v for k, v in data.items()}
+        return data
+
+
+IdempotencyKeyValue = Annotated[
+    str,
+    Field(min_length=1, max_length=255, pattern=r"^[\x21-\x7e]+$"),
+]
+
+
+class SubmitHeaders(Headers):
+    idempotency_key: IdempotencyKeyValue = Field(
+        alias="idempotency-key",
+        description="Required. A client-chosen unique key (e.g. a UUID); a retry with the "
+        "same key and body gets the first answer again.",
+    )
+
+
+class CreateHeaders(Headers):
+    idempotency_key: IdempotencyKeyValue | None = Field(
+        default=None, alias="idempotency-key", description="Optional, as for submit."
+    )
+
+
+class IfMatchHeaders(Headers):
+    if_match: Annotated[str, Field(max_length=40)] = Field(
+        alias="if-match",
+        description='Required. The version the change is based on, as the ETag gave it ("3").',
+    )
+
+
+class OptionalIfMatchHeaders(Headers):
+    if_match: Annotated[str, Field(max_length=40)] | None = Field(
+        default=None, alias="if-match", description="Optional: refuse the change if stale."
+    )
+
+
+class OtpHeaders(Headers):
+    x_otp: Annotated[str, Field(max_length=40)] = Field(
+        alias="x-otp", description="Required. The reviewer's current TOTP code."
+    )
+
+
+class ListQuery(Strict):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    cursor: Annotated[str, Field(max_length=200)] | None = None
+
+
+class ChecklistQuery(ListQuery):
+    state: StateName | None = None
+
+
+class AuditQuery(ListQuery):
+    checklist: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
+    actor: (
+        Annotated[
+            str,
+            Field(
+                max_length=80,
+                pattern=r"^(user|token|system|anonymous):[A-Za-z0-9_.:-]{0,64}$|^[^\s@]+@[^\s@]+$",
+            ),
+        ]
+        | None
+    ) = Field(default=None, description='"user:5", "token:3", "system:adgate" or an e-mail address')
+    kind: Annotated[str, Field(max_length=65, pattern=r"^[a-z][a-z0-9_.]{0,63}\*?$")] | None = (
+        Field(
+            default=None,
+            description='An event kind ("checklist.submit") or a prefix ending in * ("checklist.*")',
+        )
+    )
+    since: Time | None = None
+    until: Time | None = None
+
+
+# --- responses ---------------------------------------------------------------
+
+
+class Ad(BaseModel):
+    page_id: str
+    ad_account_id: str
+    message: str
+    headline: str
+    link_url: str
+    countries: list[str]
+    paid_for_by: str
+    dsa_payor: str
+    dsa_beneficiary: str
+
+
+class Classification(BaseModel):
+    category: CategoryName
+    social_issues: list[str]
+    digitally_created_media: bool
+    justification: str | None
+    suggested_probability: float | None
+    flagged: bool = Field(description="NONE although the suggester finds the ad political")
+    signed_off: bool = Field(description="a reviewer accepted the justification of a flagged NONE")
+
+
+class Step(BaseModel):
+    name: str
+    status: Literal["passed", "failed", "pending"]
+    code: str
+    detail: str
+    provenance: Literal["system", "verified", "attested"]
+
+
+class MetaIds(BaseModel):
+    campaign_id: str | None
+    adset_id: str | None
+    creative_id: str | None
+    ad_id: str | None
+
+
+class MetaErrorOut(BaseModel):
+    code: int | None = None
+    subcode: int | None = None
+    message: str | None = None
+    user_title: str | None = None
+    user_message: str | None = None
+    fbtrace_id: str | None = None
+
+
+class SubmissionOut(BaseModel):
+    id: int
+    checklist_id: int
+    status: SubmissionStatus
+    attempts: int
+    meta: MetaIds | None
+    error: MetaErrorOut | None
+    created_at: datetime
+    updated_at: datetime
+    sent_at: datetime | None
+
+
+class ChecklistOut(BaseModel):
+    id: int
+    title: str
+    state: StateName
+    version: int
+    owner: str = Field(description="the owner's e-mail address")
+    ad: Ad
+    classification: Classification | None
+    two_factor_attested_at: datetime | None
+    approved_by: str | None
+    approved_at: datetime | None
+    steps: list[Step]
+    submission: SubmissionOut | None
+    created_at: datetime
+    updated_at: datetime
+
+
+class ChecklistSummary(BaseModel):
+    id: int
+    title: str
+    state: StateName
+    version: int
+    owner: str
+    countries: list[str]
+    updated_at: datetime
+
+
+class ChecklistPage(BaseModel):
+    checklists: list[ChecklistSummary]
+    next_cursor: str | None = Field(description="pass as cursor for the next page; null at the end")
+
+
+class SubmitOut(BaseModel):
+    submission: SubmissionOut
+
+
+class IdentityOut(BaseModel):
+    id: int
+    user: str
+    document_type: str
+    issuing_country: str
+    expires_on: date
+    verified_by: str
+    verified_at: datetime
+
+
+class Actor(BaseModel):
+    type: str
+    id: str | None
+
+
+class Subject(BaseModel):
+    type: str | None
+    id: str | None
+
+
+class AuditEventOut(BaseModel):
+    seq: int
+    occurred_at: datetime
+    actor: Actor
+    kind: str
+    subject: Subject
+    data: dict[str, Any]
+    request_id: str | None
+    prev_hash: str
+    hash: str
+
+
+class AuditPage(BaseModel):
+    events: list[AuditEventOut]
+    next_cursor: str | None
+
+
+class VerifyOut(BaseModel):
+    ok: bool
+    events: int
+    head: str
+    first_bad_event: int | None
+    reason: str | None
+
+
+class ProblemItem(BaseModel):
+    step: str | None = Field(default=None, description="the checklist step (blocked transitions)")
+    field: str | None = Field(default=None, description="the request field (validation)")
+    code: str
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details."""
+
+    type: str = Field(description="a stable URI: urn:adgate:problem:<name>")
+    title: str
+    status: int
+    detail: str
+    instance: str
+    request_id: str | None = None
+    errors: list[ProblemItem] | None = None
+    current_version: int | None = None

@@ -1,0 +1,163 @@
+"""API tokens: issued to a person, limited to scopes, stored only as a hash, revocable.
+
+A token is ``adg_`` followed by 43 URL-safe characters (256 random bits). It is shown
+once, when it is created; the database keeps its SHA-256 and its first characters.
+A token acts as its owner: it can never do more than the owner's role allows, and a
+disabled owner's tokens stop working with the account.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from app import audit
+from app.models import ApiToken, Role, User
+
+PREFIX = "adg_"
+SCOPES = (
+    "checklists:read",
+    "checklists:write",
+    "submissions:write",
+    "identity:write",
+    "approvals:write",
+    "audit:read",
+)
+# What each role's tokens may be granted: the API admits a role where the pages do.
+ROLE_SCOPES: dict[Role, frozenset[str]] = {
+    Role.MANAGER: frozenset({"checklists:read", "checklists:write", "submissions:write"}),
+    Role.REVIEWER: frozenset({"checklists:read", "identity:write", "approvals:write"}),
+    Role.AUDITOR: frozenset({"checklists:read", "audit:read"}),
+    Role.ADMIN: frozenset({"checklists:read", "checklists:write"}),
+}
+MAX_LIFETIME = timedelta(days=366)
+NAME_MAX = 100
+
+
+class TokenError(ValueError):
+    """A token that cannot be issued as asked; ``field`` names the input at fault."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A new token: the row, and the secret that is shown this once."""
+
+    token: ApiToken
+    secret: str
+
+
+def digest(secret: str) -> str:
+    """The stored form of a token."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def allowed_scopes(role: str) -> frozenset[str]:
+    """The scopes a token of an account with ``role`` may carry."""
+    return ROLE_SCOPES.get(Role(role), frozenset())
+
+
+def issue(
+    db: Session,
+    owner: User,
+    *,
+    name: str,
+    scopes: Iterable[str],
+    lifetime: timedelta,
+    issued_by: User | None,
+    now: datetime,
+) -> Issued:
+    """Create a token for ``owner``; every scope must be one the owner's role allows."""
+    name = name.strip()
+    if not name or len(name) > NAME_MAX:
+        raise TokenError("name", f"give the token a name of 1 to {NAME_MAX} characters")
+    wanted = sorted(set(scopes))
+    if not wanted:
+        raise TokenError("scopes", "choose at least one scope")
+    unknown = [s for s in wanted if s not in SCOPES]
+    if unknown:
+        raise TokenError("scopes", f"unknown scopes: {', '.join(unknown)}")
+    refused = [s for s in wanted if s not in allowed_scopes(owner.role)]
+    if refused:
+        raise TokenError(
+            "scopes", f"a {owner.role}'s token cannot have the scopes {', '.join(refused)}"
+        )
+    if not timedelta(hours=1) <= lifetime <= MAX_LIFETIME:
+        raise TokenError("expires", "a token lives between one hour and one year")
+    if not owner.active:
+        raise TokenError("user", "the account is disabled")
+    assert owner.id is not None
+    secret = PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        user_id=owner.id,
+        name=name,
+        scopes=",".join(wanted),
+        token_hash=digest(secret),
+        prefix=secret[: len(PREFIX) + 6],
+        created_at=now,
+        created_by=issued_by.id if issued_by is not None else None,
+        expires_at=now + lifetime,
+    )
+    db.add(token)
+    db.flush()
+    audit.record(
+        db,
+        "token.created",
+        subject=("token", token.id or 0),
+        data={"owner": owner.id, "scopes": wanted, "expires_at": token.expires_at.isoformat()},
+    )
+    return Issued(token, secret)
+
+
+def revoke(db: Session, token: ApiToken, by: User | None, now: datetime) -> bool:
+    """Revoke ``token`` (False if it was revoked already)."""
+    if token.revoked_at is not None:
+        return False
+    token.revoked_at = now
+    token.revoked_by = by.id if by is not None else None
+    db.add(token)
+    db.flush()
+    audit.record(db, "token.revoked", subject=("token", token.id or 0))
+    return True
+
+
+def find(db: Session, secret: str) -> ApiToken | None:
+    """The token row for a presented secret, if it exists (valid or not)."""
+    if not secret.startswith(PREFIX) or len(secret) > 100:
+        return None
+    return db.scalars(select(ApiToken).where(col(ApiToken.token_hash) == digest(secret))).first()
+
+
+def problem_with(token: ApiToken | None, owner: User | None, now: datetime) -> str | None:
+    """Why a presented token does not authenticate, or None when it does."""
+    if token is None or owner is None:
+        return "unknown"
+    if token.revoked_at is not None:
+        return "revoked"
+    if token.expires_at <= now:
+        return "expired"
+    if not owner.active:
+        return "owner_disabled"
+    return None
+
+
+def effective_scopes(token: ApiToken, owner: User) -> frozenset[str]:
+    """The token's scopes that its owner's role still allows."""
+    return token.scope_set & allowed_scopes(owner.role)
+
+
+def of_user(db: Session, user_id: int | None = None) -> list[ApiToken]:
+    """Tokens, newest first: one person's, or everyone's (``None``)."""
+    query = select(ApiToken).order_by(col(ApiToken.id).desc())
+    if user_id is not None:
+        query = query.where(col(ApiToken.user_id) == user_id)
+    return list(db.scalars(query))
