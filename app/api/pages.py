@@ -12,7 +12,7 @@ from flask_wtf import FlaskForm
 from sqlalchemy import select
 from sqlmodel import col
 from werkzeug.wrappers import Response
-from wtforms import SelectField, SelectMultipleField, StringField, SubmitField
+from wtforms import SelectChoice, SelectField, SelectMultipleField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
@@ -41,12 +41,17 @@ class TokenForm(FlaskForm):  # type: ignore[misc]
     )
     scopes = SelectMultipleField(
         _l("Scopes"),
-        choices=[(s, f"{s}: {SCOPE_LABELS[s]}") for s in tokens.SCOPES],
+        choices=[SelectChoice(s, f"{s}: {SCOPE_LABELS[s]}") for s in tokens.SCOPES],
         option_widget=CheckboxInput(),
         widget=ListWidget(prefix_label=False),
         validators=[DataRequired(message=_l("Choose at least one scope."))],
     )
-    days = SelectField(_l("Valid for"), coerce=int, choices=LIFETIMES, default=90)
+    days = SelectField(
+        _l("Valid for"),
+        coerce=int,
+        choices=[SelectChoice(d, label) for d, label in LIFETIMES],
+        default=90,
+    )
     code = StringField(
         _l("Current code"),
         validators=[Optional(), Length(max=64)],
@@ -70,9 +75,9 @@ def _form() -> TokenForm:
         people = db.scalars(
             select(User).where(col(User.active).is_(True)).order_by(col(User.email))
         )
-        form.user.choices = [(u.id, f"{u.email} ({u.role})") for u in people]
+        form.user.choices = [SelectChoice(u.id, f"{u.email} ({u.role})") for u in people]
     else:
-        form.user.choices = [(current_user.id, current_user.email)]
+        form.user.choices = [SelectChoice(current_user.id, current_user.email)]
     return form
 
 

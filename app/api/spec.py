@@ -48,6 +48,8 @@ def _validation_problem(
     missing = {e["field"] for e in errors if e["code"] == "missing"}
     if "idempotency-key" in missing:
         raise ApiProblem("idempotency-key-required", "send an Idempotency-Key header")
+    if "x-otp" in missing:
+        raise ApiProblem("otp-required", "send X-OTP with a current code from your authenticator")
     if "if-match" in missing:
         raise ApiProblem("precondition-required", "send If-Match with the version you last read")
     raise ApiProblem("validation-failed", f"{len(errors)} invalid field(s)", errors=errors)
@@ -66,7 +68,9 @@ api_spec = SpecTree(
     validation_error_status=422,
     validation_error_model=Problem,
     security_schemes=[
-        SecurityScheme(name="bearer", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer"))
+        SecurityScheme(
+            name="bearer", data=SecuritySchemeData(type=SecureType.HTTP, scheme="bearer")
+        )
     ],
     security={"bearer": []},
     before=_validation_problem,

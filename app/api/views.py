@@ -25,7 +25,7 @@ from app import audit
 from app.api import bp, idempotency
 from app.api import schemas as s
 from app.api.auth import caller, public, requires
-from app.api.problems import ApiProblem
+from app.api.problems import MEDIA_TYPE, ApiProblem
 from app.api.spec import api_spec, document, responses
 from app.auth import lockout, twofactor
 from app.checklists import gate, service
@@ -227,17 +227,12 @@ def idempotent(view: F) -> F:
         get_session().commit()
         replay = idempotency.begin(token_id, key, idempotency.fingerprint())
         if replay is not None:
-            response = Response(
-                replay.body,
-                replay.status,
-                mimetype="application/problem+json" if replay.status >= 400 else "application/json",
-            )
-            response.headers["Idempotent-Replayed"] = "true"
+            headers = {"Idempotent-Replayed": "true"}
             if replay.location:
-                response.headers["Location"] = replay.location
+                headers["Location"] = replay.location
             if replay.status >= 400:
-                raise _Stored(response)
-            return response
+                raise _Stored(Response(replay.body, replay.status, headers, mimetype=MEDIA_TYPE))
+            return json.loads(replay.body), replay.status, headers
         try:
             model, status, headers = view(*args, **kwargs)
         except ApiProblem as problem:

@@ -40,8 +40,15 @@ def test_a_checklist_goes_through_the_api_to_meta(
 
     events = api.auditor.get(f"/audit/events?checklist={checklist_id}&limit=200").get_json()
     kinds = [e["kind"] for e in reversed(events["events"])]
-    for kind in ("checklist.created", "checklist.edit", "checklist.attested",
-                 "checklist.approve", "checklist.submit", "checklist.send", "checklist.confirm"):
+    for kind in (
+        "checklist.created",
+        "checklist.edit",
+        "checklist.attested",
+        "checklist.approve",
+        "checklist.submit",
+        "checklist.send",
+        "checklist.confirm",
+    ):
         assert kind in kinds, kinds  # fmt: skip
     by_api = [e for e in events["events"] if e["actor"]["type"] == "token"]
     assert {e["kind"] for e in by_api} >= {"checklist.created", "checklist.approve"}

@@ -54,14 +54,20 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "admin.ad_accounts": frozenset({Role.ADMIN}),
     "admin.add_ad_account": frozenset({Role.ADMIN}),
     "admin.restore_ad_account": frozenset({Role.ADMIN}),
+    "tokens.index": SIGNED_IN,
+    "tokens.create": SIGNED_IN,
+    "tokens.revoke": SIGNED_IN,
 }
+# The JSON API authenticates by bearer token, never by the session: its table of endpoint
+# × scope is tests/api/test_scopes.py. Here it only matters that every API view has a rule.
+API = "api."
 STATIC = {"static", "bootstrap.static"}
 
 
 def routes(app: Flask) -> Iterator[tuple[str, str, str]]:
-    """(endpoint, method, path) for every rule, with 1 for each URL parameter."""
+    """(endpoint, method, path) for every rule but the API's, with 1 for each URL parameter."""
     for rule in app.url_map.iter_rules():
-        if rule.endpoint in STATIC:
+        if rule.endpoint in STATIC or rule.endpoint.startswith(API):
             continue
         built = rule.build(dict.fromkeys(rule.arguments, 1), append_unknown=False)
         assert built is not None
@@ -110,6 +116,21 @@ def test_route_role_table(
         if not ok:
             failures.append(f"{method} {path} as {role or 'anonymous'}: {status}")
     assert failures == []
+
+
+def test_every_api_view_declares_its_rule_and_ignores_the_session(
+    app: Flask, client: FlaskClient, auth: AuthActions, make_user: UserFactory
+) -> None:
+    api_rules = [r for r in app.url_map.iter_rules() if r.endpoint.startswith(API)]
+    assert api_rules
+    for rule in api_rules:
+        assert getattr(app.view_functions[rule.endpoint], "api_rule", None) is not None
+    # A signed-in browser gets no access to the API through its cookie (hence no CSRF there).
+    make_user("manager@example.org", "manager")
+    assert auth.login("manager@example.org").status_code == 302
+    response = client.get("/api/v1/checklists")
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
 
 
 def test_a_view_without_access_rule_is_refused(app: Flask, client: FlaskClient) -> None:

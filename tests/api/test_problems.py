@@ -1,0 +1,108 @@
+"""Errors under /api/v1 are RFC 9457 problem documents with stable types."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from app.api.problems import TYPES
+from tests.api.conftest import NEW_CHECKLIST, ApiCast
+
+
+def _problem(response: object, status: int, name: str) -> dict[str, object]:
+    assert response.status_code == status, response.get_json()  # type: ignore[attr-defined]
+    assert response.mimetype == "application/problem+json"  # type: ignore[attr-defined]
+    body: dict[str, object] = response.get_json()  # type: ignore[attr-defined]
+    assert body["type"] == f"urn:adgate:problem:{name}"
+    assert body["status"] == status
+    assert body["title"] == TYPES[name][1]
+    assert body["detail"]
+    return body
+
+
+def test_validation_lists_every_bad_field_and_changes_nothing(api: ApiCast) -> None:
+    bad = {
+        "title": "",
+        "ad": {**NEW_CHECKLIST["ad"], "countries": ["Schweiz"], "link_url": "ftp://x",  # type: ignore[dict-item]
+               "page_id": "abc", "surprise": 1},
+    }  # fmt: skip
+    body = _problem(api.manager.post("/checklists", bad), 422, "validation-failed")
+    fields = {e["field"] for e in body["errors"]}  # type: ignore[attr-defined]
+    assert fields == {"title", "ad.countries.0", "ad.link_url", "ad.page_id", "ad.surprise"}
+    assert api.manager.get("/checklists").get_json()["checklists"] == []
+
+
+def test_rules_the_model_cannot_know_are_field_errors_too(api: ApiCast) -> None:
+    unknown_country = {**NEW_CHECKLIST, "ad": {**NEW_CHECKLIST["ad"], "countries": ["XX"]}}  # type: ignore[dict-item]
+    body = _problem(api.manager.post("/checklists", unknown_country), 422, "validation-failed")
+    assert body["errors"] == [
+        {"field": "ad.countries", "code": "country_invalid", "detail": body["errors"][0]["detail"]}  # type: ignore[index]
+    ]
+
+
+def test_control_characters_are_refused_not_stored(api: ApiCast) -> None:
+    body = {**NEW_CHECKLIST, "title": "nul\x00byte"}
+    problem = _problem(api.manager.post("/checklists", body), 422, "validation-failed")
+    assert [e["field"] for e in problem["errors"]] == ["title"]  # type: ignore[attr-defined]
+
+
+def test_malformed_json_and_other_media_types(api: ApiCast) -> None:
+    broken = api.manager.call(
+        "POST", "/checklists", data="{not json", headers={"Content-Type": "application/json"}
+    )
+    _problem(broken, 400, "invalid-json")
+    form = api.manager.call("POST", "/checklists", data="title=x",
+                            headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    _problem(form, 415, "unsupported-media-type")
+
+
+def test_unknown_paths_and_methods(api: ApiCast) -> None:
+    _problem(api.manager.get("/nothing-here"), 404, "not-found")
+    _problem(api.manager.get("/checklists/999999"), 404, "not-found")
+    _problem(api.manager.get("/checklists/99999999999999999999"), 404, "not-found")
+    wrong = api.manager.call("DELETE", "/checklists")
+    _problem(wrong, 405, "method-not-allowed")
+    assert "GET" in wrong.headers["Allow"]
+
+
+def test_a_blocked_submit_lists_every_unmet_step(app: Flask, api: ApiCast) -> None:
+    checklist = api.create()
+    response = api.submit(checklist["id"])
+    body = _problem(response, 409, "checklist-blocked")
+    steps = {e["step"] for e in body["errors"]}  # type: ignore[attr-defined]
+    assert {"two_factor", "identity", "classification", "approval"} <= steps
+    assert all(e["code"] and e["detail"] for e in body["errors"])  # type: ignore[attr-defined]
+    again = api.manager.get(f"/checklists/{checklist['id']}").get_json()
+    assert again["state"] == "draft"
+    assert again["submission"] is None
+    kinds = [e["kind"] for e in api.auditor.get("/audit/events").get_json()["events"]]
+    assert "checklist.refused" in kinds
+
+
+def test_other_people_and_roles(api: ApiCast, app: Flask) -> None:
+    checklist = api.create()
+    # A reviewer cannot create, an auditor cannot approve: their tokens lack the scope.
+    _problem(api.reviewer.post("/checklists", NEW_CHECKLIST), 403, "insufficient-scope")
+    _problem(api.auditor.post(f"/checklists/{checklist['id']}/approval",
+                              headers={"X-OTP": "123456"}), 403, "insufficient-scope")  # fmt: skip
+    # An admin may withdraw, not classify; a second manager does not see the first one's ad.
+    _problem(api.admin.call("PUT", f"/checklists/{checklist['id']}/classification",
+                            {"category": "NONE"}), 403, "forbidden")  # fmt: skip
+    api.users("other@example.org", "manager")
+    from tests.api.conftest import Api, issue_token
+
+    other = Api(api.manager.client, issue_token(app, "other@example.org", ["checklists:read"]))
+    _problem(other.get(f"/checklists/{checklist['id']}"), 404, "not-found")
+
+
+def test_a_reviewer_approves_only_with_a_valid_code_once(api: ApiCast) -> None:
+    checklist = api.create()
+    api.ready(checklist["id"])
+    path = f"/checklists/{checklist['id']}/approval"
+    _problem(api.reviewer.post(path), 403, "otp-required")
+    _problem(api.reviewer.post(path, headers={"X-OTP": "000000"}), 403, "otp-invalid")
+    code = api.code("reviewer@example.org")
+    assert api.reviewer.post(path, headers={"X-OTP": code}).status_code == 200
+    # Approving again with the same code: the code is spent (and the state moved on).
+    _problem(api.reviewer.post(path, headers={"X-OTP": code}), 403, "otp-invalid")
+    kinds = [e["kind"] for e in api.auditor.get("/audit/events?kind=auth.*").get_json()["events"]]
+    assert "auth.code_failed" in kinds

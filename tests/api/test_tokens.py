@@ -1,0 +1,192 @@
+"""API tokens: issued on the command line and the page, stored hashed, refused when invalid."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient, FlaskCliRunner
+from sqlalchemy import select, text, update
+from sqlmodel import col
+
+from app.api import tokens
+from app.auth.accounts import set_active
+from app.db import engine, transaction
+from app.models import ApiToken, AuditEvent, User, utcnow
+from tests.api.conftest import Api, ApiCast, issue_token
+from tests.conftest import AuthActions, UserFactory, csrf_token
+
+
+def _token_row(app: Flask, secret: str) -> ApiToken:
+    with app.app_context(), transaction(write=False) as db:
+        row = tokens.find(db, secret)
+        assert row is not None
+        return row
+
+
+def test_the_command_prints_the_token_alone_on_its_last_line(
+    app: Flask, runner: FlaskCliRunner, make_user: UserFactory
+) -> None:
+    make_user("manager@example.org", "manager")
+    result = runner.invoke(
+        args=["tokens", "create", "manager@example.org", "--scope", "checklists:read",
+              "--scope", "checklists:write", "--name", "CMS"]
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    secret = result.output.strip().splitlines()[-1]
+    assert re.fullmatch(r"adg_[A-Za-z0-9_-]{43}", secret)
+    client = app.test_client()
+    answer = client.get("/api/v1/checklists", headers={"Authorization": f"Bearer {secret}"})
+    assert answer.status_code == 200
+    listed = runner.invoke(args=["tokens", "list", "manager@example.org"])
+    assert "checklists:read,checklists:write" in listed.output
+    assert secret not in listed.output
+    assert secret[:10] in listed.output  # the prefix, to recognise it
+
+
+def test_the_command_refuses_scopes_the_role_does_not_allow(
+    runner: FlaskCliRunner, make_user: UserFactory
+) -> None:
+    make_user("manager@example.org", "manager")
+    result = runner.invoke(
+        args=["tokens", "create", "manager@example.org", "--scope", "approvals:write"]
+    )
+    assert result.exit_code != 0
+    assert "cannot have the scopes approvals:write" in result.output
+    unknown = runner.invoke(
+        args=["tokens", "create", "nobody@example.org", "--scope", "audit:read"]
+    )
+    assert unknown.exit_code != 0
+    assert "no account" in unknown.output
+
+
+def test_only_the_hash_is_stored(app: Flask, api: ApiCast) -> None:
+    with app.app_context(), engine().connect() as conn:
+        dump = "\n".join(str(row) for row in conn.execute(text("SELECT * FROM api_token")))
+    assert api.manager.token not in dump
+    assert tokens.digest(api.manager.token) in dump
+
+
+@pytest.mark.parametrize("how", ["revoked", "expired", "owner_disabled", "unknown", "missing"])
+def test_an_invalid_token_gets_401_and_the_refusal_is_audited(
+    app: Flask, api: ApiCast, runner: FlaskCliRunner, how: str
+) -> None:
+    row = _token_row(app, api.manager.token)
+    client = api.manager
+    if how == "revoked":
+        assert runner.invoke(args=["tokens", "revoke", str(row.id)]).exit_code == 0
+    elif how == "expired":
+        with app.app_context(), transaction() as db:
+            db.execute(update(ApiToken).where(col(ApiToken.id) == row.id)
+                       .values(expires_at=utcnow() - timedelta(seconds=1)))  # fmt: skip
+    elif how == "owner_disabled":
+        with app.app_context(), transaction() as db:
+            owner = db.get(User, row.user_id)
+            assert owner is not None
+            set_active(db, owner, False)
+    elif how == "unknown":
+        client = Api(client.client, tokens.PREFIX + "x" * 43)
+    else:
+        client = Api(client.client, "")
+    response = client.get("/checklists")
+    assert response.status_code == 401
+    assert response.mimetype == "application/problem+json"
+    assert response.get_json()["type"] == "urn:adgate:problem:unauthorized"
+    assert response.headers["WWW-Authenticate"].startswith("Bearer")
+    with app.app_context(), transaction(write=False) as db:
+        refused = db.scalars(
+            select(AuditEvent).where(col(AuditEvent.kind) == "api.unauthorized")
+        ).all()
+    assert [e.data for e in refused] and how in refused[-1].data
+
+
+def test_calls_are_audited_with_the_token_id_and_never_the_token(app: Flask, api: ApiCast) -> None:
+    created = api.create()
+    row = _token_row(app, api.manager.token)
+    with app.app_context(), transaction(write=False) as db:
+        event = db.scalars(
+            select(AuditEvent).where(col(AuditEvent.kind) == "checklist.created")
+        ).one()
+        everything = "\n".join(e.data + (e.actor_id or "") for e in db.scalars(select(AuditEvent)))
+    assert (event.actor_type, event.actor_id) == ("token", str(row.id))
+    assert event.subject_id == str(created["id"])
+    assert api.manager.token not in everything
+    assert _token_row(app, api.manager.token).last_used_at is not None
+
+
+def test_a_token_never_does_more_than_its_scopes(api: ApiCast, app: Flask) -> None:
+    read_only = Api(
+        api.manager.client, issue_token(app, "manager@example.org", ["checklists:read"])
+    )
+    response = read_only.post("/checklists", {"title": "x"})
+    assert response.status_code == 403
+    assert response.get_json()["type"] == "urn:adgate:problem:insufficient-scope"
+    assert 'scope="checklists:write"' in response.headers["WWW-Authenticate"]
+
+
+# --- the page -----------------------------------------------------------------------------
+
+
+def _signed_in(app: Flask, users: UserFactory, email: str) -> FlaskClient:
+    client = app.test_client()
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    assert AuthActions(client, users).login(email).status_code == 302
+    return client
+
+
+def test_an_owner_creates_a_token_with_a_fresh_code_and_sees_it_once(
+    app: Flask, make_user: UserFactory
+) -> None:
+    make_user("manager@example.org", "manager")
+    client = _signed_in(app, make_user, "manager@example.org")
+    # The sign-in code made the login fresh; age it so that a code is asked again.
+    with app.app_context(), transaction() as db:
+        db.execute(text("UPDATE login_session SET second_factor_at = NULL"))
+    form = {"csrf_token": csrf_token(client, "/tokens/"), "name": "Planner",
+            "scopes": ["checklists:read", "submissions:write"], "days": "30"}  # fmt: skip
+    refused = client.post("/tokens/", data=form)
+    assert refused.status_code == 400
+    assert "Enter a current code" in refused.get_data(as_text=True)
+    code = make_user.two_factor["manager@example.org"].next_code()
+    created = client.post("/tokens/", data={**form, "code": code})
+    assert created.status_code == 201
+    html = created.get_data(as_text=True)
+    secret = re.search(r'id="new-token"[^>]*>([^<]+)<', html)
+    assert secret
+    assert client.get("/api/v1/checklists", headers={
+        "Authorization": f"Bearer {secret.group(1)}"}).status_code == 200  # fmt: skip
+    again = client.get("/tokens/").get_data(as_text=True)
+    assert secret.group(1) not in again
+    assert "Planner" in again
+
+
+def test_a_scope_outside_the_role_is_refused_on_the_page(
+    app: Flask, make_user: UserFactory
+) -> None:
+    make_user("manager@example.org", "manager")
+    client = _signed_in(app, make_user, "manager@example.org")
+    response = client.post("/tokens/", data={
+        "csrf_token": csrf_token(client, "/tokens/"), "name": "x",
+        "scopes": ["audit:read"], "days": "30"})  # fmt: skip
+    assert response.status_code == 400
+    assert "cannot have the scopes audit:read" in response.get_data(as_text=True)
+    with app.app_context(), transaction(write=False) as db:
+        assert db.scalars(select(ApiToken)).all() == []
+
+
+def test_owners_revoke_their_own_tokens_and_admins_any(app: Flask, api: ApiCast) -> None:
+    manager_page = _signed_in(app, api.users, "manager@example.org")
+    other = _signed_in(app, api.users, "reviewer@example.org")
+    row = _token_row(app, api.manager.token)
+    token = csrf_token(other, "/tokens/")
+    assert other.post(f"/tokens/{row.id}/revoke", data={"csrf_token": token}).status_code == 404
+    assert api.manager.get("/checklists").status_code == 200
+    assert f'data-token="{row.id}"' not in other.get("/tokens/").get_data(as_text=True)
+    assert f'data-token="{row.id}"' in manager_page.get("/tokens/").get_data(as_text=True)
+    admin = _signed_in(app, api.users, "admin@example.org")
+    assert f'data-token="{row.id}"' in admin.get("/tokens/").get_data(as_text=True)
+    token = csrf_token(admin, "/tokens/")
+    assert admin.post(f"/tokens/{row.id}/revoke", data={"csrf_token": token}).status_code == 302
+    assert api.manager.get("/checklists").status_code == 401
