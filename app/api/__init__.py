@@ -6,7 +6,7 @@ import importlib.util
 import logging
 from pathlib import Path
 
-from flask import Blueprint, Flask, current_app, g, request
+from flask import Blueprint, Flask, g, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
@@ -20,12 +20,8 @@ JSON_METHODS = frozenset({"POST", "PUT", "PATCH"})
 def init_app(app: Flask) -> None:
     """Register the blueprint without CSRF (no cookie is ever read), with per-token limits."""
     from app import csrf
-    from app.api import auth, cli, docs, pages, spec, views  # noqa: F401  (registers the routes)
-    from app.auth import limiter
+    from app.api import cli, docs, pages, spec, views  # noqa: F401  (registers the routes)
 
-    limiter.limit(
-        lambda: current_app.config["API_RATE_LIMIT"], key_func=auth.rate_key, per_method=False
-    )(bp)
     csrf.exempt(bp)
     app.register_blueprint(bp)
     app.register_blueprint(pages.bp)

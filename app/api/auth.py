@@ -129,7 +129,8 @@ def _touch(token_id: int) -> None:
 def rate_key() -> str:
     """Rate limits count per token; requests without a valid token count per client address."""
     found = authenticate() if request.blueprint == "api" else None
-    return f"token:{found.token_id}" if found is not None else f"ip:{get_remote_address()}"
+    # By a slice of the token's hash: unique across installations sharing a limiter store.
+    return f"token:{found.token.token_hash[:20]}" if found else f"ip:{get_remote_address()}"
 
 
 def enforce() -> None:

@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 import click
-from sqlalchemy import select
 from flask.cli import AppGroup
+from sqlalchemy import select
 
 from app.api import tokens
 from app.auth.accounts import find_user

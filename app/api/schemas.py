@@ -213,7 +213,7 @@ class AuditQuery(ListQuery):
     kind: Annotated[str, Field(max_length=65, pattern=r"^[a-z][a-z0-9_.]{0,63}\*?$")] | None = (
         Field(
             default=None,
-            description='An event kind ("checklist.submit") or a prefix ending in * ("checklist.*")',
+            description='An event kind ("checklist.submit") or a prefix with * ("checklist.*")',
         )
     )
     since: Time | None = None

@@ -38,9 +38,14 @@ def issue_token(app: Flask, email: str, scopes: Iterable[str], **kw: Any) -> str
         owner = find_user(db, email)
         assert owner is not None
         issued = tokens.issue(
-            db, owner, name=kw.get("name", "test"), scopes=scopes,
-            lifetime=kw.get("lifetime", timedelta(days=30)), issued_by=None, now=utcnow(),
-        )  # fmt: skip
+            db,
+            owner,
+            name=kw.get("name", "test"),
+            scopes=scopes,
+            lifetime=kw.get("lifetime", timedelta(days=30)),
+            issued_by=None,
+            now=utcnow(),
+        )
         return issued.secret
 
 
@@ -106,9 +111,13 @@ class ApiCast:
         assert response.status_code == 200, response.get_json()
         response = self.reviewer.post(
             "/identity-verifications",
-            {"user": "manager@example.org", "document_type": "passport",
-             "issuing_country": country, "expires_on": "2031-01-01"},
-        )  # fmt: skip
+            {
+                "user": "manager@example.org",
+                "document_type": "passport",
+                "issuing_country": country,
+                "expires_on": "2031-01-01",
+            },
+        )
         assert response.status_code == 201, response.get_json()
 
     def approve(self, checklist_id: int) -> TestResponse:

@@ -49,7 +49,7 @@ def test_a_checklist_goes_through_the_api_to_meta(
         "checklist.send",
         "checklist.confirm",
     ):
-        assert kind in kinds, kinds  # fmt: skip
+        assert kind in kinds, kinds
     by_api = [e for e in events["events"] if e["actor"]["type"] == "token"]
     assert {e["kind"] for e in by_api} >= {"checklist.created", "checklist.approve"}
     verified = api.auditor.get("/audit/verify").get_json()

@@ -10,7 +10,6 @@ import pytest
 import requests
 from flask import Flask
 from sqlalchemy import select, update
-from sqlmodel import col
 from werkzeug.serving import make_server
 
 from app.db import transaction
@@ -87,8 +86,11 @@ def test_a_key_in_progress_is_409_until_its_lock_runs_out(app: Flask, api: ApiCa
     first = api.submit(checklist_id, "busy")
     assert first.status_code == 202
     with app.app_context(), transaction() as db:  # as if that request were still running
-        db.execute(update(IdempotencyKey).values(
-            status_code=None, response_body=None, locked_until=utcnow() + timedelta(seconds=30)))  # fmt: skip
+        db.execute(
+            update(IdempotencyKey).values(
+                status_code=None, response_body=None, locked_until=utcnow() + timedelta(seconds=30)
+            )
+        )
     busy = api.submit(checklist_id, "busy")
     assert busy.status_code == 409
     assert busy.get_json()["type"] == "urn:adgate:problem:idempotency-in-progress"
@@ -109,8 +111,12 @@ def test_keys_are_kept_a_day_and_then_forgotten(app: Flask, api: ApiCast) -> Non
     assert row.expires_at - row.created_at >= timedelta(hours=24)
     with app.app_context(), transaction() as db:
         db.execute(update(IdempotencyKey).values(expires_at=utcnow() - timedelta(seconds=1)))
-    assert api.manager.post("/checklists", NEW_CHECKLIST,
-                            headers={"Idempotency-Key": "other"}).status_code == 201  # fmt: skip
+    assert (
+        api.manager.post(
+            "/checklists", NEW_CHECKLIST, headers={"Idempotency-Key": "other"}
+        ).status_code
+        == 201
+    )
     with app.app_context(), transaction(write=False) as db:
         assert [k.key for k in db.scalars(select(IdempotencyKey))] == ["other"]
 

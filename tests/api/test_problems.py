@@ -22,9 +22,14 @@ def _problem(response: object, status: int, name: str) -> dict[str, object]:
 def test_validation_lists_every_bad_field_and_changes_nothing(api: ApiCast) -> None:
     bad = {
         "title": "",
-        "ad": {**NEW_CHECKLIST["ad"], "countries": ["Schweiz"], "link_url": "ftp://x",  # type: ignore[dict-item]
-               "page_id": "abc", "surprise": 1},
-    }  # fmt: skip
+        "ad": {
+            **NEW_CHECKLIST["ad"],
+            "countries": ["Schweiz"],
+            "link_url": "ftp://x",  # type: ignore[dict-item]
+            "page_id": "abc",
+            "surprise": 1,
+        },
+    }
     body = _problem(api.manager.post("/checklists", bad), 422, "validation-failed")
     fields = {e["field"] for e in body["errors"]}  # type: ignore[attr-defined]
     assert fields == {"title", "ad.countries.0", "ad.link_url", "ad.page_id", "ad.surprise"}
@@ -50,8 +55,12 @@ def test_malformed_json_and_other_media_types(api: ApiCast) -> None:
         "POST", "/checklists", data="{not json", headers={"Content-Type": "application/json"}
     )
     _problem(broken, 400, "invalid-json")
-    form = api.manager.call("POST", "/checklists", data="title=x",
-                            headers={"Content-Type": "application/x-www-form-urlencoded"})  # fmt: skip
+    form = api.manager.call(
+        "POST",
+        "/checklists",
+        data="title=x",
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
     _problem(form, 415, "unsupported-media-type")
 
 
@@ -82,11 +91,19 @@ def test_other_people_and_roles(api: ApiCast, app: Flask) -> None:
     checklist = api.create()
     # A reviewer cannot create, an auditor cannot approve: their tokens lack the scope.
     _problem(api.reviewer.post("/checklists", NEW_CHECKLIST), 403, "insufficient-scope")
-    _problem(api.auditor.post(f"/checklists/{checklist['id']}/approval",
-                              headers={"X-OTP": "123456"}), 403, "insufficient-scope")  # fmt: skip
+    _problem(
+        api.auditor.post(f"/checklists/{checklist['id']}/approval", headers={"X-OTP": "123456"}),
+        403,
+        "insufficient-scope",
+    )
     # An admin may withdraw, not classify; a second manager does not see the first one's ad.
-    _problem(api.admin.call("PUT", f"/checklists/{checklist['id']}/classification",
-                            {"category": "NONE"}), 403, "forbidden")  # fmt: skip
+    _problem(
+        api.admin.call(
+            "PUT", f"/checklists/{checklist['id']}/classification", {"category": "NONE"}
+        ),
+        403,
+        "forbidden",
+    )
     api.users("other@example.org", "manager")
     from tests.api.conftest import Api, issue_token
 

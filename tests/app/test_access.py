@@ -59,7 +59,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "tokens.revoke": SIGNED_IN,
 }
 # The JSON API authenticates by bearer token, never by the session: its table of endpoint
-# × scope is tests/api/test_scopes.py. Here it only matters that every API view has a rule.
+# by scope is tests/api/test_scopes.py. Here it only matters that every API view has a rule.
 API = "api."
 STATIC = {"static", "bootstrap.static"}
 
