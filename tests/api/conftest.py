@@ -29,7 +29,7 @@ AD = {
     "countries": ["CH"],
     "paid_for_by": "Stadt Musterstadt",
 }
-NEW_CHECKLIST = {"title": "Abstimmung 8. März", "ad": AD}
+NEW_CHECKLIST: dict[str, Any] = {"title": "Abstimmung 8. März", "ad": AD}
 
 
 def issue_token(app: Flask, email: str, scopes: Iterable[str], **kw: Any) -> str:

@@ -25,7 +25,7 @@ def test_validation_lists_every_bad_field_and_changes_nothing(api: ApiCast) -> N
         "ad": {
             **NEW_CHECKLIST["ad"],
             "countries": ["Schweiz"],
-            "link_url": "ftp://x",  # type: ignore[dict-item]
+            "link_url": "ftp://x",
             "page_id": "abc",
             "surprise": 1,
         },
@@ -37,7 +37,7 @@ def test_validation_lists_every_bad_field_and_changes_nothing(api: ApiCast) -> N
 
 
 def test_rules_the_model_cannot_know_are_field_errors_too(api: ApiCast) -> None:
-    unknown_country = {**NEW_CHECKLIST, "ad": {**NEW_CHECKLIST["ad"], "countries": ["XX"]}}  # type: ignore[dict-item]
+    unknown_country = {**NEW_CHECKLIST, "ad": {**NEW_CHECKLIST["ad"], "countries": ["XX"]}}
     body = _problem(api.manager.post("/checklists", unknown_country), 422, "validation-failed")
     assert body["errors"] == [
         {"field": "ad.countries", "code": "country_invalid", "detail": body["errors"][0]["detail"]}  # type: ignore[index]
