@@ -31,6 +31,8 @@ def confirm(code: str | None) -> str | None:
         twofactor.mark_fresh(db, login_digest(current_user.login_session_id), now)
         return None
     lockout.record_failure(db, user, now, "code")
+    # The page answers 400, which rolls the request back: the failure must count anyway.
+    db.commit()
     if result is twofactor.CodeCheck.REPLAYED:
         return str(_("This code has been used already. Please wait for the next one."))
     return str(_("The code is not valid. Check that the clock of your device is correct."))

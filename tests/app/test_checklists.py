@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.db import transaction
-from app.models import Checklist, IdentityVerification, Submission, utcnow
+from app.models import Checklist, IdentityVerification, Submission, User, utcnow
 from tests.app.conftest import CH_AD, Cast
 from tests.conftest import PASSWORD, csrf_token
 
@@ -317,6 +317,12 @@ def test_submit_needs_a_fresh_code(cast: Cast, app: Flask) -> None:
     wrong = cast.post(cast.manager, f"/checklists/{checklist_id}/submit", {"code": "000000"})
     assert wrong.status_code == 400
     assert cast.checklist(checklist_id).state == "approved"
+    # The wrong code counts towards the lockout and is audited, though the request failed.
+    with app.app_context(), transaction(write=False) as db:
+        manager = db.get(User, cast.manager_user.id)
+        assert manager is not None
+        assert manager.failed_logins == 1
+    assert [e.data for e in cast.events("auth.code_failed")]
     assert cast.submit(checklist_id).status_code == 302
     assert cast.checklist(checklist_id).state == "queued"
 
