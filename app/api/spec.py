@@ -11,6 +11,7 @@ problem documents here; the document itself is post-processed to declare
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from typing import Any
 
 from flask import Flask, current_app
@@ -80,9 +81,25 @@ api_spec = SpecTree(
 )
 
 
-def responses(**codes: Any) -> Response:
-    """An operation's answers: its own plus the common problems."""
-    return Response(**{**COMMON_ERRORS, **codes})
+def operation(
+    tag: str, status: int, model: Any, *problems: int
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a view's contract: its success answer, the problems it may answer besides
+    the common ones; request models come from the view's annotations (query, json,
+    headers). The operationId is the view's name."""
+
+    def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
+        answers = {
+            **COMMON_ERRORS,
+            f"HTTP_{status}": model,
+            **{f"HTTP_{code}": Problem for code in problems},
+        }
+        validated: Callable[..., Any] = api_spec.validate(
+            resp=Response(**answers), tags=[tag], operation_id=view.__name__
+        )(view)
+        return validated
+
+    return decorator
 
 
 def init_app(app: Flask) -> None:

@@ -26,7 +26,7 @@ from app.api import bp, idempotency
 from app.api import schemas as s
 from app.api.auth import caller, public, rate_key, requires
 from app.api.problems import MEDIA_TYPE, ApiProblem
-from app.api.spec import api_spec, document, responses
+from app.api.spec import document, operation
 from app.auth import limiter, lockout, twofactor
 from app.checklists import gate, service
 from app.checklists.views import FACEBOOK_2FA_WORDING
@@ -308,11 +308,7 @@ def openapi() -> Response:
 
 
 @bp.get("/checklists")
-@api_spec.validate(
-    resp=responses(HTTP_200=s.ChecklistPage, HTTP_422=s.Problem),
-    tags=[CHECKLISTS],
-    operation_id="list_checklists",
-)
+@operation(CHECKLISTS, 200, s.ChecklistPage, 422)
 @requires("checklists:read", *Role)
 def list_checklists(query: s.ChecklistQuery) -> s.ChecklistPage:
     """List checklists, newest first (managers see their own)."""
@@ -347,11 +343,7 @@ def list_checklists(query: s.ChecklistQuery) -> s.ChecklistPage:
 
 
 @bp.post("/checklists")
-@api_spec.validate(
-    resp=responses(HTTP_201=s.ChecklistOut, HTTP_409=s.Problem, HTTP_422=s.Problem),
-    tags=[CHECKLISTS],
-    operation_id="create_checklist",
-)
+@operation(CHECKLISTS, 201, s.ChecklistOut, 409, 422)
 @requires("checklists:write", Role.MANAGER)
 @idempotent
 def create_checklist(json: s.ChecklistIn, headers: s.CreateHeaders) -> Any:
@@ -370,11 +362,7 @@ def create_checklist(json: s.ChecklistIn, headers: s.CreateHeaders) -> Any:
 
 
 @bp.get("/checklists/<int:checklist_id>")
-@api_spec.validate(
-    resp=responses(HTTP_200=s.ChecklistOut, HTTP_404=s.Problem),
-    tags=[CHECKLISTS],
-    operation_id="get_checklist",
-)
+@operation(CHECKLISTS, 200, s.ChecklistOut, 404)
 @requires("checklists:read", *Role)
 def get_checklist(checklist_id: int) -> Any:
     """A checklist with every step evaluated now, and its latest submission."""
@@ -384,17 +372,7 @@ def get_checklist(checklist_id: int) -> Any:
 
 
 @bp.patch("/checklists/<int:checklist_id>")
-@api_spec.validate(
-    resp=responses(
-        HTTP_200=s.ChecklistOut,
-        HTTP_404=s.Problem,
-        HTTP_409=s.Problem,
-        HTTP_422=s.Problem,
-        HTTP_428=s.Problem,
-    ),
-    tags=[CHECKLISTS],
-    operation_id="edit_checklist",
-)
+@operation(CHECKLISTS, 200, s.ChecklistOut, 404, 409, 422, 428)
 @requires("checklists:write", Role.MANAGER)
 def edit_checklist(checklist_id: int, json: s.ChecklistPatch, headers: s.IfMatchHeaders) -> Any:
     """Change the ad (If-Match: its version). A content change voids the classification,
@@ -432,13 +410,7 @@ def edit_checklist(checklist_id: int, json: s.ChecklistPatch, headers: s.IfMatch
 
 
 @bp.put("/checklists/<int:checklist_id>/classification")
-@api_spec.validate(
-    resp=responses(
-        HTTP_200=s.ChecklistOut, HTTP_404=s.Problem, HTTP_409=s.Problem, HTTP_422=s.Problem
-    ),
-    tags=[CHECKLISTS],
-    operation_id="classify_checklist",
-)
+@operation(CHECKLISTS, 200, s.ChecklistOut, 404, 409, 422)
 @requires("checklists:write", Role.MANAGER)
 def classify_checklist(
     checklist_id: int, json: s.ClassificationIn, headers: s.OptionalIfMatchHeaders
@@ -471,11 +443,7 @@ def classify_checklist(
 
 
 @bp.post("/checklists/<int:checklist_id>/attestations/two-factor")
-@api_spec.validate(
-    resp=responses(HTTP_200=s.ChecklistOut, HTTP_404=s.Problem, HTTP_409=s.Problem),
-    tags=[CHECKLISTS],
-    operation_id="attest_two_factor",
-)
+@operation(CHECKLISTS, 200, s.ChecklistOut, 404, 409)
 @requires("checklists:write", Role.MANAGER)
 def attest_two_factor(checklist_id: int) -> Any:
     """The owner declares that two-factor authentication is on for the Facebook account
@@ -495,11 +463,7 @@ def attest_two_factor(checklist_id: int) -> Any:
 
 
 @bp.post("/checklists/<int:checklist_id>/withdrawal")
-@api_spec.validate(
-    resp=responses(HTTP_200=s.ChecklistOut, HTTP_404=s.Problem, HTTP_409=s.Problem),
-    tags=[CHECKLISTS],
-    operation_id="withdraw_checklist",
-)
+@operation(CHECKLISTS, 200, s.ChecklistOut, 404, 409)
 @requires("checklists:write", Role.MANAGER, Role.ADMIN)
 def withdraw_checklist(checklist_id: int) -> Any:
     """Withdraw the ad while it has not been sent (a queued submission is withdrawn too)."""
@@ -515,11 +479,7 @@ def withdraw_checklist(checklist_id: int) -> Any:
 
 
 @bp.post("/identity-verifications")
-@api_spec.validate(
-    resp=responses(HTTP_201=s.IdentityOut, HTTP_422=s.Problem),
-    tags=[REVIEWS],
-    operation_id="verify_identity",
-)
+@operation(REVIEWS, 201, s.IdentityOut, 422)
 @requires("identity:write", Role.REVIEWER)
 def verify_identity(json: s.IdentityIn) -> Any:
     """Record that you saw a person's valid identity document (type, country and expiry
@@ -562,12 +522,7 @@ def _identity_out(v: IdentityVerification, email: str) -> s.IdentityOut:
 
 
 @bp.post("/checklists/<int:checklist_id>/approval")
-@api_spec.validate(
-    headers=s.OtpHeaders,
-    resp=responses(HTTP_200=s.ChecklistOut, HTTP_404=s.Problem, HTTP_409=s.Problem),
-    tags=[REVIEWS],
-    operation_id="approve_checklist",
-)
+@operation(REVIEWS, 200, s.ChecklistOut, 404, 409)
 @requires("approvals:write", Role.REVIEWER)
 def approve_checklist(checklist_id: int, headers: s.OtpHeaders) -> Any:
     """Four-eyes approval of exactly the current content; needs X-OTP, the reviewer's
@@ -608,17 +563,7 @@ def _second_factor(code: str) -> None:
 
 
 @bp.post("/checklists/<int:checklist_id>/submit")
-@api_spec.validate(
-    resp=responses(
-        HTTP_202=s.SubmitOut,
-        HTTP_400=s.Problem,
-        HTTP_404=s.Problem,
-        HTTP_409=s.Problem,
-        HTTP_422=s.Problem,
-    ),
-    tags=[SUBMISSIONS],
-    operation_id="submit_checklist",
-)
+@operation(SUBMISSIONS, 202, s.SubmitOut, 400, 404, 409, 422)
 @requires("submissions:write", Role.MANAGER)
 @idempotent
 def submit_checklist(checklist_id: int, headers: s.SubmitHeaders) -> Any:
@@ -634,11 +579,7 @@ def submit_checklist(checklist_id: int, headers: s.SubmitHeaders) -> Any:
 
 
 @bp.get("/submissions/<int:submission_id>")
-@api_spec.validate(
-    resp=responses(HTTP_200=s.SubmissionOut, HTTP_404=s.Problem),
-    tags=[SUBMISSIONS],
-    operation_id="get_submission",
-)
+@operation(SUBMISSIONS, 200, s.SubmissionOut, 404)
 @requires("checklists:read", *Role)
 def get_submission(submission_id: int) -> s.SubmissionOut:
     """A submission's way through Meta: status, Meta's ids, Meta's last error."""
@@ -653,11 +594,7 @@ def get_submission(submission_id: int) -> s.SubmissionOut:
 
 
 @bp.get("/audit/events")
-@api_spec.validate(
-    resp=responses(HTTP_200=s.AuditPage, HTTP_422=s.Problem),
-    tags=[AUDIT],
-    operation_id="audit_events",
-)
+@operation(AUDIT, 200, s.AuditPage, 422)
 @requires("audit:read", Role.AUDITOR)
 def audit_events(query: s.AuditQuery) -> s.AuditPage:
     """Audit events, newest first, filtered; reading the log is itself audited."""
@@ -720,7 +657,7 @@ def _event_out(e: AuditEvent) -> s.AuditEventOut:
 
 
 @bp.get("/audit/verify")
-@api_spec.validate(resp=responses(HTTP_200=s.VerifyOut), tags=[AUDIT], operation_id="audit_verify")
+@operation(AUDIT, 200, s.VerifyOut)
 @requires("audit:read", Role.AUDITOR)
 def audit_verify() -> s.VerifyOut:
     """Walk the whole hash chain now (streamed); ok, or the first broken event."""
