@@ -71,12 +71,8 @@ def http_problem(exc: HTTPException) -> Response:
     """Flask's and the extensions' HTTP errors under /api/v1, as problem documents."""
     from app.api.problems import from_http
 
-    problem = from_http(exc)
-    if exc.code == 429:
-        retry = exc.get_response().headers.get("Retry-After")
-        if retry:
-            problem.headers["Retry-After"] = retry
-    return problem.response()
+    # Flask-Limiter adds Retry-After and X-RateLimit-* to a 429 after the handler.
+    return from_http(exc).response()
 
 
 def swagger_ui_files() -> Path:

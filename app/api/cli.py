@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import click
 from flask.cli import AppGroup
@@ -89,9 +89,9 @@ def revoke_command(token_id: int) -> None:
     click.echo(f"token {token_id} {'revoked' if changed else 'was revoked already'}")
 
 
-def _state(token: ApiToken, now: object) -> str:
+def _state(token: ApiToken, now: datetime) -> str:
     if token.revoked_at is not None:
         return "revoked"
-    if token.expires_at <= now:  # type: ignore[operator]
+    if token.expires_at <= now:
         return "expired"
     return f"valid until {token.expires_at:%Y-%m-%d}"
