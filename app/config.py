@@ -86,6 +86,14 @@ DEFAULTS: dict[str, Any] = {
     # How long an Idempotency-Key and its answer are kept (never less than 24 hours).
     "IDEMPOTENCY_TTL_HOURS": 24,
     "RATELIMIT_HEADERS_ENABLED": True,
+    # The audit log: days each class of event is kept before `flask audit purge` may delete it
+    # (app.audits.kinds names the classes; "integrity" events are never purged).
+    "AUDIT_RETENTION_DAYS": {"reads": 365, "security": 730, "evidence": 3650},
+    # An Ed25519 private key (PEM, `flask audit keygen`) that signs checkpoints and export
+    # manifests; a path relative to the instance folder. Without it they are unsigned.
+    "AUDIT_SIGNING_KEY_FILE": None,
+    # The worker appends a checkpoint when the newest is older than this.
+    "AUDIT_CHECKPOINT_HOURS": 24,
 }
 
 # Keys generated into instance/secrets.json when neither it nor the environment has them.

@@ -91,6 +91,8 @@ class User(SQLModel, table=True):
     # Locks imposed since the last success: each one lasts twice as long as the one before.
     lockouts: int = 0
     locked_until: datetime | None = _time(nullable=True)
+    # Set when the person was erased: the e-mail is replaced, the account can never sign in.
+    erased_at: datetime | None = _time(nullable=True)
 
     @property
     def totp_enabled(self) -> bool:
@@ -149,6 +151,7 @@ class AuditEvent(SQLModel, table=True):
         Index("ix_audit_event_subject", "subject_type", "subject_id", "seq"),
         Index("ix_audit_event_actor", "actor_type", "actor_id", "seq"),
         Index("ix_audit_event_kind", "kind", "seq"),
+        Index("ix_audit_event_occurred_at", "occurred_at"),
     )
 
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
@@ -162,6 +165,61 @@ class AuditEvent(SQLModel, table=True):
     request_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
     hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+
+
+class AuditCheckpoint(SQLModel, table=True):
+    """The chain's head at one moment, signed when a key is configured (see app.audits.integrity).
+
+    The head is always an ``audit.checkpoint`` event, which is never purged, so a checkpoint
+    can be checked against the chain for as long as the installation lives.
+    """
+
+    __tablename__ = "audit_checkpoint"
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    head: str = Field(sa_column=Column(String(64), nullable=False))
+    # Events present in the table at that moment (fewer than seq once a segment was purged).
+    events: int = Field(sa_column=Column(BigInteger, nullable=False))
+    taken_at: datetime = _time(now=True)
+    key_id: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    signature: str | None = Field(default=None, sa_column=Column(String(128), nullable=True))
+
+
+class AuditSeal(SQLModel, table=True):
+    """A purged segment: events up to ``up_to`` may have gaps, vouched for by ``kept_digest``."""
+
+    __tablename__ = "audit_seal"
+
+    up_to: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    head: str = Field(sa_column=Column(String(64), nullable=False))
+    sealed_at: datetime = _time(now=True)
+    deleted: int = Field(sa_column=Column(BigInteger, nullable=False))
+    kept: int = Field(sa_column=Column(BigInteger, nullable=False))
+    # SHA-256 over "seq:hash\n" of every event kept up to ``up_to``, in order.
+    kept_digest: str = Field(sa_column=Column(String(64), nullable=False))
+
+
+class AuditVerification(SQLModel, table=True):
+    """One run of the chain verification started from the pages, with its progress."""
+
+    __tablename__ = "audit_verification"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
+    )
+    started_at: datetime = _time(now=True)
+    heartbeat_at: datetime = _time(now=True)
+    finished_at: datetime | None = _time(nullable=True)
+    # running, ok, broken, interrupted
+    status: str = Field(sa_column=Column(String(16), nullable=False))
+    total: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    checked: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
+    head: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    first_bad_event: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True)
+    )
+    reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class AdAccount(SQLModel, table=True):
