@@ -3,7 +3,8 @@
 Every event is one row. Its hash is the SHA-256 of a canonical JSON envelope
 that holds the event's fields and the previous event's hash, so that changing,
 deleting, inserting or reordering any row breaks the chain from that row on.
-The genesis link is 64 zeros.
+The genesis link is 64 zeros. A purge may later delete expired events inside a sealed
+segment (``app.audits.retention``); verification then checks what the seal vouches for.
 
 The envelope is sorted-key, compact JSON. Its fields are plain identifiers
 (checked on append) and ``data``, which is stored already canonical; so the
@@ -12,7 +13,7 @@ verification hashes a million events without re-serializing any JSON.
 
 Appends are serialized: SQLite write transactions begin IMMEDIATE (see
 ``app.db``), PostgreSQL takes a transaction-scoped advisory lock. A trigger
-created by the migration refuses UPDATE and DELETE on the table.
+created by the migration refuses UPDATE, and DELETE outside a sealed segment.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import hashlib
 import hmac
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,7 +32,7 @@ from flask import current_app, g, has_request_context, request
 from sqlalchemy import Engine, select, text
 from sqlmodel import Session, col
 
-from app.models import AuditEvent, utcnow
+from app.models import AuditEvent, AuditSeal, utcnow
 
 GENESIS = "0" * 64
 # An arbitrary constant that names the audit log's advisory lock on PostgreSQL.
@@ -212,7 +213,8 @@ def _validate(p: Pending) -> None:
         raise AuditError(f"bad subject type {p.subject[0]!r}")
 
 
-def _lock(session: Session) -> None:
+def lock(session: Session) -> None:
+    """Serialize appends: the advisory lock on PostgreSQL, a write transaction on SQLite."""
     bind = session.get_bind()
     if bind.dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
@@ -225,7 +227,7 @@ def _lock(session: Session) -> None:
 
 def _append(session: Session, p: Pending) -> AuditEvent:
     _validate(p)
-    _lock(session)
+    lock(session)
     last = session.execute(
         select(col(AuditEvent.seq), col(AuditEvent.hash))
         .order_by(col(AuditEvent.seq).desc())
@@ -285,7 +287,7 @@ def client_ref() -> str | None:
 
 
 # The columns the envelope is built from; typed Any because rows mix ints, times and strings.
-_CHAIN_COLUMNS: tuple[Any, ...] = tuple(
+CHAIN_COLUMNS: tuple[Any, ...] = tuple(
     col(c)
     for c in (
         AuditEvent.seq,
@@ -301,25 +303,47 @@ _CHAIN_COLUMNS: tuple[Any, ...] = tuple(
         AuditEvent.hash,
     )
 )
+PURGED = "audit.purged"
 
 
-def verify(eng: Engine) -> VerifyResult:
-    """Walk the whole chain in constant memory; stop at the first broken link."""
-    prev, count, expected_seq = GENESIS, 0, 1
+def kept_line(seq: int, hash_: str) -> bytes:
+    """One event's line in a seal's digest of the events it kept."""
+    return f"{seq}:{hash_}\n".encode()
+
+
+def verify(eng: Engine, progress: Callable[[int], None] | None = None) -> VerifyResult:
+    """Walk the whole chain in constant memory; stop at the first broken link.
+
+    A purged segment (``audit_seal``) may have gaps up to its ``up_to`` event: there the
+    link to a deleted predecessor cannot be checked, so every kept event's own hash is,
+    and the seal's digest over all kept events must match; the seal's head event must be
+    present with the seal's hash, and each seal must be attested by an ``audit.purged``
+    event in the chain itself. ``progress`` is called with the events checked so far.
+    """
+    with eng.connect() as conn:
+        seals = conn.execute(
+            select(col(AuditSeal.up_to), col(AuditSeal.head), col(AuditSeal.kept),
+                   col(AuditSeal.kept_digest)).order_by(col(AuditSeal.up_to))
+        ).all()  # fmt: skip
+    heads = {up_to: head for up_to, head, _, _ in seals}
+    sealed_to = seals[-1][0] if seals else 0
+    kept, kept_digest = 0, hashlib.sha256()
+    attested: set[tuple[int, str]] = set()
+    prev, count, last_seq = GENESIS, 0, 0
     with (
         eng.connect() as conn,
         closing(
             conn.execution_options(stream_results=True, yield_per=VERIFY_BATCH).execute(
-                select(*_CHAIN_COLUMNS).order_by(col(AuditEvent.seq))
+                select(*CHAIN_COLUMNS).order_by(col(AuditEvent.seq))
             )
         ) as result,
     ):
         sha256 = hashlib.sha256
         for seq, at, a_type, a_id, kind, s_type, s_id, data, req, prev_hash, stored in result:
             reason = None
-            if seq != expected_seq:
-                reason = f"sequence jumps from {expected_seq - 1} to {seq}"
-            elif prev_hash != prev:
+            if seq != last_seq + 1 and seq - 1 > sealed_to:
+                reason = f"events {last_seq + 1} to {seq - 1} are missing"
+            elif seq == last_seq + 1 and prev_hash != prev:
                 reason = "prev_hash does not match the previous event's hash"
             else:
                 body = envelope(
@@ -336,7 +360,30 @@ def verify(eng: Engine) -> VerifyResult:
                 )
                 if sha256(body.encode()).hexdigest() != stored:
                     reason = "hash does not match the event's content"
+                elif seq in heads and heads.pop(seq) != stored:
+                    reason = "the event differs from the seal of a purged segment"
             if reason is not None:
                 return VerifyResult(False, count, prev, first_bad_event=seq, reason=reason)
-            prev, count, expected_seq = stored, count + 1, seq + 1
+            if seq <= sealed_to:
+                kept += 1
+                kept_digest.update(kept_line(seq, stored))
+            if kind == PURGED:
+                sealed = json.loads(data)
+                attested.add((sealed.get("up_to"), sealed.get("head")))
+            prev, count, last_seq = stored, count + 1, seq
+            if progress is not None and count % VERIFY_BATCH == 0:
+                progress(count)
+    if seals:
+        up_to, _, want_kept, want_digest = seals[-1]
+        reason = None
+        if heads:
+            reason = f"the head event {min(heads)} of a sealed segment is missing"
+        elif (kept, kept_digest.hexdigest()) != (want_kept, want_digest):
+            reason = "the events kept in the sealed segment differ from its seal"
+        elif unattested := [s[0] for s in seals if (s[0], s[1]) not in attested]:
+            reason = f"the seal up to event {unattested[0]} is not attested in the chain"
+        if reason is not None:
+            return VerifyResult(False, count, prev, first_bad_event=up_to, reason=reason)
+    if progress is not None:
+        progress(count)
     return VerifyResult(True, count, prev)

@@ -216,9 +216,7 @@ class AuditVerification(SQLModel, table=True):
     total: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     checked: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     head: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
-    first_bad_event: int | None = Field(
-        default=None, sa_column=Column(BigInteger, nullable=True)
-    )
+    first_bad_event: int | None = Field(default=None, sa_column=Column(BigInteger, nullable=True))
     reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 

@@ -216,6 +216,10 @@ class AuditQuery(ListQuery):
             description='An event kind ("checklist.submit") or a prefix with * ("checklist.*")',
         )
     )
+    outcome: Literal["ok", "refused", "failed"] | None = Field(
+        default=None,
+        description="ok: done; refused: a blocked step, a refused request; failed: at Meta",
+    )
     since: Time | None = None
     until: Time | None = None
 

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 from flask import current_app, make_response, request, url_for
 from flask_babel import force_locale
-from sqlalchemy import Select, and_, select
+from sqlalchemy import Select, select
 from sqlmodel import col
 from werkzeug.wrappers import Response
 
@@ -27,6 +27,7 @@ from app.api import schemas as s
 from app.api.auth import caller, public, rate_key, requires
 from app.api.problems import MEDIA_TYPE, ApiProblem
 from app.api.spec import document, operation
+from app.audits import query as audit_query
 from app.auth import limiter, lockout, twofactor
 from app.checklists import gate, service
 from app.checklists.views import FACEBOOK_2FA_WORDING
@@ -598,26 +599,16 @@ def get_submission(submission_id: int) -> s.SubmissionOut:
 @requires("audit:read", Role.AUDITOR)
 def audit_events(query: s.AuditQuery) -> s.AuditPage:
     """Audit events, newest first, filtered; reading the log is itself audited."""
-    select_ = select(AuditEvent)
-    if query.checklist is not None:
-        select_ = select_.where(
-            and_(
-                col(AuditEvent.subject_type) == "checklist",
-                col(AuditEvent.subject_id) == str(query.checklist),
-            )
-        )
-    if query.actor is not None:
-        select_ = select_.where(*_actor_filter(query.actor))
-    if query.kind is not None:
-        if query.kind.endswith("*"):
-            select_ = select_.where(col(AuditEvent.kind).startswith(query.kind[:-1]))
-        else:
-            select_ = select_.where(col(AuditEvent.kind) == query.kind)
-    if query.since is not None:
-        select_ = select_.where(col(AuditEvent.occurred_at) >= query.since)
-    if query.until is not None:
-        select_ = select_.where(col(AuditEvent.occurred_at) < query.until)
-    rows, next_cursor = _page(select_, col(AuditEvent.seq), _after(query.cursor), query.limit)
+    the_filter = audit_query.Filter(
+        checklist=query.checklist,
+        actor=query.actor,
+        kind=query.kind,
+        outcome=query.outcome,
+        since=query.since,
+        until=query.until,
+    )
+    page = audit_query.page(get_session(), the_filter, _after(query.cursor), query.limit)
+    rows, next_cursor = page.events, _cursor(page.next_after)
     audit.defer(
         "audit.read",
         data={
@@ -627,18 +618,6 @@ def audit_events(query: s.AuditQuery) -> s.AuditPage:
         },
     )
     return s.AuditPage(events=[_event_out(e) for e in rows], next_cursor=next_cursor)
-
-
-def _actor_filter(actor: str) -> list[Any]:
-    if "@" in actor:
-        user = get_session().scalars(select(User).where(col(User.email) == actor.lower())).first()
-        kind, ident = "user", str(user.id if user is not None else 0)
-    else:
-        kind, _, ident = actor.partition(":")
-    clauses = [col(AuditEvent.actor_type) == kind]
-    if ident:
-        clauses.append(col(AuditEvent.actor_id) == ident)
-    return clauses
 
 
 def _event_out(e: AuditEvent) -> s.AuditEventOut:

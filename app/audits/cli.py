@@ -1,23 +1,51 @@
-"""``flask audit verify``: walk the chain, exit 1 at the first broken link."""
+"""``flask audit …``: verify, export, checkpoints, retention, and test data for measuring."""
 
 from __future__ import annotations
 
+import json
+import sys
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
 import click
+from flask import current_app
 from flask.cli import AppGroup
+from sqlalchemy import func, select
+from sqlmodel import col
+from werkzeug.datastructures import MultiDict
 
 from app import audit
-from app.db import engine
+from app.audits import evidence, export, generate, integrity, query, retention, signing
+from app.audits.forms import AuditFilterForm
+from app.db import engine, new_session, transaction
+from app.models import AuditCheckpoint, AuditEvent, utcnow
 
 
 @click.group("audit", cls=AppGroup)
 def audit_cli() -> None:
-    """Check the audit log."""
+    """Verify, export, checkpoint and purge the audit log."""
 
 
 @audit_cli.command("verify")
-def verify_command() -> None:
+@click.option("--progress/--no-progress", default=None, help="A progress bar (default: on a TTY).")
+def verify_command(progress: bool | None) -> None:
     """Verify the whole hash chain in constant memory."""
-    result = audit.verify(engine())
+    eng = engine()
+    show = sys.stderr.isatty() if progress is None else progress
+    if show:
+        with new_session(write=False, eng=eng) as db:
+            total = db.scalar(select(func.count()).select_from(AuditEvent)) or 0
+        with click.progressbar(length=total, label="verifying", file=sys.stderr) as bar:
+            done = [0]
+
+            def step(checked: int) -> None:
+                bar.update(checked - done[0])
+                done[0] = checked
+
+            result = audit.verify(eng, progress=step)
+    else:
+        result = audit.verify(eng)
     if result.ok:
         click.echo(f"ok {result.events} events head={result.head}")
         return
@@ -27,3 +55,207 @@ def verify_command() -> None:
         err=True,
     )
     raise SystemExit(1)
+
+
+# --- export ------------------------------------------------------------------
+
+
+def _filter(options: dict[str, Any]) -> query.Filter:
+    """The command's filter options, checked by the pages' own filter form."""
+    raw = MultiDict({k: str(v) for k, v in options.items() if v not in (None, "")})
+    # Flask-WTF forms live in a request; this one is built from the options instead.
+    with current_app.test_request_context():
+        form = AuditFilterForm(formdata=raw)
+        valid = form.validate()
+    if not valid:
+        problems = "; ".join(
+            f"--{name}: {' '.join(map(str, e))}" for name, e in form.errors.items()
+        )
+        raise click.UsageError(problems)
+    result: query.Filter = form.to_filter()
+    return result
+
+
+def filter_options(command: Any) -> Any:
+    """The filter as options: the same names and rules as on the pages."""
+    for name, help_ in reversed(
+        [
+            ("checklist", "an ad's number: its events and its submissions'"),
+            ("actor", "an e-mail address, user:5, token:3 or system"),
+            ("kind", "an event kind, or a prefix ending in * (checklist.*)"),
+            ("outcome", "ok, refused or failed"),
+            ("since", "from this day (YYYY-MM-DD, UTC)"),
+            ("until", "up to and including this day (YYYY-MM-DD, UTC)"),
+        ]
+    ):
+        command = click.option(f"--{name}", default=None, help=help_)(command)
+    return command
+
+
+@audit_cli.command("export")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default="csv")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+    help="The file; its manifest is written beside it as FILE.manifest.json.",
+)  # fmt: skip
+@filter_options
+def export_command(fmt: str, out: Path, **options: Any) -> None:
+    """Export the (filtered) log, streamed, with a manifest (count, chain head, SHA-256)."""
+    the_filter = _filter(options)
+    if out.exists():
+        raise click.UsageError(f"{out} exists: choose a new file (exports are never overwritten)")
+    with new_session(write=False) as db:
+        job = export.Export(db, the_filter, fmt, out.name, "system:cli", integrity.signer())
+        total = query.count(db, job.snapshot)
+        with (
+            click.progressbar(length=total, label="exporting", file=sys.stderr) as bar,
+            out.open("xb") as stream,
+        ):
+            job.progress = bar.update
+            manifest = export.write_files(job, stream)
+    Path(f"{out}.manifest.json").write_bytes(export.manifest_bytes(manifest))
+    with transaction() as db:
+        audit.record(
+            db,
+            "audit.exported",
+            data={"format": fmt, "filters": the_filter.describe(), "count": manifest["count"],
+                  "sha256": manifest["sha256"], "via": "cli"},
+        )  # fmt: skip
+    click.echo(f"{manifest['count']} events -> {out} sha256={manifest['sha256']}")
+
+
+@audit_cli.command("check-export")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The signing key's public half (.pub), to check the manifest's signature.",
+)  # fmt: skip
+def check_export_command(file: Path, public_key: Path | None) -> None:
+    """Check an export against its manifest and every line against its hash (no database)."""
+    try:
+        report = evidence.check_export(file, public_key.read_bytes() if public_key else None)
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for problem in report.problems:
+        click.echo(problem, err=True)
+    head = report.manifest.get("chain_head") or {}
+    click.echo(
+        f"{'ok' if report.ok else 'FAILED'}: {report.events} events, "
+        f"chain head at export #{head.get('seq', '-')}, signature {report.signature}"
+    )
+    if not report.ok:
+        raise SystemExit(1)
+
+
+# --- checkpoints -------------------------------------------------------------
+
+
+@audit_cli.command("keygen")
+def keygen_command() -> None:
+    """Create the Ed25519 key that signs checkpoints and manifests (instance/audit-signing.pem)."""
+    path = Path(current_app.instance_path) / "audit-signing.pem"
+    if path.exists():
+        raise click.ClickException(f"{path} exists already; move it away to make a new key")
+    signer = signing.generate(path)
+    click.echo(f"key {signer.key_id}: {path} (private, 0600) and {path}.pub (give it to auditors)")
+    click.echo("Set AUDIT_SIGNING_KEY_FILE = 'audit-signing.pem' in instance/config.py.")
+
+
+@audit_cli.command("checkpoint")
+@click.option("--if-due", is_flag=True, help="Only when the newest is older than a day.")
+def checkpoint_command(if_due: bool) -> None:
+    """Append a checkpoint of the chain head (signed when a key is configured)."""
+    now = utcnow()
+    every = timedelta(hours=current_app.config["AUDIT_CHECKPOINT_HOURS"])
+    with transaction() as db:
+        if if_due and not integrity.checkpoint_due(db, now, every):
+            click.echo("not due")
+            return
+        cp = integrity.take_checkpoint(db, now, integrity.signer())
+    click.echo(
+        f"checkpoint #{cp.seq} head={cp.head} events={cp.events} signed={bool(cp.signature)}"
+    )
+
+
+@audit_cli.command("checkpoints")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def checkpoints_command(out: Path) -> None:
+    """Write every checkpoint to a file to keep away from this server."""
+    with new_session(write=False) as db:
+        rows = db.scalars(select(AuditCheckpoint).order_by(col(AuditCheckpoint.seq))).all()
+        doc = integrity.export_checkpoints(rows, integrity.signer())
+    out.write_text(json.dumps(doc, indent=2) + "\n")
+    click.echo(f"{len(rows)} checkpoints -> {out}")
+
+
+@audit_cli.command("check-checkpoints")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The public key you hold; without it signatures are not checked.",
+)  # fmt: skip
+def check_checkpoints_command(file: Path, public_key: Path | None) -> None:
+    """Check earlier checkpoints against the chain as it is now: a rewrite is found."""
+    public = signing.load_public(public_key.read_bytes()) if public_key else None
+    try:
+        findings, result = integrity.check_checkpoints(
+            engine(), json.loads(file.read_text()), public
+        )
+    except (ValueError, KeyError) as exc:
+        raise click.ClickException(str(exc)) from None
+    for f in findings:
+        click.echo(f"checkpoint #{f.seq}: {'ok' if f.ok else 'FAILED'}: {f.detail}")
+    chain = "ok" if result.ok else f"broken at event {result.first_bad_event}: {result.reason}"
+    click.echo(f"chain: {chain} ({result.events} events)")
+    if not result.ok or not all(f.ok for f in findings):
+        raise SystemExit(1)
+
+
+# --- retention ---------------------------------------------------------------
+
+
+@audit_cli.command("purge")
+@click.option("--dry-run", is_flag=True, help="Count what would be deleted; change nothing.")
+@click.option(
+    "--archive", type=click.Path(file_okay=False, path_type=Path),
+    help="Export the events to be deleted into this folder first (JSON Lines + manifest).",
+)  # fmt: skip
+def purge_command(dry_run: bool, archive: Path | None) -> None:
+    """Delete events past their class's retention in a sealed segment; verify stays ok."""
+    retention_days = current_app.config["AUDIT_RETENTION_DAYS"]
+    with transaction() as db:
+        report = retention.purge(
+            db, retention_days, utcnow(), sign=integrity.signer(), archive_dir=archive,
+            dry_run=dry_run,
+        )  # fmt: skip
+    for name, cutoff in sorted(report.cutoffs.items()):
+        click.echo(f"{name}: before {cutoff}: {report.deleted.get(name, 0)} events")
+    if dry_run:
+        click.echo(f"dry run: {report.total} events would be deleted")
+    elif report.sealed_up_to is None:
+        click.echo("nothing to purge")
+    else:
+        where = f", archived in {report.archive}" if report.archive else ""
+        click.echo(f"deleted {report.total} events; sealed up to #{report.sealed_up_to}{where}")
+
+
+# --- test data ---------------------------------------------------------------
+
+
+@audit_cli.command("generate")
+@click.argument("count", type=click.IntRange(1, 50_000_000))
+@click.option("--checklists", type=click.IntRange(1), default=20_000, show_default=True)
+@click.option("--users", type=click.IntRange(1), default=500, show_default=True)
+@click.option("--days", type=click.IntRange(1), default=730, show_default=True)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def generate_command(count: int, checklists: int, users: int, days: int, yes: bool) -> None:
+    """Append COUNT synthetic events (for measuring; never on a production log)."""
+    url = engine().url.render_as_string(hide_password=True)
+    if not yes:
+        click.confirm(f"Append {count} synthetic events to the audit log of {url}?", abort=True)
+    with click.progressbar(length=count, label="generating", file=sys.stderr) as bar:
+        made = generate.events(
+            engine(), count, checklists=checklists, users=users, days=days, progress=bar.update
+        )
+    generate.analyze(engine())
+    click.echo(f"{made} events appended")

@@ -29,6 +29,7 @@ from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
 from app import audit
+from app.audits import integrity
 from app.checklists import gate
 from app.db import is_sqlite, transaction
 from app.meta.gateway import KINDS, AdSpec, Gateway, MetaError, SdkGateway
@@ -78,9 +79,29 @@ class Worker:
         while not stop.is_set():
             try:
                 self.run_once()
+                self.checkpoint_if_due()
             except Exception:  # one bad round must not stop the worker; it is logged
                 log.exception("worker round failed")
             stop.wait(interval)
+
+    def checkpoint_if_due(self) -> bool:
+        """Take the audit log's daily checkpoint; with several workers, the first one does.
+
+        The cheap check runs without the append lock; only when a checkpoint is due does it
+        take the lock and look again, so that two workers never both take one.
+        """
+        every = timedelta(hours=float(current_app.config["AUDIT_CHECKPOINT_HOURS"]))
+        now = utcnow()
+        with transaction(write=False) as db:
+            if not integrity.checkpoint_due(db, now, every):
+                return False
+        with transaction() as db:
+            audit.lock(db)
+            if not integrity.checkpoint_due(db, now, every):
+                return False
+            cp = integrity.take_checkpoint(db, now, integrity.signer())
+        log.info("audit checkpoint at event %s", cp.seq)
+        return True
 
     # -- claiming ---------------------------------------------------------------
 

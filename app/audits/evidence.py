@@ -1,0 +1,171 @@
+"""Checking exports offline: the file against its manifest, every line against its hash.
+
+Needs no database: ``flask --app wsgi audit check-export FILE`` (or ``python -m
+app.audits.evidence FILE``) on any machine with adgate installed. FILE is the ZIP from the
+pages, or a file from ``flask audit export`` with ``FILE.manifest.json`` beside it.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import sys
+import zipfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+
+from app.audit import canonical_data, envelope
+from app.audits import signing
+from app.audits.export import FIELDS, FORMAT, TIME_FORMAT
+
+MAX_PROBLEMS = 20
+
+
+@dataclass
+class ExportCheck:
+    """The outcome: ok when there are no problems."""
+
+    manifest: dict[str, Any]
+    events: int = 0
+    problems: list[str] = field(default_factory=list)
+    signature: str = "not checked"
+
+    @property
+    def ok(self) -> bool:
+        """Whether the export is complete and unaltered as far as it can be checked."""
+        return not self.problems
+
+    def add(self, problem: str) -> None:
+        """Note a problem (the first few are kept)."""
+        if len(self.problems) < MAX_PROBLEMS:
+            self.problems.append(problem)
+
+
+def check_export(path: Path, public_pem: bytes | None = None) -> ExportCheck:
+    """Check an export (ZIP, or file + ``.manifest.json``) completely."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            manifest = _load_manifest(archive.read("manifest.json"))
+            with archive.open(str(manifest.get("file", ""))) as member:
+                return _check(member, manifest, public_pem)
+    manifest_path = Path(f"{path}.manifest.json")
+    if not manifest_path.exists():
+        raise ValueError(f"no manifest: expected {manifest_path}")
+    with path.open("rb") as data:
+        return _check(data, _load_manifest(manifest_path.read_bytes()), public_pem)
+
+
+def _load_manifest(raw: bytes) -> dict[str, Any]:
+    manifest = json.loads(raw)
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise ValueError(f"not an adgate export manifest ({FORMAT})")
+    return manifest
+
+
+def _check(data: IO[bytes], manifest: dict[str, Any], public_pem: bytes | None) -> ExportCheck:
+    report = ExportCheck(manifest)
+    if public_pem is not None:
+        problem = signing.check(manifest, signing.load_public(public_pem))
+        report.signature = problem or "valid"
+        if problem is not None:
+            report.add(f"manifest signature: {problem}")
+    digest, size = hashlib.sha256(), 0
+    fmt = "csv" if manifest.get("media_type") == "text/csv" else "jsonl"
+    previous: tuple[int, str] | None = None
+    for number, (raw, event) in enumerate(_events(data, fmt), start=1):
+        digest.update(raw)
+        size += len(raw)
+        if event is None:
+            continue
+        report.events += 1
+        problem = _check_event(event)
+        linked = previous is not None and int(event["seq"]) == previous[0] + 1
+        if problem is None and linked and previous and event["prev_hash"] != previous[1]:
+            problem = "does not link to the line before it"
+        if problem is not None:
+            report.add(f"line {number} (event {event.get('seq')}): {problem}")
+        previous = (int(event["seq"]), str(event["hash"])) if problem is None else None
+    if digest.hexdigest() != manifest.get("sha256"):
+        report.add("the file's SHA-256 differs from the manifest: it was changed")
+    if size != manifest.get("bytes"):
+        report.add(f"the file has {size} bytes, the manifest says {manifest.get('bytes')}")
+    if report.events != manifest.get("count"):
+        report.add(
+            f"the file has {report.events} events, the manifest says {manifest.get('count')}"
+        )
+    return report
+
+
+def _events(data: IO[bytes], fmt: str) -> Iterator[tuple[bytes, dict[str, Any] | None]]:
+    """Each raw line with its event (None for the CSV header or an unreadable line)."""
+    first = True
+    for raw in data:
+        text = raw.decode("utf-8", errors="replace")
+        if fmt == "csv":
+            if first:
+                first = False
+                yield raw, None
+                continue
+            row = next(csv.reader(io.StringIO(text)), [])
+            if len(row) != len(FIELDS):
+                yield raw, {"seq": None, "broken": "not a CSV line of the export"}
+                continue
+            values: dict[str, Any] = dict(zip(FIELDS, row, strict=True))
+            for name in ("actor_id", "subject_type", "subject_id", "request_id"):
+                values[name] = values[name] or None
+            yield raw, values
+        else:
+            try:
+                values = json.loads(text)
+                values["data"] = canonical_data(values["data"])
+            except (ValueError, KeyError, TypeError):
+                yield raw, {"seq": None, "broken": "not a JSON line of the export"}
+                continue
+            yield raw, values
+
+
+def _check_event(event: dict[str, Any]) -> str | None:
+    if "broken" in event:
+        return str(event["broken"])
+    try:
+        body = envelope(
+            seq=int(event["seq"]),
+            occurred_at=datetime.strptime(event["occurred_at"], TIME_FORMAT).replace(tzinfo=UTC),
+            actor_type=event["actor_type"],
+            actor_id=event["actor_id"],
+            kind=event["kind"],
+            subject_type=event["subject_type"],
+            subject_id=event["subject_id"],
+            data=event["data"],
+            request_id=event["request_id"],
+            prev_hash=event["prev_hash"],
+        )
+    except (KeyError, ValueError, TypeError):
+        return "a field is missing or malformed"
+    if hashlib.sha256(body.encode()).hexdigest() != event.get("hash"):
+        return "its content does not match its hash: the line was changed"
+    return None
+
+
+def main(argv: list[str]) -> int:
+    """``python -m app.audits.evidence FILE [PUBLIC_KEY.pem]``: exit 0 when the export is intact."""
+    if not argv or len(argv) > 2:
+        print("usage: python -m app.audits.evidence EXPORT [PUBLIC_KEY.pem]", file=sys.stderr)
+        return 2
+    public = Path(argv[1]).read_bytes() if len(argv) == 2 else None
+    report = check_export(Path(argv[0]), public)
+    for problem in report.problems:
+        print(problem, file=sys.stderr)
+    print(
+        f"{'ok' if report.ok else 'FAILED'}: {report.events} events, signature {report.signature}"
+    )
+    return 0 if report.ok else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main(sys.argv[1:]))

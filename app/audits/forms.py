@@ -1,0 +1,87 @@
+"""The filter of the audit pages, also used by ``flask audit export`` (one set of rules)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import DateField, IntegerField, SelectChoice, SelectField, StringField
+from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
+
+from app.audits import kinds
+from app.audits.query import Filter
+
+ACTOR_PATTERN = (
+    r"^((user|token|system|anonymous)(:[A-Za-z0-9_.:-]{1,64})?|[^\s@]{1,64}@[^\s@]{1,190})$"
+)
+KIND_PATTERN = r"^[a-z][a-z0-9_.]{0,63}\*?$"
+OUTCOME_LABELS = {
+    kinds.OK: _l("done"),
+    kinds.REFUSED: _l("refused or blocked"),
+    kinds.FAILED: _l("failed at Meta"),
+}
+
+
+class AuditFilterForm(FlaskForm):  # type: ignore[misc]
+    """Which events to show or export (a GET form: no CSRF token, nothing changes)."""
+
+    class Meta:
+        csrf = False
+
+    checklist = IntegerField(
+        _l("Ad (checklist number)"), validators=[Optional(), NumberRange(min=1, max=2**31 - 1)]
+    )
+    actor = StringField(
+        _l("Who"),
+        validators=[
+            Optional(),
+            Regexp(ACTOR_PATTERN, message=_l("An e-mail address, or user:5, token:3, system.")),
+        ],
+        description=_l("An e-mail address, or user:5, token:3, system"),
+    )
+    kind = StringField(
+        _l("Event"),
+        validators=[
+            Optional(),
+            Regexp(
+                KIND_PATTERN, message=_l("An event name such as checklist.submit or checklist.*")
+            ),
+        ],
+        description=_l("An event name, or a prefix ending in * (checklist.*)"),
+    )
+    outcome = SelectField(
+        _l("Outcome"),
+        choices=[SelectChoice("", _l("any"))]
+        + [SelectChoice(k, v) for k, v in OUTCOME_LABELS.items()],
+        validators=[Optional()],
+    )
+    since = DateField(_l("From (UTC)"), validators=[Optional()])
+    until = DateField(_l("To (UTC, inclusive)"), validators=[Optional()])
+
+    def validate_until(self, field: Any) -> None:
+        """A range must not end before it starts."""
+        if field.data and self.since.data and field.data < self.since.data:
+            raise ValidationError(_l("The end lies before the start."))
+
+    def to_filter(self) -> Filter:
+        """The validated form as a query filter (dates as UTC days, the end inclusive)."""
+        since, until = self.since.data, self.until.data
+        return Filter(
+            checklist=self.checklist.data,
+            actor=(self.actor.data or "").strip() or None,
+            kind=(self.kind.data or "").strip() or None,
+            outcome=self.outcome.data or None,
+            since=datetime.combine(since, time(), UTC) if since else None,
+            until=datetime.combine(until, time(), UTC) + timedelta(days=1) if until else None,
+        )
+
+    def query_args(self) -> dict[str, str]:
+        """The filter as URL parameters (for the next page and the export link)."""
+        args = {}
+        for name in ("checklist", "actor", "kind", "outcome", "since", "until"):
+            value = getattr(self, name).data
+            if value not in (None, ""):
+                args[name] = str(value)
+        return args

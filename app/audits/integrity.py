@@ -1,0 +1,191 @@
+"""Checkpoints of the chain and verification runs with progress.
+
+A checkpoint appends an ``audit.checkpoint`` event and records that event's hash with the
+count and time, signed when a key is configured. Its head is an event that is never purged,
+so an exported checkpoint can be checked against the chain years later: a chain rewritten
+after it (even consistently, by someone with database access) no longer has that hash.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import Engine, func, select, update
+from sqlmodel import Session, col
+
+from app import audit
+from app.audits import signing
+from app.audits.export import timestamp
+from app.db import new_session
+from app.models import AuditCheckpoint, AuditEvent, AuditVerification, utcnow
+
+CHECKPOINT = "audit.checkpoint"
+CHECKPOINTS_FORMAT = "adgate-audit-checkpoints/1"
+# A run whose process stopped writing progress for this long is shown as interrupted.
+STALE_AFTER = timedelta(seconds=60)
+
+
+def signer(app: Flask | None = None) -> signing.Signer | None:
+    """The configured signing key, if any (a path relative to the instance folder)."""
+    app = app or current_app
+    name = app.config.get("AUDIT_SIGNING_KEY_FILE")
+    return signing.load_signer(Path(app.instance_path) / name) if name else None
+
+
+def statement(cp: AuditCheckpoint) -> dict[str, Any]:
+    """What a checkpoint asserts, as signed and exported."""
+    return {
+        "seq": cp.seq,
+        "head": cp.head,
+        "events": cp.events,
+        "taken_at": timestamp(cp.taken_at),
+    }
+
+
+def take_checkpoint(db: Session, now: datetime, sign: signing.Signer | None) -> AuditCheckpoint:
+    """Append a checkpoint event and record its hash (in the caller's transaction)."""
+    previous = db.scalar(select(func.max(col(AuditCheckpoint.seq))))
+    event = audit.record(db, CHECKPOINT, data={"previous": previous}, actor=audit.SYSTEM)
+    events = db.scalar(select(func.count()).select_from(AuditEvent)) or 0
+    cp = AuditCheckpoint(seq=event.seq, head=event.hash, events=events, taken_at=now)
+    if sign is not None:
+        block = sign.sign(statement(cp))
+        cp.key_id, cp.signature = block["key_id"], block["value"]
+    db.add(cp)
+    db.flush()
+    return cp
+
+
+def checkpoint_due(db: Session, now: datetime, every: timedelta) -> bool:
+    """Whether the newest checkpoint is older than ``every`` (or there is none)."""
+    newest = db.scalar(select(func.max(col(AuditCheckpoint.taken_at))))
+    return newest is None or newest <= now - every
+
+
+def export_checkpoints(
+    rows: Iterable[AuditCheckpoint], sign: signing.Signer | None
+) -> dict[str, Any]:
+    """The checkpoints as a document to keep away from the server."""
+    items = []
+    for cp in rows:
+        item = statement(cp)
+        if cp.signature is not None:
+            item["signature"] = {
+                "algorithm": signing.ALGORITHM, "key_id": cp.key_id, "value": cp.signature
+            }  # fmt: skip
+        items.append(item)
+    doc: dict[str, Any] = {"format": CHECKPOINTS_FORMAT, "checkpoints": items}
+    if sign is not None:
+        doc["public_key"] = signing.public_pem(sign.private.public_key())
+    return doc
+
+
+@dataclass(frozen=True)
+class CheckpointFinding:
+    """The outcome for one exported checkpoint."""
+
+    seq: int
+    ok: bool
+    detail: str
+
+
+def check_checkpoints(
+    eng: Engine, doc: dict[str, Any], public: Any | None
+) -> tuple[list[CheckpointFinding], audit.VerifyResult]:
+    """Each exported checkpoint against the chain as it is now, and the chain itself."""
+    if doc.get("format") != CHECKPOINTS_FORMAT:
+        raise ValueError(f"not a checkpoint file ({CHECKPOINTS_FORMAT})")
+    findings = []
+    with new_session(write=False, eng=eng) as db:
+        for item in doc.get("checkpoints", []):
+            seq, head = int(item["seq"]), str(item["head"])
+            problem = signing.check(item, public) if public is not None else None
+            stored = db.scalar(select(col(AuditEvent.hash)).where(col(AuditEvent.seq) == seq))
+            if problem is not None:
+                findings.append(CheckpointFinding(seq, False, f"signature: {problem}"))
+            elif stored is None:
+                findings.append(CheckpointFinding(seq, False, "the checkpoint's event is gone"))
+            elif stored != head:
+                findings.append(
+                    CheckpointFinding(seq, False, "the chain was rewritten: the hash differs")
+                )
+            else:
+                signed = "signed" if public is not None else "signature not checked"
+                findings.append(CheckpointFinding(seq, True, f"head matches ({signed})"))
+    return findings, audit.verify(eng)
+
+
+# --- verification runs -------------------------------------------------------
+
+
+def run_status(run: AuditVerification, now: datetime) -> str:
+    """running, ok, broken, or interrupted (a run whose process died)."""
+    if run.status == "running" and run.heartbeat_at < now - STALE_AFTER:
+        return "interrupted"
+    return run.status
+
+
+def start_run(db: Session, user_id: int | None, now: datetime) -> AuditVerification:
+    """Record a new run (the caller commits, then calls ``run_in_background``)."""
+    total = db.scalar(select(func.count()).select_from(AuditEvent)) or 0
+    run = AuditVerification(
+        started_by=user_id, started_at=now, heartbeat_at=now, status="running", total=total
+    )
+    db.add(run)
+    db.flush()
+    return run
+
+
+def run_in_background(app: Flask, run_id: int) -> threading.Thread:
+    """Verify in a thread of this process, writing progress to the run's row."""
+    thread = threading.Thread(
+        target=execute_run, args=(app, run_id), name=f"audit-verify-{run_id}", daemon=True
+    )
+    thread.start()
+    return thread
+
+
+def execute_run(app: Flask, run_id: int) -> None:
+    """Verify the chain and write progress and the outcome (also audited) to the run."""
+    with app.app_context():
+        eng = app.extensions["adgate.db"]
+
+        def progress(checked: int) -> None:
+            with new_session(write=True, eng=eng) as db, db.begin():
+                db.execute(
+                    update(AuditVerification)
+                    .where(col(AuditVerification.id) == run_id)
+                    .values(checked=checked, heartbeat_at=utcnow())
+                )
+
+        try:
+            result = audit.verify(eng, progress=progress)
+        except Exception:
+            _finish(eng, run_id, audit.VerifyResult(False, 0, "", reason="stopped by an error"))
+            raise
+        _finish(eng, run_id, result)
+
+
+def _finish(eng: Engine, run_id: int, result: audit.VerifyResult) -> None:
+    with new_session(write=True, eng=eng) as db, db.begin():
+        run = db.get(AuditVerification, run_id)
+        assert run is not None
+        status = "ok" if result.ok else ("broken" if result.head else "interrupted")
+        run.status, run.head = status, result.head or None
+        run.first_bad_event, run.reason = result.first_bad_event, result.reason
+        run.checked = max(run.checked, result.events)
+        run.finished_at = run.heartbeat_at = utcnow()
+        db.add(run)
+        actor = audit.Actor("user", str(run.started_by)) if run.started_by else audit.SYSTEM
+        audit.record(
+            db,
+            "audit.verified",
+            data={"ok": status == "ok", "events": run.checked, "via": "pages", "run": run_id},
+            actor=actor,
+        )

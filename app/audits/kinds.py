@@ -1,0 +1,121 @@
+"""The catalogue of audit event kinds: a label, an outcome and a retention class for each.
+
+The outcome says whether an event records something done ("ok"), something refused
+("refused": a blocked step, a forbidden page, a wrong code) or something that failed at
+Meta ("failed"). The retention class decides how long ``flask audit purge`` keeps it:
+
+- ``reads``: who looked at what (the log, identity records);
+- ``security``: sign-ins, codes, refusals, accounts and tokens;
+- ``evidence``: how each ad was checked, approved, submitted and reviewed;
+- ``integrity``: checkpoints and purges, which the chain's verification needs: kept forever.
+
+A kind not in the catalogue is treated as evidence, the longest-lived class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+
+from workflows.machine import Event
+
+OK, REFUSED, FAILED = "ok", "refused", "failed"
+OUTCOMES = (OK, REFUSED, FAILED)
+READS, SECURITY, EVIDENCE, INTEGRITY = "reads", "security", "evidence", "integrity"
+CLASSES = (READS, SECURITY, EVIDENCE, INTEGRITY)
+
+
+@dataclass(frozen=True)
+class Kind:
+    """What the catalogue knows about one event kind."""
+
+    name: str
+    label: Any  # a lazy string
+    outcome: str = OK
+    retention: str = EVIDENCE
+
+
+_TRANSITIONS = {
+    Event.EDIT: _l("Ad changed"),
+    Event.APPROVE: _l("Ad approved (four eyes)"),
+    Event.SUBMIT: _l("Ad submitted"),
+    Event.SEND: _l("Sending to Meta started"),
+    Event.CONFIRM: _l("Meta accepted the ad"),
+    Event.RETRY: _l("Sending retried"),
+    Event.FAIL: _l("Sending failed"),
+    Event.REVIEW_PASS: _l("Meta's review passed: live"),
+    Event.REVIEW_REJECT: _l("Meta's review rejected the ad"),
+    Event.WITHDRAW: _l("Ad withdrawn"),
+}
+
+_KINDS = [
+    Kind("access.csrf_refused", _l("Form refused (expired or forged)"), REFUSED, SECURITY),
+    Kind("access.forbidden", _l("Access refused"), REFUSED, SECURITY),
+    Kind("access.rate_limited", _l("Too many requests"), REFUSED, SECURITY),
+    Kind("account.created", _l("Account created"), OK, SECURITY),
+    Kind("account.disabled", _l("Account disabled"), OK, SECURITY),
+    Kind("account.enabled", _l("Account enabled"), OK, SECURITY),
+    Kind("account.password_changed", _l("Password changed"), OK, SECURITY),
+    Kind("account.erased", _l("Person erased"), OK, EVIDENCE),
+    Kind("ad_account.added", _l("Ad account registered"), OK, EVIDENCE),
+    Kind("ad_account.violation", _l("Policy violation at Meta"), FAILED, EVIDENCE),
+    Kind("ad_account.eligibility_lost", _l("Ad account lost eligibility"), FAILED, EVIDENCE),
+    Kind("ad_account.restored", _l("Ad account eligibility restored"), OK, EVIDENCE),
+    Kind("api.unauthorized", _l("API call without a valid token"), REFUSED, SECURITY),
+    Kind("audit.read", _l("Audit log read"), OK, READS),
+    Kind("audit.exported", _l("Audit log exported"), OK, READS),
+    Kind("audit.verified", _l("Audit chain verified"), OK, READS),
+    Kind("audit.checkpoint", _l("Checkpoint of the chain"), OK, INTEGRITY),
+    Kind("audit.purged", _l("Old events purged (segment sealed)"), OK, INTEGRITY),
+    Kind("audit.ip_key_rotated", _l("Key for client addresses rotated"), OK, INTEGRITY),
+    Kind("auth.login", _l("Signed in"), OK, SECURITY),
+    Kind("auth.logout", _l("Signed out"), OK, SECURITY),
+    Kind("auth.login_failed", _l("Sign-in failed"), REFUSED, SECURITY),
+    Kind("auth.code_failed", _l("Wrong security code"), REFUSED, SECURITY),
+    Kind("auth.locked", _l("Account locked after failures"), REFUSED, SECURITY),
+    Kind("checklist.created", _l("Ad created"), OK, EVIDENCE),
+    Kind("checklist.attested", _l("Facebook 2FA attested"), OK, EVIDENCE),
+    Kind("checklist.checks_changed", _l("Check results changed"), OK, EVIDENCE),
+    Kind("checklist.classification_signed_off", _l("Classification signed off"), OK, EVIDENCE),
+    Kind("checklist.refused", _l("Step refused: checks unmet"), REFUSED, EVIDENCE),
+    Kind("identity.verified", _l("Identity verified"), OK, EVIDENCE),
+    Kind("identity.revoked", _l("Identity verification revoked"), OK, EVIDENCE),
+    Kind("identity.read", _l("Identity records read"), OK, READS),
+    Kind("submission.queued", _l("Submission queued"), OK, EVIDENCE),
+    Kind("submission.object_created", _l("Object created at Meta"), OK, EVIDENCE),
+    Kind("submission.taken_over", _l("Submission taken over by another worker"), OK, EVIDENCE),
+    Kind("token.created", _l("API token issued"), OK, SECURITY),
+    Kind("token.revoked", _l("API token revoked"), OK, SECURITY),
+    Kind("twofactor.enabled", _l("Two-factor authentication on"), OK, SECURITY),
+    Kind("twofactor.disabled", _l("Two-factor authentication off"), OK, SECURITY),
+    Kind("twofactor.enrolment_failed", _l("Two-factor enrolment failed"), REFUSED, SECURITY),
+    Kind("twofactor.recovery_code_used", _l("Recovery code used"), OK, SECURITY),
+    Kind("twofactor.recovery_codes_generated", _l("Recovery codes generated"), OK, SECURITY),
+    Kind("twofactor.reset", _l("Two-factor reset by an administrator"), OK, SECURITY),
+    Kind("twofactor.secrets_reencrypted", _l("Two-factor secrets re-encrypted"), OK, SECURITY),
+]
+for _event, _label in _TRANSITIONS.items():
+    _failed = _event in (Event.FAIL, Event.REVIEW_REJECT)
+    _KINDS.append(Kind(f"checklist.{_event.value}", _label, FAILED if _failed else OK))
+    _KINDS.append(
+        Kind(f"checklist.{_event.value}_blocked", _l("Ad blocked: checks unmet"), REFUSED)
+    )
+
+CATALOGUE: dict[str, Kind] = {k.name: k for k in _KINDS}
+
+
+def lookup(kind: str) -> Kind:
+    """The catalogue's entry, or an evidence entry labelled with the kind itself."""
+    return CATALOGUE.get(kind) or Kind(kind, kind)
+
+
+def with_outcome(outcome: str) -> list[str]:
+    """Every catalogued kind with this outcome (for the outcome filter)."""
+    return sorted(k.name for k in _KINDS if k.outcome == outcome)
+
+
+def in_class(retention: str) -> list[str]:
+    """Every catalogued kind in this retention class."""
+    return sorted(k.name for k in _KINDS if k.retention == retention)

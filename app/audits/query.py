@@ -1,0 +1,166 @@
+"""Finding audit events: one filter for the pages, the API, the export and the CLI.
+
+Every filter maps onto an index (subject, actor and kind each with seq; occurred_at), and
+pages are keyset pages on seq, newest first, so a page costs the same on a million events
+as on a hundred and never loads the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Row, Select, and_, func, or_, select
+from sqlmodel import Session, col
+
+from app import audit
+from app.audits import kinds
+from app.models import AuditEvent, Submission, User
+
+PAGE_SIZE = 50
+EXPORT_BATCH = 2_000
+
+
+@dataclass(frozen=True)
+class Filter:
+    """What an auditor asked for; every part optional."""
+
+    checklist: int | None = None
+    # "user:5", "token:3", "system", "system:adgate", "anonymous" or an e-mail address
+    actor: str | None = None
+    # an event kind, or a prefix ending in "*"
+    kind: str | None = None
+    outcome: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    # seq bounds, for exports of a segment (purge archives)
+    up_to_seq: int | None = None
+
+    def describe(self) -> dict[str, Any]:
+        """The filter as plain JSON values (for manifests and the audit log)."""
+        out: dict[str, Any] = {}
+        for name in ("checklist", "actor", "kind", "outcome", "since", "until", "up_to_seq"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+
+@dataclass
+class Page:
+    """One page of events, newest first, and where the next one starts."""
+
+    events: list[AuditEvent]
+    next_after: int | None
+    filter: Filter = field(default_factory=Filter)
+
+
+def statement(db: Session, f: Filter) -> Select[Any]:
+    """The SELECT for the filter, unordered."""
+    query = select(AuditEvent)
+    for clause in conditions(db, f):
+        query = query.where(clause)
+    return query
+
+
+def conditions(db: Session, f: Filter) -> list[Any]:
+    """The WHERE clauses the filter stands for."""
+    clauses: list[Any] = []
+    if f.checklist is not None:
+        clauses.append(_about_checklist(db, f.checklist))
+    if f.actor is not None:
+        clauses.extend(_actor(db, f.actor))
+    if f.kind is not None:
+        if f.kind.endswith("*"):
+            clauses.append(col(AuditEvent.kind).startswith(f.kind[:-1], autoescape=True))
+        else:
+            clauses.append(col(AuditEvent.kind) == f.kind)
+    if f.outcome is not None:
+        clauses.append(col(AuditEvent.kind).in_(kinds.with_outcome(f.outcome)))
+    if f.since is not None:
+        clauses.append(col(AuditEvent.occurred_at) >= f.since)
+    if f.until is not None:
+        clauses.append(col(AuditEvent.occurred_at) < f.until)
+    if f.up_to_seq is not None:
+        clauses.append(col(AuditEvent.seq) <= f.up_to_seq)
+    return clauses
+
+
+def _about_checklist(db: Session, checklist_id: int) -> Any:
+    """The checklist's own events and those of its submissions (its whole history)."""
+    submissions = [
+        str(s)
+        for s in db.scalars(
+            select(col(Submission.id)).where(col(Submission.checklist_id) == checklist_id)
+        )
+    ]
+    own = and_(
+        col(AuditEvent.subject_type) == "checklist",
+        col(AuditEvent.subject_id) == str(checklist_id),
+    )
+    if not submissions:
+        return own
+    return or_(
+        own,
+        and_(
+            col(AuditEvent.subject_type) == "submission",
+            col(AuditEvent.subject_id).in_(submissions),
+        ),
+    )
+
+
+def _actor(db: Session, actor: str) -> list[Any]:
+    if "@" in actor:
+        user = db.scalars(select(User).where(col(User.email) == actor.lower())).first()
+        kind, ident = "user", str(user.id if user is not None else 0)
+    else:
+        kind, _, ident = actor.partition(":")
+    clauses = [col(AuditEvent.actor_type) == kind]
+    if ident:
+        clauses.append(col(AuditEvent.actor_id) == ident)
+    return clauses
+
+
+def page(db: Session, f: Filter, after: int | None = None, limit: int = PAGE_SIZE) -> Page:
+    """Events older than ``after`` (a seq), newest first; keyset, so stable while the log grows."""
+    query = statement(db, f)
+    if after is not None:
+        query = query.where(col(AuditEvent.seq) < after)
+    rows = list(db.scalars(query.order_by(col(AuditEvent.seq).desc()).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, rows[-1].seq if more and rows else None, f)
+
+
+def timeline(db: Session, checklist_id: int) -> Sequence[AuditEvent]:
+    """A checklist's whole history, oldest first."""
+    query = statement(db, Filter(checklist=checklist_id))
+    return db.scalars(query.order_by(col(AuditEvent.seq))).all()
+
+
+def count(db: Session, f: Filter) -> int:
+    """How many events match (for progress bars and manifests)."""
+    query = select(func.count()).select_from(AuditEvent)
+    for clause in conditions(db, f):
+        query = query.where(clause)
+    return int(db.execute(query).scalar_one())
+
+
+def stream(db: Session, f: Filter, batch: int = EXPORT_BATCH) -> Iterator[Row[Any]]:
+    """Every matching event as a row of ``audit.CHAIN_COLUMNS``, oldest first.
+
+    Keyset batches of plain rows (no ORM objects), so memory stays constant at any size.
+    """
+    after = 0
+    base = select(*audit.CHAIN_COLUMNS)
+    for clause in conditions(db, f):
+        base = base.where(clause)
+    seq = col(AuditEvent.seq)
+    while True:
+        rows = db.execute(base.where(seq > after).order_by(seq).limit(batch)).all()
+        if not rows:
+            return
+        yield from rows
+        after = rows[-1][0]
