@@ -44,6 +44,9 @@ DEFAULTS: dict[str, Any] = {
     # How many reverse proxies stand in front of adgate (X-Forwarded-* is trusted that deep).
     "PROXY_COUNT": 0,
     "IP_HMAC_KEY": None,
+    # Who answers data protection questions (the controller's contact or its DPO), shown on
+    # the privacy page; None: the page tells people to ask their administrator.
+    "PRIVACY_CONTACT": None,
     # The four-eyes principle: a reviewer approves every ad before it is submitted.
     "FOUR_EYES": True,
     # Meta: "sandbox" talks to adgate's own Graph server, "live" to graph.facebook.com.

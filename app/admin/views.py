@@ -79,6 +79,9 @@ def _set_active(user_id: int, active: bool) -> Response:
     if user.id == current_user.id and not active:
         flash(_("You cannot disable your own account."), "danger")
         return redirect(url_for("admin.users"))
+    if active and user.erased_at is not None:
+        flash(_("An erased account cannot be enabled again."), "danger")
+        return redirect(url_for("admin.users"))
     set_active(db, user, active)
     if active:
         flash(_("Account %(email)s enabled.", email=user.email), "success")

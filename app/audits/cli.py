@@ -259,3 +259,6 @@ def generate_command(count: int, checklists: int, users: int, days: int, yes: bo
         )
     generate.analyze(engine())
     click.echo(f"{made} events appended")
+
+
+from app.audits import privacy as _privacy  # noqa: E402,F401  (registers audit rotate-ip-key)

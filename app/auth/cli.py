@@ -21,10 +21,11 @@ from app.auth.accounts import (
     set_active,
     set_password,
 )
+from app.auth.erasure import ErasureError, erase
 from app.auth.twofactor import reencrypt_all
 from app.config import update_secret
 from app.db import transaction
-from app.models import Role, User
+from app.models import Role, User, utcnow
 
 DEMO_ACCOUNTS = (
     ("manager@demo.adgate.example", Role.MANAGER),
@@ -36,7 +37,7 @@ DEMO_ACCOUNTS = (
 
 @click.group("users", cls=AppGroup)
 def users_cli() -> None:
-    """Create, list, disable and enable accounts."""
+    """Create, list, disable, enable and erase accounts."""
 
 
 def _read_password(from_stdin: bool) -> str:
@@ -66,7 +67,7 @@ def list_command() -> None:
     """List every account with its role and whether it is active."""
     with transaction(write=False) as db:
         for user in db.scalars(select(User).order_by(User.email)):
-            state = "active" if user.active else "disabled"
+            state = "erased" if user.erased_at else "active" if user.active else "disabled"
             click.echo(f"{user.email}\t{user.role}\t{state}")
 
 
@@ -75,6 +76,8 @@ def _set_active(email: str, active: bool) -> None:
         user = find_user(db, email)
         if user is None:
             raise click.ClickException(f"no account for {email}")
+        if active and user.erased_at is not None:
+            raise click.ClickException(f"{user.email} was erased: it cannot be enabled again")
         set_active(db, user, active)
     click.echo(f"{'enabled' if active else 'disabled'} {user.email}")
 
@@ -108,6 +111,42 @@ def set_password_command(email: str, password_stdin: bool) -> None:
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"password set for {email}")
+
+
+@users_cli.command("erase")
+@click.argument("email")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def erase_command(email: str, yes: bool) -> None:
+    """Erase the person behind EMAIL (GDPR Art. 17); the audit chain stays valid."""
+    # Looked up first and erased after the question, so that no write lock waits on a person.
+    with transaction(write=False) as db:
+        found = find_user(db, email)
+    if found is None:
+        raise click.ClickException(
+            f"no account for {email} (an erased person's address is gone: "
+            "use erased-<id>@invalid to refer to them)"
+        )
+    if found.erased_at is not None:
+        click.echo(f"{found.email} was erased already on {found.erased_at:%Y-%m-%d}")
+        return
+    if not yes:
+        click.confirm(
+            f"Erase {found.email} ({found.role}) for good? Their logins, 2FA and API tokens "
+            "end; the account cannot be restored",
+            abort=True,
+        )
+    try:
+        with transaction() as db:
+            user = db.get(User, found.id)
+            assert user is not None, "accounts are never deleted"
+            report = erase(db, user, None, utcnow())
+    except ErasureError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if report.already_erased:  # by someone else, while the question was open
+        click.echo(f"{report.placeholder} was erased already")
+        return
+    counts = ", ".join(f"{name} {n}" for name, n in report.counts().items())
+    click.echo(f"erased account {report.user_id}, now {report.placeholder}: {counts}")
 
 
 @users_cli.command("demo")

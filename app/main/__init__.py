@@ -23,6 +23,7 @@ NAVIGATION = (
     ("admin.ad_accounts", _l("Ad accounts")),
     ("audits.events", _l("Audit log")),
     ("tokens.index", _l("API tokens")),
+    ("main.privacy", _l("Privacy")),
     ("auth.two_factor", _l("Security")),
 )
 ROLE_NAMES = {

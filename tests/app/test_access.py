@@ -28,6 +28,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "auth.disable_two_factor": SIGNED_IN,
     "auth.confirm": SIGNED_IN,
     "main.index": SIGNED_IN,
+    "main.privacy": SIGNED_IN,
     "main.set_language": ANYONE,
     "main.healthz": ANYONE,
     "main.readyz": ANYONE,
