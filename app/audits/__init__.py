@@ -9,7 +9,7 @@ bp = Blueprint("audits", __name__, url_prefix="/audit")
 
 def init_app(app: Flask) -> None:
     """Register the blueprint and the CLI."""
-    from app.audits import cli, views  # noqa: F401  (registers the routes)
+    from app.audits import cli, dashboard, views  # noqa: F401  (registers the routes)
     from app.audits.kinds import CATALOGUE
 
     app.register_blueprint(bp)

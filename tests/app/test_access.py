@@ -38,6 +38,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "admin.enable": frozenset({Role.ADMIN}),
     "admin.reset_two_factor": frozenset({Role.ADMIN}),
     "audits.events": frozenset({Role.AUDITOR}),
+    "audits.dashboard": frozenset({Role.AUDITOR}),
     "audits.timeline": frozenset({Role.AUDITOR}),
     "audits.export_events": frozenset({Role.AUDITOR}),
     "audits.integrity_page": frozenset({Role.AUDITOR}),
