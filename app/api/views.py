@@ -599,6 +599,7 @@ def get_submission(submission_id: int) -> s.SubmissionOut:
 @requires("audit:read", Role.AUDITOR)
 def audit_events(query: s.AuditQuery) -> s.AuditPage:
     """Audit events, newest first, filtered; reading the log is itself audited."""
+    db = get_session()
     the_filter = audit_query.Filter(
         checklist=query.checklist,
         actor=query.actor,
@@ -607,14 +608,15 @@ def audit_events(query: s.AuditQuery) -> s.AuditPage:
         since=query.since,
         until=query.until,
     )
-    page = audit_query.page(get_session(), the_filter, _after(query.cursor), query.limit)
+    the_filter = audit_query.resolved(db, the_filter)
+    page = audit_query.page(db, the_filter, _after(query.cursor), query.limit)
     rows, next_cursor = page.events, _cursor(page.next_after)
     audit.defer(
         "audit.read",
         data={
             "view": "api",
             "count": len(rows),
-            "filters": query.model_dump(mode="json", exclude_none=True, exclude={"cursor"}),
+            "filters": {**the_filter.describe(), "limit": query.limit},
         },
     )
     return s.AuditPage(events=[_event_out(e) for e in rows], next_cursor=next_cursor)

@@ -72,8 +72,8 @@ def _filter(options: dict[str, Any]) -> query.Filter:
             f"--{name}: {' '.join(map(str, e))}" for name, e in form.errors.items()
         )
         raise click.UsageError(problems)
-    result: query.Filter = form.to_filter()
-    return result
+    with new_session(write=False) as db:
+        return query.resolved(db, form.to_filter())
 
 
 def filter_options(command: Any) -> Any:

@@ -8,7 +8,7 @@ as on a hundred and never loads the table.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -111,12 +111,22 @@ def _about_checklist(db: Session, checklist_id: int) -> Any:
     )
 
 
+def resolved(db: Session, f: Filter) -> Filter:
+    """The filter with an e-mail address replaced by the account's reference (``user:5``).
+
+    Filters are recorded (audit.read, manifests); the address must not reach the chain,
+    where erasing the person could not remove it.
+    """
+    if f.actor is None or "@" not in f.actor:
+        return f
+    user_id = db.scalar(select(col(User.id)).where(col(User.email) == f.actor.lower()))
+    return replace(f, actor=f"user:{user_id or 0}")
+
+
 def _actor(db: Session, actor: str) -> list[Any]:
     if "@" in actor:
-        user = db.scalars(select(User).where(col(User.email) == actor.lower())).first()
-        kind, ident = "user", str(user.id if user is not None else 0)
-    else:
-        kind, _, ident = actor.partition(":")
+        return _actor(db, resolved(db, Filter(actor=actor)).actor or "")
+    kind, _, ident = actor.partition(":")
     clauses = [col(AuditEvent.actor_type) == kind]
     if ident:
         clauses.append(col(AuditEvent.actor_id) == ident)

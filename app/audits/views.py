@@ -49,7 +49,7 @@ def events() -> tuple[str, int]:
     if not form.validate():
         return render_template("audits/events.html", form=form, rows=[], next_after=None), 400
     db = get_session()
-    page = query.page(db, form.to_filter(), after=after)
+    page = query.page(db, query.resolved(db, form.to_filter()), after=after)
     audit.defer(
         "audit.read",
         data={"view": "events", "count": len(page.events), "filters": page.filter.describe()},
@@ -98,7 +98,7 @@ def export_events() -> Response | tuple[str, int]:
         if fmt not in export.MEDIA_TYPES:
             flash(_("Choose CSV or JSON Lines."), "danger")
         return render_template("audits/events.html", form=form, rows=[], next_after=None), 400
-    the_filter = form.to_filter()
+    the_filter = query.resolved(get_session(), form.to_filter())
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     signer = integrity.signer()
     app = current_app._get_current_object()  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskCliRunner, FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import Engine, func, select, text, update
 from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
@@ -72,12 +72,14 @@ def test_filters_by_checklist_outcome_actor_kind_and_time(
     assert "checklist.created" in kinds
     assert "checklist.refused" in kinds
     assert all(f"Ad {first}" in row for row in re.findall(r"<tr data-seq.*?</tr>", html, re.S))
-    assert f"checklist_id={second}" not in html and f"/audit/checklists/{second}" not in html
+    assert f"checklist_id={second}" not in html
+    assert f"/audit/checklists/{second}" not in html
     refused = auditor.get("/audit/?outcome=refused").get_data(as_text=True)
     assert set(_kinds(refused)) == {"checklist.refused"}
     assert "Four-eyes approval" in refused  # the unmet steps, by name
     by_manager = _kinds(auditor.get("/audit/?actor=manager@example.org").get_data(as_text=True))
-    assert by_manager and "checklist.created" in by_manager
+    assert by_manager
+    assert "checklist.created" in by_manager
     with app.app_context(), transaction(write=False) as db:
         manager_id = db.execute(
             text("SELECT id FROM user_account WHERE email = 'manager@example.org'")
@@ -88,7 +90,8 @@ def test_filters_by_checklist_outcome_actor_kind_and_time(
     created = _kinds(auditor.get("/audit/?kind=checklist.created").get_data(as_text=True))
     assert created == ["checklist.created", "checklist.created"]
     prefix = set(_kinds(auditor.get("/audit/?kind=checklist.*").get_data(as_text=True)))
-    assert prefix and all(k.startswith("checklist.") for k in prefix)
+    assert prefix
+    assert all(k.startswith("checklist.") for k in prefix)
     today = utcnow().date()
     assert _seqs(auditor.get(f"/audit/?since={today}&until={today}").get_data(as_text=True))
     later = (today + DAY).isoformat()
@@ -112,11 +115,15 @@ def test_pages_are_keyset_cursors_newest_first(app: Flask, auditor: FlaskClient)
     generate.events(_eng(app), 130, checklists=5, users=3, days=10)
     first = auditor.get("/audit/").get_data(as_text=True)
     seqs = _seqs(first)
-    assert len(seqs) == 50 and seqs == sorted(seqs, reverse=True)
+    assert len(seqs) == 50
+    assert seqs == sorted(seqs, reverse=True)
     after = re.search(r'id="older" href="/audit/\?after=(\d+)"', first)
-    assert after and int(after.group(1)) == seqs[-1]
+    assert after
+    assert int(after.group(1)) == seqs[-1]
     second = _seqs(auditor.get(f"/audit/?after={after.group(1)}").get_data(as_text=True))
-    assert second and max(second) < min(seqs) and len(second) == 50
+    assert second
+    assert max(second) < min(seqs)
+    assert len(second) == 50
     reads = _events(app, "audit.read")
     assert json.loads(reads[-1].data)["count"] == 50
 
@@ -134,7 +141,8 @@ def test_the_timeline_holds_a_checklists_whole_history(
     assert {"checklist.approve", "checklist.submit", "submission.queued"} <= set(kinds)
     seqs = [int(s) for s in re.findall(r'timeline-event" data-seq="(\d+)"', html)]
     assert seqs == sorted(seqs)
-    assert "manager@example.org" in html and "reviewer@example.org" in html
+    assert "manager@example.org" in html
+    assert "reviewer@example.org" in html
     assert auditor.get("/audit/checklists/999999").status_code == 404
     assert cast.manager.get(f"/audit/checklists/{checklist}").status_code == 403
 
@@ -216,12 +224,15 @@ def test_cli_export_jsonl_with_progress_signature_and_check(
     Path(f"{out}.manifest.json").write_text(json.dumps(forged))
     check = runner.invoke(args=["audit", "check-export", str(out), "--public-key", str(public)])
     assert check.exit_code == 1
-    assert "signature" in check.output and "line 1" in check.output
+    assert "signature" in check.output
+    assert "line 1" in check.output
     # Refused filters and existing files change nothing.
     bad = runner.invoke(args=["audit", "export", "--kind", "NOT A KIND", "--out", str(out)])
-    assert bad.exit_code == 2 and "--kind" in bad.output
+    assert bad.exit_code == 2
+    assert "--kind" in bad.output
     again = runner.invoke(args=["audit", "export", "--out", str(out)])
-    assert again.exit_code == 2 and "exists" in again.output
+    assert again.exit_code == 2
+    assert "exists" in again.output
 
 
 # --- checkpoints -------------------------------------------------------------
@@ -279,7 +290,8 @@ def test_a_checkpoint_from_yesterday_detects_a_chain_rewritten_today(
     doc["checkpoints"][0]["head"] = _events(app)[doc["checkpoints"][0]["seq"] - 1].hash
     kept.write_text(json.dumps(doc))
     forged = runner.invoke(args=["audit", "check-checkpoints", str(kept), "--public-key", public])
-    assert forged.exit_code == 1 and "signature" in forged.output
+    assert forged.exit_code == 1
+    assert "signature" in forged.output
 
 
 def test_the_worker_takes_the_daily_checkpoint_once(app: Flask) -> None:
@@ -306,7 +318,8 @@ def test_purge_of_an_old_segment_leaves_verify_ok(
     _old_log(app)
     before = len(_events(app))
     dry = runner.invoke(args=["audit", "purge", "--dry-run"])
-    assert dry.exit_code == 0 and "would be deleted" in dry.output
+    assert dry.exit_code == 0
+    assert "would be deleted" in dry.output
     assert len(_events(app)) == before
     result = runner.invoke(args=["audit", "purge", "--archive", str(tmp_path / "archive")])
     assert result.exit_code == 0, result.output
@@ -334,7 +347,8 @@ def test_sealed_segment_tampering_is_still_detected(app: Flask) -> None:
     _old_log(app)
     with app.app_context(), transaction() as db:
         report = retention.purge(db, app.config["AUDIT_RETENTION_DAYS"], utcnow())
-    assert report.total > 0 and report.sealed_up_to
+    assert report.total > 0
+    assert report.sealed_up_to
     eng = _eng(app)
     assert audit.verify(eng).ok
     kept = [e for e in _events(app) if e.seq < report.sealed_up_to]
@@ -343,7 +357,8 @@ def test_sealed_segment_tampering_is_still_detected(app: Flask) -> None:
     with eng.begin() as conn:
         conn.execute(text("DELETE FROM audit_event WHERE seq = :s"), {"s": victim.seq})
     result = audit.verify(eng)
-    assert not result.ok and "kept in the sealed segment" in (result.reason or "")
+    assert not result.ok
+    assert "kept in the sealed segment" in (result.reason or "")
 
 
 def test_deleting_outside_a_sealed_segment_is_refused(app: Flask) -> None:

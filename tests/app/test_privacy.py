@@ -180,11 +180,6 @@ def test_an_erased_person_is_nowhere_in_the_database_and_the_chain_stays_valid(
     ).get_data(as_text=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="app/audits/query.py Filter.describe() copies an actor filter given as an e-mail "
-    "address into the chained audit.read/audit.exported events (drop this mark once fixed)",
-)
 def test_an_auditors_filter_by_address_does_not_keep_the_address(
     app: Flask, make_user: UserFactory, runner: FlaskCliRunner
 ) -> None:
