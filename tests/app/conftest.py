@@ -144,6 +144,20 @@ class Cast:
         return dict(re.findall(r'data-step="(\w+)" data-status="(\w+)"', html))
 
 
+def signed_in(app: Flask, make_user: UserFactory, email: str) -> FlaskClient:
+    """A client signed in through the forms as ``email`` (made by ``make_user``), in English."""
+    client = english_client(app)
+    assert AuthActions(client, make_user).login(email).status_code == 302
+    return client
+
+
+@pytest.fixture
+def auditor(app: Flask, make_user: UserFactory) -> FlaskClient:
+    """An auditor, signed in (auditors need no 2FA), pages in English."""
+    make_user("auditor@example.org", "auditor")
+    return signed_in(app, make_user, "auditor@example.org")
+
+
 @pytest.fixture
 def cast(app: Flask, make_user: UserFactory) -> Cast:
     """A manager, a reviewer and an admin, signed in; act_1001 registered for page 2001."""
@@ -152,11 +166,10 @@ def cast(app: Flask, make_user: UserFactory) -> Cast:
     make_user("admin@example.org", "admin")
     with app.app_context(), transaction() as db:
         add_ad_account(db, "act_1001", "2001", "Stadt Musterstadt", utcnow())
-    clients = {}
-    for email in ("manager@example.org", "reviewer@example.org", "admin@example.org"):
-        client = english_client(app)
-        assert AuthActions(client, make_user).login(email).status_code == 302
-        clients[email.split("@")[0]] = client
+    clients = {
+        email.split("@")[0]: signed_in(app, make_user, email)
+        for email in ("manager@example.org", "reviewer@example.org", "admin@example.org")
+    }
     return Cast(
         app, make_user, clients["manager"], clients["reviewer"], clients["admin"], manager, reviewer
     )

@@ -22,18 +22,8 @@ from app.audits import evidence, generate, integrity, retention
 from app.db import engine, transaction
 from app.models import AuditEvent, AuditSeal, utcnow
 from tests.app.conftest import Cast
-from tests.conftest import AuthActions, UserFactory, english_client
 
 DAY = timedelta(days=1)
-
-
-@pytest.fixture
-def auditor(app: Flask, make_user: UserFactory) -> FlaskClient:
-    """An auditor, signed in (auditors need no 2FA), pages in English."""
-    make_user("auditor@example.org", "auditor")
-    client = english_client(app)
-    assert AuthActions(client, make_user).login("auditor@example.org").status_code == 302
-    return client
 
 
 def _eng(app: Flask) -> Engine:

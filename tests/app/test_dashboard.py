@@ -22,20 +22,11 @@ from app.audits import charts
 from app.audits.charts import bar_chart
 from app.db import transaction
 from app.models import AdAccount, AuditEvent, utcnow
-from tests.app.conftest import Cast
-from tests.conftest import AuthActions, UserFactory, english_client
+from tests.app.conftest import Cast, signed_in
+from tests.conftest import UserFactory, english_client
 
 SVG = "{http://www.w3.org/2000/svg}"
 MARCH = "since=2025-03-01&until=2025-03-31"
-
-
-@pytest.fixture
-def auditor(app: Flask, make_user: UserFactory) -> FlaskClient:
-    """An auditor, signed in (auditors need no 2FA), pages in English."""
-    make_user("auditor@example.org", "auditor")
-    client = english_client(app)
-    assert AuthActions(client, make_user).login("auditor@example.org").status_code == 302
-    return client
 
 
 def _at(text: str) -> datetime:
@@ -306,8 +297,7 @@ def test_a_bad_period_is_a_clear_400_and_counts_nothing(
 
 def test_only_auditors_may_open_it(app: Flask, make_user: UserFactory) -> None:
     make_user("manager@example.org", "manager")
-    manager = english_client(app)
-    assert AuthActions(manager, make_user).login("manager@example.org").status_code == 302
+    manager = signed_in(app, make_user, "manager@example.org")
     response = manager.get("/audit/dashboard")
     assert response.status_code == 403
     assert "Submissions by outcome" not in response.get_data(as_text=True)

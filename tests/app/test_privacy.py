@@ -37,7 +37,7 @@ from app.models import (
     utcnow,
 )
 from tests.api.conftest import NEW_CHECKLIST, Api, issue_token
-from tests.app.conftest import Cast
+from tests.app.conftest import Cast, signed_in
 from tests.conftest import PASSWORD, AuthActions, UserFactory, csrf_token, english_client
 
 PERSON = "Hanna.Beispiel@Musterstadt.example"
@@ -94,12 +94,6 @@ def chain_ok(app: Flask) -> audit.VerifyResult:
         return audit.verify(engine())
 
 
-def sign_in(app: Flask, make_user: UserFactory, email: str) -> FlaskClient:
-    client = english_client(app)
-    assert AuthActions(client, make_user).login(email).status_code == 302
-    return client
-
-
 # --- erasing a person --------------------------------------------------------------------
 
 
@@ -120,15 +114,15 @@ def test_an_erased_person_is_nowhere_in_the_database_and_the_chain_stays_valid(
     assert auth.password(PERSON, "not the password at all").status_code == 200
     assert auth.login(PERSON).status_code == 302
     cast = Cast(
-        app, make_user, browser, sign_in(app, make_user, "reviewer@example.org"),
-        sign_in(app, make_user, "admin@example.org"), person, reviewer,
+        app, make_user, browser, signed_in(app, make_user, "reviewer@example.org"),
+        signed_in(app, make_user, "admin@example.org"), person, reviewer,
     )  # fmt: skip
     checklist_id = cast.create()
     cast.ready(checklist_id)  # classified, 2FA attested, identity verified by the reviewer
     assert cast.approve(checklist_id).status_code == 302
     assert ADDRESS in cast.reviewer.get("/reviews/identities").get_data(as_text=True)
     assert ADDRESS in cast.admin.get("/admin/users").get_data(as_text=True)
-    auditor = sign_in(app, make_user, "auditor@example.org")
+    auditor = signed_in(app, make_user, "auditor@example.org")
     assert auditor.get(f"/audit/?actor=user:{person.id}").status_code == 200
 
     # The API: a token named after its owner, and answers kept for Idempotency-Keys that
@@ -186,7 +180,7 @@ def test_an_auditors_filter_by_address_does_not_keep_the_address(
     make_user(PERSON, "manager")
     make_user("admin@example.org", "admin")
     make_user("auditor@example.org", "auditor")
-    auditor = sign_in(app, make_user, "auditor@example.org")
+    auditor = signed_in(app, make_user, "auditor@example.org")
     assert auditor.get("/audit/", query_string={"actor": PERSON}).status_code == 200
     assert runner.invoke(args=["users", "erase", PERSON, "--yes"]).exit_code == 0
     assert places_holding(app, ADDRESS) == []
