@@ -7,7 +7,7 @@ PORT ?= 5000
 PO := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
 MO := $(PO:.po=.mo)
 
-.PHONY: run test pytest lint translations-extract clean
+.PHONY: run test pytest lint bench soak translations-extract clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,22 @@ lint: $(VENV)/.deps-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+
+# Figures, not pass/fail: SQLite, then PostgreSQL (PG_URL; a schema of its own, dropped after).
+# Needs wrk and GNU time from Debian's packages (installed when missing). Tables and JSON in
+# bench/results/; docs/performance.md explains them.
+PG_URL ?= postgresql+psycopg://postgres@127.0.0.1:5432/adgate_bench
+BENCH_ARGS ?=
+bench: $(VENV)/.deps-dev $(MO)
+	@command -v wrk >/dev/null && test -x /usr/bin/time || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk time >/dev/null)
+	$(BIN)/python bench/run.py --pg-url $(PG_URL) $(BENCH_ARGS)
+
+# Load and faults on loopback, bounded in time; exits non-zero when an end check fails.
+SOAK_ARGS ?=
+soak: $(VENV)/.deps-dev $(MO)
+	$(BIN)/python bench/soak.py --database-url sqlite $(SOAK_ARGS)
+	$(BIN)/python bench/soak.py --database-url $(PG_URL) $(SOAK_ARGS)
 
 translations-extract: $(VENV)/.deps-dev
 	$(BIN)/pybabel extract --no-location --sort-by-file -F babel.cfg -k _l -o app/translations/messages.pot .
