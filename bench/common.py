@@ -233,6 +233,16 @@ def run_measured(name: str, argv: list[str], env: dict[str, str], cwd: Path) -> 
 
 
 def machine(eng: Engine) -> dict[str, Any]:
+    """The machine (``machine_info``) and the database server the engine talks to."""
+    info = machine_info()
+    if eng.dialect.name == "postgresql":
+        with eng.connect() as conn:
+            info["postgresql"] = conn.execute(text("SHOW server_version")).scalar_one()
+    return info
+
+
+def machine_info() -> dict[str, Any]:
+    """CPU, cores, memory, OS, Python, SQLite, the PostgreSQL client, the load right now."""
     cpu = ""
     cpuinfo = Path("/proc/cpuinfo")
     if cpuinfo.exists():
@@ -255,15 +265,11 @@ def machine(eng: Engine) -> dict[str, Any]:
         "sqlite": sqlite3.sqlite_version,
         "load_average_at_start": [round(x, 2) for x in os.getloadavg()],
     }
-    if eng.dialect.name == "postgresql":
-        with eng.connect() as conn:
-            info["postgresql"] = conn.execute(text("SHOW server_version")).scalar_one()
-    else:
-        try:
-            server = subprocess.run(
-                ["psql", "--version"], capture_output=True, text=True, check=False  # noqa: S607
-            )  # fmt: skip
-            info["postgresql"] = server.stdout.strip() or None
-        except OSError:
-            info["postgresql"] = None
+    try:
+        client = subprocess.run(
+            ["psql", "--version"], capture_output=True, text=True, check=False  # noqa: S607
+        )  # fmt: skip
+        info["postgresql"] = client.stdout.strip() or None
+    except OSError:
+        info["postgresql"] = None
     return info
