@@ -148,7 +148,8 @@ def figures(dialect: str, results: dict[str, Any]) -> list[dict[str, Any]]:
         api = [r for r in audit["requests"] if r["name"].startswith("api:")]
         row(
             "audit filtered query p95 (API, worst case)",
-            f"{max(r['p95_ms'] for r in api)} ms; pages: worst {worst['name']} {worst['p95_ms']} ms",
+            f"{max(r['p95_ms'] for r in api)} ms; "
+            f"pages: worst {worst['name']} {worst['p95_ms']} ms",
         )
     return rows
 
