@@ -59,11 +59,9 @@ class Caller:
     token: ApiToken
     user: User
     scopes: frozenset[str]
-
-    @property
-    def token_id(self) -> int:
-        assert self.token.id is not None
-        return self.token.id
+    # Kept apart from ``token``: a refused request's rollback expires the row, and logging
+    # or storing its answer must not read it again.
+    token_id: int
 
 
 def caller() -> Caller:
@@ -101,7 +99,8 @@ def authenticate() -> Caller | None:
         return None
     assert token is not None
     assert owner is not None
-    found = Caller(token, owner, tokens.effective_scopes(token, owner))
+    assert token.id is not None
+    found = Caller(token, owner, tokens.effective_scopes(token, owner), token.id)
     g.api_caller = found
     g.audit_actor = audit.Actor("token", str(token.id))
     if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
@@ -127,10 +126,19 @@ def _touch(token_id: int) -> None:
 
 
 def rate_key() -> str:
-    """Rate limits count per token; requests without a valid token count per client address."""
-    found = authenticate() if request.blueprint == "api" else None
-    # By a slice of the token's hash: unique across installations sharing a limiter store.
-    return f"token:{found.token.token_hash[:20]}" if found else f"ip:{get_remote_address()}"
+    """Rate limits count per token; requests without a valid token count per client address.
+
+    Kept for the request: the limiter asks again for its response headers, after a refused
+    request's rollback has expired the token row (asking it again would reload it).
+    """
+    if "api_rate_key" not in g:
+        found = authenticate() if request.blueprint == "api" else None
+        # By a slice of the token's hash: unique across installations sharing a limiter store.
+        g.api_rate_key = (
+            f"token:{found.token.token_hash[:20]}" if found else f"ip:{get_remote_address()}"
+        )
+    key: str = g.api_rate_key
+    return key
 
 
 def enforce() -> None:

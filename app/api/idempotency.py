@@ -23,6 +23,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
 
+from app import audit
 from app.api.problems import ApiProblem
 from app.db import transaction
 from app.models import IdempotencyKey, utcnow
@@ -112,9 +113,11 @@ def finish(
 
 
 def finish_apart(token_id: int, key: str, status: int, body: str, location: str | None) -> None:
-    """Store an error answer after the request's own transaction rolled back."""
+    """Store an error answer after the request's own transaction rolled back, together with
+    the request's deferred audit events (the refusal it answers): one write, not two."""
     with transaction(write=True) as db:
         finish(db, token_id, key, status, body, location)
+        audit.write(db, audit.pop_deferred())
 
 
 def release(token_id: int, key: str) -> None:

@@ -18,7 +18,7 @@ from app import audit
 from app.checklists import gate
 from app.models import Checklist, Submission, User
 from workflows import policy
-from workflows.checks import SOCIAL_ISSUES, Category, CheckResult
+from workflows.checks import SOCIAL_ISSUES, Category, CheckResult, evaluate_all
 from workflows.classify import Suggestion
 from workflows.machine import Event, State
 
@@ -211,9 +211,9 @@ def attest_facebook_2fa(
 
 def submit(db: Session, checklist: Checklist, user: User | None, now: datetime) -> Submission:
     """Queue the checklist for sending if every check passes now (else TransitionRefused)."""
-    checks = gate.evaluate(db, checklist, now)
-    content = gate.context_for(db, checklist, now).content_hash
-    gate.transition(db, checklist, Event.SUBMIT, user, now, checks=checks)
+    context = gate.context_for(db, checklist, now)
+    content = context.content_hash
+    gate.transition(db, checklist, Event.SUBMIT, user, now, checks=evaluate_all(context))
     submission = Submission(
         checklist_id=_cid(checklist),
         status=State.QUEUED.value,
