@@ -74,7 +74,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.before_request(access.enforce)
     csrf.init_app(app)
 
-    from app import admin, api, audits, auth, checklists, main, reviews
+    from app import admin, api, audits, auth, checklists, main, metrics, reviews
 
     auth.init_app(app)
     api.init_app(app)
@@ -83,6 +83,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     reviews.init_app(app)
     admin.init_app(app)
     audits.init_app(app)
+    metrics.init_app(app)
     errors.init_app(app)
 
     from app.meta.cli import worker_command

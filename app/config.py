@@ -97,6 +97,9 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_SIGNING_KEY_FILE": None,
     # The worker appends a checkpoint when the newest is older than this.
     "AUDIT_CHECKPOINT_HOURS": 24,
+    # The bearer token Prometheus sends to GET /metrics (at least 32 random characters).
+    # None: only loopback clients (127.0.0.1, ::1, as the app sees them) may read the metrics.
+    "METRICS_TOKEN": None,
 }
 
 # Keys generated into instance/secrets.json when neither it nor the environment has them.

@@ -32,6 +32,9 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "main.set_language": ANYONE,
     "main.healthz": ANYONE,
     "main.readyz": ANYONE,
+    # Public as far as sessions go: the view itself wants METRICS_TOKEN, or loopback without
+    # one (tests/app/test_metrics.py); the test client is on loopback.
+    "metrics.scrape": ANYONE,
     "admin.users": frozenset({Role.ADMIN}),
     "admin.create": frozenset({Role.ADMIN}),
     "admin.disable": frozenset({Role.ADMIN}),
