@@ -377,7 +377,9 @@ class Worker:
     def _record_review(self, submission_id: int, outcome: str, feedback: dict[str, Any]) -> int:
         now = utcnow()
         with transaction() as db:
-            submission = db.get(Submission, submission_id)
+            # Locked: every worker polls the submitted ads, so two may record one review; the
+            # second waits here and then finds it decided (on SQLite the write lock does this).
+            submission = db.get(Submission, submission_id, with_for_update=True)
             assert submission is not None
             if submission.status != State.SUBMITTED.value:
                 return 0  # another worker decided it meanwhile

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 from flask import Flask
-from sqlalchemy import select, text
+from sqlalchemy import Engine, select, text
 from sqlmodel import col
 
 from app import audit
@@ -138,3 +138,60 @@ def test_a_worker_whose_claim_was_taken_over_stops(
         worker.send(submission_id)
     assert sandbox.objects()["campaigns"] == []
     assert submission_of(app, checklist_id).claimed_by == "a-faster-worker"
+
+
+@pytest.mark.dialect("postgresql")
+def test_two_workers_recording_one_review_decide_it_once(
+    cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
+) -> None:
+    checklist_id = queued(cast)
+    run(app, worker)
+    submission_id = submission_of(app, checklist_id).id
+    assert submission_id is not None
+    # Worker A read Meta's review and has recorded it, not committed yet; worker B read the
+    # same review and records it meanwhile (both poll the submitted ads).
+    with app.app_context():
+        eng = engine()
+    first = eng.connect()
+    decided = first.begin()
+    first.execute(
+        text("UPDATE submission SET status = 'live' WHERE id = :id"), {"id": submission_id}
+    )
+    first.execute(
+        text("UPDATE checklist SET state = 'live', version = version + 1 WHERE id = :id"),
+        {"id": checklist_id},
+    )
+    outcome: list[object] = []
+
+    def second() -> None:
+        try:
+            with app.app_context():
+                other = Worker(make_gateway(app), name="worker-b")
+                outcome.append(other._record_review(submission_id, "approved", {}))
+        except BaseException as exc:  # looked at in the test's thread
+            outcome.append(exc)
+
+    thread = threading.Thread(target=second)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not _waiting_for_a_lock(eng):
+        assert thread.is_alive(), outcome
+        assert time.monotonic() < deadline, "worker B never waited for worker A's rows"
+        time.sleep(0.02)
+    decided.commit()
+    first.close()
+    thread.join(timeout=30)
+    assert outcome == [0]
+    assert cast.events("checklist.review_pass", checklist_id) == []
+
+
+def _waiting_for_a_lock(eng: Engine) -> bool:
+    """Whether a session of this database waits for a lock (a fresh statistics snapshot)."""
+    with eng.connect() as conn:
+        waiting = conn.execute(
+            text(
+                "SELECT count(*) FROM pg_stat_activity "
+                "WHERE wait_event_type = 'Lock' AND datname = current_database()"
+            )
+        ).scalar_one()
+    return bool(waiting)
