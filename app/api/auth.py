@@ -90,8 +90,7 @@ def authenticate() -> Caller | None:
         g.api_auth_problem = "missing"
         return None
     db, now = get_session(), utcnow()
-    token = tokens.find(db, secret)
-    owner = db.get(User, token.user_id) if token is not None else None
+    token, owner = tokens.find(db, secret) or (None, None)
     problem = tokens.problem_with(token, owner, now)
     if problem is not None:
         g.api_auth_problem = problem

@@ -130,11 +130,19 @@ def revoke(db: Session, token: ApiToken, by: User | None, now: datetime) -> bool
     return True
 
 
-def find(db: Session, secret: str) -> ApiToken | None:
-    """The token row for a presented secret, if it exists (valid or not)."""
+def find(db: Session, secret: str) -> tuple[ApiToken, User] | None:
+    """The token row for a presented secret and its owner, if it exists (valid or not).
+
+    One query for both: every API request asks.
+    """
     if not secret.startswith(PREFIX) or len(secret) > 100:
         return None
-    return db.scalars(select(ApiToken).where(col(ApiToken.token_hash) == digest(secret))).first()
+    row = db.execute(
+        select(ApiToken, User)
+        .join(User, col(User.id) == col(ApiToken.user_id))
+        .where(col(ApiToken.token_hash) == digest(secret))
+    ).first()
+    return None if row is None else (row[0], row[1])
 
 
 def problem_with(token: ApiToken | None, owner: User | None, now: datetime) -> str | None:

@@ -21,9 +21,9 @@ from tests.conftest import AuthActions, UserFactory, csrf_token
 
 def _token_row(app: Flask, secret: str) -> ApiToken:
     with app.app_context(), transaction(write=False) as db:
-        row = tokens.find(db, secret)
-        assert row is not None
-        return row
+        found = tokens.find(db, secret)
+        assert found is not None
+        return found[0]
 
 
 def test_the_command_prints_the_token_alone_on_its_last_line(
