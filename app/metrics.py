@@ -15,8 +15,9 @@ commit in ``seq`` order, so no event below the newest one seen can still appear 
 The first scrape in a process reads every event of those kinds, once.
 
 Access: with ``METRICS_TOKEN`` set, a scrape needs ``Authorization: Bearer <token>``;
-without it only loopback clients get an answer. Refusals are audited like every refusal;
-successful scrapes are not (every 15 s they would queue behind the append lock).
+without it only loopback clients get an answer (behind a proxy: a client the proxy reports
+as loopback, over a connection that itself comes from loopback). Refusals are audited like
+every refusal; successful scrapes are not (every 15 s they would queue behind the append lock).
 """
 
 from __future__ import annotations
@@ -351,7 +352,11 @@ def _refusal() -> tuple[Response, int, dict[str, str]] | None:
         if presented is not None and hmac.compare_digest(presented.encode(), str(token).encode()):
             return None
         return _refuse(401, "unauthorized", "wrong_token" if presented else "no_token")
-    if _loopback(request.remote_addr):
+    # The client as the app sees it (behind a proxy: as the proxy reports it), and the peer
+    # that connected: an app server reached directly, not through the proxy, could otherwise
+    # be told "X-Forwarded-For: 127.0.0.1" by anyone.
+    peer = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR")
+    if _loopback(request.remote_addr) and (peer is None or _loopback(peer)):
         return None
     return _refuse(403, "forbidden", "not_loopback")
 

@@ -285,8 +285,14 @@ def test_behind_a_proxy_the_forwarded_client_counts(
         outside = {"X-Forwarded-For": "203.0.113.9", "X-Forwarded-Proto": "https"}
         assert client.get("/metrics", headers=outside).status_code == 403
         assert scrape(client, headers={"X-Forwarded-For": "127.0.0.1"})["adgate_queue_depth"]
-    [refused] = refusals(app)
-    assert refused["reason"] == "not_loopback"
+        # Someone who reaches the app server directly, not through the proxy, claims loopback.
+        forged = client.get(
+            "/metrics",
+            headers={"X-Forwarded-For": "127.0.0.1"},
+            environ_base={"REMOTE_ADDR": "10.0.0.5"},
+        )
+        assert forged.status_code == 403
+    assert [r["reason"] for r in refusals(app)] == ["not_loopback", "not_loopback"]
 
 
 def test_a_configured_token_is_required_and_a_wrong_one_is_refused_and_audited(
