@@ -3,7 +3,8 @@
     .venv/bin/python bench/web.py --database-url sqlite
     .venv/bin/python bench/web.py --database-url postgresql+psycopg://postgres@127.0.0.1:5432/adgate_bench
 
-Both apps run under gunicorn with 2 sync workers on loopback; wrk (Debian's package) makes the
+Both apps run under gunicorn with the deployment's configuration (docs/deploy/gunicorn.conf.py:
+gthread, keep-alive) and 2 workers of 4 threads on loopback; wrk (Debian's package) makes the
 load, one endpoint at a time, each for ``--seconds`` after a short warm-up. Measured:
 
 - the bare app's ``GET /json`` (before and after adgate's runs: their mean is the baseline,
@@ -69,8 +70,10 @@ CHECKLIST = {
         "paid_for_by": "Stadt Musterstadt",
     },
 }
-# The same for both apps: what differs is the app, not the server.
-GUNICORN = ["--workers", "2", "--worker-class", "sync", "--log-level", "warning"]
+# The same for both apps, the deployment's own (docs/deploy/gunicorn.conf.py) with 2 workers:
+# what differs is the app, not the server.
+GUNICORN_CONFIG = ROOT / "docs" / "deploy" / "gunicorn.conf.py"
+GUNICORN_ENV = {"GUNICORN_WORKERS": "2", "GUNICORN_THREADS": "4"}
 MEMORY_MARKS = (10_000, 20_000)
 
 
@@ -88,11 +91,12 @@ def free_port() -> int:
 def gunicorn(app_ref: str, env: dict[str, str], log: Path) -> Iterator[tuple[str, int]]:
     """Serve ``app_ref`` under gunicorn; yields its base URL and the master's pid."""
     port = free_port()
-    argv = [str(BIN / "gunicorn"), "--bind", f"127.0.0.1:{port}", *GUNICORN,
+    argv = [str(BIN / "gunicorn"), "-c", str(GUNICORN_CONFIG),
             "--pythonpath", str(ROOT / "bench"), app_ref]  # fmt: skip
+    server = {**GUNICORN_ENV, "GUNICORN_BIND": f"127.0.0.1:{port}"}
     with log.open("ab") as out:
         proc = subprocess.Popen(  # noqa: S603 - our own virtualenv's gunicorn
-            argv, cwd=ROOT, env={**os.environ, **env}, stdout=out, stderr=out
+            argv, cwd=ROOT, env={**os.environ, **env, **server}, stdout=out, stderr=out
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -284,7 +288,6 @@ def bench(args: argparse.Namespace, db: Database, tmp: Path) -> dict[str, Any]:
     env = secrets_env(db, tmp / "instance")
     # The rate limiter stays on (as in production), with a limit the load cannot reach.
     env["ADGATE_API_RATE_LIMIT"] = "100000000 per minute"
-    env["ADGATE_LOG_LEVEL"] = "WARNING"
     # Several processes serve, so their rate limiter shares a store (as docs/deploy.md sets up).
     env["ADGATE_RATELIMIT_STORAGE_URI"] = args.limiter_storage
     command.upgrade(alembic_config(db.url), "head")
@@ -299,7 +302,7 @@ def bench(args: argparse.Namespace, db: Database, tmp: Path) -> dict[str, Any]:
         "date": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         "database": db.dialect,
         "machine": info,
-        "gunicorn": GUNICORN,
+        "gunicorn": {"config": str(GUNICORN_CONFIG.relative_to(ROOT)), **GUNICORN_ENV},
         "rate_limiter_storage": args.limiter_storage,
         "load": f"wrk 1 thread, 4 connections, {args.seconds} s per endpoint after a warm-up",
         "http": throughput(env, token, read_id, blocked_id, args.seconds, logs),
@@ -313,8 +316,7 @@ def bench(args: argparse.Namespace, db: Database, tmp: Path) -> dict[str, Any]:
 def table(results: dict[str, Any]) -> str:
     http = results["http"]
     lines = [
-        f"{results['database']}: HTTP under gunicorn ({' '.join(results['gunicorn'])}), "
-        f"{results['load']}",
+        f"{results['database']}: HTTP under gunicorn ({results['gunicorn']}), {results['load']}",
         f"{'endpoint':<22} {'req/s':>8} {'ratio':>6} {'p50 µs':>8} {'p99 µs':>8} "
         f"{'p50 x':>6} {'statuses':<20}",
     ]
