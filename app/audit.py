@@ -20,28 +20,35 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import itertools
 import json
+import os
 import re
+import selectors
+import subprocess
+import sys
 from collections.abc import Callable, Mapping
-from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from flask import current_app, g, has_request_context, request
-from sqlalchemy import Engine, select, text
+from sqlalchemy import Connection, Engine, func, select, text
 from sqlmodel import Session, col
 
+from app import audit_chain
+from app.audit_chain import GENESIS as GENESIS
+from app.audit_chain import PURGED as PURGED
+from app.audit_chain import kept_line as kept_line
 from app.models import AuditEvent, AuditSeal, utcnow
 
-GENESIS = "0" * 64
 # An arbitrary constant that names the audit log's advisory lock on PostgreSQL.
 PG_LOCK_KEY = 0x61646761_7465
 ACTOR_TYPES = frozenset({"user", "token", "system", "anonymous"})
 _KIND = re.compile(r"[a-z][a-z0-9_.]{0,63}")
 _NAME = re.compile(r"[a-z][a-z0-9_]{0,31}")
 _ID = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
-VERIFY_BATCH = 5_000
 
 
 @dataclass(frozen=True)
@@ -303,15 +310,16 @@ CHAIN_COLUMNS: tuple[Any, ...] = tuple(
         AuditEvent.hash,
     )
 )
-PURGED = "audit.purged"
+VERIFY_BATCH = audit_chain.BATCH
+# Below this many events one process walks the whole chain: a child process costs more to
+# start than it saves.
+PARALLEL_FROM = 250_000
+MAX_WORKERS = 4
 
 
-def kept_line(seq: int, hash_: str) -> bytes:
-    """One event's line in a seal's digest of the events it kept."""
-    return f"{seq}:{hash_}\n".encode()
-
-
-def verify(eng: Engine, progress: Callable[[int], None] | None = None) -> VerifyResult:
+def verify(
+    eng: Engine, progress: Callable[[int], None] | None = None, *, workers: int | None = None
+) -> VerifyResult:
     """Walk the whole chain in constant memory; stop at the first broken link.
 
     A purged segment (``audit_seal``) may have gaps up to its ``up_to`` event: there the
@@ -319,71 +327,216 @@ def verify(eng: Engine, progress: Callable[[int], None] | None = None) -> Verify
     and the seal's digest over all kept events must match; the seal's head event must be
     present with the seal's hash, and each seal must be attested by an ``audit.purged``
     event in the chain itself. ``progress`` is called with the events checked so far.
+
+    From ``PARALLEL_FROM`` events on, the chain is walked in ranges by ``workers`` processes
+    (default: one per CPU, at most ``MAX_WORKERS``), see ``app.audit_chain``; on PostgreSQL
+    they share this transaction's snapshot. The result is the same as one walk's.
     """
     with eng.connect() as conn:
+        if eng.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="REPEATABLE READ")
         seals = conn.execute(
             select(col(AuditSeal.up_to), col(AuditSeal.head), col(AuditSeal.kept),
                    col(AuditSeal.kept_digest)).order_by(col(AuditSeal.up_to))
         ).all()  # fmt: skip
-    heads = {up_to: head for up_to, head, _, _ in seals}
-    sealed_to = seals[-1][0] if seals else 0
-    kept, kept_digest = 0, hashlib.sha256()
-    attested: set[tuple[int, str]] = set()
-    prev, count, last_seq = GENESIS, 0, 0
-    with (
-        eng.connect() as conn,
-        closing(
-            conn.execution_options(stream_results=True, yield_per=VERIFY_BATCH).execute(
-                select(*CHAIN_COLUMNS).order_by(col(AuditEvent.seq))
-            )
-        ) as result,
-    ):
-        sha256 = hashlib.sha256
-        for seq, at, a_type, a_id, kind, s_type, s_id, data, req, prev_hash, stored in result:
-            reason = None
-            if seq != last_seq + 1 and seq - 1 > sealed_to:
-                reason = f"events {last_seq + 1} to {seq - 1} are missing"
-            elif seq == last_seq + 1 and prev_hash != prev:
-                reason = "prev_hash does not match the previous event's hash"
-            else:
-                body = envelope(
-                    seq=seq,
-                    occurred_at=at,
-                    actor_type=a_type,
-                    actor_id=a_id,
-                    kind=kind,
-                    subject_type=s_type,
-                    subject_id=s_id,
-                    data=data,
-                    request_id=req,
-                    prev_hash=prev_hash,
-                )
-                if sha256(body.encode()).hexdigest() != stored:
-                    reason = "hash does not match the event's content"
-                elif seq in heads and heads.pop(seq) != stored:
-                    reason = "the event differs from the seal of a purged segment"
-            if reason is not None:
-                return VerifyResult(False, count, prev, first_bad_event=seq, reason=reason)
-            if seq <= sealed_to:
-                kept += 1
-                kept_digest.update(kept_line(seq, stored))
-            if kind == PURGED:
-                sealed = json.loads(data)
-                attested.add((sealed.get("up_to"), sealed.get("head")))
-            prev, count, last_seq = stored, count + 1, seq
-            if progress is not None and count % VERIFY_BATCH == 0:
-                progress(count)
+        sealed_to = seals[-1][0] if seals else 0
+        heads = {up_to: head for up_to, head, _, _ in seals}
+        lo, hi = conn.execute(
+            select(func.min(col(AuditEvent.seq)), func.max(col(AuditEvent.seq)))
+        ).one()
+        parts = []
+        if lo is not None:
+            ranges = _ranges(lo, hi, sealed_to, _workers(eng, workers, hi - lo + 1))
+            parts = _walk(conn, ranges, sealed_to, heads, progress)
+    whole = audit_chain.join(parts, sealed_to)
+    if whole.bad is not None:
+        seq, reason = whole.bad
+        return VerifyResult(False, whole.events, whole.head, first_bad_event=seq, reason=reason)
     if seals:
         up_to, _, want_kept, want_digest = seals[-1]
-        reason = None
-        if heads:
-            reason = f"the head event {min(heads)} of a sealed segment is missing"
-        elif (kept, kept_digest.hexdigest()) != (want_kept, want_digest):
-            reason = "the events kept in the sealed segment differ from its seal"
+        missing = set(heads) - set(whole.heads_seen)
+        attested = set(whole.attested)
+        problem = None
+        if missing:
+            problem = f"the head event {min(missing)} of a sealed segment is missing"
+        elif (whole.kept, whole.kept_digest) != (want_kept, want_digest):
+            problem = "the events kept in the sealed segment differ from its seal"
         elif unattested := [s[0] for s in seals if (s[0], s[1]) not in attested]:
-            reason = f"the seal up to event {unattested[0]} is not attested in the chain"
-        if reason is not None:
-            return VerifyResult(False, count, prev, first_bad_event=up_to, reason=reason)
+            problem = f"the seal up to event {unattested[0]} is not attested in the chain"
+        if problem is not None:
+            return VerifyResult(False, whole.events, whole.head, first_bad_event=up_to,
+                                reason=problem)  # fmt: skip
     if progress is not None:
-        progress(count)
-    return VerifyResult(True, count, prev)
+        progress(whole.events)
+    return VerifyResult(True, whole.events, whole.head)
+
+
+def _workers(eng: Engine, asked: int | None, span: int) -> int:
+    """How many processes walk the chain: ``asked``, else one per CPU for a long chain."""
+    if _child_connect(eng) is None or not sys.executable:
+        return 1
+    if asked is not None:
+        return max(1, asked)
+    if span < PARALLEL_FROM:
+        return 1
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(1, min(cpus or 1, MAX_WORKERS))
+
+
+def _ranges(lo: int, hi: int, sealed_to: int, n: int) -> list[tuple[int, int]]:
+    """``n`` ranges of seq from ``lo`` to ``hi``; the first holds the whole sealed segment.
+
+    The seal's digest is one SHA-256 over every event it kept, in order, so one walk must
+    see them all.
+    """
+    bounds = [lo + (hi - lo + 1) * k // n for k in range(n)] + [hi + 1]
+    ranges = [(a, b - 1) for a, b in itertools.pairwise(bounds) if a < b]
+    while len(ranges) > 1 and ranges[1][0] <= sealed_to:
+        ranges[:2] = [(ranges[0][0], ranges[1][1])]
+    return ranges
+
+
+def _child_connect(eng: Engine) -> dict[str, Any] | None:
+    """How a child process opens this database (None: it cannot, e.g. SQLite in memory)."""
+    if eng.dialect.name == "sqlite":
+        database = eng.url.database
+        if not database or database == ":memory:" or eng.url.query:
+            return None
+        return {"uri": Path(database).resolve().as_uri() + "?mode=ro"}
+    if eng.dialect.name == "postgresql" and eng.dialect.driver == "psycopg":
+        _, params = eng.dialect.create_connect_args(eng.url)
+        return {k: v for k, v in params.items() if isinstance(v, str | int)}
+    return None
+
+
+def _walk(
+    conn: Connection,
+    ranges: list[tuple[int, int]],
+    sealed_to: int,
+    heads: dict[int, str],
+    progress: Callable[[int], None] | None,
+) -> list[audit_chain.Walk]:
+    """Walk the first range here and the others in child processes; the walks in order."""
+    dialect = conn.dialect.name
+    snapshot = None
+    if len(ranges) > 1 and dialect == "postgresql":
+        snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
+    children = _Children(
+        [
+            {"dialect": dialect, "connect": _child_connect(conn.engine), "snapshot": snapshot,
+             "lo": lo, "hi": hi, "sealed_to": sealed_to, "heads": {}, "start": None}
+            for lo, hi in ranges[1:]
+        ]
+    )  # fmt: skip
+    try:
+        own = 0
+
+        def step(events: int) -> None:
+            nonlocal own
+            own = events
+            children.poll(0)
+            if progress is not None:
+                progress(own + children.events())
+
+        job = {
+            "lo": ranges[0][0], "hi": ranges[0][1], "sealed_to": sealed_to,
+            "heads": heads, "start": (0, GENESIS),
+        }  # fmt: skip
+        driver: Any = conn.connection.driver_connection
+        walk = audit_chain.walk_sqlite if dialect == "sqlite" else audit_chain.walk_postgresql
+        first = walk(driver, job, step)
+        if first.bad is not None:
+            return [first]  # the first bad event is in the first range: the rest cannot matter
+        while not children.done():
+            children.poll(None)
+            if progress is not None:
+                progress(own + children.events())
+        return [first, *children.results()]
+    finally:
+        children.stop()
+
+
+class _Children:
+    """Child processes walking ranges of the chain, each reporting progress lines then JSON."""
+
+    def __init__(self, jobs: list[dict[str, Any]]) -> None:
+        self.jobs = jobs
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.selector = selectors.DefaultSelector()
+        self.buffers: list[bytes] = []
+        self.latest: list[int] = []
+        self.walks: list[audit_chain.Walk | None] = []
+        self.errors: list[bytes] = []
+        for job in jobs:
+            # The script by path, not ``-m``: importing the app package would cost seconds.
+            proc = subprocess.Popen(  # noqa: S603 (our interpreter and our own module)
+                [sys.executable, "-P", audit_chain.__file__],
+                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            )  # fmt: skip
+            assert proc.stdin is not None
+            assert proc.stdout is not None
+            assert proc.stderr is not None
+            proc.stdin.write(json.dumps(job).encode())
+            proc.stdin.close()
+            n = len(self.procs)
+            self.selector.register(proc.stdout, selectors.EVENT_READ, (n, "out"))
+            self.selector.register(proc.stderr, selectors.EVENT_READ, (n, "err"))
+            self.procs.append(proc)
+            self.buffers.append(b"")
+            self.latest.append(0)
+            self.walks.append(None)
+            self.errors.append(b"")
+
+    def poll(self, timeout: float | None) -> None:
+        """Read what the children have written (wait up to ``timeout``; None: until some)."""
+        if not self.selector.get_map():
+            return
+        for key, _ in self.selector.select(timeout):
+            n, stream = key.data
+            chunk = os.read(key.fd, 65536)
+            if not chunk:
+                self.selector.unregister(key.fileobj)
+                continue
+            if stream == "err":
+                self.errors[n] = (self.errors[n] + chunk)[-4000:]
+                continue
+            *lines, self.buffers[n] = (self.buffers[n] + chunk).split(b"\n")
+            for line in lines:
+                if line.startswith(b"{"):
+                    self.walks[n] = audit_chain.Walk.from_json(line.decode())
+                elif line:
+                    self.latest[n] = int(line)
+
+    def done(self) -> bool:
+        return not self.selector.get_map()
+
+    def events(self) -> int:
+        """Events the children have checked so far."""
+        return sum(self.latest)
+
+    def results(self) -> list[audit_chain.Walk]:
+        """Each child's walk, in order; a child that failed raises."""
+        walks = []
+        for n, proc in enumerate(self.procs):
+            proc.wait()
+            walk = self.walks[n]
+            if proc.returncode != 0 or walk is None:
+                job = self.jobs[n]
+                detail = self.errors[n].decode(errors="replace").strip().splitlines()[-1:]
+                raise RuntimeError(
+                    f"verifying events {job['lo']} to {job['hi']} failed "
+                    f"(exit {proc.returncode}): {detail[0] if detail else 'no output'}"
+                )
+            walks.append(walk)
+        return walks
+
+    def stop(self) -> None:
+        """End the children that still run (after an error or an early result)."""
+        for proc in self.procs:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait()
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+        self.selector.close()
