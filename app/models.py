@@ -151,7 +151,7 @@ class AuditEvent(SQLModel, table=True):
         Index("ix_audit_event_subject", "subject_type", "subject_id", "seq"),
         Index("ix_audit_event_actor", "actor_type", "actor_id", "seq"),
         Index("ix_audit_event_kind", "kind", "seq"),
-        Index("ix_audit_event_occurred_at", "occurred_at"),
+        Index("ix_audit_event_occurred_at_seq", "occurred_at", "seq"),
     )
 
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
