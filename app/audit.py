@@ -346,7 +346,7 @@ def verify(
         ).one()
         parts = []
         if lo is not None:
-            ranges = _ranges(lo, hi, sealed_to, _workers(eng, workers, hi - lo + 1))
+            ranges = _ranges(lo, hi, sealed_to, workers_for(eng, hi - lo + 1, workers))
             parts = _walk(conn, ranges, sealed_to, heads, progress)
     whole = audit_chain.join(parts, sealed_to)
     if whole.bad is not None:
@@ -371,14 +371,17 @@ def verify(
     return VerifyResult(True, whole.events, whole.head)
 
 
-def _workers(eng: Engine, asked: int | None, span: int) -> int:
-    """How many processes walk the chain: ``asked``, else one per CPU for a long chain."""
+def workers_for(eng: Engine, span: int, asked: int | None = None) -> int:
+    """How many processes walk a chain of ``span`` seqs: ``asked``, else one per CPU if long."""
     if _child_connect(eng) is None or not sys.executable:
         return 1
     if asked is not None:
         return max(1, asked)
-    if span < PARALLEL_FROM:
-        return 1
+    return default_workers() if span >= PARALLEL_FROM else 1
+
+
+def default_workers() -> int:
+    """One process per CPU this process may run on, at most ``MAX_WORKERS``."""
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return max(1, min(cpus or 1, MAX_WORKERS))
 
