@@ -207,6 +207,12 @@ class Worker:
     def _send(
         self, submission_id: int, spec: AdSpec, ids: dict[str, str | None], creating: str | None
     ) -> None:
+        # ``creating``: what an earlier attempt may have created (look it up before creating
+        # it again); ``marked``: what the database says is being created. Each id is recorded
+        # the moment it comes back, in one transaction with the next object's intent (the
+        # last one with the confirmation): one commit per object instead of two.
+        marked = creating
+        last: tuple[str, str] | None = None
         try:
             if not any(ids.values()) and creating is None:
                 self.gateway.validate(spec)
@@ -215,16 +221,21 @@ class Worker:
                     continue
                 found = self.gateway.find(spec, kind) if creating == kind else None
                 if found is None:
-                    self._mark_creating(submission_id, kind)
+                    if marked != kind:
+                        self._mark_creating(submission_id, kind)
                     parents = {k: v for k, v in ids.items() if v is not None}
                     found = self.gateway.create(spec, kind, parents)
                 ids[kind] = found
-                self._record_id(submission_id, kind, found)
-                creating = None
+                following = next((k for k in KINDS if not ids[k]), None)
+                if following is None:
+                    last = (kind, found)
+                    break
+                self._record_id(submission_id, kind, found, following)
+                creating, marked = None, following
         except MetaError as error:
             self._failed_attempt(submission_id, error)
             return
-        self._confirm(submission_id)
+        self._confirm(submission_id, last)
 
     def _spec(self, db: Session, submission: Submission) -> AdSpec:
         checklist = db.get(Checklist, submission.checklist_id)
@@ -253,20 +264,26 @@ class Worker:
             self._renew(submission)
             db.add(submission)
 
-    def _record_id(self, submission_id: int, kind: str, object_id: str) -> None:
+    def _record_id(self, submission_id: int, kind: str, object_id: str, following: str) -> None:
+        """Record a new object's id and, before its create call, the object created next."""
         with transaction() as db:
             submission = self._held(db, submission_id)
-            setattr(submission, f"{kind}_id", object_id)
-            submission.creating = None
-            self._renew(submission)
+            self._store_id(db, submission, kind, object_id)
+            submission.creating = following
             db.add(submission)
-            audit.record(
-                db,
-                "submission.object_created",
-                subject=("submission", submission_id),
-                data={"kind": kind, "id": object_id},
-                actor=WORKER,
-            )
+
+    def _store_id(self, db: Session, submission: Submission, kind: str, object_id: str) -> None:
+        setattr(submission, f"{kind}_id", object_id)
+        submission.creating = None
+        self._renew(submission)
+        db.add(submission)
+        audit.record(
+            db,
+            "submission.object_created",
+            subject=("submission", _sid(submission)),
+            data={"kind": kind, "id": object_id},
+            actor=WORKER,
+        )
 
     def _held(self, db: Session, submission_id: int) -> Submission:
         """The submission, if this worker still holds its claim (else LostClaim: stop at once)."""
@@ -282,10 +299,13 @@ class Worker:
         submission.lease_until = now + timedelta(seconds=lease)
         submission.updated_at = now
 
-    def _confirm(self, submission_id: int) -> None:
+    def _confirm(self, submission_id: int, last: tuple[str, str] | None) -> None:
+        """Record the last object's id (when this attempt created it) and confirm the send."""
         now = utcnow()
         with transaction() as db:
             submission = self._held(db, submission_id)
+            if last is not None:
+                self._store_id(db, submission, *last)
             checklist = db.get(Checklist, submission.checklist_id)
             assert checklist is not None
             ids = {f"{k}_id": getattr(submission, f"{k}_id") for k in KINDS}

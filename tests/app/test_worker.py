@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import timedelta
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import event, select
 
-from app.db import transaction
-from app.meta.gateway import AdSpec, MetaError, SdkGateway
-from app.meta.worker import Worker
+from app.db import engine, transaction
+from app.meta.gateway import KINDS, AdSpec, Gateway, MetaError, Review, SdkGateway
+from app.meta.worker import Worker, make_gateway
 from app.models import AdAccount, IdentityVerification, User, utcnow
 from tests.app.conftest import Cast, Sandbox, queued, queued_many, run, submission_of
 
@@ -127,6 +128,88 @@ def test_an_ambiguous_failure_is_looked_up_not_created_twice(
     assert cast.checklist(checklist_id).state == "submitted"
     objects = sandbox.objects()
     assert [len(objects[k]) for k in ("campaigns", "adsets", "adcreatives", "ads")] == [1, 1, 1, 1]
+
+
+@dataclass
+class Watched:
+    """The real gateway, its lookups listed; the answer to the first create of ``lose`` is
+    lost on the way back (Meta has the object)."""
+
+    inner: Gateway
+    sandbox: Sandbox
+    lose: str | None = None
+    finds: list[str] = field(default_factory=list)
+
+    def validate(self, spec: AdSpec) -> None:
+        self.inner.validate(spec)
+
+    def create(self, spec: AdSpec, kind: str, parents: dict[str, str]) -> str:
+        if kind == self.lose and not self.finds:
+            self.sandbox.faults(kind="drop", next=1, methods=["POST"])
+        return self.inner.create(spec, kind, parents)
+
+    def find(self, spec: AdSpec, kind: str) -> str | None:
+        self.finds.append(kind)
+        return self.inner.find(spec, kind)
+
+    def review(self, ad_id: str) -> Review:
+        return self.inner.review(ad_id)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_an_object_whose_id_was_lost_is_found_by_name_not_created_again(
+    cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker, kind: str
+) -> None:
+    checklist_id = queued(cast)
+    gateway = Watched(make_gateway(app), sandbox, lose=kind)
+    lossy = Worker(gateway, name=worker.name)
+    with app.app_context():
+        submission_id = lossy.claim()
+        assert submission_id is not None
+        lossy.send(submission_id)
+    # The attempt failed after Meta created the object; adgate still knows what it was creating.
+    failed = submission_of(app, checklist_id)
+    assert (failed.status, failed.creating, getattr(failed, f"{kind}_id")) == ("queued", kind, None)
+    before = KINDS[: KINDS.index(kind)]
+    assert all(getattr(failed, f"{k}_id") for k in before)
+    run(app, lossy)
+    assert gateway.finds == [kind]
+    done = submission_of(app, checklist_id)
+    assert (done.status, done.creating) == ("submitted", None)
+    objects = sandbox.objects()
+    edges = ("campaigns", "adsets", "adcreatives", "ads")
+    assert [len(objects[e]) for e in edges] == [1, 1, 1, 1]
+    assert [getattr(done, f"{k}_id") for k in KINDS] == [objects[e][0]["id"] for e in edges]
+    created = cast.events("submission.object_created", done.id)
+    assert [json.loads(e.data)["kind"] for e in created] == list(KINDS)
+
+
+def test_a_submission_is_sent_in_seven_transactions(
+    cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
+) -> None:
+    checklist_id = queued(cast)
+    gateway = Watched(make_gateway(app), sandbox)
+    watched = Worker(gateway, name=worker.name)
+    commits: list[object] = []
+
+    def count(conn: object) -> None:
+        commits.append(conn)
+
+    with app.app_context():
+        eng = engine()
+        event.listen(eng, "commit", count)
+        try:
+            submission_id = watched.claim()
+            assert submission_id is not None
+            watched.send(submission_id)
+        finally:
+            event.remove(eng, "commit", count)
+    # The claim, reading what to send, the campaign's intent, the campaign's, the ad set's
+    # and the creative's ids each with the next object's intent, the ad's id with the
+    # confirmation: every id is recorded the moment it comes back.
+    assert len(commits) == 7
+    assert gateway.finds == []  # nothing was ambiguous: no lookups
+    assert submission_of(app, checklist_id).status == "submitted"
 
 
 def test_a_permanent_error_fails_with_metas_details(
