@@ -12,8 +12,12 @@ envelope can be rebuilt from the columns by string formatting alone, and
 verification hashes a million events without re-serializing any JSON.
 
 Appends are serialized: SQLite write transactions begin IMMEDIATE (see
-``app.db``), PostgreSQL takes a transaction-scoped advisory lock. A trigger
-created by the migration refuses UPDATE, and DELETE outside a sealed segment.
+``app.db``), PostgreSQL takes a transaction-scoped advisory lock. ``record`` only
+collects an event in its session; the events are appended when the transaction commits,
+so that PostgreSQL's lock is held for the inserts and the commit alone, not for the rest
+of a request or of a worker's round (and a transaction never waits for a row lock while
+holding it). A trigger created by the migration refuses UPDATE, and DELETE outside a
+sealed segment.
 """
 
 from __future__ import annotations
@@ -34,7 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app, g, has_request_context, request
-from sqlalchemy import Connection, Engine, func, select, text
+from sqlalchemy import Connection, Engine, event, func, select, text
+from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col
 
 from app import audit_chain
@@ -73,6 +78,9 @@ class Pending:
     data: Mapping[str, Any]
     request_id: str | None
     occurred_at: datetime = field(default_factory=utcnow)
+    # ``data`` as canonical JSON, fixed when the event was recorded (later changes to the
+    # caller's dict do not reach the log).
+    body: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,6 +155,9 @@ def event_hash(event: AuditEvent) -> str:
 # --- appending ---------------------------------------------------------------
 
 
+PENDING = "adgate.audit_pending"
+
+
 def record(
     session: Session,
     kind: str,
@@ -154,18 +165,56 @@ def record(
     subject: tuple[str, str | int] | None = None,
     data: Mapping[str, Any] | None = None,
     actor: Actor | None = None,
+) -> None:
+    """Record an event in the session's transaction: it is appended when the transaction
+    commits, and vanishes if it rolls back. Bad events are refused here, at once."""
+    pending = _pending(kind, subject, data, actor)
+    _validate(pending)
+    _writable(session)
+    session.connection()  # in a transaction, so that its end (commit or rollback) takes it
+    session.info.setdefault(PENDING, []).append(pending)
+
+
+def append(
+    session: Session,
+    kind: str,
+    *,
+    subject: tuple[str, str | int] | None = None,
+    data: Mapping[str, Any] | None = None,
+    actor: Actor | None = None,
 ) -> AuditEvent:
-    """Append an event in the session's transaction; it commits or rolls back with the change."""
-    return _append(
-        session,
-        Pending(
-            kind=kind,
-            actor=actor or current_actor(),
-            subject=_subject(subject),
-            data=data or {},
-            request_id=current_request_id(),
-        ),
+    """Append an event now, taking the lock until the transaction ends: for an event whose
+    seq and hash the caller needs at once (a checkpoint)."""
+    return _append(session, _pending(kind, subject, data, actor))
+
+
+def _pending(
+    kind: str,
+    subject: tuple[str, str | int] | None,
+    data: Mapping[str, Any] | None,
+    actor: Actor | None,
+) -> Pending:
+    data = data or {}
+    return Pending(
+        kind=kind,
+        actor=actor or current_actor(),
+        subject=_subject(subject),
+        data=data,
+        request_id=current_request_id(),
+        body=canonical_data(data),
     )
+
+
+@event.listens_for(Session, "before_commit")
+def _append_recorded(session: Session) -> None:
+    for pending in session.info.pop(PENDING, ()):
+        _append(session, pending)
+
+
+@event.listens_for(Session, "after_transaction_end")
+def _forget_recorded(session: Session, transaction: SessionTransaction) -> None:
+    if transaction.parent is None:  # the session's own transaction ended: commit or rollback
+        session.info.pop(PENDING, None)
 
 
 def defer(
@@ -222,10 +271,15 @@ def _validate(p: Pending) -> None:
 
 def lock(session: Session) -> None:
     """Serialize appends: the advisory lock on PostgreSQL, a write transaction on SQLite."""
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql":
+    if session.get_bind().dialect.name == "postgresql":
         session.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": PG_LOCK_KEY})
-    elif bind.dialect.name == "sqlite" and not bind.get_execution_options().get("adgate_write"):
+    else:
+        _writable(session)
+
+
+def _writable(session: Session) -> None:
+    bind = session.get_bind()
+    if bind.dialect.name == "sqlite" and not bind.get_execution_options().get("adgate_write"):
         # A deferred SQLite transaction could read a stale head and fail to upgrade its lock.
         raise AuditError(
             "audit events on SQLite need a write session (app.db.new_session(write=True))"
@@ -249,7 +303,7 @@ def _append(session: Session, p: Pending) -> AuditEvent:
         kind=p.kind,
         subject_type=p.subject[0] if p.subject else None,
         subject_id=p.subject[1] if p.subject else None,
-        data=canonical_data(p.data),
+        data=p.body if p.body is not None else canonical_data(p.data),
         request_id=p.request_id,
         prev_hash=prev,
         hash="",

@@ -51,7 +51,7 @@ def statement(cp: AuditCheckpoint) -> dict[str, Any]:
 def take_checkpoint(db: Session, now: datetime, sign: signing.Signer | None) -> AuditCheckpoint:
     """Append a checkpoint event and record its hash (in the caller's transaction)."""
     previous = db.scalar(select(func.max(col(AuditCheckpoint.seq))))
-    event = audit.record(db, CHECKPOINT, data={"previous": previous}, actor=audit.SYSTEM)
+    event = audit.append(db, CHECKPOINT, data={"previous": previous}, actor=audit.SYSTEM)
     events = db.scalar(select(func.count()).select_from(AuditEvent)) or 0
     cp = AuditCheckpoint(seq=event.seq, head=event.hash, events=events, taken_at=now)
     if sign is not None:

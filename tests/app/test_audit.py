@@ -233,3 +233,52 @@ def test_rolled_back_change_leaves_no_event(app: Flask) -> None:
         with pytest.raises(RuntimeError):
             change_that_fails()
         assert audit.verify(engine()).events == 0
+
+
+@pytest.mark.dialect("postgresql")
+def test_a_transaction_that_recorded_an_event_does_not_hold_the_append_lock(app: Flask) -> None:
+    """Events are appended at commit: a long transaction (a request rendering its answer, a
+    worker's round) does not make every other writer wait for the audit log's lock."""
+    _append(app, 1)
+    with app.app_context():
+        slow = new_session(write=True)
+        try:
+            audit.record(slow, "test.slow", data={"step": 1})
+            slow.flush()
+            with transaction() as quick:
+                quick.execute(text("SET LOCAL lock_timeout = '2s'"))
+                audit.record(quick, "test.quick")
+            slow.commit()
+        finally:
+            slow.close()
+        with transaction(write=False) as db:
+            kinds = list(db.scalars(select(col(AuditEvent.kind)).order_by(col(AuditEvent.seq))))
+    assert kinds == ["test.event", "test.quick", "test.slow"]
+    assert audit.verify(_eng(app)).ok
+
+
+def test_recorded_events_go_with_a_rollback_and_keep_their_data_as_recorded(app: Flask) -> None:
+    with app.app_context():
+        db = new_session(write=True)
+        try:
+            audit.record(db, "test.lost")
+            db.flush()
+            db.rollback()
+            db.commit()  # nothing left to append
+        finally:
+            db.close()
+        data = {"n": 1}
+        with transaction() as db:
+            audit.record(db, "test.kept", data=data)
+            data["n"] = 2  # after recording: not what happened
+        with transaction(write=False) as db:
+            events = db.scalars(select(AuditEvent)).all()
+    assert [(e.kind, json.loads(e.data)) for e in events] == [("test.kept", {"n": 1})]
+
+
+def test_a_bad_event_is_refused_when_recorded_not_at_commit(app: Flask) -> None:
+    with app.app_context(), transaction() as db:
+        with pytest.raises(audit.AuditError):
+            audit.record(db, "Bad Kind")
+        with pytest.raises(ValueError, match="Out of range float"):
+            audit.record(db, "test.nan", data={"x": float("nan")})
