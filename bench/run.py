@@ -119,6 +119,12 @@ def figures(dialect: str, results: dict[str, Any]) -> list[dict[str, Any]]:
             f"{w['per_submission_ms']} ms each vs {d['per_submission_ms']} ms for the SDK calls "
             f"alone = {worker['ratio']}x",
         )
+        if latency := worker.get("latency"):
+            at = latency["to_submitted"]
+            row(
+                "worker: accepted submit → submitted (own process)",
+                f"p50 {at['p50_ms']} ms, p95 {at['p95_ms']} ms, max {at['max_ms']} ms",
+            )
     if audit := results.get("audit"):
         procs = {p["name"]: p for p in audit["processes"]}
         floor = audit["sha256_floor"]["seconds"]
