@@ -427,8 +427,8 @@ def verify(
 
 def workers_for(eng: Engine, span: int, asked: int | None = None) -> int:
     """How many processes walk a chain of ``span`` seqs: ``asked``, else one per CPU if long."""
-    if _child_connect(eng) is None or not sys.executable:
-        return 1
+    if _child_connect(eng) is None or not Path(sys.executable).name.startswith("python"):
+        return 1  # e.g. SQLite in memory, or an embedding server that is not the interpreter
     if asked is not None:
         return max(1, asked)
     return default_workers() if span >= PARALLEL_FROM else 1

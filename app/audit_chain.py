@@ -29,7 +29,6 @@ GENESIS = "0" * 64
 PURGED = "audit.purged"
 # Rows per fetch; progress is reported after each.
 BATCH = 5_000
-MMAP_BYTES = 1 << 30
 
 _COLUMNS = (
     "seq, {at}, actor_type, actor_id, kind, subject_type, subject_id, data, request_id,"
@@ -378,7 +377,6 @@ def main() -> int:
 
     if job["dialect"] == "sqlite":
         conn = sqlite3.connect(job["connect"]["uri"], uri=True, timeout=15)
-        conn.execute(f"PRAGMA mmap_size = {MMAP_BYTES}")  # pages read without copying them
         try:
             result = walk_sqlite(conn, job, progress)
         finally:

@@ -5,9 +5,10 @@ seq), and pages are keyset pages on seq, newest first, so a page costs the same 
 events as on a hundred and never loads the table.
 
 A period (since/until) is also narrowed to the range of seq its events lie in, looked up
-first (``seq_range``): otherwise a database reads seq down from the newest event and tests
-each event's time, past every event newer than the period, and past every older one when the
-period has fewer matches than a page.
+first (``seq_range``; for a page, when the period lies far back, see ``narrow_by_seq``):
+otherwise a database reads seq down from the newest event and tests each event's time, past
+every event newer than the period, and past every older one when the period has fewer
+matches than a page.
 """
 
 from __future__ import annotations
@@ -119,19 +120,18 @@ def seq_range(db: Session, f: Filter) -> Any:
 def narrow_by_seq(db: Session, f: Filter) -> bool:
     """Whether a page of the filter is found faster by first looking up its period's seqs.
 
-    The lookup reads the period's whole stretch of the index, so it pays for a period that
-    spans at most half of the log's time (from its first event to now), where walking seq
-    down could read most of the log instead. For the last year of a two-year log it would
-    cost more than the page.
+    The lookup reads the period's stretch of the index; a page without it reads seq down
+    from the newest event, through everything after the period. So a period is looked up
+    when it is no longer than the time since it ended: a month two years ago, not the last
+    week (whose page starts among its own events).
     """
-    if f.since is None and f.until is None:
+    if f.until is None:
         return False
     first: datetime | None = db.scalar(select(func.min(col(AuditEvent.occurred_at))))
     if first is None:
         return False
-    now = utcnow()
-    start, end = max(f.since or first, first), min(f.until or now, now)
-    return end - start <= (now - first) / 2
+    start = max(f.since or first, first)
+    return f.until - start <= utcnow() - f.until
 
 
 def _about_checklist(db: Session, checklist_id: int) -> Any:

@@ -125,9 +125,13 @@ def test_only_a_period_far_back_is_looked_up_first(app: Flask, log: list[AuditEv
     with app.app_context(), transaction(write=False) as db:
         assert query.narrow_by_seq(db, query.Filter(since=START + DAY, until=START + 31 * DAY))
         assert query.narrow_by_seq(db, query.Filter(until=START + 10 * DAY))
-        assert query.narrow_by_seq(db, query.Filter(since=MIDNIGHT - 7 * DAY))
+        assert query.narrow_by_seq(db, query.Filter(since=START + 50 * DAY, until=START))
+        assert not query.narrow_by_seq(db, query.Filter(since=MIDNIGHT - 7 * DAY))
+        assert not query.narrow_by_seq(
+            db, query.Filter(since=MIDNIGHT - 7 * DAY, until=MIDNIGHT - DAY)
+        )
         assert not query.narrow_by_seq(db, query.Filter(since=START + 30 * DAY))
-        assert not query.narrow_by_seq(db, query.Filter(until=MIDNIGHT))
+        assert not query.narrow_by_seq(db, query.Filter(until=MIDNIGHT + DAY))
         assert not query.narrow_by_seq(db, query.Filter(kind="test.odd"))
 
 
