@@ -478,14 +478,13 @@ def _walk(
     snapshot = None
     if len(ranges) > 1 and dialect == "postgresql":
         snapshot = conn.exec_driver_sql("SELECT pg_export_snapshot()").scalar_one()
-    children = _Children(
-        [
-            {"dialect": dialect, "connect": _child_connect(conn.engine), "snapshot": snapshot,
-             "lo": lo, "hi": hi, "sealed_to": sealed_to, "heads": {}, "start": None}
-            for lo, hi in ranges[1:]
-        ]
-    )  # fmt: skip
+    children = _Children()
     try:
+        for lo, hi in ranges[1:]:
+            children.start(
+                {"dialect": dialect, "connect": _child_connect(conn.engine), "snapshot": snapshot,
+                 "lo": lo, "hi": hi, "sealed_to": sealed_to, "heads": {}, "start": None}
+            )  # fmt: skip
         own = 0
 
         def step(events: int) -> None:
@@ -516,33 +515,36 @@ def _walk(
 class _Children:
     """Child processes walking ranges of the chain, each reporting progress lines then JSON."""
 
-    def __init__(self, jobs: list[dict[str, Any]]) -> None:
-        self.jobs = jobs
+    def __init__(self) -> None:
+        self.jobs: list[dict[str, Any]] = []
         self.procs: list[subprocess.Popen[bytes]] = []
         self.selector = selectors.DefaultSelector()
         self.buffers: list[bytes] = []
         self.latest: list[int] = []
         self.walks: list[audit_chain.Walk | None] = []
         self.errors: list[bytes] = []
-        for job in jobs:
-            # The script by path, not ``-m``: importing the app package would cost seconds.
-            proc = subprocess.Popen(  # noqa: S603 (our interpreter and our own module)
-                [sys.executable, "-P", audit_chain.__file__],
-                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            )  # fmt: skip
-            assert proc.stdin is not None
-            assert proc.stdout is not None
-            assert proc.stderr is not None
+
+    def start(self, job: dict[str, Any]) -> None:
+        """Start a child on ``job`` (``stop`` ends it, whatever happens next)."""
+        # The script by path, not ``-m``: importing the app package would cost seconds.
+        proc = subprocess.Popen(  # noqa: S603 (our interpreter and our own module)
+            [sys.executable, "-P", audit_chain.__file__],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        )  # fmt: skip
+        n = len(self.procs)
+        self.procs.append(proc)
+        self.jobs.append(job)
+        self.buffers.append(b"")
+        self.latest.append(0)
+        self.walks.append(None)
+        self.errors.append(b"")
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        assert proc.stderr is not None
+        self.selector.register(proc.stdout, selectors.EVENT_READ, (n, "out"))
+        self.selector.register(proc.stderr, selectors.EVENT_READ, (n, "err"))
+        with proc.stdin:
             proc.stdin.write(json.dumps(job).encode())
-            proc.stdin.close()
-            n = len(self.procs)
-            self.selector.register(proc.stdout, selectors.EVENT_READ, (n, "out"))
-            self.selector.register(proc.stderr, selectors.EVENT_READ, (n, "err"))
-            self.procs.append(proc)
-            self.buffers.append(b"")
-            self.latest.append(0)
-            self.walks.append(None)
-            self.errors.append(b"")
 
     def poll(self, timeout: float | None) -> None:
         """Read what the children have written (wait up to ``timeout``; None: until some)."""
