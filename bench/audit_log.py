@@ -16,6 +16,11 @@ call goes through the whole app (a signed-in auditor, a bearer token) and, as in
 appends its own ``audit.read`` event. Export, verification and the offline check of an
 export each run in a process of their own, whose peak RSS GNU time reports (/usr/bin/time).
 
+Verification is also timed inside its process (``--time-verify``, the app already created),
+in as many processes as it chooses and in one, and set against the floor: SHA-256 over as
+many bytes as the events' envelopes, one call per event in a tight loop
+(``verify_vs_sha256``).
+
 Prints a table and writes ``bench/results/audit_log-<dialect>.json``.
 """
 
@@ -66,6 +71,7 @@ from sqlalchemy import (
 )
 from sqlmodel import col
 
+from app import audit
 from app.api import tokens
 from app.audits import generate, query
 from app.auth.accounts import create_user
@@ -407,28 +413,94 @@ def bench(args: argparse.Namespace, db: Database, tmp: Path) -> dict[str, Any]:
     )
     offline = [python, "-m", "app.audits.evidence", str(out / "audit.csv")]
     runs.append(run_measured("check-export offline (app.audits.evidence)", offline, env, ROOT))
+
+    timed_verify = run_measured(
+        "verify: audit.verify() timed in its process (--time-verify)",
+        [python, str(Path(__file__).resolve()), "--time-verify"], env, ROOT,
+    )  # fmt: skip
+    runs.append(timed_verify)
     results["processes"] = [r.summary() for r in runs]
 
-    # the floor: one SHA-256 per event over as many bytes as the CSV export
-    csv_bytes = runs[2].file_bytes or 0
-    per_event = max(1, csv_bytes // max(total, 1))
-    block = b"x" * per_event
-    sha256 = hashlib.sha256
-    started = time.perf_counter()
-    for _ in range(total):
-        sha256(block).hexdigest()
-    per_event_s = time.perf_counter() - started
+    # the floor: one SHA-256 per event over as many bytes as an event's envelope
+    per_event = envelope_bytes(eng)
+    floor_s = sha256_floor(total, per_event)
     results["sha256_floor"] = {
         "events": total,
         "bytes_per_event": per_event,
-        "seconds": round(per_event_s, 2),
-        "note": "one hashlib.sha256(...).hexdigest() per event in a tight loop, in this process",
+        "seconds": round(floor_s, 3),
+        "note": "one hashlib.sha256(...).hexdigest() per event in a tight loop, in this process;"
+        " the best of three",
     }
+    if timed_verify.returncode == 0:
+        verify = json.loads(timed_verify.output)
+        results["verify_vs_sha256"] = {
+            **verify,
+            "floor_s": round(floor_s, 3),
+            "ratio": round(verify["seconds"] / floor_s, 2),
+            "single_process_ratio": round(verify["single_process_seconds"] / floor_s, 2),
+            "note": "audit.verify()'s best of three runs in one process (the app created, not"
+            " counted) over the SHA-256 floor; its peak RSS is the process above, children"
+            " included (GNU time reports the largest process of the tree)",
+        }
     with new_session(write=False, eng=eng) as s:
         results["events_after"] = s.scalar(select(func.count()).select_from(AuditEvent))
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     eng.dispose()
     return results
+
+
+def envelope_bytes(eng: Engine, every: int = 50) -> int:
+    """The mean size of an event's envelope, from every ``every``-th event."""
+    total = n = 0
+    with eng.connect() as conn:
+        rows = conn.execute(select(*audit.CHAIN_COLUMNS).where(col(AuditEvent.seq) % every == 0))
+        for row in rows:
+            values = dict(zip([c.key for c in audit.CHAIN_COLUMNS], row, strict=True))
+            values.pop("hash")
+            total, n = total + len(audit.envelope(**values).encode()), n + 1
+    return round(total / max(n, 1))
+
+
+def sha256_floor(events: int, size: int, repeat: int = 3) -> float:
+    """Seconds for one SHA-256 (hex) per event over ``size`` bytes, the best of ``repeat``."""
+    block = b"x" * size
+    sha256 = hashlib.sha256
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        for _ in range(events):
+            sha256(block).hexdigest()
+        best = min(best, time.perf_counter() - started)
+    return best
+
+
+def time_verify(repeat: int = 3) -> dict[str, Any]:
+    """``--time-verify``: audit.verify() in this process (configured by the environment).
+
+    The best of ``repeat`` runs as it chooses its processes, then the best of ``repeat`` in
+    one process, each with the CPU seconds it took (its children's included); printed as
+    one JSON line for the benchmark to read.
+    """
+    from app import create_app
+
+    eng: Engine = create_app().extensions["adgate.db"]
+    with eng.connect() as conn:
+        span = conn.execute(select(func.max(col(AuditEvent.seq)))).scalar_one() or 0
+    out: dict[str, Any] = {"workers": audit.workers_for(eng, span)}
+    for name, workers in (("seconds", None), ("single_process_seconds", 1)):
+        best, cpu = float("inf"), float("inf")
+        for _ in range(repeat):
+            started, times = time.perf_counter(), os.times()
+            result = audit.verify(eng, workers=workers)
+            best = min(best, time.perf_counter() - started)
+            after = os.times()
+            cpu = min(cpu, sum(after[:4]) - sum(times[:4]))
+            if not result.ok:
+                raise SystemExit(f"verify failed: {result}")
+        out[name] = round(best, 3)
+        out[name.replace("seconds", "cpu_seconds")] = round(cpu, 2)
+    out["events"] = result.events
+    return out
 
 
 def _cursor(seq: int) -> str:
@@ -470,6 +542,12 @@ def table(results: dict[str, Any]) -> str:
         f"SHA-256 floor: {floor['events']:,} x {floor['bytes_per_event']} bytes "
         f"in {floor['seconds']} s"
     )
+    if ratio := results.get("verify_vs_sha256"):
+        lines.append(
+            f"verify_vs_sha256: {ratio['ratio']}x (audit.verify() {ratio['seconds']} s in "
+            f"{ratio['workers']} processes; in one: {ratio['single_process_seconds']} s, "
+            f"{ratio['single_process_ratio']}x)"
+        )
     for name, plan in results["plans"].items():
         lines.append(f"plan, {name}:")
         lines.extend(f"    {step}" for step in plan["plan"])
@@ -488,7 +566,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--existing", action="store_true", help="measure the database as it is")
     parser.add_argument("--keep", action="store_true", help="keep the PostgreSQL schema")
     parser.add_argument("--out", type=Path, help="the JSON results (default bench/results/…)")
+    parser.add_argument(
+        "--time-verify", action="store_true",
+        help="(run by the benchmark) time audit.verify() on the database the environment names",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.time_verify:
+        print(json.dumps(time_verify()))
+        return 0
     if args.repeat < 20:
         parser.error("--repeat must be at least 20")
     if not Path(GNU_TIME).exists():
