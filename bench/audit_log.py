@@ -47,7 +47,6 @@ from typing import Any
 from alembic import command
 from common import (
     GNU_TIME,
-    RESULTS,
     ROOT,
     Database,
     Timing,
@@ -56,6 +55,7 @@ from common import (
     prepare,
     run_measured,
     secrets_env,
+    write_results,
 )
 from flask import Flask
 from flask.testing import FlaskClient
@@ -586,10 +586,7 @@ def main(argv: list[str] | None = None) -> int:
         db.drop()
         shutil.rmtree(tmp, ignore_errors=True)
     print(table(results))
-    out = args.out or RESULTS / f"audit_log-{results['database']}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(f"results: {out}")
+    write_results(results, args.out, "audit_log")
     return 0
 
 

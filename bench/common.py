@@ -13,6 +13,7 @@ import os
 import platform
 import secrets
 import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -273,3 +274,20 @@ def machine_info() -> dict[str, Any]:
     except OSError:
         info["postgresql"] = None
     return info
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def write_results(results: dict[str, Any], out: Path | None, name: str) -> Path:
+    """Write a benchmark's results as JSON (default ``bench/results/<name>-<database>.json``)."""
+    path = out or RESULTS / f"{name}-{results['database']}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
+    print(f"results: {path}")
+    return path

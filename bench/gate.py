@@ -17,7 +17,6 @@ runs to its end. Prints a table and writes ``bench/results/gate-<dialect>.json``
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import secrets
 import shutil
@@ -29,7 +28,7 @@ from typing import Any
 
 import pyotp
 from alembic import command
-from common import RESULTS, machine, make_app, prepare, secrets_env
+from common import machine, make_app, prepare, secrets_env, write_results
 from sqlalchemy import Engine
 
 from app.admin.ad_accounts import add as add_ad_account
@@ -160,10 +159,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(table(results))
-    out = args.out or RESULTS / f"gate-{results['database']}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(f"results: {out}")
+    write_results(results, args.out, "gate")
     return 0
 
 

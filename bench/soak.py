@@ -56,15 +56,16 @@ import pyotp
 import requests
 from alembic import command
 from common import (
-    RESULTS,
     ROOT,
     Database,
     Timing,
     ensure_database,
+    free_port,
     machine,
     make_app,
     prepare,
     secrets_env,
+    write_results,
 )
 from flask import Flask
 from sqlalchemy import Engine, func, make_url, select
@@ -127,14 +128,6 @@ EDGE_KIND = {"campaigns": "campaign", "adsets": "adset", "adcreatives": "creativ
 
 
 # --- the processes ---------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -1251,10 +1244,7 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     print(table(results))
-    out = args.out or RESULTS / f"soak-{results['database']}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(f"results: {out}")
+    write_results(results, args.out, "soak")
     failed = [c["name"] for c in results["checks"] if not c["ok"]]
     if failed:
         print(f"FAILED: {len(failed)} end check(s)", file=sys.stderr)

@@ -32,7 +32,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -45,7 +44,16 @@ from pathlib import Path
 from typing import Any
 
 from alembic import command
-from common import RESULTS, ROOT, Database, machine, make_app, prepare, secrets_env
+from common import (
+    ROOT,
+    Database,
+    free_port,
+    machine,
+    make_app,
+    prepare,
+    secrets_env,
+    write_results,
+)
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
@@ -78,13 +86,6 @@ MEMORY_MARKS = (10_000, 20_000)
 
 
 # --- processes ---------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 @contextmanager
@@ -368,10 +369,7 @@ def main(argv: list[str] | None = None) -> int:
         db.drop()
         shutil.rmtree(tmp, ignore_errors=True)
     print(table(results))
-    out = args.out or RESULTS / f"web-{results['database']}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(f"results: {out}")
+    write_results(results, args.out, "web")
     return 0
 
 

@@ -34,14 +34,12 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import os
 import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,7 +53,17 @@ from typing import Any
 
 import requests
 from alembic import command
-from common import RESULTS, ROOT, Database, ensure_database, machine, make_app, prepare, secrets_env
+from common import (
+    ROOT,
+    Database,
+    ensure_database,
+    free_port,
+    machine,
+    make_app,
+    prepare,
+    secrets_env,
+    write_results,
+)
 from facebook_business.adobjects.adaccount import AdAccount  # type: ignore[import-untyped]
 from facebook_business.api import FacebookAdsApi, FacebookSession  # type: ignore[import-untyped]
 from flask import Flask
@@ -95,13 +103,6 @@ STARTUP_TIMEOUT_S = 60.0
 
 
 # --- processes ---------------------------------------------------------------
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass
@@ -757,10 +758,7 @@ def main(argv: list[str] | None = None) -> int:
         db.drop()
         shutil.rmtree(tmp, ignore_errors=True)
     print(table(results))
-    out = args.out or RESULTS / f"worker-{results['database']}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n")
-    print(f"results: {out}")
+    write_results(results, args.out, "worker")
     return 0
 
 
