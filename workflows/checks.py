@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 
-from workflows import policy
+from workflows import delivery, policy
+from workflows.delivery import ALL_PLACEMENTS, Budget, Placement, Schedule
 from workflows.policy import AdKind
 
 
@@ -73,6 +74,11 @@ class Ad:
     paid_for_by: str = ""
     dsa_payor: str = ""
     dsa_beneficiary: str = ""
+    budget: Budget = field(default_factory=Budget)
+    schedule: Schedule = field(default_factory=Schedule)
+    placements: tuple[Placement, ...] = ALL_PLACEMENTS
+    # SHA-256 of the image's bytes, or None for an ad without an image of its own.
+    image_sha256: str | None = None
 
     def __post_init__(self) -> None:
         for country in self.countries:
@@ -105,12 +111,23 @@ class IdentityVerification:
 
 @dataclass(frozen=True)
 class Standing:
-    """The ad account as adgate knows it."""
+    """The ad account as adgate knows it, with Meta's authorization of its page.
+
+    ``authorized`` holds the countries for which an admin recorded (verified) that Meta
+    authorized the page for SIEP ads; ``disclaimers`` the "paid for by" texts registered
+    at Meta per country. ``meta_page_authorized`` is what Meta itself answered when last
+    asked (``has_page_authorized_adaccount``), None when never asked.
+    """
 
     registered: bool
     page_id: str | None = None
     political_eligible: bool = True
     violations: int = 0
+    currency: str | None = None
+    authorized: frozenset[str] = frozenset()
+    disclaimers: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    meta_page_authorized: bool | None = None
+    meta_min_daily_budget: int | None = None
 
 
 @dataclass(frozen=True)
@@ -178,12 +195,24 @@ def content_hash(ad: Ad, classification: Classification | None) -> str:
             "paid_for_by": ad.paid_for_by,
             "dsa_payor": ad.dsa_payor,
             "dsa_beneficiary": ad.dsa_beneficiary,
+            "budget": {"type": ad.budget.type.value, "amount": ad.budget.amount},
+            "schedule": {
+                "start": _instant(ad.schedule.start),
+                "end": _instant(ad.schedule.end),
+            },
+            "placements": sorted(p.value for p in ad.placements),
+            "image_sha256": ad.image_sha256,
         },
         "category": classification.category.value if classification else None,
         "digitally_created_media": bool(classification and classification.digitally_created_media),
     }
     canonical = json.dumps(sent, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _instant(moment: datetime | None) -> int | None:
+    """A time as whole seconds since the epoch: the same instant hashes the same in any zone."""
+    return None if moment is None else int(moment.timestamp())
 
 
 def _result(
@@ -324,10 +353,12 @@ def classification(ctx: CheckContext) -> CheckResult:
 
 
 def disclaimer(ctx: CheckContext) -> CheckResult:
-    """A SIEP ad (or one not yet classified) says who paid; an EU ad names payor and beneficiary."""
+    """A SIEP ad (or one not yet classified) says who paid, in a text registered at Meta for its
+    ad account in every target country; an EU ad names payor and beneficiary."""
     missing, codes = [], []
     siep = ctx.kind is not AdKind.OTHER
-    if siep and not ctx.ad.paid_for_by.strip():
+    paid_for_by = ctx.ad.paid_for_by.strip()
+    if siep and not paid_for_by:
         missing.append("the 'paid for by' text")
         codes.append("paid_for_by")
     today = ctx.now.date()
@@ -345,12 +376,37 @@ def disclaimer(ctx: CheckContext) -> CheckResult:
             Provenance.ATTESTED,
             missing=",".join(codes),
         )
+    if not siep:
+        return _result(
+            "disclaimer",
+            Status.PASSED,
+            "not_required",
+            "A non-political ad needs no disclaimer.",
+            Provenance.ATTESTED,
+        )
+    registered = ctx.standing.disclaimers
+    unmatched = sorted(c for c in ctx.ad.countries if paid_for_by not in registered.get(c, ()))
+    if unmatched:
+        texts = sorted({t for c in unmatched for t in registered.get(c, ())})
+        shown = "; ".join(f"“{t}”" for t in texts) or "none"
+        return _result(
+            "disclaimer",
+            Status.FAILED,
+            "not_registered",
+            f"“{paid_for_by}” is not a disclaimer registered at Meta for "
+            f"{ctx.ad.ad_account_id} in {', '.join(unmatched)} (registered there: {shown}).",
+            Provenance.VERIFIED,
+            text=paid_for_by,
+            countries=", ".join(unmatched),
+            registered=shown,
+        )
     return _result(
         "disclaimer",
         Status.PASSED,
-        "ok" if siep else "not_required",
-        "The disclaimer is complete." if siep else "A non-political ad needs no disclaimer.",
-        Provenance.ATTESTED,
+        "ok",
+        f"“{paid_for_by}” is registered at Meta for every target country.",
+        Provenance.VERIFIED,
+        text=paid_for_by,
     )
 
 
@@ -413,7 +469,8 @@ def jurisdiction(ctx: CheckContext) -> CheckResult:
 
 
 def standing(ctx: CheckContext) -> CheckResult:
-    """The ad account is registered for this page and has not lost its political-ad eligibility."""
+    """The ad account is registered for this page, has not lost its political-ad eligibility,
+    and (for a SIEP ad) its page is authorized at Meta in every target country."""
     s = ctx.standing
     if not s.registered:
         return _result(
@@ -436,7 +493,15 @@ def standing(ctx: CheckContext) -> CheckResult:
             registered_page=s.page_id,
             page=ctx.ad.page_id,
         )
-    if ctx.kind is not AdKind.OTHER and not s.political_eligible:
+    if ctx.kind is AdKind.OTHER:
+        return _result(
+            "standing",
+            Status.PASSED,
+            "ok",
+            "The ad account is in good standing.",
+            Provenance.SYSTEM,
+        )
+    if not s.political_eligible:
         return _result(
             "standing",
             Status.FAILED,
@@ -446,8 +511,73 @@ def standing(ctx: CheckContext) -> CheckResult:
             Provenance.SYSTEM,
             violations=str(s.violations),
         )
+    unauthorized = sorted(set(ctx.ad.countries) - s.authorized)
+    if unauthorized:
+        return _result(
+            "standing",
+            Status.FAILED,
+            "not_authorized",
+            f"Page {ctx.ad.page_id} is not recorded as authorized at Meta for ads about social "
+            f"issues, elections or politics in {', '.join(unauthorized)}.",
+            Provenance.VERIFIED,
+            page=ctx.ad.page_id,
+            countries=", ".join(unauthorized),
+        )
+    if s.meta_page_authorized is False:
+        return _result(
+            "standing",
+            Status.FAILED,
+            "meta_not_authorized",
+            f"Meta answers that page {ctx.ad.page_id} has not authorized {ctx.ad.ad_account_id} "
+            "for ads about social issues, elections or politics.",
+            Provenance.SYSTEM,
+            page=ctx.ad.page_id,
+            ad_account=ctx.ad.ad_account_id,
+        )
     return _result(
-        "standing", Status.PASSED, "ok", "The ad account is in good standing.", Provenance.SYSTEM
+        "standing",
+        Status.PASSED,
+        "authorized",
+        f"In good standing; page {ctx.ad.page_id} is authorized at Meta in "
+        f"{', '.join(sorted(ctx.ad.countries))}.",
+        Provenance.VERIFIED,
+        page=ctx.ad.page_id,
+        countries=", ".join(sorted(ctx.ad.countries)),
+    )
+
+
+def budget(ctx: CheckContext) -> CheckResult:
+    """Budget, schedule and placements are what Meta takes for the ad account's currency now."""
+    ad = ctx.ad
+    found = delivery.problems(
+        ad.budget,
+        ad.schedule,
+        ad.placements,
+        ctx.standing.currency,
+        ctx.now,
+        ctx.standing.meta_min_daily_budget,
+    )
+    if found:
+        first = found[0]
+        return _result(
+            "budget",
+            Status.FAILED,
+            first.code,
+            " ".join(p.detail for p in found),
+            Provenance.SYSTEM,
+            **dict(first.params),
+        )
+    currency = delivery.CURRENCIES[ctx.standing.currency or ""]
+    return _result(
+        "budget",
+        Status.PASSED,
+        "ok",
+        f"{ad.budget.type.value.capitalize()} budget of "
+        f"{delivery.format_amount(ad.budget.amount, currency)} {currency.code}.",
+        Provenance.SYSTEM,
+        type=ad.budget.type.value,
+        amount=delivery.format_amount(ad.budget.amount, currency),
+        currency=currency.code,
     )
 
 
@@ -497,6 +627,7 @@ CHECKS: tuple[tuple[str, Check], ...] = (
     ("disclaimer", disclaimer),
     ("jurisdiction", jurisdiction),
     ("standing", standing),
+    ("budget", budget),
     ("approval", approval),
 )
 CHECK_NAMES = tuple(name for name, _ in CHECKS)

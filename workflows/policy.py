@@ -52,6 +52,10 @@ ISO_3166_ALPHA2 = frozenset(
 EU_MEMBER_STATES = frozenset(
     "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
 )
+# Parts of the EU with ISO codes of their own: the Åland Islands and France's outermost
+# regions. Meta counts them among the "EU and associated territories" (docs/meta.md).
+EU_TERRITORIES = frozenset("AX GF GP MQ RE YT MF".split())
+EU = EU_MEMBER_STATES | EU_TERRITORIES
 
 TTPA = (
     "Regulation (EU) 2024/900 on the transparency and targeting of political advertising "
@@ -69,7 +73,7 @@ CH_LI_DISCLAIMER = date(2022, 7, 25)
 
 def _rules() -> tuple[Rule, ...]:
     rules: list[Rule] = []
-    for country in sorted(EU_MEMBER_STATES):
+    for country in sorted(EU):
         rules += [
             Rule(country, AdKind.SIEP, date.min, True, META_SIEP_POLICY, True, True),
             Rule(country, AdKind.SIEP, EU_SIEP_STOP, False, TTPA),
@@ -106,4 +110,4 @@ def rule_for(country: str, kind: AdKind, on: date) -> Rule | None:
 
 def needs_dsa_fields(country: str, on: date) -> bool:
     """Whether an ad targeting ``country`` must name its payor and beneficiary (DSA)."""
-    return check_country(country) in EU_MEMBER_STATES and on >= DSA_SINCE
+    return check_country(country) in EU and on >= DSA_SINCE

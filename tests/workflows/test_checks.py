@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta, timezone
 
 import pytest
 
@@ -21,6 +21,7 @@ from workflows.checks import (
     content_hash,
     evaluate_all,
 )
+from workflows.delivery import Budget, BudgetType, Placement, Schedule
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
 OWNER, REVIEWER = 1, 2
@@ -34,10 +35,18 @@ CH_AD = Ad(
     paid_for_by="Stadt Musterstadt",
 )
 POLITICAL = Classification(Category.POLITICAL)
+# Meta's authorization of the page: every country the ad targets, with the ad's disclaimer.
+AUTHORIZED = Standing(
+    registered=True,
+    page_id="2001",
+    currency="CHF",
+    authorized=frozenset({"CH", "LI"}),
+    disclaimers={"CH": frozenset({"Stadt Musterstadt"}), "LI": frozenset({"Stadt Musterstadt"})},
+)
 
 
 def complete(ad: Ad = CH_AD, classification: Classification | None = POLITICAL) -> CheckContext:
-    """A context in which every step is done for ``ad``."""
+    """A context in which every step is done for ``ad`` (its page authorized where it runs)."""
     identities = tuple(
         IdentityVerification("passport", country, date(2030, 1, 1), verified_by=REVIEWER)
         for country in ad.countries
@@ -50,7 +59,12 @@ def complete(ad: Ad = CH_AD, classification: Classification | None = POLITICAL) 
         facebook_2fa_attested=True,
         identities=identities,
         classification=classification,
-        standing=Standing(registered=True, page_id=ad.page_id),
+        standing=replace(
+            AUTHORIZED,
+            page_id=ad.page_id,
+            authorized=frozenset(ad.countries),
+            disclaimers={c: frozenset({ad.paid_for_by}) for c in ad.countries},
+        ),
         approval=Approval(REVIEWER, content_hash(ad, classification)),
     )
 
@@ -169,12 +183,127 @@ def test_standing_codes() -> None:
     assert (
         codes(replace(ctx, standing=Standing(False)))["standing"] == "standing.unknown_ad_account"
     )
-    wrong_page = Standing(True, page_id="9999")
+    wrong_page = replace(AUTHORIZED, page_id="9999")
     assert codes(replace(ctx, standing=wrong_page))["standing"] == "standing.page_mismatch"
-    lost = Standing(True, page_id="2001", political_eligible=False, violations=1)
+    lost = replace(AUTHORIZED, political_eligible=False, violations=1)
     assert codes(replace(ctx, standing=lost))["standing"] == "standing.not_eligible"
     none_ad = complete(classification=Classification(Category.NONE))
     assert codes(replace(none_ad, standing=lost))["standing"] == "standing.ok"
+    assert codes(ctx)["standing"] == "standing.authorized"
+
+
+def test_a_siep_ad_needs_its_page_authorized_in_every_target_country() -> None:
+    ad = replace(CH_AD, countries=("CH", "LI"))
+    only_ch = replace(complete(ad), standing=replace(AUTHORIZED, authorized=frozenset({"CH"})))
+    [result] = [r for r in evaluate_all(only_ch) if r.name == "standing"]
+    assert (result.status, result.code) == (Status.FAILED, "standing.not_authorized")
+    assert result.params["countries"] == "LI"
+    assert result.provenance.value == "verified"
+    nowhere = replace(complete(), standing=replace(AUTHORIZED, authorized=frozenset()))
+    assert codes(nowhere)["standing"] == "standing.not_authorized"
+    # Unclassified counts as SIEP until it is classified; a non-political ad needs nothing.
+    assert codes(replace(nowhere, classification=None))["standing"] == "standing.not_authorized"
+    plain = replace(nowhere, classification=Classification(Category.NONE))
+    assert codes(plain)["standing"] == "standing.ok"
+
+
+def test_metas_own_answer_that_the_page_is_not_authorized_blocks() -> None:
+    meta_says_no = replace(complete().standing, meta_page_authorized=False)
+    assert codes(replace(complete(), standing=meta_says_no))["standing"] == (
+        "standing.meta_not_authorized"
+    )
+    meta_says_yes = replace(complete().standing, meta_page_authorized=True)
+    assert codes(replace(complete(), standing=meta_says_yes))["standing"] == "standing.authorized"
+
+
+def test_the_paid_for_by_text_must_equal_a_registered_disclaimer_exactly() -> None:
+    ctx = complete()
+    for text in ("Stadt Musterstad", "stadt musterstadt", "Stadt  Musterstadt"):
+        [result] = [
+            r
+            for r in evaluate_all(replace(ctx, ad=replace(CH_AD, paid_for_by=text)))
+            if r.name == "disclaimer"
+        ]
+        assert (result.status, result.code) == (Status.FAILED, "disclaimer.not_registered")
+        # Side by side: what the ad says and what Meta has registered.
+        assert result.params["text"] == text
+        assert result.params["registered"] == "“Stadt Musterstadt”"
+    no_disclaimer = replace(ctx, standing=replace(ctx.standing, disclaimers={}))
+    [result] = [r for r in evaluate_all(no_disclaimer) if r.name == "disclaimer"]
+    assert (result.code, result.params["registered"]) == ("disclaimer.not_registered", "none")
+    assert codes(ctx)["disclaimer"] == "disclaimer.ok"
+
+
+def test_a_disclaimer_registered_in_one_country_does_not_cover_another() -> None:
+    ad = replace(CH_AD, countries=("CH", "LI"))
+    standing = replace(
+        AUTHORIZED, disclaimers={"CH": frozenset({"Stadt Musterstadt"}), "LI": frozenset()}
+    )
+    [result] = [
+        r for r in evaluate_all(replace(complete(ad), standing=standing)) if r.name == "disclaimer"
+    ]
+    assert (result.code, result.params["countries"]) == ("disclaimer.not_registered", "LI")
+
+
+DAY = timedelta(days=1)
+CET = timezone(timedelta(hours=1))
+
+
+@pytest.mark.parametrize(
+    ("budget", "schedule", "code"),
+    [
+        (Budget(), Schedule(), "budget.ok"),
+        (Budget(BudgetType.DAILY, 99), Schedule(), "budget.below_minimum"),
+        (Budget(BudgetType.DAILY, 100), Schedule(), "budget.ok"),
+        (Budget(BudgetType.LIFETIME, 500), Schedule(None, NOW + 5 * DAY), "budget.ok"),
+        (Budget(BudgetType.LIFETIME, 499), Schedule(None, NOW + 5 * DAY), "budget.below_minimum"),
+        (Budget(BudgetType.LIFETIME, 1000), Schedule(None, None), "budget.end_missing"),
+        (Budget(), Schedule(NOW + DAY, NOW + DAY), "budget.end_before_start"),
+        (Budget(), Schedule(None, NOW - DAY), "budget.end_passed"),
+        (Budget(), Schedule(None, NOW + timedelta(minutes=30)), "budget.end_passed"),
+        (Budget(), Schedule(None, NOW + DAY), "budget.too_short"),
+        (Budget(), Schedule(NOW + DAY, NOW + 2 * DAY + timedelta(minutes=1)), "budget.ok"),
+        (Budget(BudgetType.DAILY, 0), Schedule(), "budget.amount_invalid"),
+    ],
+)
+def test_budget_and_schedule(budget: Budget, schedule: Schedule, code: str) -> None:
+    ad = replace(CH_AD, budget=budget, schedule=schedule)
+    assert codes(complete(ad))["budget"] == code
+
+
+def test_the_budget_minimum_is_metas_when_it_is_higher() -> None:
+    ad = replace(CH_AD, budget=Budget(BudgetType.DAILY, 150))
+    ctx = complete(ad)
+    assert codes(ctx)["budget"] == "budget.ok"
+    higher = replace(ctx, standing=replace(ctx.standing, meta_min_daily_budget=200))
+    [result] = [r for r in evaluate_all(higher) if r.name == "budget"]
+    assert (result.code, result.params["minimum"]) == ("budget.below_minimum", "2.00")
+
+
+def test_an_unknown_currency_blocks_the_budget_step() -> None:
+    ctx = complete()
+    assert codes(replace(ctx, standing=replace(ctx.standing, currency=None)))["budget"] == (
+        "budget.currency_unknown"
+    )
+
+
+def test_budget_schedule_placements_and_image_are_part_of_the_approved_content() -> None:
+    approved = content_hash(CH_AD, POLITICAL)
+    changes = [
+        replace(CH_AD, budget=Budget(BudgetType.DAILY, 1001)),
+        replace(CH_AD, budget=Budget(BudgetType.LIFETIME, 1000)),
+        replace(CH_AD, schedule=Schedule(NOW + DAY, None)),
+        replace(CH_AD, schedule=Schedule(None, NOW + 9 * DAY)),
+        replace(CH_AD, placements=(Placement.FACEBOOK,)),
+        replace(CH_AD, image_sha256="0" * 64),
+    ]
+    hashes = {content_hash(ad, POLITICAL) for ad in changes}
+    assert approved not in hashes
+    assert len(hashes) == len(changes)
+    # The same instant in another zone is the same content.
+    shifted = replace(CH_AD, schedule=Schedule(NOW + DAY, None))
+    zurich = replace(CH_AD, schedule=Schedule((NOW + DAY).astimezone(CET), None))
+    assert content_hash(shifted, POLITICAL) == content_hash(zurich, POLITICAL)
 
 
 def test_approval_codes() -> None:
@@ -206,4 +335,18 @@ def test_evaluate_all_reports_every_failure_at_once() -> None:
         approval=None,
     )
     failing = {r.name for r in evaluate_all(ctx) if r.status is not Status.PASSED}
-    assert failing == set(CHECK_NAMES) - {"disclaimer"}
+    # Every step, the disclaimer too: an unknown account has no registered disclaimer.
+    assert failing == set(CHECK_NAMES)
+
+
+def test_the_dsa_fields_are_needed_in_the_eus_territories_too() -> None:
+    for territory in ("RE", "GP", "MQ", "GF", "YT", "MF", "AX"):
+        ad = replace(CH_AD, countries=(territory,), paid_for_by="")
+        assert codes(complete(ad, Classification(Category.NONE)))["disclaimer"] == (
+            "disclaimer.missing"
+        ), territory
+        assert codes(complete(ad))["jurisdiction"] == "jurisdiction.refused", territory
+    liechtenstein = replace(CH_AD, countries=("LI",), paid_for_by="")
+    assert codes(complete(liechtenstein, Classification(Category.NONE)))["disclaimer"] == (
+        "disclaimer.not_required"
+    )
