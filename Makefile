@@ -29,8 +29,10 @@ $(VENV)/.deps-dev: pyproject.toml | $(BIN)/python
 run: $(VENV)/.deps-run $(MO)
 	$(FLASK) db upgrade
 	$(FLASK) users demo
-	$(FLASK) ad-accounts add act_1001 --page 2001 --name "Stadt Musterstadt" --exist-ok
-	$(FLASK) ad-accounts add act_1002 --page 2002 --name "Gemeinde Beispielhausen" --exist-ok
+	$(FLASK) ad-accounts add act_1001 --page 2001 --name "Stadt Musterstadt" --currency CHF --exist-ok
+	$(FLASK) ad-accounts add act_1002 --page 2002 --name "Gemeinde Beispielhausen" --currency CHF --exist-ok
+	$(FLASK) ad-accounts authorize act_1001 --country CH --country LI --disclaimer "Stadt Musterstadt" \
+	  --evidence "the Meta sandbox's account act_1001 (docs/meta.md)"
 	ADGATE_SESSION_COOKIE_SECURE=false $(FLASK) stack --port $(PORT)
 
 test: pytest lint

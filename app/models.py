@@ -6,7 +6,21 @@ from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Date, DateTime, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
@@ -232,6 +246,105 @@ class AdAccount(SQLModel, table=True):
     political_eligible: bool = True
     violations: int = 0
     created_at: datetime = _time(now=True)
+    # ISO 4217: budgets are entered in its minor units (None until an admin records it).
+    currency: str | None = Field(default=None, sa_column=Column(String(3), nullable=True))
+    # What Meta answered when last asked about the account (GET act_<id>), and when.
+    meta_checked_at: datetime | None = _time(nullable=True)
+    meta_page_authorized: bool | None = Field(
+        default=None, sa_column=Column(Boolean, nullable=True)
+    )
+    meta_currency: str | None = Field(default=None, sa_column=Column(String(3), nullable=True))
+    meta_min_daily_budget: int | None = Field(
+        default=None, sa_column=Column(BigInteger, nullable=True)
+    )
+
+
+class PageAuthorization(SQLModel, table=True):
+    """Meta authorized the ad account's page for SIEP ads in one country: recorded by a person
+    who saw the evidence (provenance ``verified``). Revoked, never deleted."""
+
+    __tablename__ = "page_authorization"
+    __table_args__ = (
+        # One current authorization per account and country; revoked ones are history.
+        Index(
+            "uq_page_authorization_current",
+            "ad_account_id",
+            "country",
+            unique=True,
+            sqlite_where=text("revoked_at IS NULL"),
+            postgresql_where=text("revoked_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ad_account_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("ad_account.id"), nullable=False, index=True)
+    )
+    country: str = Field(sa_column=Column(String(2), nullable=False))
+    # Since when Meta's authorization holds (as the evidence shows it).
+    authorized_since: date = Field(sa_column=Column(Date, nullable=False))
+    # What the person saw (a description: no document or screenshot is stored).
+    evidence: str = Field(sa_column=Column(Text, nullable=False))
+    # NULL: recorded on the server's command line.
+    recorded_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
+    )
+    recorded_at: datetime = _time(now=True)
+    revoked_at: datetime | None = _time(nullable=True)
+    revoked_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
+    )
+
+
+class RegisteredDisclaimer(SQLModel, table=True):
+    """A "paid for by" text registered at Meta for the ad account's page in one country
+    (recorded, verified). Removed, never deleted."""
+
+    __tablename__ = "registered_disclaimer"
+    __table_args__ = (
+        Index(
+            "uq_registered_disclaimer_current",
+            "ad_account_id",
+            "country",
+            "text",
+            unique=True,
+            sqlite_where=text("removed_at IS NULL"),
+            postgresql_where=text("removed_at IS NULL"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    ad_account_id: str = Field(
+        sa_column=Column(String(32), ForeignKey("ad_account.id"), nullable=False, index=True)
+    )
+    country: str = Field(sa_column=Column(String(2), nullable=False))
+    text: str = Field(sa_column=Column(String(255), nullable=False))
+    evidence: str = Field(sa_column=Column(Text, nullable=False))
+    recorded_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
+    )
+    recorded_at: datetime = _time(now=True)
+    removed_at: datetime | None = _time(nullable=True)
+    removed_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
+    )
+
+
+class AdImage(SQLModel, table=True):
+    """An image an ad manager uploaded for ads: checked PNG or JPEG, kept as uploaded."""
+
+    __tablename__ = "ad_image"
+    __table_args__ = (Index("ix_ad_image_owner_sha256", "owner_id", "sha256"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    owner_id: int = Field(sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=False))
+    sha256: str = Field(sa_column=Column(String(64), nullable=False))
+    content_type: str = Field(sa_column=Column(String(16), nullable=False))
+    width: int
+    height: int
+    size: int
+    data: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
+    created_at: datetime = _time(now=True)
 
 
 class Checklist(SQLModel, table=True):
@@ -257,6 +370,22 @@ class Checklist(SQLModel, table=True):
     paid_for_by: str = Field(default="", sa_column=Column(String(255), nullable=False))
     dsa_payor: str = Field(default="", sa_column=Column(String(255), nullable=False))
     dsa_beneficiary: str = Field(default="", sa_column=Column(String(255), nullable=False))
+    # Delivery: the budget in the ad account's minor units, the schedule, the placements.
+    budget_type: str = Field(
+        default="daily", sa_column=Column(String(16), nullable=False, server_default="daily")
+    )
+    budget_amount: int = Field(
+        default=1000, sa_column=Column(BigInteger, nullable=False, server_default="1000")
+    )
+    start_time: datetime | None = _time(nullable=True)
+    end_time: datetime | None = _time(nullable=True)
+    placements: list[str] = Field(
+        default_factory=lambda: ["facebook", "instagram"],
+        sa_column=Column(JSON, nullable=False, server_default='["facebook", "instagram"]'),
+    )
+    image_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("ad_image.id"), nullable=True)
+    )
     # The classification (all None until classified; an edit of the content clears it).
     category: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
     social_issues: str = Field(default="", sa_column=Column(String(500), nullable=False))
@@ -342,6 +471,8 @@ class Submission(SQLModel, table=True):
     adset_id: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
     creative_id: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
     ad_id: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    # Meta's hash of the ad's image in the ad account's image library (when it has one).
+    image_hash: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     # Meta's last error (code, subcode, messages, fbtrace_id), as JSON.
     error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     sent_at: datetime | None = _time(nullable=True)

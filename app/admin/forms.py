@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
+    DateField,
     EmailField,
     PasswordField,
     SelectChoice,
@@ -13,9 +14,10 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, Length
+from wtforms.validators import DataRequired, Email, Length, Optional
 
 from app.models import Role
+from workflows import delivery
 
 ROLE_LABELS = {
     Role.MANAGER: _l("Ad manager"),
@@ -46,7 +48,64 @@ class AdAccountForm(FlaskForm):  # type: ignore[misc]
     account_id = StringField(_l("Ad account id"), validators=[DataRequired(), Length(max=32)])
     page_id = StringField(_l("Page id"), validators=[DataRequired(), Length(max=32)])
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    currency = SelectField(
+        _l("Currency"),
+        description=_l("As Meta shows it for the ad account; budgets are entered in it."),
+        choices=[SelectChoice(c, c) for c in sorted(delivery.CURRENCIES)],
+        default="CHF",
+    )
     submit = SubmitField(_l("Register"))
+
+
+class CurrencyForm(FlaskForm):  # type: ignore[misc]
+    """The ad account's currency at Meta."""
+
+    currency = SelectField(
+        _l("Currency"), choices=[SelectChoice(c, c) for c in sorted(delivery.CURRENCIES)]
+    )
+    submit = SubmitField(_l("Save currency"))
+
+
+class AuthorizationForm(FlaskForm):  # type: ignore[misc]
+    """Meta authorized the page in a country, as the admin saw it; with a second factor."""
+
+    country = SelectField(_l("Country"))
+    since = DateField(_l("Authorized since"), validators=[Optional()])
+    disclaimer = StringField(
+        _l('"Paid for by" disclaimer registered there'),
+        description=_l("Exactly as Meta shows it (optional here; add more below)."),
+        validators=[Length(max=255)],
+    )
+    evidence = TextAreaField(
+        _l("Evidence seen"),
+        description=_l(
+            "Where you saw it at Meta and when (e.g. Page settings, Issue, electoral or political "
+            "ads). Describe it; upload nothing."
+        ),
+        validators=[DataRequired(), Length(min=3, max=2000)],
+    )
+    code = StringField(
+        _l("Current code"),
+        validators=[Optional(), Length(max=64)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+    submit = SubmitField(_l("Record the authorization"))
+
+
+class DisclaimerForm(FlaskForm):  # type: ignore[misc]
+    """A "paid for by" text registered at Meta in an authorized country."""
+
+    country = SelectField(_l("Country"))
+    text = StringField(_l('"Paid for by" text'), validators=[DataRequired(), Length(max=255)])
+    evidence = TextAreaField(
+        _l("Evidence seen"), validators=[DataRequired(), Length(min=3, max=2000)]
+    )
+    code = StringField(
+        _l("Current code"),
+        validators=[Optional(), Length(max=64)],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+    submit = SubmitField(_l("Record the disclaimer"))
 
 
 class RestoreForm(FlaskForm):  # type: ignore[misc]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from babel import Locale
+from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -15,14 +17,19 @@ from app.admin.forms import (
     ROLE_LABELS,
     AccountActionForm,
     AdAccountForm,
+    AuthorizationForm,
     CreateUserForm,
+    CurrencyForm,
+    DisclaimerForm,
     RestoreForm,
 )
-from app.auth import twofactor
+from app.auth import stepup, twofactor
 from app.auth.access import roles_required
 from app.auth.accounts import AccountError, create_user, set_active
 from app.db import get_session
-from app.models import AdAccount, Role, User, utcnow
+from app.meta.gateway import MetaError
+from app.models import AdAccount, RegisteredDisclaimer, Role, User, utcnow
+from workflows import policy
 
 
 def _account_error(exc: AccountError) -> str:
@@ -148,7 +155,12 @@ def add_ad_account() -> Response | tuple[str, int]:
     if form.validate():
         try:
             ad_account_service.add(
-                get_session(), form.account_id.data, form.page_id.data, form.name.data, utcnow()
+                get_session(),
+                form.account_id.data,
+                form.page_id.data,
+                form.name.data,
+                utcnow(),
+                form.currency.data,
             )
         except ad_account_service.AdAccountError as exc:
             getattr(form, exc.field).errors.append(str(exc))
@@ -173,3 +185,217 @@ def restore_ad_account(account_id: str) -> Response | tuple[str, int]:
     ad_account_service.restore(db, account, form.reason.data)
     flash(_("The eligibility was restored."), "success")
     return redirect(url_for("admin.ad_accounts"))
+
+
+# --- one ad account: Meta's authorization of its page ---------------------------------------
+
+
+def _siep_countries() -> list[str]:
+    """The countries where SIEP ads may run today (the policy table): those worth recording."""
+    today = utcnow().date()
+    allowed = {
+        r.country
+        for r in policy.RULES
+        if (rule := policy.rule_for(r.country, policy.AdKind.SIEP, today)) and rule.allowed
+    }
+    return sorted(allowed)
+
+
+def country_name(code: str) -> str:
+    """The country's name in the page's language (Babel's territory names)."""
+    names: dict[str, str] = Locale.parse(str(get_locale())).territories
+    return names.get(code, code)
+
+
+def _load_account(account_id: str) -> AdAccount:
+    account = get_session().get(AdAccount, account_id)
+    if account is None:
+        abort(404)
+    return account
+
+
+def _account_page(
+    account: AdAccount,
+    status: int = 200,
+    authorization_form: AuthorizationForm | None = None,
+    disclaimer_form: DisclaimerForm | None = None,
+) -> tuple[str, int]:
+    db = get_session()
+    authorized = ad_account_service.authorizations(db, account)
+    authorization_form = authorization_form or AuthorizationForm()
+    authorization_form.country.choices = [(c, country_name(c)) for c in _siep_countries()]
+    disclaimer_form = disclaimer_form or DisclaimerForm()
+    disclaimer_form.country.choices = [
+        (a.authorization.country, country_name(a.authorization.country)) for a in authorized
+    ]
+    people = {u.id: u.email for u in db.scalars(select(User))}
+    currency_form = CurrencyForm(currency=account.currency)
+    return render_template(
+        "admin/ad_account.html",
+        account=account,
+        authorized=authorized,
+        people=people,
+        country_name=country_name,
+        authorization_form=authorization_form,
+        disclaimer_form=disclaimer_form,
+        currency_form=currency_form,
+        action_form=AccountActionForm(),
+        fresh=stepup.is_fresh(),
+    ), status
+
+
+@bp.get("/ad-accounts/<account_id>")
+@roles_required(Role.ADMIN)
+def ad_account(account_id: str) -> tuple[str, int]:
+    """One ad account: what adgate recorded of Meta's authorization, and what Meta says."""
+    return _account_page(_load_account(account_id))
+
+
+@bp.post("/ad-accounts/<account_id>/currency")
+@roles_required(Role.ADMIN)
+def set_ad_account_currency(account_id: str) -> Response:
+    """Record the ad account's currency at Meta."""
+    account = _load_account(account_id)
+    form = CurrencyForm()
+    if form.validate():
+        ad_account_service.set_currency(get_session(), account, form.currency.data)
+        flash(_("The currency was recorded."), "success")
+    else:
+        flash(_("Choose a currency."), "danger")
+    return redirect(url_for("admin.ad_account", account_id=account.id))
+
+
+@bp.post("/ad-accounts/<account_id>/authorizations")
+@roles_required(Role.ADMIN)
+def authorize_ad_account(account_id: str) -> Response | tuple[str, int]:
+    """Record Meta's authorization of the page in a country (with a fresh second factor)."""
+    account = _load_account(account_id)
+    form = AuthorizationForm()
+    form.country.choices = [(c, c) for c in _siep_countries()]
+    if not form.validate():
+        return _account_page(account, 400, authorization_form=form)
+    if error := stepup.confirm(form.code.data):
+        form.code.errors.append(error)
+        return _account_page(account, 400, authorization_form=form)
+    db, now, user = get_session(), utcnow(), current_user.user
+    try:
+        ad_account_service.authorize(
+            db,
+            account,
+            form.country.data,
+            since=form.since.data or now.date(),
+            evidence=form.evidence.data,
+            by=user,
+            now=now,
+        )
+        if (form.disclaimer.data or "").strip():
+            ad_account_service.register_disclaimer(
+                db,
+                account,
+                form.country.data,
+                form.disclaimer.data,
+                evidence=form.evidence.data,
+                by=user,
+                now=now,
+            )
+    except ad_account_service.AdAccountError as exc:
+        field = getattr(form, exc.field, None) or form.evidence
+        field.errors.append(str(exc))
+        # The answer is a 400: the request's transaction is rolled back, nothing is kept.
+        return _account_page(account, 400, authorization_form=form)
+    flash(_("The authorization was recorded."), "success")
+    return redirect(url_for("admin.ad_account", account_id=account.id))
+
+
+@bp.post("/ad-accounts/<account_id>/disclaimers")
+@roles_required(Role.ADMIN)
+def register_disclaimer(account_id: str) -> Response | tuple[str, int]:
+    """Record a "paid for by" text registered at Meta in an authorized country."""
+    account = _load_account(account_id)
+    form = DisclaimerForm()
+    form.country.choices = [
+        (a.authorization.country, a.authorization.country)
+        for a in ad_account_service.authorizations(get_session(), account)
+    ]
+    if not form.validate():
+        return _account_page(account, 400, disclaimer_form=form)
+    if error := stepup.confirm(form.code.data):
+        form.code.errors.append(error)
+        return _account_page(account, 400, disclaimer_form=form)
+    try:
+        ad_account_service.register_disclaimer(
+            get_session(),
+            account,
+            form.country.data,
+            form.text.data,
+            evidence=form.evidence.data,
+            by=current_user.user,
+            now=utcnow(),
+        )
+    except ad_account_service.AdAccountError as exc:
+        (getattr(form, exc.field, None) or form.text).errors.append(str(exc))
+        return _account_page(account, 400, disclaimer_form=form)
+    flash(_("The disclaimer was recorded."), "success")
+    return redirect(url_for("admin.ad_account", account_id=account.id))
+
+
+@bp.post("/ad-accounts/<account_id>/authorizations/<country>/revoke")
+@roles_required(Role.ADMIN)
+def revoke_authorization(account_id: str, country: str) -> Response:
+    """The page is no longer authorized in a country (its disclaimers there go too)."""
+    account = _load_account(account_id)
+    if not AccountActionForm().validate():
+        abort(400)
+    try:
+        done = ad_account_service.revoke_authorization(
+            get_session(), account, country, by=current_user.user, now=utcnow()
+        )
+    except ad_account_service.AdAccountError:
+        abort(404)
+    if not done:
+        abort(404)
+    flash(_("The authorization was revoked."), "info")
+    return redirect(url_for("admin.ad_account", account_id=account.id))
+
+
+@bp.post("/ad-accounts/<account_id>/disclaimers/<int:disclaimer_id>/remove")
+@roles_required(Role.ADMIN)
+def remove_disclaimer(account_id: str, disclaimer_id: int) -> Response:
+    """A "paid for by" text is no longer registered at Meta."""
+    account = _load_account(account_id)
+    if not AccountActionForm().validate():
+        abort(400)
+    db = get_session()
+    disclaimer = db.get(RegisteredDisclaimer, disclaimer_id)
+    if disclaimer is None or disclaimer.ad_account_id != account.id:
+        abort(404)
+    if ad_account_service.remove_disclaimer(
+        db, account, disclaimer.country, disclaimer.text, by=current_user.user, now=utcnow()
+    ):
+        flash(_("The disclaimer was removed."), "info")
+    return redirect(url_for("admin.ad_account", account_id=account.id))
+
+
+@bp.post("/ad-accounts/<account_id>/meta-check")
+@roles_required(Role.ADMIN)
+def check_ad_account_at_meta(account_id: str) -> Response:
+    """Ask Meta what it says of the ad account, and keep the answer beside adgate's record."""
+    from app.meta.worker import make_gateway
+
+    account = _load_account(account_id)
+    if not AccountActionForm().validate():
+        abort(400)
+    db = get_session()
+    # No transaction stays open while Meta is asked: the request's is ended first.
+    db.commit()
+    try:
+        reading = make_gateway(current_app._get_current_object()).read_account(account_id)  # type: ignore[attr-defined]
+    except MetaError as exc:
+        flash(
+            _("Meta could not be asked: %(error)s", error=exc.user_message or exc.message), "danger"
+        )
+        return redirect(url_for("admin.ad_account", account_id=account_id))
+    account = _load_account(account_id)
+    ad_account_service.record_meta_reading(db, account, reading, utcnow())
+    flash(_("Meta's answer was recorded."), "success")
+    return redirect(url_for("admin.ad_account", account_id=account_id))

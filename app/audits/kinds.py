@@ -63,6 +63,14 @@ _KINDS = [
     Kind("ad_account.violation", _l("Policy violation at Meta"), FAILED, EVIDENCE),
     Kind("ad_account.eligibility_lost", _l("Ad account lost eligibility"), FAILED, EVIDENCE),
     Kind("ad_account.restored", _l("Ad account eligibility restored"), OK, EVIDENCE),
+    Kind("ad_account.currency_set", _l("Ad account currency recorded"), OK, EVIDENCE),
+    Kind("ad_account.authorized", _l("Page authorization at Meta recorded"), OK, EVIDENCE),
+    Kind(
+        "ad_account.authorization_revoked", _l("Page authorization at Meta revoked"), OK, EVIDENCE
+    ),
+    Kind("ad_account.disclaimer_registered", _l("Registered disclaimer recorded"), OK, EVIDENCE),
+    Kind("ad_account.disclaimer_removed", _l("Registered disclaimer removed"), OK, EVIDENCE),
+    Kind("ad_account.meta_checked", _l("Ad account checked at Meta"), OK, EVIDENCE),
     Kind("api.unauthorized", _l("API call without a valid token"), REFUSED, SECURITY),
     Kind("audit.read", _l("Audit log read"), OK, READS),
     Kind("audit.exported", _l("Audit log exported"), OK, READS),
@@ -80,6 +88,7 @@ _KINDS = [
     Kind("checklist.checks_changed", _l("Check results changed"), OK, EVIDENCE),
     Kind("checklist.classification_signed_off", _l("Classification signed off"), OK, EVIDENCE),
     Kind("checklist.refused", _l("Step refused: checks unmet"), REFUSED, EVIDENCE),
+    Kind("image.uploaded", _l("Ad image uploaded"), OK, EVIDENCE),
     Kind("identity.verified", _l("Identity verified"), OK, EVIDENCE),
     Kind("identity.revoked", _l("Identity verification revoked"), OK, EVIDENCE),
     Kind("identity.read", _l("Identity records read"), OK, READS),
