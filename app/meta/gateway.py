@@ -3,14 +3,22 @@
 Built per gateway as ``FacebookAdsApi(FacebookSession(...))`` — never
 ``FacebookAdsApi.init()``, which would install Meta's crash reporter as
 ``sys.excepthook``. The Graph base URL is set on the session instance (the
-sandbox's in sandbox mode). Strict mode makes a wrong enum raise instead of warn.
-The access token travels in the query string: errors raised from here carry
-Meta's code, subcode, messages and fbtrace_id, never a URL or the token.
+sandbox's in sandbox mode); with an app secret every call carries
+``appsecret_proof``; a proxy and a CA bundle of the installation's replace the
+SDK's pinned bundle where TLS is inspected. Strict mode makes a wrong type or enum
+raise, and every call's parameters are checked against what the SDK method declares
+before anything is sent (the SDK lets undeclared keys through). The access token
+travels in the query string: errors raised from here carry Meta's code, subcode,
+messages and fbtrace_id, never a URL or the token. docs/meta.md names the source of
+every parameter.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import base64
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import requests
@@ -23,12 +31,18 @@ from facebook_business.exceptions import (  # type: ignore[import-untyped]
     FacebookRequestError,
 )
 
+from app.meta.declared import undeclared
+from workflows.delivery import POSITIONS, BudgetType, Placement
+
 apiconfig.ads_api_config["STRICT_MODE"] = True
 
 SIEP = "ISSUES_ELECTIONS_POLITICS"
 # Meta's codes for errors that a later attempt may not meet (rate limits, temporary faults).
-TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613, *range(80000, 80009)})
-KINDS = ("campaign", "adset", "creative", "ad")
+TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613, *range(80000, 80015)})
+# What the worker creates, in order: the image only when the ad has one.
+KINDS = ("campaign", "adset", "image", "creative", "ad")
+# How far back a look-up by name reads: an object of a submission is never older than it.
+FIND_HORIZON = timedelta(days=2)
 
 
 @dataclass(frozen=True)
@@ -47,11 +61,23 @@ class AdSpec:
     dsa_payor: str = ""
     dsa_beneficiary: str = ""
     status: str = "PAUSED"
-    daily_budget_cents: int = 1000
+    budget_type: BudgetType = BudgetType.DAILY
+    budget_amount: int = 1000
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    placements: tuple[Placement, ...] = (Placement.FACEBOOK, Placement.INSTAGRAM)
+    image: bytes | None = field(default=None, repr=False)
+    # When the submission was made: a look-up by name reads no further back than this.
+    created_at: datetime | None = None
 
     def name(self, kind: str) -> str:
         """The object's name: it carries the submission id so the object can be found again."""
         return f"adgate-{self.submission_id}-{kind}"
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The objects this ad needs at Meta, in the order they are created."""
+        return tuple(k for k in KINDS if k != "image" or self.image is not None)
 
     @property
     def authorization_category(self) -> str:
@@ -71,6 +97,15 @@ class Review:
     outcome: str
     effective_status: str
     feedback: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class AccountReading:
+    """What Meta answers about an ad account (``GET act_<id>``)."""
+
+    page_authorized: bool | None
+    currency: str | None
+    min_daily_budget: int | None
 
 
 class MetaError(Exception):
@@ -127,107 +162,203 @@ class Gateway(Protocol):
     def review(self, ad_id: str) -> Review:
         """Meta's review status of an ad."""
 
+    def read_account(self, ad_account_id: str) -> AccountReading:
+        """What Meta says of an ad account: its page's authorization, currency, minimum budget."""
+
+
+# --- what is sent: one function per object, from the spec alone ------------------------
+
+
+def _time(moment: datetime) -> str:
+    """A time as Meta's examples write it: ISO 8601 with the offset, e.g. +0000."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def campaign_params(spec: AdSpec) -> dict[str, Any]:
+    """The campaign: its special ad category; the budget sits on the ad set, not shared."""
+    params: dict[str, Any] = {
+        "name": spec.name("campaign"),
+        "objective": "OUTCOME_TRAFFIC",
+        "special_ad_categories": [SIEP] if spec.siep else [],
+        "status": spec.status,
+        # Required since v24.0 when the campaign has no budget of its own.
+        "is_adset_budget_sharing_enabled": False,
+    }
+    if spec.siep:
+        params["special_ad_category_country"] = list(spec.countries)
+    return params
+
+
+def adset_params(spec: AdSpec, campaign_id: str) -> dict[str, Any]:
+    """The ad set: budget, schedule, and targeting exactly as approved (no audience widening)."""
+    targeting: dict[str, Any] = {
+        "geo_locations": {"countries": list(spec.countries)},
+        "publisher_platforms": [p.value for p in spec.placements],
+        # Since v23.0 Meta widens a countries-only audience unless this is 0.
+        "targeting_automation": {"advantage_audience": 0},
+    }
+    for placement in spec.placements:
+        key, position = POSITIONS[placement]
+        targeting[key] = [position]
+    params: dict[str, Any] = {
+        "name": spec.name("adset"),
+        "campaign_id": campaign_id,
+        "status": spec.status,
+        "billing_event": "IMPRESSIONS",
+        "optimization_goal": "LINK_CLICKS",
+        "bid_strategy": "LOWEST_COST_WITHOUT_CAP",
+        f"{spec.budget_type.value}_budget": spec.budget_amount,
+        "targeting": targeting,
+    }
+    if spec.start_time is not None:
+        params["start_time"] = _time(spec.start_time)
+    if spec.end_time is not None:
+        params["end_time"] = _time(spec.end_time)
+    if spec.dsa_payor or spec.dsa_beneficiary:
+        params["dsa_payor"] = spec.dsa_payor
+        params["dsa_beneficiary"] = spec.dsa_beneficiary
+    return params
+
+
+def image_params(spec: AdSpec) -> dict[str, Any]:
+    """The image for the account's image library, as base64 ``bytes``."""
+    assert spec.image is not None
+    return {"bytes": base64.b64encode(spec.image).decode("ascii")}
+
+
+def creative_params(spec: AdSpec, image_hash: str | None) -> dict[str, Any]:
+    """The creative: the page's link post and Meta's authorization category (creative level)."""
+    link_data: dict[str, Any] = {
+        "message": spec.message,
+        "link": spec.link_url,
+        "name": spec.headline,
+    }
+    if image_hash is not None:
+        link_data["image_hash"] = image_hash
+    return {
+        "name": spec.name("creative"),
+        "object_story_spec": {"page_id": spec.page_id, "link_data": link_data},
+        "authorization_category": spec.authorization_category,
+    }
+
+
+def ad_params(spec: AdSpec, adset_id: str, creative_id: str) -> dict[str, Any]:
+    """The ad: its ad set and creative (authorization_category is the creative's, not its)."""
+    return {
+        "name": spec.name("ad"),
+        "adset_id": adset_id,
+        "creative": {"creative_id": creative_id},
+        "status": spec.status,
+    }
+
+
+def params_for(spec: AdSpec, kind: str, parents: dict[str, str]) -> dict[str, Any]:
+    """The parameters of the create call for ``kind``, given the ids created before it."""
+    if kind == "campaign":
+        return campaign_params(spec)
+    if kind == "adset":
+        return adset_params(spec, parents["campaign"])
+    if kind == "image":
+        return image_params(spec)
+    if kind == "creative":
+        return creative_params(spec, parents.get("image"))
+    return ad_params(spec, parents["adset"], parents["creative"])
+
+
+# The SDK method that creates each kind, on an AdAccount.
+CREATE_METHODS = {
+    "campaign": "create_campaign",
+    "adset": "create_ad_set",
+    "image": "create_ad_image",
+    "creative": "create_ad_creative",
+    "ad": "create_ad",
+}
+LIST_METHODS = {
+    "campaign": "get_campaigns",
+    "adset": "get_ad_sets",
+    "creative": "get_ad_creatives",
+    "ad": "get_ads",
+}
+
 
 class SdkGateway:
     """The gateway on the facebook-business SDK (Graph API at ``graph_url``)."""
 
     def __init__(
-        self, *, access_token: str, graph_url: str, api_version: str, timeout: float
+        self,
+        *,
+        access_token: str,
+        graph_url: str,
+        api_version: str,
+        timeout: float,
+        app_secret: str | None = None,
+        proxy: str | None = None,
+        ca_bundle: str | None = None,
     ) -> None:
-        session = FacebookSession(access_token=access_token, timeout=timeout)
+        session = FacebookSession(
+            access_token=access_token,
+            app_secret=app_secret or None,
+            proxies={"http": proxy, "https": proxy} if proxy else None,
+            timeout=timeout,
+        )
         session.GRAPH = graph_url.rstrip("/")
+        if ca_bundle:
+            session.requests.verify = ca_bundle
         self._api = FacebookAdsApi(session, api_version=api_version)
 
-    # -- the four objects ------------------------------------------------------
+    def _account(self, ad_account_id: str) -> Any:
+        return AdAccount(ad_account_id, api=self._api)
 
-    def _params(self, spec: AdSpec, kind: str, parents: dict[str, str]) -> dict[str, Any]:
-        if kind == "campaign":
-            params: dict[str, Any] = {
-                "name": spec.name(kind),
-                "objective": "OUTCOME_TRAFFIC",
-                "special_ad_categories": [SIEP] if spec.siep else [],
-                "status": spec.status,
-            }
-            if spec.siep:
-                params["special_ad_category_country"] = list(spec.countries)
-            return params
-        if kind == "adset":
-            params = {
-                "name": spec.name(kind),
-                "campaign_id": parents["campaign"],
-                "status": spec.status,
-                "billing_event": "IMPRESSIONS",
-                "optimization_goal": "LINK_CLICKS",
-                "bid_strategy": "LOWEST_COST_WITHOUT_CAP",
-                "daily_budget": spec.daily_budget_cents,
-                "targeting": {"geo_locations": {"countries": list(spec.countries)}},
-            }
-            if spec.dsa_payor or spec.dsa_beneficiary:
-                params["dsa_payor"] = spec.dsa_payor
-                params["dsa_beneficiary"] = spec.dsa_beneficiary
-            return params
-        if kind == "creative":
-            return {
-                "name": spec.name(kind),
-                "object_story_spec": {
-                    "page_id": spec.page_id,
-                    "link_data": {
-                        "message": spec.message,
-                        "link": spec.link_url,
-                        "name": spec.headline,
-                    },
-                },
-                "authorization_category": spec.authorization_category,
-            }
-        return {
-            "name": spec.name(kind),
-            "adset_id": parents["adset"],
-            "creative": {"creative_id": parents["creative"]},
-            "status": spec.status,
-            "authorization_category": spec.authorization_category,
-        }
-
-    def _account(self, spec: AdSpec) -> Any:
-        return AdAccount(spec.ad_account_id, api=self._api)
+    def pending_create(self, spec: AdSpec, kind: str, params: dict[str, Any]) -> Any:
+        """The SDK's request for creating ``kind``, built and type-checked but not sent."""
+        method = getattr(self._account(spec.ad_account_id), CREATE_METHODS[kind])
+        return _guard(lambda: method(params=params, pending=True))
 
     def _create_call(self, spec: AdSpec, kind: str, params: dict[str, Any]) -> Any:
-        account = self._account(spec)
-        call = {
-            "campaign": account.create_campaign,
-            "adset": account.create_ad_set,
-            "creative": account.create_ad_creative,
-            "ad": account.create_ad,
-        }[kind]
-        return _guard(lambda: call(params=params))
+        return send_checked(self.pending_create(spec, kind, params))
 
     def validate(self, spec: AdSpec) -> None:
-        """validate_only on the campaign and the creative (the others need real parent ids)."""
+        """validate_only on the campaign and the creative (the others need real parent ids;
+        the creative is validated without its image, which is uploaded only when sending)."""
         for kind in ("campaign", "creative"):
-            params = {**self._params(spec, kind, {}), "execution_options": ["validate_only"]}
+            params = {**params_for(spec, kind, {}), "execution_options": ["validate_only"]}
             self._create_call(spec, kind, params)
 
     def create(self, spec: AdSpec, kind: str, parents: dict[str, str]) -> str:
-        """Create the object and return its id."""
-        created = self._create_call(spec, kind, self._params(spec, kind, parents))
-        object_id = created.get("id") if created is not None else None
+        """Create the object and return its id (an image: its hash)."""
+        created = self._create_call(spec, kind, params_for(spec, kind, parents))
+        key = "hash" if kind == "image" else "id"
+        object_id = created.get(key) if created is not None else None
         if not object_id:
             raise MetaError(f"Meta returned no id for the {kind}", transient=True, ambiguous=True)
         return str(object_id)
 
     def find(self, spec: AdSpec, kind: str) -> str | None:
-        """Look the object up by its name (after an ambiguous failure)."""
-        account = self._account(spec)
-        edge = {
-            "campaign": account.get_campaigns,
-            "adset": account.get_ad_sets,
-            "creative": account.get_ad_creatives,
-            "ad": account.get_ads,
-        }[kind]
+        """Look the object up by its name (after an ambiguous failure).
+
+        The account's edge is read newest first, with declared parameters only (the SDK's
+        list methods declare no name filter), until objects older than the submission.
+        An image needs no look-up: uploading the same bytes again gives the same hash.
+        """
+        if kind == "image":
+            return None
         name = spec.name(kind)
-        filtering = [{"field": "name", "operator": "EQUAL", "value": name}]
-        found = _guard(lambda: list(edge(fields=["id", "name"], params={"filtering": filtering})))
-        ids = [str(o["id"]) for o in found if o.get("name") == name]
-        return ids[0] if ids else None
+        horizon = (spec.created_at - FIND_HORIZON) if spec.created_at else None
+        method = getattr(self._account(spec.ad_account_id), LIST_METHODS[kind])
+
+        # Creatives have no created_time (AdCreative's fields): their edge is read whole.
+        fields = ["id", "name"] if kind == "creative" else ["id", "name", "created_time"]
+
+        def scan() -> str | None:
+            for obj in method(fields=fields):
+                if obj.get("name") == name:
+                    return str(obj["id"])
+                if horizon is not None and _older(obj.get("created_time"), horizon):
+                    return None
+            return None
+
+        found: str | None = _guard(scan)
+        return found
 
     def review(self, ad_id: str) -> Review:
         """effective_status and ad_review_feedback of the ad."""
@@ -246,13 +377,49 @@ class SdkGateway:
             outcome = "approved"
         return Review(outcome, status, feedback)
 
+    def read_account(self, ad_account_id: str) -> AccountReading:
+        """``has_page_authorized_adaccount``, ``currency`` and ``min_daily_budget``."""
+        account = _guard(
+            lambda: self._account(ad_account_id).api_get(
+                fields=["has_page_authorized_adaccount", "currency", "min_daily_budget"]
+            )
+        )
+        authorized = account.get("has_page_authorized_adaccount")
+        minimum = account.get("min_daily_budget")
+        return AccountReading(
+            page_authorized=bool(authorized) if authorized is not None else None,
+            currency=str(account["currency"]) if account.get("currency") else None,
+            min_daily_budget=int(minimum) if minimum is not None else None,
+        )
 
-def _guard(call: Any) -> Any:
+
+def _older(created_time: Any, horizon: datetime) -> bool:
+    """Whether Meta's ``created_time`` (2026-01-31T12:00:00+0000) lies before ``horizon``."""
+    try:
+        return datetime.strptime(str(created_time), "%Y-%m-%dT%H:%M:%S%z") < horizon
+    except ValueError:
+        return False
+
+
+def send_checked(request: Any) -> Any:
+    """Send a prepared SDK request once its parameters are all declared by its method."""
+    checker = request._param_checker  # the SDK keeps each method's declaration here
+    extra = undeclared(request.get_params(), checker._type_check_info)
+    if extra:
+        raise MetaError(
+            f"adgate refused to send {', '.join(extra)}: not declared by the SDK for "
+            f"{request._method} {request._endpoint}"
+        )
+    return _guard(request.execute)
+
+
+def _guard(call: Callable[[], Any]) -> Any:
     """Run an SDK call; translate its failures into MetaError (never with the URL or token)."""
     try:
         return call()
     except FacebookRequestError as exc:
-        error = (exc.body() or {}).get("error", {}) if isinstance(exc.body(), dict) else {}
+        body = exc.body()
+        error = body.get("error", {}) if isinstance(body, dict) else {}
         code = exc.api_error_code()
         status = exc.http_status()
         transient = (

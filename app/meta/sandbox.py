@@ -104,7 +104,7 @@ from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 from app.meta.sandbox_rules import (
     GRAPH_VERSION,
     INITIAL_ACCOUNTS,
-    INVALID_PARAMETER,
+    INVALID_VALUE,
     RATE_LIMITS,
     SERVER_ERRORS,
     GraphError,
@@ -113,8 +113,10 @@ from app.meta.sandbox_rules import (
     check_adset,
     check_campaign,
     check_creative,
+    check_image,
     decode_params,
     graph_time,
+    image_hash,
     nonexisting_edge_error,
     rate_limit_error,
     review_feedback,
@@ -128,7 +130,7 @@ from app.meta.sandbox_rules import (
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
-EDGES = ("campaigns", "adsets", "adcreatives", "ads")
+EDGES = ("campaigns", "adsets", "adimages", "adcreatives", "ads")
 FAULT_KINDS = ("rate_limit", "server_error", "slow", "drop")
 FAULT_CODES = {"rate_limit": sorted(RATE_LIMITS), "server_error": sorted(SERVER_ERRORS)}
 FIRST_ID = 120210000000000001
@@ -136,8 +138,11 @@ STATE_VERSION = 1
 MAX_DELAY = 60.0
 # Request parameters that configure the call and are not stored with the object.
 CALL_PARAMS = frozenset({"access_token", "appsecret_proof", "execution_options", "fields"})
-# Stored for the sandbox's own use, not Graph fields.
-INTERNAL_FIELDS = frozenset({"created_at", "review_status"})
+# What every Graph call may carry besides its own parameters: the session's credentials
+# (never stored) and the fields to read back.
+GRAPH_PARAMS = frozenset({"access_token", "appsecret_proof", "fields"})
+# Stored for the sandbox's own use, not Graph fields ("params": the call as received).
+INTERNAL_FIELDS = frozenset({"created_at", "review_status", "params", "bytes"})
 _DROP = "meta_sandbox.drop"
 _TOKEN = re.compile(r"access(?:_|%5f)token=[^&\s\"']*", re.IGNORECASE)
 
@@ -226,6 +231,12 @@ def effective_status(record: Mapping[str, Any]) -> str:
 def graph_view(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
     """Every Graph field of a stored object, as Meta reads it back."""
     view = {k: copy.deepcopy(v) for k, v in record.items() if k not in INTERNAL_FIELDS}
+    if kind == "adimages":
+        return view
+    if kind == "adsets":
+        # Since v23.0 an ad set that does not say otherwise gets Advantage+ audience.
+        automation = view["targeting"].setdefault("targeting_automation", {})
+        automation.setdefault("advantage_audience", 1)
     if kind != "adcreatives":
         view["configured_status"] = record["status"]
         view["effective_status"] = record["status"]
@@ -302,21 +313,28 @@ class SandboxState:
         account_id = account.id.removeprefix("act_")
         return {i: r for i, r in self._objects[edge].items() if r["account_id"] == account_id}
 
-    def create(self, edge: str, account: SandboxAccount, params: Mapping[str, Any]) -> str | None:
+    def create(self, edge: str, account: SandboxAccount, received: Mapping[str, Any]) -> str | None:
         """Apply Meta's rules and create the object; ``None`` for ``validate_only``.
 
         Raises :class:`GraphError` when a rule refuses the object.
         """
+        params = {k: v for k, v in received.items() if k not in GRAPH_PARAMS}
         with self.lock:
             now = time.time()
+            moment = datetime.fromtimestamp(now, UTC)
             extra: dict[str, Any] = {}
             if edge == "campaigns":
-                check_campaign(params, datetime.fromtimestamp(now, UTC).date())
+                check_campaign(params, moment.date())
             elif edge == "adsets":
-                campaign = check_adset(params, self._of_account("campaigns", account))
+                campaign = check_adset(
+                    params, self._of_account("campaigns", account), account, moment
+                )
                 extra["campaign_id"] = campaign["id"]
+            elif edge == "adimages":
+                return self._add_image(account, check_image(params), now)
             elif edge == "adcreatives":
-                check_creative(params, account)
+                images = self._of_images(account)
+                check_creative(params, account, images)
             else:
                 adset, _creative = check_ad(
                     params,
@@ -342,10 +360,30 @@ class SandboxState:
                 "account_id": account.id.removeprefix("act_"),
                 "created_time": graph_time(now),
                 "created_at": now,
+                "params": params,
             }
             self._objects[edge][object_id] = record
             self._save()
             return object_id
+
+    def _add_image(self, account: SandboxAccount, data: bytes, now: float) -> str:
+        """Keep an image in the account's library: the same bytes are the same image."""
+        digest = image_hash(data)
+        key = f"{account.id}:{digest}"
+        if key not in self._objects["adimages"]:
+            self._objects["adimages"][key] = {
+                "id": key,
+                "hash": digest,
+                "account_id": account.id.removeprefix("act_"),
+                "created_time": graph_time(now),
+                "created_at": now,
+                "bytes": len(data),
+            }
+            self._save()
+        return digest
+
+    def _of_images(self, account: SandboxAccount) -> frozenset[str]:
+        return frozenset(r["hash"] for r in self._of_account("adimages", account).values())
 
     def find(self, object_id: str) -> tuple[str, dict[str, Any]] | None:
         """The edge and Graph view of an object, or ``None``."""
@@ -572,6 +610,10 @@ def _dispatch(segments: list[str]) -> dict[str, Any]:
         raise nonexisting_edge_error(edge)
     if request.method == "POST":
         object_id = state.create(edge, account, params)
+        if edge == "adimages" and object_id is not None:
+            # Meta keys the answer by the uploaded file's name; a ``bytes`` upload is "bytes".
+            url = f"{request.host_url}__sandbox__/images/{object_id}"
+            return {"images": {"bytes": {"hash": object_id, "url": url}}}
         return {"success": True} if object_id is None else {"id": object_id}
     if request.method != "GET":
         raise unsupported_request(request.method, path)
@@ -603,13 +645,13 @@ def _read_edge(
     except (TypeError, ValueError):
         limit = 0
     if limit < 1:
-        raise INVALID_PARAMETER.error("limit must be a positive integer.", "(#100) Invalid limit")
+        raise INVALID_VALUE.error("limit must be a positive integer.", "(#100) Invalid limit")
     after = params.get("after")
     if after is not None:
         try:
             last = int(base64.urlsafe_b64decode(str(after).encode()).decode())
         except (ValueError, binascii.Error):
-            raise INVALID_PARAMETER.error(
+            raise INVALID_VALUE.error(
                 "The after cursor is not one this server gave.", "(#100) Invalid cursor"
             ) from None
         views = [v for v in views if int(v["id"]) < last]
@@ -635,13 +677,13 @@ def _cursor(object_id: str) -> str:
 def _filtered(views: list[dict[str, Any]], filtering: Any) -> list[dict[str, Any]]:
     """Apply ``filtering``: ``name`` with ``EQUAL`` or ``CONTAIN`` (case-insensitive)."""
     if not isinstance(filtering, list) or not all(isinstance(f, dict) for f in filtering):
-        raise INVALID_PARAMETER.error(
+        raise INVALID_VALUE.error(
             "filtering must be a list of {field, operator, value}.", "(#100) Invalid filtering"
         )
     for rule in filtering:
         field, operator, value = rule.get("field"), rule.get("operator"), rule.get("value")
         if field != "name" or operator not in ("EQUAL", "CONTAIN") or not isinstance(value, str):
-            raise INVALID_PARAMETER.error(
+            raise INVALID_VALUE.error(
                 "The sandbox filters on name with EQUAL or CONTAIN only.",
                 f"(#100) Filtering field {field} with operation {operator} is not supported",
             )

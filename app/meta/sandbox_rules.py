@@ -1,19 +1,36 @@
 """Meta's rules as the sandbox Graph server applies them: data, errors and pure checks.
 
-Nothing here knows HTTP or threads: :mod:`app.meta.sandbox` decodes a request into
-a ``dict`` of parameters, calls one ``check_*`` function with the objects it holds,
-and renders the :class:`GraphError` a check raises in Meta's error format. The codes
-and subcodes of every rule are listed in :mod:`app.meta.sandbox`'s docstring.
+Nothing here knows HTTP or threads: :mod:`app.meta.sandbox` decodes a request into a
+``dict`` of parameters, calls one ``check_*`` function with the objects it holds, and
+renders the :class:`GraphError` a rule raises in Meta's error format.
+
+Every refusal is a :class:`Rule` in :data:`RULES`, with the Meta source it comes from (a
+documentation URL or an SDK file) and whether that source was read (``verified``) or the
+rule is inferred (``believed``); ``docs/meta.md`` lists the same table, and a test keeps the
+two equal. Where Meta publishes a subcode (the DSA rules) it is Meta's; the 18920xx subcodes
+are the sandbox's own: key on the code.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import io
 import json
+import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
 from typing import Any
+
+from facebook_business.adobjects.adaccount import AdAccount  # type: ignore[import-untyped]
+from facebook_business.api import FacebookAdsApi, FacebookSession  # type: ignore[import-untyped]
+from PIL import Image, UnidentifiedImageError
+
+from app.meta.declared import undeclared
 
 GRAPH_VERSION = "v26.0"
 SIEP = "ISSUES_ELECTIONS_POLITICS"
@@ -31,13 +48,36 @@ SPECIAL_AD_CATEGORIES = frozenset(
 AUTHORIZATION_CATEGORIES = ("NONE", "POLITICAL", "POLITICAL_WITH_DIGITALLY_CREATED_MEDIA")
 POLITICAL_AUTHORIZATIONS = frozenset(AUTHORIZATION_CATEGORIES[1:])
 STATUSES = ("ACTIVE", "PAUSED")
-EU_MEMBER_STATES = frozenset(
-    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK".split()
+# Where Meta requires the DSA payor and beneficiary: the EU and its territories with ISO codes
+# of their own (Åland, France's outermost regions); Meta's list names no EEA-only country.
+DSA_LOCATIONS = frozenset(
+    "AT BE BG CY CZ DE DK EE ES FI FR GR HR HU IE IT LT LU LV MT NL PL PT RO SE SI SK"
+    " AX GF GP MQ RE YT MF".split()
 )
-# Parameters that are text even when they look like JSON (a name may start with "[").
-TEXT_PARAMS = frozenset({"name", "dsa_payor", "dsa_beneficiary", "status", "title", "body"})
+# Placement values Meta lists (v24 removed facebook video_feeds; v26 removed instagram explore).
+PUBLISHER_PLATFORMS = frozenset(
+    {"facebook", "instagram", "threads", "messenger", "audience_network"}
+)
+POSITIONS = {
+    "facebook_positions": frozenset(
+        {"feed", "right_hand_column", "marketplace", "story", "search", "instream_video",
+         "facebook_reels", "facebook_reels_overlay", "profile_feed", "notification"}
+    ),
+    "instagram_positions": frozenset(
+        {"stream", "story", "explore_home", "reels", "profile_feed", "ig_search", "profile_reels"}
+    ),
+}  # fmt: skip
+# Text parameters that may look like JSON (a name may start with "["); never decoded.
+TEXT_PARAMS = frozenset(
+    {"name", "dsa_payor", "dsa_beneficiary", "status", "title", "body", "bytes", "start_time",
+     "end_time"}
+)  # fmt: skip
 _ISO2 = re.compile(r"[A-Z]{2}")
 REVIEW_POLICY = "Ads about social issues, elections or politics"
+MIN_RUN = timedelta(hours=24)
+
+DOCS = "https://developers.facebook.com/documentation/ads-commerce/marketing-api"
+SDK = "facebook_business/adobjects"
 
 
 @dataclass(frozen=True)
@@ -55,7 +95,7 @@ class SiepStop:
 
 SIEP_STOPS = (
     SiepStop(
-        countries=EU_MEMBER_STATES,
+        countries=DSA_LOCATIONS,
         since=date(2025, 10, 6),
         reference="Regulation (EU) 2024/900 on political advertising (TTPA)",
     ),
@@ -64,23 +104,39 @@ SIEP_STOPS = (
 
 @dataclass(frozen=True)
 class SandboxAccount:
-    """An ad account the sandbox knows, with its page and Meta's political-ad authorization."""
+    """An ad account the sandbox knows, with its page and Meta's political-ad authorization.
+
+    ``authorizations`` maps each country the page is authorized in to the "paid for by"
+    disclaimers registered there.
+    """
 
     id: str
     name: str
     page_id: str
-    authorized_countries: frozenset[str]
-    disclaimer: str | None
+    currency: str
+    min_daily_budget: int
+    authorizations: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    default_dsa_payor: str | None = None
+    default_dsa_beneficiary: str | None = None
+
+    @property
+    def page_authorized(self) -> bool:
+        """``has_page_authorized_adaccount``: the page authorized the account somewhere."""
+        return bool(self.authorizations)
 
     def as_dict(self) -> dict[str, Any]:
-        """The account as ``/__sandbox__/objects`` lists it."""
+        """The account's Graph fields (and, for ``/__sandbox__/objects``, its authorizations)."""
         return {
             "id": self.id,
             "account_id": self.id.removeprefix("act_"),
             "name": self.name,
+            "currency": self.currency,
+            "min_daily_budget": self.min_daily_budget,
+            "has_page_authorized_adaccount": self.page_authorized,
+            "default_dsa_payor": self.default_dsa_payor,
+            "default_dsa_beneficiary": self.default_dsa_beneficiary,
             "page_id": self.page_id,
-            "authorized_countries": sorted(self.authorized_countries),
-            "disclaimer": self.disclaimer,
+            "authorizations": {c: sorted(d) for c, d in sorted(self.authorizations.items())},
         }
 
 
@@ -89,15 +145,19 @@ INITIAL_ACCOUNTS = (
         id="act_1001",
         name="Stadt Musterstadt",
         page_id="2001",
-        authorized_countries=frozenset({"CH", "LI"}),
-        disclaimer="Stadt Musterstadt",
+        currency="CHF",
+        min_daily_budget=100,
+        authorizations={
+            "CH": frozenset({"Stadt Musterstadt"}),
+            "LI": frozenset({"Stadt Musterstadt"}),
+        },
     ),
     SandboxAccount(
         id="act_1002",
         name="Gemeinde Beispielhausen",
         page_id="2002",
-        authorized_countries=frozenset(),
-        disclaimer=None,
+        currency="CHF",
+        min_daily_budget=100,
     ),
 )
 
@@ -116,6 +176,7 @@ class GraphError(Exception):
         error_type: str = "OAuthException",
         http_status: int = 400,
         transient: bool = False,
+        blame: tuple[str, ...] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -124,6 +185,7 @@ class GraphError(Exception):
         self.error_type = error_type
         self.http_status = http_status
         self.transient = transient
+        self.blame = blame
 
     def body(self, fbtrace_id: str) -> dict[str, Any]:
         """The response body; ``error_subcode`` only when the error has one (as Meta does)."""
@@ -138,36 +200,136 @@ class GraphError(Exception):
         }
         if self.subcode is not None:
             error["error_subcode"] = self.subcode
+        if self.blame:
+            # Meta sends error_data as a JSON-encoded string.
+            error["error_data"] = json.dumps({"blame_field_specs": [[f] for f in self.blame]})
         return {"error": error}
 
 
 @dataclass(frozen=True)
 class Rule:
-    """One of Meta's refusals: its code, subcode and user title (the message varies)."""
+    """One of Meta's refusals: its code, subcode and user title, and where it comes from."""
 
+    name: str
     code: int
     subcode: int | None
     title: str
+    source: str
+    verified: bool
 
-    def error(self, user_msg: str, message: str = "Invalid parameter") -> GraphError:
+    def error(
+        self, user_msg: str, message: str = "Invalid parameter", blame: tuple[str, ...] = ()
+    ) -> GraphError:
         """The :class:`GraphError` for this rule."""
         return GraphError(
-            message, code=self.code, subcode=self.subcode, user_title=self.title, user_msg=user_msg
+            message,
+            code=self.code,
+            subcode=self.subcode,
+            user_title=self.title,
+            user_msg=user_msg,
+            blame=blame,
         )
 
 
-INVALID_PARAMETER = Rule(100, None, "Invalid parameter")
-CATEGORY_REQUIRED = Rule(100, 1892001, "Special Ad Categories Required")
-CATEGORY_COUNTRY_REQUIRED = Rule(100, 1892002, "Special Ad Category Country Required")
-SIEP_STOPPED = Rule(100, 1892003, "Ads About Social Issues, Elections or Politics Not Allowed")
-INVALID_CAMPAIGN = Rule(100, 1892004, "Invalid Campaign")
-TARGETING_REQUIRED = Rule(100, 1892005, "Target Countries Required")
-DSA_REQUIRED = Rule(100, 1892006, "Payor and Beneficiary Required")
-SIEP_COUNTRY_MISMATCH = Rule(100, 1892007, "Country Not Declared for This Campaign")
-PAGE_NOT_ALLOWED = Rule(100, 1892008, "Page Not Linked to This Ad Account")
-INVALID_ADSET = Rule(100, 1892009, "Invalid Ad Set")
-INVALID_CREATIVE = Rule(100, 1892010, "Invalid Ad Creative")
-AUTHORIZATION_MISMATCH = Rule(100, 1892011, "Authorization Category Does Not Match")
+def _rule(
+    name: str, subcode: int | None, title: str, source: str, *, verified: bool, code: int = 100
+) -> Rule:
+    return Rule(name, code, subcode, title, source, verified)
+
+
+CAMPAIGNS = f"{DOCS}/reference/ad-campaign-group"
+ADSETS = "https://developers.facebook.com/docs/graph-api/reference/ad-account/adsets/"
+ADS = f"{DOCS}/reference/adgroup"
+CREATIVES = f"{DOCS}/reference/ad-creative"
+UNDECLARED = _rule(
+    "undeclared_parameter", None, "Invalid parameter", f"{SDK}/adaccount.py (param_types)",
+    verified=False,
+)  # fmt: skip
+NAME_REQUIRED = _rule("name_required", None, "Invalid parameter", CAMPAIGNS, verified=False)
+INVALID_VALUE = _rule("invalid_value", None, "Invalid parameter", f"{SDK}/", verified=True)
+CATEGORY_REQUIRED = _rule(
+    "campaign.category_required", 1892001, "Special Ad Categories Required", CAMPAIGNS,
+    verified=True,
+)  # fmt: skip
+CATEGORY_COUNTRY_REQUIRED = _rule(
+    "campaign.category_country_required", 1892002, "Special Ad Category Country Required",
+    f"{DOCS}/audiences/special-ad-category", verified=True,
+)  # fmt: skip
+SIEP_STOPPED = _rule(
+    "campaign.siep_stopped_in_eu", 1892003,
+    "Ads About Social Issues, Elections or Politics Not Allowed",
+    "https://about.fb.com/news/2025/07/ending-political-electoral-and-social-issue-advertising-in-the-eu/",
+    verified=True,
+)  # fmt: skip
+BUDGET_SHARING_REQUIRED = _rule(
+    "campaign.budget_sharing_required", None, "Budget Sharing Setting Required",
+    f"{DOCS}/bidding/guides/adset-budget-sharing", verified=True,
+)  # fmt: skip
+INVALID_CAMPAIGN = _rule(
+    "adset.campaign_unknown", 1892004, "Invalid Campaign", ADSETS, verified=False
+)
+TARGETING_REQUIRED = _rule(
+    "adset.countries_required", 1892005, "Target Countries Required", ADSETS, verified=False
+)
+DSA_PAYOR_REQUIRED = _rule(
+    "adset.dsa_payor_required", 3858079, "No payor provided in DSA regulated region",
+    "https://developers.facebook.com/docs/graph-api/reference/adgroup/copies/", verified=True,
+)  # fmt: skip
+DSA_BENEFICIARY_REQUIRED = _rule(
+    "adset.dsa_beneficiary_required", 3858081,
+    "No payor/beneficiary provided in DSA regulated location",
+    "https://developers.facebook.com/docs/graph-api/reference/adgroup/copies/", verified=True,
+)  # fmt: skip
+BUDGET_REQUIRED = _rule("adset.budget_required", 1892012, "Budget Required", ADSETS, verified=True)
+BUDGET_MINIMUM = _rule(
+    "adset.budget_below_minimum", 1892013, "Budget Too Low",
+    "https://www.facebook.com/business/help/203183363050448", verified=False,
+)  # fmt: skip
+END_TIME_REQUIRED = _rule(
+    "adset.end_time_required", 1892014, "End Time Required", ADSETS, verified=True
+)
+SCHEDULE_INVALID = _rule(
+    "adset.schedule_invalid", 1892015, "Invalid Schedule", ADSETS, verified=True
+)
+PLACEMENT_INVALID = _rule(
+    "adset.placement_invalid", 1892016, "Invalid Placement",
+    f"{DOCS}/audiences/reference/placement-targeting", verified=True,
+)  # fmt: skip
+PAGE_NOT_ALLOWED = _rule(
+    "creative.page_not_linked", 1892008, "Page Not Linked to This Ad Account", CREATIVES,
+    verified=False,
+)  # fmt: skip
+IMAGE_UNKNOWN = _rule(
+    "creative.image_unknown", 1892017, "Image Not Found", f"{DOCS}/reference/ad-image",
+    verified=False,
+)  # fmt: skip
+IMAGE_INVALID = _rule(
+    "image.not_an_image", 1892018, "Invalid Image", f"{DOCS}/reference/ad-image", verified=False
+)
+INVALID_ADSET = _rule("ad.adset_unknown", 1892009, "Invalid Ad Set", ADS, verified=False)
+INVALID_CREATIVE = _rule("ad.creative_unknown", 1892010, "Invalid Ad Creative", ADS, verified=False)
+AUTHORIZATION_MISMATCH = _rule(
+    "ad.siep_creative_not_political", 1892011, "Authorization Category Does Not Match",
+    CREATIVES, verified=True,
+)  # fmt: skip
+# Not refusals at creation: what Meta's review disapproves (``review_feedback``).
+REVIEW_NOT_AUTHORIZED = _rule(
+    "review.page_not_authorized", None, REVIEW_POLICY, f"{DOCS}/reference/ad-account",
+    verified=True,
+)  # fmt: skip
+REVIEW_NO_DISCLAIMER = _rule(
+    "review.no_disclaimer", None, REVIEW_POLICY,
+    ADS, verified=False,
+)  # fmt: skip
+
+RULES: tuple[Rule, ...] = (
+    UNDECLARED, NAME_REQUIRED, INVALID_VALUE, CATEGORY_REQUIRED, CATEGORY_COUNTRY_REQUIRED,
+    SIEP_STOPPED, BUDGET_SHARING_REQUIRED, INVALID_CAMPAIGN, TARGETING_REQUIRED,
+    DSA_PAYOR_REQUIRED, DSA_BENEFICIARY_REQUIRED, BUDGET_REQUIRED, BUDGET_MINIMUM,
+    END_TIME_REQUIRED, SCHEDULE_INVALID, PLACEMENT_INVALID, PAGE_NOT_ALLOWED, IMAGE_UNKNOWN,
+    IMAGE_INVALID, INVALID_ADSET, INVALID_CREATIVE, AUTHORIZATION_MISMATCH,
+    REVIEW_NOT_AUTHORIZED, REVIEW_NO_DISCLAIMER,
+)  # fmt: skip
 
 
 def unsupported_request(method: str, object_id: str) -> GraphError:
@@ -276,6 +438,41 @@ def nonexisting_edge_error(edge: str) -> GraphError:
     )
 
 
+# --- what each call may carry: the SDK's declaration of Meta's API -----------------------
+
+# The SDK method whose declaration covers each create call of the sandbox.
+CREATE_METHODS = {
+    "campaigns": "create_campaign",
+    "adsets": "create_ad_set",
+    "adimages": "create_ad_image",
+    "adcreatives": "create_ad_creative",
+    "ads": "create_ad",
+}
+
+
+@cache
+def declared(edge: str) -> Mapping[str, str]:
+    """The parameters the SDK declares for creating objects on ``edge`` (``param_types``).
+
+    The request is built and never sent: the SDK keeps the declaration on it.
+    """
+    # No call is made: a placeholder token only satisfies the session's constructor.
+    api = FacebookAdsApi(FacebookSession(access_token="-"), api_version=GRAPH_VERSION)  # noqa: S106
+    request = getattr(AdAccount("act_0", api=api), CREATE_METHODS[edge])(pending=True)
+    return dict(request._param_checker._type_check_info)
+
+
+def check_declared(edge: str, params: Mapping[str, Any]) -> None:
+    """Refuse a parameter the SDK does not declare for the call (nested keys included)."""
+    extra = undeclared(params, declared(edge))
+    if extra:
+        raise UNDECLARED.error(
+            f"The parameter {extra[0]} is not a parameter of this call.",
+            f"(#100) Param {extra[0]} is not a valid parameter",
+            blame=tuple(extra),
+        )
+
+
 def decode_params(raw: Mapping[str, str]) -> dict[str, Any]:
     """Form or query parameters as the SDK sends them: lists, maps and booleans as JSON text."""
     params: dict[str, Any] = {}
@@ -294,7 +491,7 @@ def decode_params(raw: Mapping[str, str]) -> dict[str, Any]:
 def _required_text(params: Mapping[str, Any], key: str) -> str:
     value = params.get(key)
     if not isinstance(value, str) or not value.strip():
-        raise INVALID_PARAMETER.error(
+        raise NAME_REQUIRED.error(
             f"The parameter {key} is required.", f"(#100) The parameter {key} is required"
         )
     return value
@@ -303,7 +500,7 @@ def _required_text(params: Mapping[str, Any], key: str) -> str:
 def _enum(params: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str) -> str:
     value = params.get(key, default)
     if value not in allowed:
-        raise INVALID_PARAMETER.error(
+        raise INVALID_VALUE.error(
             f"{key} must be one of: {', '.join(allowed)}.",
             f"(#100) param {key} must be one of {{{', '.join(allowed)}}} - got {value!r}",
         )
@@ -314,11 +511,40 @@ def _countries(value: Any, key: str) -> list[str]:
     if not isinstance(value, list) or not all(
         isinstance(c, str) and _ISO2.fullmatch(c) for c in value
     ):
-        raise INVALID_PARAMETER.error(
+        raise INVALID_VALUE.error(
             f"{key} must be a list of ISO 3166-1 alpha-2 country codes.",
             f"(#100) param {key} must be an array of country codes",
         )
     return list(value)
+
+
+def _amount(params: Mapping[str, Any], key: str) -> int | None:
+    """A budget parameter as an integer in minor units (None when absent or zero)."""
+    value = params.get(key)
+    if value in (None, "", "0", 0):
+        return None
+    try:
+        amount = int(str(value))
+    except ValueError:
+        amount = -1
+    if amount < 0:
+        raise INVALID_VALUE.error(f"{key} must be a whole amount in minor units.")
+    return amount
+
+
+def parse_time(value: Any, key: str) -> datetime | None:
+    """A Graph time parameter: ISO 8601 with an offset, or a UNIX timestamp; "0" means none."""
+    if value in (None, "", "0", 0):
+        return None
+    text = str(value)
+    try:
+        if text.isdigit():
+            return datetime.fromtimestamp(int(text), UTC)
+        return datetime.strptime(text, "%Y-%m-%dT%H:%M:%S%z")
+    except (ValueError, OverflowError):
+        raise INVALID_VALUE.error(
+            f"{key} must be a time such as 2026-03-30T17:17:34+0000 or a UNIX timestamp.",
+        ) from None
 
 
 def is_siep(campaign: Mapping[str, Any]) -> bool:
@@ -331,8 +557,12 @@ def target_countries(adset: Mapping[str, Any]) -> list[str]:
     return list(adset["targeting"]["geo_locations"]["countries"])
 
 
+# --- the create calls ---------------------------------------------------------------------
+
+
 def check_campaign(params: Mapping[str, Any], today: date) -> None:
     """Meta's rules for ``POST act_<id>/campaigns``."""
+    check_declared("campaigns", params)
     _required_text(params, "name")
     _enum(params, "status", STATUSES, "ACTIVE")
     categories = params.get("special_ad_categories")
@@ -347,10 +577,22 @@ def check_campaign(params: Mapping[str, Any], today: date) -> None:
         or not all(c in SPECIAL_AD_CATEGORIES for c in categories)
         or ("NONE" in categories and len(categories) > 1)
     ):
-        raise INVALID_PARAMETER.error(
+        raise INVALID_VALUE.error(
             "special_ad_categories must list values of: "
             f"{', '.join(sorted(SPECIAL_AD_CATEGORIES))} (NONE alone).",
             "(#100) param special_ad_categories is invalid",
+        )
+    budget = _amount(params, "daily_budget") or _amount(params, "lifetime_budget")
+    if budget is None and params.get("is_adset_budget_sharing_enabled") not in (
+        True,
+        False,
+        "true",
+        "false",
+    ):
+        raise BUDGET_SHARING_REQUIRED.error(
+            "Must specify True or False in is_adset_budget_sharing_enabled field if you are not"
+            " using campaign budget.",
+            blame=("is_adset_budget_sharing_enabled",),
         )
     if SIEP not in categories:
         return
@@ -372,12 +614,16 @@ def check_campaign(params: Mapping[str, Any], today: date) -> None:
 
 
 def check_adset(
-    params: Mapping[str, Any], campaigns: Mapping[str, Mapping[str, Any]]
+    params: Mapping[str, Any],
+    campaigns: Mapping[str, Mapping[str, Any]],
+    account: SandboxAccount,
+    now: datetime,
 ) -> Mapping[str, Any]:
     """Meta's rules for ``POST act_<id>/adsets``; returns the ad set's campaign.
 
     ``campaigns`` holds the account's campaigns by id.
     """
+    check_declared("adsets", params)
     _required_text(params, "name")
     _enum(params, "status", STATUSES, "ACTIVE")
     campaign = campaigns.get(str(params.get("campaign_id", "")))
@@ -388,42 +634,116 @@ def check_adset(
         )
     targeting = params.get("targeting")
     geo = targeting.get("geo_locations") if isinstance(targeting, dict) else None
-    if not isinstance(geo, dict) or not geo.get("countries"):
+    if not isinstance(targeting, dict) or not isinstance(geo, dict) or not geo.get("countries"):
         raise TARGETING_REQUIRED.error(
             "targeting must name the countries to reach in geo_locations.countries.",
             "(#100) targeting.geo_locations.countries is required",
         )
     countries = _countries(geo["countries"], "targeting.geo_locations.countries")
-    eu = sorted(set(countries) & EU_MEMBER_STATES)
-    payor, beneficiary = params.get("dsa_payor"), params.get("dsa_beneficiary")
-    if eu and not (
-        isinstance(payor, str)
-        and payor.strip()
-        and isinstance(beneficiary, str)
-        and beneficiary.strip()
-    ):
-        raise DSA_REQUIRED.error(
-            f"Ads reaching the European Union ({', '.join(eu)}) must name who pays for them"
-            " (dsa_payor) and who benefits from them (dsa_beneficiary).",
-            "(#100) dsa_payor and dsa_beneficiary are required for ads targeting the EU",
-        )
-    if is_siep(campaign):
-        declared = set(campaign.get("special_ad_category_country", []))
-        undeclared = sorted(set(countries) - declared)
-        if undeclared:
-            raise SIEP_COUNTRY_MISMATCH.error(
-                f"The campaign's special_ad_category_country does not include"
-                f" {', '.join(undeclared)}: an ad set of this campaign may only target"
-                f" {', '.join(sorted(declared))}.",
-            )
+    _check_placements(targeting)
+    _check_budget(params, campaign, account, now)
+    eu = sorted(set(countries) & DSA_LOCATIONS)
+    if eu:
+        dsa = (("dsa_payor", DSA_PAYOR_REQUIRED), ("dsa_beneficiary", DSA_BENEFICIARY_REQUIRED))
+        for key, rule in dsa:
+            value = params.get(key) or getattr(account, f"default_{key}")
+            if not (isinstance(value, str) and value.strip()):
+                raise rule.error(
+                    f"Ads reaching the European Union ({', '.join(eu)}) must name who pays for"
+                    " them (dsa_payor) and who benefits from them (dsa_beneficiary).",
+                    blame=(key,),
+                )
     return campaign
 
 
-def check_creative(params: Mapping[str, Any], account: SandboxAccount) -> None:
-    """Meta's rules for ``POST act_<id>/adcreatives``."""
+def _check_placements(targeting: Mapping[str, Any]) -> None:
+    platforms = targeting.get("publisher_platforms")
+    if platforms is not None and (
+        not isinstance(platforms, list)
+        or not platforms
+        or not set(platforms) <= PUBLISHER_PLATFORMS
+    ):
+        raise PLACEMENT_INVALID.error(
+            f"publisher_platforms must list values of: {', '.join(sorted(PUBLISHER_PLATFORMS))}.",
+            blame=("targeting.publisher_platforms",),
+        )
+    for key, allowed in POSITIONS.items():
+        positions = targeting.get(key)
+        if positions is not None and (
+            not isinstance(positions, list) or not positions or not set(positions) <= allowed
+        ):
+            raise PLACEMENT_INVALID.error(
+                f"{key} must list values of: {', '.join(sorted(allowed))}.",
+                blame=(f"targeting.{key}",),
+            )
+
+
+def _check_budget(
+    params: Mapping[str, Any],
+    campaign: Mapping[str, Any],
+    account: SandboxAccount,
+    now: datetime,
+) -> None:
+    daily, lifetime = _amount(params, "daily_budget"), _amount(params, "lifetime_budget")
+    start = parse_time(params.get("start_time"), "start_time")
+    end = parse_time(params.get("end_time"), "end_time")
+    campaign_budget = campaign.get("daily_budget") or campaign.get("lifetime_budget")
+    if not campaign_budget and (daily is None) == (lifetime is None):
+        raise BUDGET_REQUIRED.error(
+            "Either daily_budget or lifetime_budget must be greater than 0 (not both).",
+            blame=("daily_budget", "lifetime_budget"),
+        )
+    if lifetime is not None and end is None:
+        raise END_TIME_REQUIRED.error(
+            "end_time is required when lifetime_budget is specified.", blame=("end_time",)
+        )
+    begins = start if start is not None and start > now else now
+    if end is not None:
+        if end <= now:
+            raise SCHEDULE_INVALID.error("end_time must be in the future.", blame=("end_time",))
+        if end - begins <= MIN_RUN:
+            raise SCHEDULE_INVALID.error(
+                "An ad set with a budget must run longer than 24 hours (end_time - start_time).",
+                blame=("end_time",),
+            )
+    minimum = account.min_daily_budget
+    if lifetime is not None and end is not None:
+        minimum *= max(1, math.ceil((end - begins) / timedelta(days=1)))
+    amount = daily if daily is not None else lifetime
+    if amount is not None and amount < minimum:
+        raise BUDGET_MINIMUM.error(
+            f"The budget must be at least {minimum} (minor units of {account.currency}).",
+            blame=("daily_budget" if daily is not None else "lifetime_budget",),
+        )
+
+
+def check_image(params: Mapping[str, Any]) -> bytes:
+    """Meta's rules for ``POST act_<id>/adimages`` (``bytes``): returns the image's bytes."""
+    check_declared("adimages", params)
+    try:
+        data = base64.b64decode(str(params.get("bytes", "")), validate=True)
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except (binascii.Error, ValueError, UnidentifiedImageError, OSError, SyntaxError):
+        raise IMAGE_INVALID.error(
+            "bytes must be a base64-encoded image file.", blame=("bytes",)
+        ) from None
+    return data
+
+
+def image_hash(data: bytes) -> str:
+    """The hash under which an account's image library keeps an image."""
+    return hashlib.md5(data, usedforsecurity=False).hexdigest()
+
+
+def check_creative(
+    params: Mapping[str, Any], account: SandboxAccount, images: frozenset[str]
+) -> None:
+    """Meta's rules for ``POST act_<id>/adcreatives`` (``images``: the library's hashes)."""
+    check_declared("adcreatives", params)
     spec = params.get("object_story_spec")
     if not isinstance(spec, dict) or not spec.get("page_id"):
-        raise INVALID_PARAMETER.error(
+        raise INVALID_VALUE.error(
             "object_story_spec with a page_id is required.",
             "(#100) object_story_spec[page_id] is required",
         )
@@ -433,10 +753,12 @@ def check_creative(params: Mapping[str, Any], account: SandboxAccount) -> None:
             f" {account.page_id}.",
             "(#100) Param object_story_spec[page_id] must be a page you may advertise for",
         )
-    if "authorization_category" not in params:
-        raise INVALID_PARAMETER.error(
-            "authorization_category is required (NONE when the ad is not political).",
-            "(#100) The parameter authorization_category is required",
+    link = spec.get("link_data")
+    image = link.get("image_hash") if isinstance(link, dict) else None
+    if image is not None and image not in images:
+        raise IMAGE_UNKNOWN.error(
+            f"The image {image} is not in the image library of {account.id}.",
+            blame=("object_story_spec.link_data.image_hash",),
         )
     _enum(params, "authorization_category", AUTHORIZATION_CATEGORIES, "NONE")
 
@@ -451,6 +773,7 @@ def check_ad(
 
     The mappings hold the account's objects by id.
     """
+    check_declared("ads", params)
     _required_text(params, "name")
     _enum(params, "status", STATUSES, "ACTIVE")
     adset = adsets.get(str(params.get("adset_id", "")))
@@ -466,24 +789,17 @@ def check_ad(
             'creative must be {"creative_id": <id>} with a creative of this ad account.',
             "(#100) Param creative must reference a valid ad creative of this ad account",
         )
-    own = params.get("authorization_category")
-    if own is not None:
-        _enum(params, "authorization_category", AUTHORIZATION_CATEGORIES, "NONE")
-    theirs = creative["authorization_category"]
-    siep = is_siep(campaigns[adset["campaign_id"]])
-    if siep:
-        consistent = own in POLITICAL_AUTHORIZATIONS and theirs in POLITICAL_AUTHORIZATIONS
-        wanted = "POLITICAL or POLITICAL_WITH_DIGITALLY_CREATED_MEDIA, on the ad and its creative"
-    else:
-        consistent = own in (None, "NONE") and theirs == "NONE"
-        wanted = "NONE (or absent on the ad)"
-    if not consistent or (own is not None and own != theirs):
-        kind = "about social issues, elections or politics" if siep else "without special category"
+    category = creative.get("authorization_category", "NONE")
+    if is_siep(campaigns[adset["campaign_id"]]) and category not in POLITICAL_AUTHORIZATIONS:
         raise AUTHORIZATION_MISMATCH.error(
-            f"The campaign is {kind}: authorization_category must be {wanted}, and the same"
-            f" on both (ad: {own or 'absent'}, creative: {theirs}).",
+            "The campaign is about social issues, elections or politics: its ads need a"
+            " creative whose authorization_category is POLITICAL or"
+            f" POLITICAL_WITH_DIGITALLY_CREATED_MEDIA (this one is {category}).",
         )
     return adset, creative
+
+
+# --- Meta's review ------------------------------------------------------------------------
 
 
 def review_feedback(
@@ -491,20 +807,27 @@ def review_feedback(
 ) -> dict[str, Any] | None:
     """Meta's review of an ad: ``None`` when approved, else its ``ad_review_feedback``.
 
-    A SIEP ad is disapproved when its page is not authorized for political ads in
-    every country it targets, or when the account has no "paid for by" disclaimer.
+    A SIEP ad is disapproved when its page is not authorized for SIEP ads in every country
+    it targets, or has no "paid for by" disclaimer registered in one of them.
     """
     if not is_siep(campaign):
         return None
+    countries = target_countries(adset)
     problems = []
-    unauthorized = sorted(set(target_countries(adset)) - account.authorized_countries)
+    unauthorized = sorted(c for c in countries if c not in account.authorizations)
     if unauthorized:
         problems.append(
             f"the Page {account.page_id} is not authorized to run ads about social issues,"
             f" elections or politics in {', '.join(unauthorized)}"
         )
-    if not account.disclaimer:
-        problems.append(f'the ad account {account.id} has no "Paid for by" disclaimer')
+    no_disclaimer = sorted(
+        c for c in countries if c in account.authorizations and not account.authorizations[c]
+    )
+    if unauthorized or no_disclaimer:
+        problems.append(
+            f'the ad account {account.id} has no "Paid for by" disclaimer in'
+            f" {', '.join(sorted(set(unauthorized) | set(no_disclaimer)))}"
+        )
     if not problems:
         return None
     return {

@@ -34,9 +34,10 @@ from app.audits import integrity
 from app.checklists import gate
 from app.db import is_sqlite, transaction
 from app.meta.gateway import KINDS, AdSpec, Gateway, MetaError, SdkGateway
-from app.models import AdAccount, Checklist, Submission, utcnow
+from app.models import AdAccount, AdImage, Checklist, Submission, utcnow
+from workflows.delivery import BudgetType, Placement
 from workflows.machine import Event, State
-from workflows.policy import EU_MEMBER_STATES
+from workflows.policy import EU
 
 log = logging.getLogger(__name__)
 WORKER = audit.Actor("system", "worker")
@@ -51,7 +52,14 @@ def make_gateway(app: Flask) -> Gateway:
         graph_url=config["META_GRAPH_URL"],
         api_version=config["META_API_VERSION"],
         timeout=float(config["META_TIMEOUT_SECONDS"]),
+        app_secret=config["META_APP_SECRET"],
+        proxy=config["META_PROXY"],
+        ca_bundle=config["META_CA_BUNDLE"],
     )
+
+
+# Where each kind's id is kept on the submission (an image is known by Meta's hash).
+ID_COLUMNS = {kind: "image_hash" if kind == "image" else f"{kind}_id" for kind in KINDS}
 
 
 class LostClaim(Exception):
@@ -197,7 +205,7 @@ class Worker:
             if submission is None or submission.status != State.SENDING.value:
                 return
             spec = self._spec(db, submission)
-            ids = {kind: getattr(submission, f"{kind}_id") for kind in KINDS}
+            ids = {kind: getattr(submission, ID_COLUMNS[kind]) for kind in spec.kinds}
             creating = submission.creating
         try:
             self._send(submission_id, spec, ids, creating)
@@ -216,7 +224,7 @@ class Worker:
         try:
             if not any(ids.values()) and creating is None:
                 self.gateway.validate(spec)
-            for kind in KINDS:
+            for kind in spec.kinds:
                 if ids[kind]:
                     continue
                 found = self.gateway.find(spec, kind) if creating == kind else None
@@ -226,7 +234,7 @@ class Worker:
                     parents = {k: v for k, v in ids.items() if v is not None}
                     found = self.gateway.create(spec, kind, parents)
                 ids[kind] = found
-                following = next((k for k in KINDS if not ids[k]), None)
+                following = next((k for k in spec.kinds if not ids[k]), None)
                 if following is None:
                     last = (kind, found)
                     break
@@ -240,21 +248,13 @@ class Worker:
     def _spec(self, db: Session, submission: Submission) -> AdSpec:
         checklist = db.get(Checklist, submission.checklist_id)
         assert checklist is not None
-        eu = any(c in EU_MEMBER_STATES for c in checklist.country_list)
-        return AdSpec(
+        image = db.get(AdImage, checklist.image_id) if checklist.image_id is not None else None
+        return spec_of(
+            checklist,
+            image.data if image is not None else None,
             submission_id=_sid(submission),
-            ad_account_id=checklist.ad_account_id,
-            page_id=checklist.page_id,
-            message=checklist.message,
-            headline=checklist.headline,
-            link_url=checklist.link_url,
-            countries=checklist.country_list,
-            siep=checklist.category not in (None, "NONE"),
-            digitally_created_media=checklist.digitally_created_media,
-            dsa_payor=checklist.dsa_payor if eu else "",
-            dsa_beneficiary=checklist.dsa_beneficiary if eu else "",
+            created_at=submission.created_at,
             status=current_app.config["META_AD_STATUS"],
-            daily_budget_cents=int(current_app.config["META_DAILY_BUDGET_CENTS"]),
         )
 
     def _mark_creating(self, submission_id: int, kind: str) -> None:
@@ -273,7 +273,7 @@ class Worker:
             db.add(submission)
 
     def _store_id(self, db: Session, submission: Submission, kind: str, object_id: str) -> None:
-        setattr(submission, f"{kind}_id", object_id)
+        setattr(submission, ID_COLUMNS[kind], object_id)
         submission.creating = None
         self._renew(submission)
         db.add(submission)
@@ -308,7 +308,7 @@ class Worker:
                 self._store_id(db, submission, *last)
             checklist = db.get(Checklist, submission.checklist_id)
             assert checklist is not None
-            ids = {f"{k}_id": getattr(submission, f"{k}_id") for k in KINDS}
+            ids = {ID_COLUMNS[k]: getattr(submission, ID_COLUMNS[k]) for k in KINDS}
             gate.transition(
                 db, checklist, Event.CONFIRM, None, now, checks=(), data=ids, actor=WORKER
             )
@@ -430,6 +430,39 @@ class Worker:
             )
             record_violation(db, checklist.ad_account_id, submission_id)
             return 1
+
+
+def spec_of(
+    checklist: Checklist,
+    image: bytes | None,
+    *,
+    submission_id: int,
+    created_at: datetime,
+    status: str,
+) -> AdSpec:
+    """What is sent to Meta for a checklist: derived from it alone (and its image's bytes)."""
+    eu = any(c in EU for c in checklist.country_list)
+    return AdSpec(
+        submission_id=submission_id,
+        ad_account_id=checklist.ad_account_id,
+        page_id=checklist.page_id,
+        message=checklist.message,
+        headline=checklist.headline,
+        link_url=checklist.link_url,
+        countries=checklist.country_list,
+        siep=checklist.category not in (None, "NONE"),
+        digitally_created_media=checklist.digitally_created_media,
+        dsa_payor=checklist.dsa_payor if eu else "",
+        dsa_beneficiary=checklist.dsa_beneficiary if eu else "",
+        status=status,
+        budget_type=BudgetType(checklist.budget_type),
+        budget_amount=checklist.budget_amount,
+        start_time=checklist.start_time,
+        end_time=checklist.end_time,
+        placements=tuple(Placement(p) for p in checklist.placements),
+        image=image,
+        created_at=created_at,
+    )
 
 
 def record_violation(db: Session, ad_account_id: str, submission_id: int) -> None:
