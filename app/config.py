@@ -47,6 +47,9 @@ DEFAULTS: dict[str, Any] = {
     # Who answers data protection questions (the controller's contact or its DPO), shown on
     # the privacy page; None: the page tells people to ask their administrator.
     "PRIVACY_CONTACT": None,
+    # Uploaded ad images (adgate's limit; Meta takes up to 30 MB) and whole request bodies.
+    "IMAGE_MAX_BYTES": 8 * 1024 * 1024,
+    "MAX_CONTENT_LENGTH": 9 * 1024 * 1024,
     # The four-eyes principle: a reviewer approves every ad before it is submitted.
     "FOUR_EYES": True,
     # Meta: "sandbox" talks to adgate's own Graph server, "live" to graph.facebook.com.
@@ -55,9 +58,15 @@ DEFAULTS: dict[str, Any] = {
     "META_ACCESS_TOKEN": "sandbox-token",
     "META_API_VERSION": "v26.0",
     "META_TIMEOUT_SECONDS": 10.0,
+    # The Meta app's secret: every call then carries appsecret_proof (required in live mode).
+    "META_APP_SECRET": None,
+    # An HTTPS proxy for the calls to Meta (e.g. "http://proxy.example:3128"), or None.
+    "META_PROXY": None,
+    # A CA bundle (PEM) to trust instead of the one the SDK pins: needed behind a proxy that
+    # inspects TLS with a certificate of its own. A path, relative to the instance folder.
+    "META_CA_BUNDLE": None,
     # Ads are created paused; an ad manager starts them in Meta's Ads Manager.
     "META_AD_STATUS": "PAUSED",
-    "META_DAILY_BUDGET_CENTS": 1000,
     # The submission worker.
     "WORKER_POLL_SECONDS": 0.5,
     "WORKER_LEASE_SECONDS": 60,
@@ -165,11 +174,28 @@ def refuse_unsafe(config: Mapping[str, Any]) -> None:
     if config.get("META_MODE") not in ("sandbox", "live"):
         raise UnsafeConfigError("META_MODE must be 'sandbox' or 'live'")
     if config.get("META_MODE") == "live":
-        token = config.get("META_ACCESS_TOKEN") or ""
-        if not token or token == DEFAULTS["META_ACCESS_TOKEN"]:
-            raise UnsafeConfigError("META_MODE=live needs META_ACCESS_TOKEN (a system-user token)")
-        if not str(config.get("META_GRAPH_URL", "")).startswith("https://"):
-            raise UnsafeConfigError("META_MODE=live needs an https META_GRAPH_URL")
+        missing = live_mode_missing(config)
+        if missing:
+            raise UnsafeConfigError("META_MODE=live needs " + "; ".join(missing))
+
+
+def live_mode_missing(config: Mapping[str, Any]) -> list[str]:
+    """What live mode lacks, each named with the setting that provides it."""
+    missing = []
+    token = config.get("META_ACCESS_TOKEN") or ""
+    if not token or token == DEFAULTS["META_ACCESS_TOKEN"]:
+        missing.append("ADGATE_META_ACCESS_TOKEN (a system user's access token)")
+    if not config.get("META_APP_SECRET"):
+        missing.append("ADGATE_META_APP_SECRET (the app's secret: calls carry appsecret_proof)")
+    if not str(config.get("META_GRAPH_URL", "")).startswith("https://"):
+        missing.append("an https ADGATE_META_GRAPH_URL (https://graph.facebook.com)")
+    proxy = config.get("META_PROXY")
+    if proxy and not str(proxy).startswith(("http://", "https://")):
+        missing.append("ADGATE_META_PROXY as http://host:port or https://host:port")
+    bundle = config.get("META_CA_BUNDLE")
+    if bundle and not Path(str(bundle)).is_file():
+        missing.append(f"ADGATE_META_CA_BUNDLE pointing at a PEM file ({bundle} is none)")
+    return missing
 
 
 def ensure_secrets(instance: Path, keys: list[str]) -> dict[str, Any]:

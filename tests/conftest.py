@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import uuid
@@ -13,15 +14,18 @@ import pytest
 from alembic import command
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
+from PIL import Image
 from sqlalchemy import create_engine, make_url, text
 from sqlmodel import Session
 from werkzeug.test import TestResponse
 
 from app import create_app, crypto
+from app.admin import ad_accounts
 from app.auth import totp, twofactor
 from app.auth.accounts import create_user
 from app.db import alembic_config, transaction
-from app.models import User, utcnow
+from app.meta.sandbox_rules import INITIAL_ACCOUNTS
+from app.models import AdAccount, User, utcnow
 
 IN_CI = os.environ.get("CI") == "true"
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -218,3 +222,41 @@ class AuthActions:
 def auth(client: FlaskClient, make_user: UserFactory) -> AuthActions:
     """Sign in and out through the forms, as ``make_user``'s accounts."""
     return AuthActions(client, make_user)
+
+
+def register_sandbox_accounts(db: Session, *account_ids: str) -> list[AdAccount]:
+    """Register the sandbox's accounts (all, or those named) with what Meta holds for them:
+    page, currency, the countries the page is authorized in and their disclaimers."""
+    now = utcnow()
+    registered = []
+    for known in INITIAL_ACCOUNTS:
+        if account_ids and known.id not in account_ids:
+            continue
+        account = ad_accounts.add(db, known.id, known.page_id, known.name, now, known.currency)
+        for country, texts in sorted(known.authorizations.items()):
+            evidence = f"the Meta sandbox's account {known.id}"
+            ad_accounts.authorize(
+                db, account, country, since=now.date(), evidence=evidence, by=None, now=now
+            )
+            for disclaimer in sorted(texts):
+                ad_accounts.register_disclaimer(
+                    db, account, country, disclaimer, evidence=evidence, by=None, now=now
+                )
+        registered.append(account)
+    return registered
+
+
+def png(width: int, height: int) -> bytes:
+    """A PNG image of the given size."""
+    return _image(width, height, "PNG")
+
+
+def jpeg(width: int, height: int) -> bytes:
+    """A JPEG image of the given size."""
+    return _image(width, height, "JPEG")
+
+
+def _image(width: int, height: int, kind: str) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), (0, 84, 159)).save(out, format=kind)
+    return out.getvalue()

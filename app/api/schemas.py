@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from workflows.checks import SOCIAL_ISSUES
+from workflows.delivery import DEFAULT_DAILY_BUDGET, MAX_BUDGET
 
 _LINE_BREAKS = "\n\r\t"
 
@@ -70,6 +71,13 @@ Countries = Annotated[list[Country], Field(min_length=1, max_length=30)]
 Time = Annotated[datetime, AfterValidator(_aware)]
 Topic = Literal[SOCIAL_ISSUES]  # type: ignore[valid-type]
 CategoryName = Literal["POLITICAL", "ELECTORAL", "SOCIAL_ISSUE", "NONE"]
+BudgetTypeName = Literal["daily", "lifetime"]
+PlacementName = Literal["facebook", "instagram"]
+Placements = Annotated[
+    list[PlacementName],
+    Field(min_length=1, max_length=2, description="facebook, instagram or both (each once)"),
+]
+ImageId = Annotated[int, Field(ge=1, le=2**31 - 1, description="an id from POST /images")]
 StateName = Literal[
     "draft", "approved", "queued", "sending", "submitted", "live", "rejected", "failed", "withdrawn"
 ]
@@ -87,6 +95,22 @@ class Strict(BaseModel):
 # --- requests ----------------------------------------------------------------
 
 
+class BudgetIn(Strict):
+    type: BudgetTypeName | None = Field(
+        default=None, description="daily or lifetime; default: daily (a PATCH keeps the type)"
+    )
+    amount: Annotated[int, Field(ge=1, le=MAX_BUDGET)] = Field(
+        description="in the ad account's currency, in minor units (cents): 1000 is 10.00"
+    )
+
+
+class ScheduleIn(Strict):
+    start_time: Time | None = Field(default=None, description="null: starts when activated")
+    end_time: Time | None = Field(
+        default=None, description="null: runs until stopped (a lifetime budget needs one)"
+    )
+
+
 class AdIn(Strict):
     page_id: PageId
     ad_account_id: AdAccountId
@@ -97,6 +121,15 @@ class AdIn(Strict):
     paid_for_by: Party = ""
     dsa_payor: Party = ""
     dsa_beneficiary: Party = ""
+    budget: BudgetIn = Field(
+        default_factory=lambda: BudgetIn(type="daily", amount=DEFAULT_DAILY_BUDGET),
+        description=f"default: daily, {DEFAULT_DAILY_BUDGET} minor units (10.00)",
+    )
+    schedule: ScheduleIn = Field(
+        default_factory=ScheduleIn, description="default: starts when activated, no end"
+    )
+    placements: Placements = Field(default_factory=lambda: ["facebook", "instagram"])
+    image: ImageId | None = Field(default=None, description="default: none")
 
 
 class ChecklistIn(Strict):
@@ -114,6 +147,10 @@ class AdPatch(Strict):
     paid_for_by: Party | None = None
     dsa_payor: Party | None = None
     dsa_beneficiary: Party | None = None
+    budget: BudgetIn | None = None
+    schedule: ScheduleIn | None = None
+    placements: Placements | None = None
+    image: ImageId | None = Field(default=None, description="null removes the image")
 
 
 class ChecklistPatch(Strict):
@@ -128,6 +165,12 @@ class ClassificationIn(Strict):
     social_issues: Annotated[list[Topic], Field(max_length=len(SOCIAL_ISSUES))] = []
     digitally_created_media: bool = False
     justification: Annotated[str, Field(max_length=2000), AfterValidator(_text)] | None = None
+
+
+class ImageIn(Strict):
+    data: Annotated[str, Field(min_length=4, max_length=12 * 1024 * 1024)] = Field(
+        description="the PNG or JPEG file, base64-encoded (at most 8 MB decoded)"
+    )
 
 
 class IdentityIn(Strict):
@@ -227,6 +270,26 @@ class AuditQuery(ListQuery):
 # --- responses ---------------------------------------------------------------
 
 
+class Budget(BaseModel):
+    type: BudgetTypeName
+    amount: int = Field(description="minor units (cents) of currency")
+    currency: str | None = Field(description="the ad account's (null: not recorded)")
+
+
+class Schedule(BaseModel):
+    start_time: datetime | None
+    end_time: datetime | None
+
+
+class ImageOut(BaseModel):
+    id: int
+    sha256: str
+    content_type: str
+    width: int
+    height: int
+    size: int
+
+
 class Ad(BaseModel):
     page_id: str
     ad_account_id: str
@@ -237,6 +300,10 @@ class Ad(BaseModel):
     paid_for_by: str
     dsa_payor: str
     dsa_beneficiary: str
+    budget: Budget
+    schedule: Schedule
+    placements: list[PlacementName]
+    image: ImageOut | None
 
 
 class Classification(BaseModel):

@@ -29,10 +29,19 @@ from app.api.problems import MEDIA_TYPE, ApiProblem
 from app.api.spec import document, operation
 from app.audits import query as audit_query
 from app.auth import limiter, lockout, twofactor
-from app.checklists import gate, service
+from app.checklists import gate, images, service
 from app.checklists.views import FACEBOOK_2FA_WORDING
 from app.db import engine, get_session
-from app.models import AuditEvent, Checklist, IdentityVerification, Role, Submission, User, utcnow
+from app.models import (
+    AdAccount,
+    AuditEvent,
+    Checklist,
+    IdentityVerification,
+    Role,
+    Submission,
+    User,
+    utcnow,
+)
 from app.reviews import service as reviews
 from app.suggester import get_suggester
 from workflows.checks import Category
@@ -96,8 +105,19 @@ def _conflict(exc: service.Conflict) -> ApiProblem:
     )
 
 
+# Where a field of the checklist service lives in the API's ad.
+API_FIELDS = {
+    "budget_type": "budget.type",
+    "budget": "budget.amount",
+    "start_time": "schedule.start_time",
+    "end_time": "schedule.end_time",
+    "image_id": "image",
+}
+
+
 def _invalid(exc: service.ChecklistError, prefix: str = "") -> ApiProblem:
-    field = exc.field if exc.field in ("title", "user", "expires_on") else prefix + exc.field
+    named = API_FIELDS.get(exc.field, exc.field)
+    field = exc.field if exc.field in ("title", "user", "expires_on") else prefix + named
     return ApiProblem(
         "validation-failed",
         str(exc),
@@ -150,6 +170,36 @@ def submission_out(sub: Submission) -> s.SubmissionOut:
     )
 
 
+def _service_fields(ad: dict[str, Any]) -> dict[str, Any]:
+    """The API's ad (or the part of it a PATCH sends) as the checklist service's fields."""
+    fields = {k: v for k, v in ad.items() if k not in ("budget", "schedule", "image")}
+    budget = ad.get("budget") or {}
+    if budget.get("type") is not None:
+        fields["budget_type"] = budget["type"]
+    if "amount" in budget:
+        fields["budget_amount"] = budget["amount"]
+    if "schedule" in ad:
+        # null: no schedule; otherwise the times sent (a PATCH may send one of them).
+        schedule = ad["schedule"] or {"start_time": None, "end_time": None}
+        fields |= {k: v for k, v in schedule.items() if k in ("start_time", "end_time")}
+    if "image" in ad:
+        fields["image_id"] = ad["image"]
+    return fields
+
+
+def _image_out(found: images.ImageMeta | None) -> s.ImageOut | None:
+    if found is None:
+        return None
+    return s.ImageOut(
+        id=found.id,
+        sha256=found.sha256,
+        content_type=found.content_type,
+        width=found.width,
+        height=found.height,
+        size=found.size,
+    )
+
+
 def checklist_out(checklist: Checklist) -> s.ChecklistOut:
     db, now = get_session(), utcnow()
     assert checklist.id is not None
@@ -165,6 +215,7 @@ def checklist_out(checklist: Checklist) -> s.ChecklistOut:
             signed_off=checklist.signed_off_by is not None,
         )
     latest = service.latest_submission(db, checklist)
+    account = db.get(AdAccount, checklist.ad_account_id)
     return s.ChecklistOut(
         id=checklist.id,
         title=checklist.title,
@@ -181,6 +232,14 @@ def checklist_out(checklist: Checklist) -> s.ChecklistOut:
             paid_for_by=checklist.paid_for_by,
             dsa_payor=checklist.dsa_payor,
             dsa_beneficiary=checklist.dsa_beneficiary,
+            budget=s.Budget(
+                type=checklist.budget_type,
+                amount=checklist.budget_amount,
+                currency=account.currency if account is not None else None,
+            ),
+            schedule=s.Schedule(start_time=checklist.start_time, end_time=checklist.end_time),
+            placements=list(checklist.placements),
+            image=_image_out(images.meta(db, checklist.image_id)),
         ),
         classification=classification,
         two_factor_attested_at=checklist.facebook_2fa_attested_at,
@@ -354,7 +413,7 @@ def create_checklist(json: s.ChecklistIn, headers: s.CreateHeaders) -> Any:
         checklist = service.create(
             get_session(),
             caller().user,
-            service.AdInput(title=json.title, **ad.model_dump()),
+            service.AdInput(title=json.title, **_service_fields(ad.model_dump())),
             utcnow(),
         )
     except service.ChecklistError as exc:
@@ -382,11 +441,13 @@ def edit_checklist(checklist_id: int, json: s.ChecklistPatch, headers: s.IfMatch
     checklist = _owned(checklist_id)
     current = {f: getattr(checklist, f) for f in service.FIELDS}
     current["countries"] = list(checklist.country_list)
-    changes = json.ad.model_dump(exclude_unset=True) if json.ad else {}
+    sent = json.ad.model_dump(exclude_unset=True) if json.ad else {}
     if json.title is not None:
-        changes["title"] = json.title
-    if any(v is None for v in changes.values()):
-        nulls = [f for f, v in changes.items() if v is None]
+        sent["title"] = json.title
+    # null removes the image and the schedule; no other field can be null.
+    nulls = [f for f, v in sent.items() if v is None and f not in ("image", "schedule")]
+    changes = _service_fields(sent)
+    if nulls:
         raise ApiProblem(
             "validation-failed",
             "fields cannot be set to null",
@@ -474,6 +535,33 @@ def withdraw_checklist(checklist_id: int) -> Any:
     except TransitionRefused as refused:
         raise _refused(refused) from None
     return _answer(checklist)
+
+
+@bp.post("/images")
+@operation(CHECKLISTS, 201, s.ImageOut, 422)
+@requires("checklists:write", Role.MANAGER)
+def upload_image(json: s.ImageIn) -> Any:
+    """Upload an image for your ads (PNG or JPEG, at least 600 x 600 pixels, at most 8 MB);
+    use its id as the ad's ``image``. The same file again gives the same image."""
+    try:
+        data = base64.b64decode(json.data, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiProblem(
+            "validation-failed",
+            "data is not base64",
+            errors=[
+                {"field": "data", "code": "not_base64", "detail": "send the file base64-encoded"}
+            ],
+        ) from None
+    try:
+        image = images.upload(get_session(), caller().user, data, utcnow())
+    except images.ImageError as exc:
+        raise ApiProblem(
+            "validation-failed",
+            str(exc),
+            errors=[{"field": "data", "code": exc.code, "detail": str(exc)}],
+        ) from None
+    return _image_out(images.meta(get_session(), image.id)), 201
 
 
 # --- reviews -----------------------------------------------------------------

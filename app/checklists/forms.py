@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
 from wtforms import (
     BooleanField,
+    DateTimeLocalField,
+    DecimalField,
     HiddenField,
     RadioField,
     SelectChoice,
@@ -15,10 +18,17 @@ from wtforms import (
     TextAreaField,
     URLField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from app.checklists.steps import CATEGORY_LABELS, TOPIC_LABELS
+from app.checklists.steps import BUDGET_LABELS, CATEGORY_LABELS, PLACEMENT_LABELS, TOPIC_LABELS
+
+
+class MultiCheckboxField(SelectMultipleField):  # type: ignore[misc]
+    """Several choices as checkboxes."""
+
+    widget = ListWidget(prefix_label=False)
+    option_widget = CheckboxInput()
 
 
 class ChecklistForm(FlaskForm):  # type: ignore[misc]
@@ -58,15 +68,49 @@ class ChecklistForm(FlaskForm):  # type: ignore[misc]
     )
     dsa_payor = StringField(_l("DSA payor (EU)"), validators=[Length(max=255)])
     dsa_beneficiary = StringField(_l("DSA beneficiary (EU)"), validators=[Length(max=255)])
+    budget_type = RadioField(
+        _l("Budget"),
+        choices=[SelectChoice(k, v) for k, v in BUDGET_LABELS.items()],
+        default="daily",
+        validators=[InputRequired()],
+    )
+    budget_amount = DecimalField(
+        _l("Amount"),
+        description=_l("In the ad account's currency, e.g. 10.00"),
+        places=2,
+        default=10,
+        validators=[
+            InputRequired(),
+            NumberRange(min=0.01, max=21_474_836, message=_l("Enter an amount above zero.")),
+        ],
+        render_kw={"inputmode": "decimal"},
+    )
+    start_time = DateTimeLocalField(
+        _l("Start"),
+        description=_l("Empty: the ad starts when it is activated."),
+        format="%Y-%m-%dT%H:%M",
+        validators=[Optional()],
+    )
+    end_time = DateTimeLocalField(
+        _l("End"),
+        description=_l("Empty: the ad runs until it is stopped (a lifetime budget needs an end)."),
+        format="%Y-%m-%dT%H:%M",
+        validators=[Optional()],
+    )
+    placements = MultiCheckboxField(
+        _l("Placements"),
+        choices=[SelectChoice(k, v) for k, v in PLACEMENT_LABELS.items()],
+        default=list(PLACEMENT_LABELS),
+        validators=[DataRequired(message=_l("Choose at least one placement."))],
+    )
+    image = FileField(
+        _l("Image"),
+        description=_l("PNG or JPEG, at least 600 x 600 pixels, at most 8 MB."),
+        render_kw={"accept": "image/png,image/jpeg"},
+    )
+    remove_image = BooleanField(_l("Remove the image"))
     version = HiddenField()
     submit = SubmitField(_l("Save"))
-
-
-class MultiCheckboxField(SelectMultipleField):  # type: ignore[misc]
-    """Several choices as checkboxes."""
-
-    widget = ListWidget(prefix_label=False)
-    option_widget = CheckboxInput()
 
 
 class ClassificationForm(FlaskForm):  # type: ignore[misc]

@@ -17,6 +17,8 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from app import audit
+from app.admin.ad_accounts import standing_facts
+from app.checklists import images
 from app.models import AdAccount, Checklist, IdentityVerification, Role, User
 from workflows.checks import (
     Ad,
@@ -29,11 +31,12 @@ from workflows.checks import (
     evaluate_all,
 )
 from workflows.checks import IdentityVerification as Identity
+from workflows.delivery import Budget, BudgetType, Placement, Schedule
 from workflows.machine import Event, Outcome, Party, State, TransitionRefused, fire
 
 
-def ad_of(checklist: Checklist) -> Ad:
-    """The checklist's ad as the workflow sees it."""
+def ad_of(checklist: Checklist, image_sha256: str | None = None) -> Ad:
+    """The checklist's ad as the workflow sees it (``image_sha256``: its image's, if any)."""
     return Ad(
         page_id=checklist.page_id,
         ad_account_id=checklist.ad_account_id,
@@ -44,7 +47,17 @@ def ad_of(checklist: Checklist) -> Ad:
         paid_for_by=checklist.paid_for_by,
         dsa_payor=checklist.dsa_payor,
         dsa_beneficiary=checklist.dsa_beneficiary,
+        budget=Budget(BudgetType(checklist.budget_type), checklist.budget_amount),
+        schedule=Schedule(checklist.start_time, checklist.end_time),
+        placements=tuple(Placement(p) for p in checklist.placements),
+        image_sha256=image_sha256,
     )
+
+
+def image_sha256(db: Session, checklist: Checklist) -> str | None:
+    """The SHA-256 of the checklist's image (read without its bytes), or None."""
+    found = images.meta(db, checklist.image_id)
+    return found.sha256 if found is not None else None
 
 
 def classification_of(checklist: Checklist) -> Classification | None:
@@ -72,16 +85,20 @@ def context_for(db: Session, checklist: Checklist, now: datetime) -> CheckContex
         )
     ).all()
     account = db.get(AdAccount, checklist.ad_account_id)
-    standing = (
-        Standing(
+    standing = Standing(registered=False)
+    if account is not None:
+        authorized, disclaimers = standing_facts(db, account.id)
+        standing = Standing(
             registered=True,
             page_id=account.page_id,
             political_eligible=account.political_eligible,
             violations=account.violations,
+            currency=account.currency,
+            authorized=authorized,
+            disclaimers=disclaimers,
+            meta_page_authorized=account.meta_page_authorized,
+            meta_min_daily_budget=account.meta_min_daily_budget,
         )
-        if account is not None
-        else Standing(registered=False)
-    )
     approval = (
         Approval(checklist.approved_by, checklist.approved_hash)
         if checklist.approved_by is not None and checklist.approved_hash is not None
@@ -90,7 +107,7 @@ def context_for(db: Session, checklist: Checklist, now: datetime) -> CheckContex
     return CheckContext(
         now=now,
         owner_id=checklist.owner_id,
-        ad=ad_of(checklist),
+        ad=ad_of(checklist, image_sha256(db, checklist)),
         owner_totp_enabled=owner.totp_enabled and owner.active,
         facebook_2fa_attested=checklist.facebook_2fa_attested_at is not None,
         identities=tuple(

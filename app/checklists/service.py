@@ -16,13 +16,14 @@ from sqlmodel import Session, col
 
 from app import audit
 from app.checklists import gate
-from app.models import Checklist, Submission, User
-from workflows import policy
+from app.models import AdImage, Checklist, Submission, User
+from workflows import delivery, policy
 from workflows.checks import SOCIAL_ISSUES, Category, CheckResult, evaluate_all
 from workflows.classify import Suggestion
+from workflows.delivery import ALL_PLACEMENTS, Budget, BudgetType, Placement, Schedule
 from workflows.machine import Event, State
 
-# The fields of the ad; all but the title are sent to Meta.
+# The fields of the ad; all but the title are part of what is sent to Meta.
 AD_FIELDS = (
     "page_id",
     "ad_account_id",
@@ -33,8 +34,18 @@ AD_FIELDS = (
     "paid_for_by",
     "dsa_payor",
     "dsa_beneficiary",
+    "budget_type",
+    "budget_amount",
+    "start_time",
+    "end_time",
+    "placements",
+    "image_id",
 )
 FIELDS = ("title", *AD_FIELDS)
+# How the ad is delivered: a change voids the approval, not the classification of its content.
+DELIVERY_FIELDS = frozenset(
+    {"budget_type", "budget_amount", "start_time", "end_time", "placements"}
+)
 
 
 class ChecklistError(ValueError):
@@ -67,8 +78,14 @@ class AdInput:
     paid_for_by: str = ""
     dsa_payor: str = ""
     dsa_beneficiary: str = ""
+    budget_type: str = BudgetType.DAILY.value
+    budget_amount: int = delivery.DEFAULT_DAILY_BUDGET
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    placements: Sequence[str] = tuple(p.value for p in ALL_PLACEMENTS)
+    image_id: int | None = None
 
-    def values(self) -> dict[str, str]:
+    def values(self) -> dict[str, Any]:
         """The values as stored, with the rules the form cannot know checked."""
         countries = []
         for raw in self.countries:
@@ -87,6 +104,9 @@ class AdInput:
             raise ChecklistError("page_id", "page_invalid", "a page id is a number")
         if not self.link_url.startswith(("https://", "http://")):
             raise ChecklistError("link_url", "link_invalid", "the link must start with https://")
+        budget, schedule, placements = self.delivery()
+        for problem in delivery.shape_errors(budget, schedule, placements):
+            raise ChecklistError(problem.field, problem.code, problem.detail)
         return {
             "title": self.title.strip(),
             "page_id": self.page_id,
@@ -98,20 +118,74 @@ class AdInput:
             "paid_for_by": self.paid_for_by.strip(),
             "dsa_payor": self.dsa_payor.strip(),
             "dsa_beneficiary": self.dsa_beneficiary.strip(),
+            "budget_type": budget.type.value,
+            "budget_amount": budget.amount,
+            "start_time": schedule.start,
+            "end_time": schedule.end,
+            # Stored in one order, so that the same choice never counts as a change.
+            "placements": [p.value for p in ALL_PLACEMENTS if p in placements],
+            "image_id": self.image_id,
         }
+
+    def delivery(self) -> tuple[Budget, Schedule, tuple[Placement, ...]]:
+        """Budget, schedule and placements as the workflow takes them (shape errors raised)."""
+        try:
+            budget_type = BudgetType(self.budget_type)
+        except ValueError:
+            raise ChecklistError(
+                "budget_type", "budget_type_invalid", "the budget is daily or lifetime"
+            ) from None
+        try:
+            placements = tuple(Placement(p) for p in self.placements)
+        except ValueError:
+            raise ChecklistError(
+                "placements", "placement_invalid", "placements are facebook and instagram"
+            ) from None
+        if isinstance(self.budget_amount, bool) or not isinstance(self.budget_amount, int):
+            raise ChecklistError("budget", "amount_invalid", "the budget is a whole amount")
+        return (
+            Budget(budget_type, self.budget_amount),
+            Schedule(self.start_time, self.end_time),
+            placements,
+        )
+
+
+def _check_image(db: Session, owner_id: int, image_id: int | None) -> None:
+    """An ad may use only an image its owner uploaded."""
+    if image_id is None:
+        return
+    image = db.get(AdImage, image_id)
+    if image is None or image.owner_id != owner_id:
+        raise ChecklistError("image", "image_unknown", f"there is no image {image_id} of yours")
+
+
+def _logged(value: Any) -> Any:
+    """A stored value as the audit log keeps it (times as ISO 8601)."""
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def create(db: Session, owner: User, ad: AdInput, now: datetime) -> Checklist:
     """A new checklist in draft."""
-    fields = {"owner_id": _uid(owner), "state": State.DRAFT.value, "created_at": now}
-    checklist = Checklist.model_validate({**fields, "updated_at": now, **ad.values()})
+    values = ad.values()
+    _check_image(db, _uid(owner), values["image_id"])
+    checklist = Checklist(
+        owner_id=_uid(owner), state=State.DRAFT.value, created_at=now, updated_at=now, **values
+    )
     db.add(checklist)
     db.flush()
     audit.record(
         db,
         "checklist.created",
         subject=("checklist", _cid(checklist)),
-        data={"version": checklist.version, "countries": checklist.country_list},
+        data={
+            "version": checklist.version,
+            "countries": checklist.country_list,
+            "delivery": {
+                f: _logged(values[f])
+                for f in ("budget_type", "budget_amount", "start_time", "end_time", "placements")
+            },
+            "image_id": values["image_id"],
+        },
     )
     return checklist
 
@@ -121,11 +195,14 @@ def edit(
 ) -> tuple[list[str], list[str]]:
     """Change the ad; returns the changed fields and what the change voided.
 
-    A content change voids the classification, any change voids the approval;
+    A content change voids the classification (a change of budget, schedule or placements
+    does not), any change voids the approval;
     checks that change outcome are audited.
     """
     _expect(checklist, version)
     values = ad.values()
+    if values["image_id"] != checklist.image_id:
+        _check_image(db, checklist.owner_id, values["image_id"])
     changed = {
         f: (getattr(checklist, f), v) for f, v in values.items() if getattr(checklist, f) != v
     }
@@ -135,7 +212,8 @@ def edit(
     voided = []
     for field_name, (_, new) in changed.items():
         setattr(checklist, field_name, new)
-    if any(f in AD_FIELDS for f in changed) and checklist.category is not None:
+    content_changed = any(f in AD_FIELDS and f not in DELIVERY_FIELDS for f in changed)
+    if content_changed and checklist.category is not None:
         _clear_classification(checklist)
         voided.append("classification")
     _fire_edit(
@@ -145,7 +223,12 @@ def edit(
         now,
         before,
         voided,
-        {"changed": {f: {"before": old, "after": new} for f, (old, new) in changed.items()}},
+        {
+            "changed": {
+                f: {"before": _logged(old), "after": _logged(new)}
+                for f, (old, new) in changed.items()
+            }
+        },
     )
     return list(changed), voided
 

@@ -16,8 +16,11 @@ LABELS = {
     "disclaimer": _l("Disclaimer"),
     "jurisdiction": _l("Allowed where it runs"),
     "standing": _l("Ad account in good standing"),
+    "budget": _l("Budget and schedule"),
     "approval": _l("Four-eyes approval"),
 }
+BUDGET_LABELS = {"daily": _l("Daily budget"), "lifetime": _l("Lifetime budget")}
+PLACEMENT_LABELS = {"facebook": _l("Facebook"), "instagram": _l("Instagram")}
 STATUS_LABELS = {"passed": _l("done"), "failed": _l("to do"), "pending": _l("waiting")}
 PROVENANCE_LABELS = {
     "system": _l("checked by adgate"),
@@ -87,7 +90,14 @@ def _message(result: CheckResult) -> str:
         ),
         "classification.ok": _("Classified."),
         "disclaimer.missing": _disclaimer_missing(p.get("missing", "")),
-        "disclaimer.ok": _("The disclaimer is complete."),
+        "disclaimer.not_registered": _(
+            "“%(text)s” is not registered at Meta for %(countries)s. Registered there: "
+            "%(registered)s.",
+            **_only(p, "text", "countries", "registered"),
+        ),
+        "disclaimer.ok": _(
+            "“%(text)s” is registered at Meta for every target country.", **_only(p, "text")
+        ),
         "disclaimer.not_required": _("A non-political ad needs no disclaimer."),
         "jurisdiction.unclassified": _("Depends on the classification."),
         "jurisdiction.no_countries": _("Choose at least one target country."),
@@ -112,7 +122,37 @@ def _message(result: CheckResult) -> str:
             "violation(s).",
             **_only(p, "violations"),
         ),
+        "standing.not_authorized": _(
+            "Page %(page)s is not recorded as authorized at Meta for political and social-issue "
+            "ads in %(countries)s.",
+            **_only(p, "page", "countries"),
+        ),
+        "standing.meta_not_authorized": _(
+            "Meta answers that page %(page)s has not authorized the ad account %(ad_account)s for "
+            "political and social-issue ads.",
+            **_only(p, "page", "ad_account"),
+        ),
+        "standing.authorized": _(
+            "In good standing; page %(page)s is authorized at Meta in %(countries)s.",
+            **_only(p, "page", "countries"),
+        ),
         "standing.ok": _("In good standing."),
+        "budget.ok": _(
+            "%(kind)s of %(amount)s %(currency)s.",
+            kind=str(BUDGET_LABELS.get(p.get("type", ""), "?")),
+            **_only(p, "amount", "currency"),
+        ),
+        "budget.below_minimum": _(
+            "The budget is below Meta's minimum of %(minimum)s %(currency)s.",
+            **_only(p, "minimum", "currency"),
+        ),
+        "budget.currency_unknown": _("The ad account's currency is not recorded in adgate."),
+        "budget.end_missing": _("A lifetime budget needs an end time."),
+        "budget.end_before_start": _("The end is before the start."),
+        "budget.end_passed": _("The end time has passed or is less than an hour away."),
+        "budget.too_short": _("The ad must run for more than 24 hours."),
+        "budget.amount_invalid": _("The budget must be a positive amount."),
+        "budget.placements_missing": _("Choose at least one placement."),
         "approval.not_required": _("Four-eyes approval is turned off."),
         "approval.missing": _("No reviewer has approved this ad yet."),
         "approval.self_approved": _("The owner cannot approve their own ad."),
@@ -152,6 +192,23 @@ NEXT_STEPS = {
     "standing.unknown_ad_account": _l("Ask an admin to register the ad account."),
     "standing.page_mismatch": _l("Edit the ad: use the page registered for the ad account."),
     "standing.not_eligible": _l("Ask an admin; only an admin can restore the eligibility."),
+    "standing.not_authorized": _l(
+        "Ask an admin to record the page's authorization at Meta for these countries, or "
+        "remove them from the ad."
+    ),
+    "standing.meta_not_authorized": _l(
+        "A page admin must authorize the ad account in the page's settings at Meta."
+    ),
+    "disclaimer.not_registered": _l(
+        "Edit the ad: use a disclaimer text exactly as registered at Meta, or ask an admin to "
+        "record the one registered there."
+    ),
+    "budget.below_minimum": _l("Edit the ad and raise the budget."),
+    "budget.currency_unknown": _l("Ask an admin to record the ad account's currency."),
+    "budget.end_missing": _l("Edit the ad and give it an end time."),
+    "budget.end_before_start": _l("Edit the ad's schedule."),
+    "budget.end_passed": _l("Edit the ad's schedule."),
+    "budget.too_short": _l("Edit the ad's schedule."),
     "approval.missing": _l("Wait for a reviewer's approval."),
     "approval.stale": _l("Wait for a reviewer to approve the changed ad."),
 }

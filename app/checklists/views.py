@@ -4,9 +4,21 @@ checklist page that everyone involved sees."""
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import get_timezone
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -16,11 +28,12 @@ from werkzeug.wrappers import Response
 
 from app.auth import stepup
 from app.auth.access import roles_required
-from app.checklists import bp, gate, service, steps
+from app.checklists import bp, gate, images, service, steps
 from app.checklists.forms import AttestForm, ChecklistForm, ClassificationForm, StepUpForm
 from app.db import get_session
-from app.models import Checklist, Role, User, utcnow
+from app.models import AdAccount, AdImage, Checklist, Role, User, utcnow
 from app.suggester import get_suggester
+from workflows import delivery
 from workflows.checks import Category
 from workflows.machine import MAIN_LINE, Event, State, TransitionRefused, events_from
 
@@ -52,11 +65,53 @@ def _owned(checklist_id: int) -> Checklist:
     return checklist
 
 
-def _ad_input(form: ChecklistForm) -> service.AdInput:
+def _offset(ad_account_id: str) -> int:
+    """How many minor units make one unit of the ad account's currency (100 when unknown)."""
+    account = get_session().get(AdAccount, ad_account_id.strip())
+    currency = delivery.CURRENCIES.get(account.currency or "") if account else None
+    return currency.offset if currency else 100
+
+
+def _zone() -> ZoneInfo:
+    """The installation's time zone, in which times are entered on the pages."""
+    # zoneinfo, not the pytz zone Flask-Babel returns: replace(tzinfo=…) with a pytz zone
+    # would use its historic local mean time (Berlin: +0:53).
+    return ZoneInfo(str(get_timezone()))
+
+
+def _utc(local: datetime | None) -> datetime | None:
+    """A time entered on the page, in the installation's time zone, as UTC."""
+    if local is None:
+        return None
+    return local.replace(tzinfo=_zone()).astimezone(UTC)
+
+
+def _local(moment: datetime | None) -> datetime | None:
+    """A stored time as the page shows it (the installation's time zone, no zone shown)."""
+    return moment.astimezone(_zone()).replace(tzinfo=None) if moment else None
+
+
+def _image_id(form: ChecklistForm, current: int | None) -> int | None:
+    """The image the ad uses after the form: an upload, the removal, or the one it had.
+
+    Raises ImageError for an upload that is not a usable image (shown on the field).
+    """
+    upload = form.image.data
+    if upload is not None and getattr(upload, "filename", ""):
+        image = images.upload(get_session(), current_user.user, upload.read(), utcnow())
+        return image.id
+    if form.remove_image.data:
+        return None
+    return current
+
+
+def _ad_input(form: ChecklistForm, image_id: int | None) -> service.AdInput:
+    ad_account_id = form.ad_account_id.data.strip()
+    amount = (form.budget_amount.data or Decimal(0)) * _offset(ad_account_id)
     return service.AdInput(
         title=form.title.data,
         page_id=form.page_id.data.strip(),
-        ad_account_id=form.ad_account_id.data.strip(),
+        ad_account_id=ad_account_id,
         message=form.message.data,
         headline=form.headline.data,
         link_url=form.link_url.data,
@@ -64,7 +119,48 @@ def _ad_input(form: ChecklistForm) -> service.AdInput:
         paid_for_by=form.paid_for_by.data or "",
         dsa_payor=form.dsa_payor.data or "",
         dsa_beneficiary=form.dsa_beneficiary.data or "",
+        budget_type=form.budget_type.data,
+        budget_amount=int(amount.to_integral_value()),
+        start_time=_utc(form.start_time.data),
+        end_time=_utc(form.end_time.data),
+        placements=list(form.placements.data or []),
+        image_id=image_id,
     )
+
+
+def _fill(form: ChecklistForm, checklist: Checklist) -> None:
+    """The form's fields from the saved checklist (what the form shows differently)."""
+    form.countries.data = ", ".join(checklist.country_list)
+    form.version.data = str(checklist.version)
+    form.budget_amount.data = Decimal(checklist.budget_amount) / _offset(checklist.ad_account_id)
+    form.start_time.data = _local(checklist.start_time)
+    form.end_time.data = _local(checklist.end_time)
+    form.placements.data = list(checklist.placements)
+
+
+def _save_form(form: ChecklistForm, checklist: Checklist | None) -> service.AdInput | None:
+    """The form as an ad, its image uploaded; None (errors on the fields) when it is not one."""
+    try:
+        image_id = _image_id(form, checklist.image_id if checklist else None)
+    except images.ImageError as exc:
+        form.image.errors = [*form.image.errors, _image_error(exc)]
+        return None
+    return _ad_input(form, image_id)
+
+
+def _image_error(exc: images.ImageError) -> str:
+    messages = {
+        "image_empty": _("The file is empty."),
+        "image_too_large": _("The image is too large (at most 8 MB)."),
+        "image_type": _("The file is not a PNG or JPEG image."),
+        "image_dimensions": _(
+            "The image must be at least 600 x 600 and at most 8000 x 8000 pixels."
+        ),
+        "image_ratio": _(
+            "The image's width must be between 0.8 and 1.91 times its height (4:5 to 1.91:1)."
+        ),
+    }
+    return str(messages.get(exc.code, str(exc)))
 
 
 def _field_error(form: Any, exc: service.ChecklistError) -> None:
@@ -75,8 +171,14 @@ def _field_error(form: Any, exc: service.ChecklistError) -> None:
         "page_invalid": _("A page id is a number."),
         "link_invalid": _("The link must start with https:// or http://."),
         "topic_unknown": _("Unknown topic."),
+        "amount_invalid": _("Enter an amount above zero."),
+        "end_missing": _("A lifetime budget needs an end time."),
+        "end_before_start": _("The end must be after the start."),
+        "placements_missing": _("Choose at least one placement."),
+        "image_unknown": _("This image is not one of yours."),
     }
-    field = getattr(form, exc.field, None)
+    names = {"budget": "budget_amount", "image": "image"}
+    field = getattr(form, names.get(exc.field, exc.field), None)
     text = str(messages.get(exc.code, str(exc)))
     if field is not None:
         field.errors.append(text)
@@ -110,9 +212,9 @@ def index() -> str:
 def create() -> str | Response | tuple[str, int]:
     """Draft a new ad."""
     form = ChecklistForm()
-    if form.validate_on_submit():
+    if form.validate_on_submit() and (ad := _save_form(form, None)) is not None:
         try:
-            checklist = service.create(get_session(), current_user.user, _ad_input(form), utcnow())
+            checklist = service.create(get_session(), current_user.user, ad, utcnow())
         except service.ChecklistError as exc:
             _field_error(form, exc)
         else:
@@ -139,8 +241,19 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
     blocked_submit = [s for s in steps.present(results) if s.status != "passed"]
     blocked_approve = [s for s in blocked_submit if s.name != "approval"]
     submission = service.latest_submission(db, checklist)
+    account = db.get(AdAccount, checklist.ad_account_id)
+    currency = delivery.CURRENCIES.get(account.currency or "") if account else None
+    image = images.meta(db, checklist.image_id)
     page = render_template(
         "checklists/show.html",
+        budget=(
+            f"{delivery.format_amount(checklist.budget_amount, currency)} {currency.code}"
+            if currency
+            else _("%(amount)s minor units (currency not recorded)", amount=checklist.budget_amount)
+        ),
+        budget_labels=steps.BUDGET_LABELS,
+        placement_labels=steps.PLACEMENT_LABELS,
+        image=image,
         checklist=checklist,
         owner=owner,
         steps=steps.present(results),
@@ -171,6 +284,17 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
     return page, status_code
 
 
+@bp.get("/<int:checklist_id>/image")
+@roles_required(Role.MANAGER, Role.REVIEWER, Role.ADMIN, Role.AUDITOR)
+def image(checklist_id: int) -> Response:
+    """The ad's image, exactly as it will be sent, for everyone who may see the ad."""
+    checklist = load(checklist_id)
+    found = get_session().get(AdImage, checklist.image_id) if checklist.image_id else None
+    if found is None:
+        abort(404)
+    return Response(found.data, mimetype=found.content_type)
+
+
 @bp.route("/<int:checklist_id>/edit", methods=["GET", "POST"])
 @roles_required(Role.MANAGER)
 def edit(checklist_id: int) -> str | Response | tuple[str, int]:
@@ -184,12 +308,11 @@ def edit(checklist_id: int) -> str | Response | tuple[str, int]:
         return redirect(url_for("checklists.show", checklist_id=checklist.id))
     form = ChecklistForm(obj=None if request.method == "POST" else checklist)
     if request.method == "GET":
-        form.countries.data = ", ".join(checklist.country_list)
-        form.version.data = str(checklist.version)
-    if form.validate_on_submit():
+        _fill(form, checklist)
+    if form.validate_on_submit() and (ad := _save_form(form, checklist)) is not None:
         try:
             changed, voided = service.edit(
-                get_session(), checklist, current_user.user, _ad_input(form),
+                get_session(), checklist, current_user.user, ad,
                 _version(form.version.data), utcnow(),
             )  # fmt: skip
         except service.Conflict as conflict:
@@ -205,7 +328,9 @@ def edit(checklist_id: int) -> str | Response | tuple[str, int]:
             _field_error(form, exc)
         else:
             if changed:
-                labels = ", ".join(str(form[name].label.text) for name in changed)
+                labels = ", ".join(
+                    str(form[FORM_FIELD.get(name, name)].label.text) for name in changed
+                )
                 flash(_("Saved. Changed: %(fields)s.", fields=labels), "success")
             if "classification" in voided:
                 flash(
@@ -220,16 +345,39 @@ def edit(checklist_id: int) -> str | Response | tuple[str, int]:
     return render_template("checklists/edit.html", form=form, checklist=checklist), status
 
 
+# The form field that shows each stored field (the image is an upload, shown apart).
+FORM_FIELD = {"image_id": "image"}
+
+
 def _differences(form: ChecklistForm, checklist: Checklist) -> list[tuple[str, str, str, str]]:
     """Every field where the saved checklist and the user's stale form differ."""
-    saved = {name: getattr(checklist, name) for name in service.FIELDS}
-    saved["countries"] = ", ".join(checklist.country_list)
+    saved = ChecklistForm(formdata=None, obj=checklist)
+    _fill(saved, checklist)
     rows = []
     for name in service.FIELDS:
-        yours = (form[name].data or "").strip()
-        if yours != str(saved[name]).strip():
-            rows.append((name, str(form[name].label.text), str(saved[name]), yours))
+        if name == "image_id":
+            continue
+        mine, theirs = _shown(form[name]), _shown(saved[name])
+        if mine != theirs:
+            rows.append((name, str(form[name].label.text), theirs, mine))
     return rows
+
+
+def _shown(field: Any) -> str:
+    """A form field's value as the conflict table shows it."""
+    data = field.data
+    if isinstance(data, list):
+        return ", ".join(str(PLACEMENT_NAMES.get(v, v)) for v in data)
+    if isinstance(data, datetime):
+        return data.strftime("%Y-%m-%d %H:%M")
+    if isinstance(data, Decimal):
+        return f"{data:.2f}"
+    if data is None:
+        return ""
+    return str(data).strip()
+
+
+PLACEMENT_NAMES = steps.PLACEMENT_LABELS
 
 
 def _version(raw: str | None) -> int:

@@ -12,13 +12,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.test import TestResponse
 
-from app.admin.ad_accounts import add as add_ad_account
 from app.api import tokens
 from app.auth.accounts import find_user
 from app.db import transaction
 from app.models import utcnow
 from tests.app.conftest import sandbox, worker  # noqa: F401  (shared fixtures)
-from tests.conftest import UserFactory
+from tests.conftest import UserFactory, register_sandbox_accounts
 
 AD = {
     "page_id": "2001",
@@ -144,7 +143,7 @@ def api(app: Flask, make_user: UserFactory) -> ApiCast:
     for role, email in people.items():
         make_user(email, role)
     with app.app_context(), transaction() as db:
-        add_ad_account(db, "act_1001", "2001", "Stadt Musterstadt", utcnow())
+        register_sandbox_accounts(db, "act_1001")
     clients = {
         role: Api(app.test_client(), issue_token(app, email, tokens.ROLE_SCOPES[role]))  # type: ignore[index]
         for role, email in people.items()

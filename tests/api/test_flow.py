@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from flask import Flask
+import base64
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from app.db import transaction
 from app.meta.worker import Worker
-from tests.api.conftest import ApiCast
+from app.models import AdAccount, AdImage
+from tests.api.conftest import AD, NEW_CHECKLIST, ApiCast
 from tests.app.conftest import Sandbox, run
+from tests.conftest import png, register_sandbox_accounts
 
 
 def test_a_checklist_goes_through_the_api_to_meta(
@@ -54,3 +63,148 @@ def test_a_checklist_goes_through_the_api_to_meta(
     assert {e["kind"] for e in by_api} >= {"checklist.created", "checklist.approve"}
     verified = api.auditor.get("/audit/verify").get_json()
     assert verified["ok"] is True
+
+
+def test_an_unauthorized_page_is_blocked_before_anything_reaches_meta(
+    app: Flask, api: ApiCast, sandbox: Sandbox, worker: Worker
+) -> None:
+    """The CH electoral ad on act_1002 / page 2002 (authorized nowhere at Meta) is refused at
+    submit, naming the missing authorization and disclaimer; nothing reaches the sandbox and
+    the account keeps its eligibility. The same ad on act_1001 with the disclaimer registered
+    there ("Stadt Musterstadt") reaches Meta."""
+    with app.app_context(), transaction() as db:
+        register_sandbox_accounts(db, "act_1002")
+    electoral = {"category": "ELECTORAL"}
+    blocked = api.create(
+        ad={**AD, "ad_account_id": "act_1002", "page_id": "2002", "paid_for_by": "Gemeinde"}
+    )["id"]
+    api.ready(blocked)
+    api.manager.call("PUT", f"/checklists/{blocked}/classification", electoral)
+    steps = {s["name"]: s for s in api.manager.get(f"/checklists/{blocked}").get_json()["steps"]}
+    assert steps["standing"]["code"] == "standing.not_authorized"
+    assert steps["disclaimer"]["code"] == "disclaimer.not_registered"
+    assert "“Gemeinde”" in steps["disclaimer"]["detail"]
+    assert api.approve(blocked).status_code == 409  # the reviewer cannot approve it either
+    answer = api.submit(blocked)
+    assert answer.status_code == 409
+    unmet = {e["step"]: e["code"] for e in answer.get_json()["errors"]}
+    assert unmet["standing"] == "standing.not_authorized"
+    assert unmet["disclaimer"] == "disclaimer.not_registered"
+    run(app, worker)
+    assert sandbox.objects()["campaigns"] == []
+    with app.app_context(), transaction(write=False) as db:
+        account = db.get(AdAccount, "act_1002")
+        assert account is not None
+        assert (account.violations, account.political_eligible) == (0, True)
+
+    sent = api.create()["id"]
+    api.manager.call("PUT", f"/checklists/{sent}/classification", electoral)
+    api.manager.post(f"/checklists/{sent}/attestations/two-factor")
+    assert api.approve(sent).status_code == 200
+    assert api.submit(sent, key="key-2").status_code == 202
+    run(app, worker)
+    assert api.manager.get(f"/checklists/{sent}").get_json()["state"] == "submitted"
+    assert len(sandbox.objects()["ads"]) == 1
+
+
+def test_budget_schedule_placements_and_image_through_the_api(
+    app: Flask, api: ApiCast, sandbox: Sandbox, worker: Worker
+) -> None:
+    # A client that sends none of them gets the documented defaults and reads them back.
+    plain = api.create()
+    assert plain["ad"]["budget"] == {"type": "daily", "amount": 1000, "currency": "CHF"}
+    assert plain["ad"]["schedule"] == {"start_time": None, "end_time": None}
+    assert plain["ad"]["placements"] == ["facebook", "instagram"]
+    assert plain["ad"]["image"] is None
+
+    uploaded = api.manager.post("/images", {"data": base64.b64encode(png(1200, 628)).decode()})
+    assert uploaded.status_code == 201, uploaded.get_json()
+    image = uploaded.get_json()
+    assert (image["width"], image["height"], image["content_type"]) == (1200, 628, "image/png")
+    end = (datetime.now(UTC) + timedelta(days=10)).replace(microsecond=0)
+    ad = {
+        **AD,
+        "budget": {"type": "lifetime", "amount": 5000},
+        "schedule": {"end_time": end.isoformat()},
+        "placements": ["facebook"],
+        "image": image["id"],
+    }
+    created = api.create(ad=ad)
+    assert created["ad"]["budget"] == {"type": "lifetime", "amount": 5000, "currency": "CHF"}
+    assert created["ad"]["schedule"]["end_time"].startswith(end.strftime("%Y-%m-%dT%H:%M:%S"))
+    assert created["ad"]["image"]["sha256"] == image["sha256"]
+    checklist_id = created["id"]
+    api.ready(checklist_id)
+    assert api.approve(checklist_id).status_code == 200
+    # Changing any of them voids the approval.
+    version = api.manager.get(f"/checklists/{checklist_id}").get_json()["version"]
+    patched = api.manager.call(
+        "PATCH",
+        f"/checklists/{checklist_id}",
+        {"ad": {"budget": {"amount": 6000}}},
+        headers={"If-Match": f'"{version}"'},
+    )
+    assert patched.status_code == 200, patched.get_json()
+    body = patched.get_json()
+    assert body["state"] == "draft"
+    assert body["approved_by"] is None
+    assert body["ad"]["budget"]["type"] == "lifetime"  # a PATCH keeps what it does not send
+    assert body["classification"] is not None  # a budget is not content
+    assert api.approve(checklist_id).status_code == 200
+    assert api.submit(checklist_id).status_code == 202
+    run(app, worker)
+    [adset] = sandbox.objects()["adsets"]
+    assert adset["params"]["lifetime_budget"] == "6000"
+    assert adset["params"]["targeting"]["publisher_platforms"] == ["facebook"]
+    [creative] = sandbox.objects()["adcreatives"]
+    assert creative["object_story_spec"]["link_data"]["image_hash"]
+
+
+@pytest.mark.parametrize(
+    ("ad", "field", "code"),
+    [
+        ({"budget": {"type": "lifetime", "amount": 5000}}, "ad.schedule.end_time", "end_missing"),
+        ({"budget": {"amount": 0}}, "ad.budget.amount", "greater_than_equal"),
+        ({"budget": {"type": "weekly", "amount": 100}}, "ad.budget.type", "literal_error"),
+        ({"placements": []}, "ad.placements", "too_short"),
+        ({"placements": ["myspace"]}, "ad.placements.0", "literal_error"),
+        (
+            {
+                "schedule": {
+                    "start_time": "2030-01-02T00:00:00Z",
+                    "end_time": "2030-01-01T00:00:00Z",
+                }
+            },
+            "ad.schedule.end_time",
+            "end_before_start",
+        ),
+        ({"image": 424242}, "ad.image", "image_unknown"),
+    ],
+)
+def test_bad_delivery_values_get_an_error_per_field_and_change_nothing(
+    app: Flask, api: ApiCast, ad: dict[str, Any], field: str, code: str
+) -> None:
+    answer = api.manager.post("/checklists", {**NEW_CHECKLIST, "ad": {**AD, **ad}})
+    assert answer.status_code == 422, answer.get_json()
+    errors = {e["field"]: e["code"] for e in answer.get_json()["errors"]}
+    assert errors.get(field) == code, errors
+    assert api.manager.get("/checklists").get_json()["checklists"] == []
+
+
+@pytest.mark.parametrize(
+    ("data", "code"),
+    [
+        (base64.b64encode(b"GIF89a not really").decode(), "image_type"),
+        (base64.b64encode(png(599, 600)).decode(), "image_dimensions"),
+        (base64.b64encode(png(2000, 600)).decode(), "image_ratio"),
+        ("not base64!", "not_base64"),
+    ],
+)
+def test_an_upload_that_is_not_a_usable_image_is_refused(
+    app: Flask, api: ApiCast, data: str, code: str
+) -> None:
+    answer = api.manager.post("/images", {"data": data})
+    assert answer.status_code == 422
+    assert answer.get_json()["errors"][0]["code"] == code
+    with app.app_context(), transaction(write=False) as db:
+        assert db.scalars(select(AdImage)).all() == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import re
 import threading
 from collections.abc import Iterator, Mapping
@@ -17,13 +18,19 @@ from sqlalchemy import select
 from sqlmodel import col
 from werkzeug.test import TestResponse
 
-from app.admin.ad_accounts import add as add_ad_account
+from app.admin import ad_accounts
 from app.db import transaction
 from app.meta.sandbox import create_sandbox_app, make_sandbox_server
 from app.meta.worker import Worker, make_gateway
 from app.models import AuditEvent, Checklist, Submission, User, utcnow
 from app.reviews.service import verify_identity
-from tests.conftest import AuthActions, UserFactory, csrf_token, english_client
+from tests.conftest import (
+    AuthActions,
+    UserFactory,
+    csrf_token,
+    english_client,
+    register_sandbox_accounts,
+)
 
 CH_AD = {
     "title": "Abstimmung 8. März",
@@ -36,6 +43,13 @@ CH_AD = {
     "paid_for_by": "Stadt Musterstadt",
     "dsa_payor": "",
     "dsa_beneficiary": "",
+}
+# The ad as the page's form sends it: with the delivery fields a browser always sends.
+CH_FORM: dict[str, object] = {
+    **CH_AD,
+    "budget_type": "daily",
+    "budget_amount": "10.00",
+    "placements": ["facebook", "instagram"],
 }
 
 
@@ -54,12 +68,14 @@ class Cast:
     def code(self, email: str) -> str:
         return self.users.two_factor[email].next_code()
 
-    def create(self, **changes: str) -> int:
-        """A new checklist through the form; returns its id."""
+    def create(self, **changes: Any) -> int:
+        """A new checklist through the form; returns its id (``image=(name, bytes)`` uploads)."""
         token = csrf_token(self.manager, "/checklists/new")
-        response = self.manager.post(
-            "/checklists/new", data={**CH_AD, **changes, "csrf_token": token}
-        )
+        data = {**CH_FORM, **changes, "csrf_token": token}
+        if "image" in data:
+            name, content = data["image"]
+            data["image"] = (io.BytesIO(content), name)
+        response = self.manager.post("/checklists/new", data=data)
         assert response.status_code == 302, response.get_data(as_text=True)
         match = re.search(r"/checklists/(\d+)$", response.headers["Location"])
         assert match
@@ -144,6 +160,21 @@ class Cast:
         return dict(re.findall(r'data-step="(\w+)" data-status="(\w+)"', html))
 
 
+def register_unknown_at_meta(app: Flask, account_id: str, page_id: str) -> None:
+    """An ad account adgate records as authorized in CH ("Stadt Musterstadt") that Meta does
+    not know: only Meta can refuse what is sent to it."""
+    with app.app_context(), transaction() as db:
+        now = utcnow()
+        account = ad_accounts.add(db, account_id, page_id, "Unbekannt bei Meta", now, "CHF")
+        evidence = "a record that Meta does not share"
+        ad_accounts.authorize(
+            db, account, "CH", since=now.date(), evidence=evidence, by=None, now=now
+        )
+        ad_accounts.register_disclaimer(
+            db, account, "CH", "Stadt Musterstadt", evidence=evidence, by=None, now=now
+        )
+
+
 def signed_in(app: Flask, make_user: UserFactory, email: str) -> FlaskClient:
     """A client signed in through the forms as ``email`` (made by ``make_user``), in English."""
     client = english_client(app)
@@ -160,12 +191,13 @@ def auditor(app: Flask, make_user: UserFactory) -> FlaskClient:
 
 @pytest.fixture
 def cast(app: Flask, make_user: UserFactory) -> Cast:
-    """A manager, a reviewer and an admin, signed in; act_1001 registered for page 2001."""
+    """A manager, a reviewer and an admin, signed in; act_1001 registered as Meta has it
+    (page 2001, CHF, authorized in CH and LI with the disclaimer "Stadt Musterstadt")."""
     manager = make_user("manager@example.org", "manager")
     reviewer = make_user("reviewer@example.org", "reviewer")
     make_user("admin@example.org", "admin")
     with app.app_context(), transaction() as db:
-        add_ad_account(db, "act_1001", "2001", "Stadt Musterstadt", utcnow())
+        register_sandbox_accounts(db, "act_1001")
     clients = {
         email.split("@")[0]: signed_in(app, make_user, email)
         for email in ("manager@example.org", "reviewer@example.org", "admin@example.org")
@@ -228,7 +260,7 @@ def worker(app: Flask, sandbox: Sandbox) -> Worker:
     return Worker(make_gateway(app), name="test-worker")
 
 
-def queued(cast: Cast, **changes: str) -> int:
+def queued(cast: Cast, **changes: Any) -> int:
     """A checklist through every step to the queue; returns its id."""
     checklist_id = cast.create(**changes)
     cast.ready(checklist_id)

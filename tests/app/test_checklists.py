@@ -13,7 +13,7 @@ from sqlmodel import col
 
 from app.db import transaction
 from app.models import Checklist, IdentityVerification, Submission, User, utcnow
-from tests.app.conftest import CH_AD, Cast
+from tests.app.conftest import CH_FORM, Cast
 from tests.conftest import PASSWORD, csrf_token
 
 
@@ -32,6 +32,7 @@ def test_create_shows_every_open_step_and_a_blocked_submit(cast: Cast) -> None:
         "disclaimer": "passed",
         "jurisdiction": "pending",
         "standing": "passed",
+        "budget": "passed",
         "approval": "pending",
     }
 
@@ -52,7 +53,7 @@ def test_bad_input_is_shown_and_creates_nothing(
 ) -> None:
     token = csrf_token(cast.manager, "/checklists/new")
     response = cast.manager.post(
-        "/checklists/new", data={**CH_AD, field: value, "csrf_token": token}
+        "/checklists/new", data={**CH_FORM, field: value, "csrf_token": token}
     )
     assert response.status_code == 400
     assert message in response.get_data(as_text=True)
@@ -82,6 +83,7 @@ def test_the_whole_way_to_the_queue(cast: Cast) -> None:
             "disclaimer",
             "jurisdiction",
             "standing",
+            "budget",
             "approval",
         ],
         "passed",
@@ -112,7 +114,7 @@ def test_edit_voids_classification_and_approval(cast: Cast) -> None:
     response = cast.post(
         cast.manager,
         f"/checklists/{checklist_id}/edit",
-        {**CH_AD, "message": "Neuer Text zur Abstimmung.", "version": cast.version(checklist_id)},
+        {**CH_FORM, "message": "Neuer Text zur Abstimmung.", "version": cast.version(checklist_id)},
     )
     assert response.status_code == 302
     checklist = cast.checklist(checklist_id)
@@ -133,12 +135,12 @@ def test_a_stale_edit_is_a_conflict_that_keeps_the_text(cast: Cast) -> None:
     version = cast.version(checklist_id)
     first = cast.post(
         cast.manager, f"/checklists/{checklist_id}/edit",
-        {**CH_AD, "headline": "Erste Fassung", "version": version},
+        {**CH_FORM, "headline": "Erste Fassung", "version": version},
     )  # fmt: skip
     assert first.status_code == 302
     stale = cast.post(
         cast.manager, f"/checklists/{checklist_id}/edit",
-        {**CH_AD, "headline": "Zweite Fassung aus dem anderen Tab", "version": version},
+        {**CH_FORM, "headline": "Zweite Fassung aus dem anderen Tab", "version": version},
     )  # fmt: skip
     html = stale.get_data(as_text=True)
     assert stale.status_code == 409
@@ -154,7 +156,7 @@ def test_a_stale_edit_is_a_conflict_that_keeps_the_text(cast: Cast) -> None:
     assert new_version
     again = cast.post(
         cast.manager, f"/checklists/{checklist_id}/edit",
-        {**CH_AD, "headline": "Zweite Fassung aus dem anderen Tab",
+        {**CH_FORM, "headline": "Zweite Fassung aus dem anderen Tab",
          "version": new_version.group(1)},
     )  # fmt: skip
     assert again.status_code == 302

@@ -26,7 +26,15 @@ from app.meta.sandbox_rules import RATE_LIMITS
 from app.meta.worker import Worker
 from app.metrics import Tally
 from app.models import AdAccount, AuditEvent, Checklist, Submission, utcnow
-from tests.app.conftest import CH_AD, Cast, Sandbox, queued, run, submission_of
+from tests.app.conftest import (
+    CH_AD,
+    Cast,
+    Sandbox,
+    queued,
+    register_unknown_at_meta,
+    run,
+    submission_of,
+)
 from tests.conftest import UserFactory, make_test_app
 
 TOKEN = "metrics-token-" + "x" * 40
@@ -202,10 +210,7 @@ def test_meta_errors_by_code_and_a_blocked_send(
     cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
 ) -> None:
     metrics_client = app.test_client()
-    with app.app_context(), transaction() as db:
-        from app.admin.ad_accounts import add
-
-        add(db, "act_1003", "2003", "Unbekannt bei Meta", utcnow())
+    register_unknown_at_meta(app, "act_1003", "2003")
     sent = queued(cast)
     unknown = queued(cast, ad_account_id="act_1003", page_id="2003", title="Unbekannt")
     # The next two calls that create something are refused as Meta refuses too many calls.

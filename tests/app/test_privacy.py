@@ -20,7 +20,6 @@ from sqlmodel import SQLModel, col
 from werkzeug.security import check_password_hash
 
 from app import audit
-from app.admin.ad_accounts import add as add_ad_account
 from app.audits import kinds
 from app.auth.erasure import ErasureError, erase
 from app.db import engine, transaction
@@ -38,7 +37,14 @@ from app.models import (
 )
 from tests.api.conftest import NEW_CHECKLIST, Api, issue_token
 from tests.app.conftest import Cast, signed_in
-from tests.conftest import PASSWORD, AuthActions, UserFactory, csrf_token, english_client
+from tests.conftest import (
+    PASSWORD,
+    AuthActions,
+    UserFactory,
+    csrf_token,
+    english_client,
+    register_sandbox_accounts,
+)
 
 PERSON = "Hanna.Beispiel@Musterstadt.example"
 ADDRESS = PERSON.lower()
@@ -107,7 +113,7 @@ def test_an_erased_person_is_nowhere_in_the_database_and_the_chain_stays_valid(
     make_user("admin@example.org", "admin")
     make_user("auditor@example.org", "auditor")
     with app.app_context(), transaction() as db:
-        add_ad_account(db, "act_1001", "2001", "Stadt Musterstadt", utcnow())
+        register_sandbox_accounts(db, "act_1001")
 
     browser = english_client(app)
     auth = AuthActions(browser, make_user)
@@ -340,7 +346,7 @@ def test_idempotency_answers_of_the_person_are_forgotten(
     person = make_user(PERSON, "manager")
     make_user("admin@example.org", "admin")
     with app.app_context(), transaction() as db:
-        add_ad_account(db, "act_1001", "2001", "Stadt Musterstadt", utcnow())
+        register_sandbox_accounts(db, "act_1001")
     api = Api(app.test_client(), issue_token(app, PERSON, MANAGER_SCOPES))
     key = {"Idempotency-Key": "k-1"}
     assert api.post("/checklists", NEW_CHECKLIST, headers=key).status_code == 201

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -12,9 +13,19 @@ from sqlalchemy import event, select
 
 from app.db import engine, transaction
 from app.meta.gateway import KINDS, AdSpec, Gateway, MetaError, Review, SdkGateway
-from app.meta.worker import Worker, make_gateway
+from app.meta.worker import ID_COLUMNS, Worker, make_gateway
 from app.models import AdAccount, IdentityVerification, User, utcnow
-from tests.app.conftest import Cast, Sandbox, queued, queued_many, run, submission_of
+from tests.app.conftest import (
+    CH_FORM,
+    Cast,
+    Sandbox,
+    queued,
+    queued_many,
+    register_unknown_at_meta,
+    run,
+    submission_of,
+)
+from tests.conftest import jpeg, png
 
 
 def test_a_ch_political_ad_reaches_meta_with_the_right_fields(
@@ -33,12 +44,27 @@ def test_a_ch_political_ad_reaches_meta_with_the_right_fields(
     assert campaign["special_ad_category_country"] == ["CH"]
     assert campaign["status"] == "PAUSED"
     assert campaign["name"] == f"adgate-{submission.id}-campaign"
-    assert adset["targeting"]["geo_locations"]["countries"] == ["CH"]
+    # The budget sits on the ad set, so the campaign says it is not shared (v24.0).
+    assert campaign["params"]["is_adset_budget_sharing_enabled"] is False
+    assert "daily_budget" not in campaign["params"]
+    assert adset["params"]["targeting"] == {
+        "geo_locations": {"countries": ["CH"]},
+        "publisher_platforms": ["facebook", "instagram"],
+        "facebook_positions": ["feed"],
+        "instagram_positions": ["stream"],
+        "targeting_automation": {"advantage_audience": 0},
+    }
+    assert adset["params"]["daily_budget"] == "1000"
+    assert adset["params"]["bid_strategy"] == "LOWEST_COST_WITHOUT_CAP"
+    assert "start_time" not in adset["params"]
+    assert "end_time" not in adset["params"]
     assert adset["campaign_id"] == campaign["id"]
     assert "dsa_payor" not in adset
     assert creative["authorization_category"] == "POLITICAL"
     assert creative["object_story_spec"]["page_id"] == "2001"
-    assert ad["authorization_category"] == "POLITICAL"
+    assert "image_hash" not in creative["object_story_spec"]["link_data"]
+    # Declared on the creative only: the ad carries no authorization_category.
+    assert "authorization_category" not in ad["params"]
     assert ad["status"] == "PAUSED"
     recorded = [submission.campaign_id, submission.adset_id, submission.creative_id]
     assert [*recorded, submission.ad_id] == [campaign["id"], adset["id"], creative["id"], ad["id"]]
@@ -160,7 +186,7 @@ class Watched:
 def test_an_object_whose_id_was_lost_is_found_by_name_not_created_again(
     cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker, kind: str
 ) -> None:
-    checklist_id = queued(cast)
+    checklist_id = queued(cast, image=("ad.png", png(1200, 628)))
     gateway = Watched(make_gateway(app), sandbox, lose=kind)
     lossy = Worker(gateway, name=worker.name)
     with app.app_context():
@@ -169,17 +195,22 @@ def test_an_object_whose_id_was_lost_is_found_by_name_not_created_again(
         lossy.send(submission_id)
     # The attempt failed after Meta created the object; adgate still knows what it was creating.
     failed = submission_of(app, checklist_id)
-    assert (failed.status, failed.creating, getattr(failed, f"{kind}_id")) == ("queued", kind, None)
+    column = ID_COLUMNS[kind]
+    assert (failed.status, failed.creating, getattr(failed, column)) == ("queued", kind, None)
     before = KINDS[: KINDS.index(kind)]
-    assert all(getattr(failed, f"{k}_id") for k in before)
+    assert all(getattr(failed, ID_COLUMNS[k]) for k in before)
     run(app, lossy)
+    # Looked up before it is created again (an image: uploaded again, which gives its hash).
     assert gateway.finds == [kind]
     done = submission_of(app, checklist_id)
     assert (done.status, done.creating) == ("submitted", None)
     objects = sandbox.objects()
-    edges = ("campaigns", "adsets", "adcreatives", "ads")
-    assert [len(objects[e]) for e in edges] == [1, 1, 1, 1]
-    assert [getattr(done, f"{k}_id") for k in KINDS] == [objects[e][0]["id"] for e in edges]
+    edges = ("campaigns", "adsets", "adimages", "adcreatives", "ads")
+    assert [len(objects[e]) for e in edges] == [1, 1, 1, 1, 1]
+    key = {"adimages": "hash"}
+    assert [getattr(done, ID_COLUMNS[k]) for k in KINDS] == [
+        objects[e][0][key.get(e, "id")] for e in edges
+    ]
     created = cast.events("submission.object_created", done.id)
     assert [json.loads(e.data)["kind"] for e in created] == list(KINDS)
 
@@ -216,10 +247,7 @@ def test_a_permanent_error_fails_with_metas_details(
     cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
 ) -> None:
     # Registered in adgate, unknown at Meta: only Meta can refuse it.
-    with app.app_context(), transaction() as db:
-        from app.admin.ad_accounts import add
-
-        add(db, "act_1003", "2003", "Unbekannt bei Meta", utcnow())
+    register_unknown_at_meta(app, "act_1003", "2003")
     checklist_id = queued(cast, ad_account_id="act_1003", page_id="2003")
     run(app, worker)
     submission = submission_of(app, checklist_id)
@@ -265,10 +293,9 @@ def test_review_rejection_records_a_violation_and_blocks_the_next_siep_ad(
     cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
 ) -> None:
     approved = queued(cast)
-    with app.app_context(), transaction() as db:
-        from app.admin.ad_accounts import add
-
-        add(db, "act_1002", "2002", "Gemeinde Beispielhausen", utcnow())
+    # An admin records an authorization Meta does not have: adgate lets the ad pass, Meta
+    # disapproves it in its review.
+    register_unknown_at_meta(app, "act_1002", "2002")
     rejected = queued(cast, ad_account_id="act_1002", page_id="2002", title="Nicht autorisiert")
     run(app, worker)
     sandbox.review_now()
@@ -285,3 +312,58 @@ def test_review_rejection_records_a_violation_and_blocks_the_next_siep_ad(
     following = cast.create(ad_account_id="act_1002", page_id="2002", title="Danach")
     cast.classify(following)
     assert cast.steps(cast.manager, following)["standing"] == "failed"
+
+
+def test_budget_schedule_placements_and_image_travel_to_meta(
+    cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
+) -> None:
+    start = (utcnow() + timedelta(days=2)).replace(second=0, microsecond=0)
+    end = start + timedelta(days=5)
+    local = "%Y-%m-%dT%H:%M"
+    berlin = ZoneInfo("Europe/Berlin")
+    checklist_id = queued(
+        cast,
+        budget_type="lifetime",
+        budget_amount="75.50",
+        start_time=start.astimezone(berlin).strftime(local),
+        end_time=end.astimezone(berlin).strftime(local),
+        placements=["instagram"],
+        image=("plakat.jpg", jpeg(1080, 1080)),
+    )
+    run(app, worker)
+    assert cast.checklist(checklist_id).state == "submitted"
+    objects = sandbox.objects()
+    [adset], [creative], [image] = objects["adsets"], objects["adcreatives"], objects["adimages"]
+    assert adset["params"]["lifetime_budget"] == "7550"
+    assert "daily_budget" not in adset["params"]
+    assert adset["params"]["start_time"] == start.strftime("%Y-%m-%dT%H:%M:%S+0000")
+    assert adset["params"]["end_time"] == end.strftime("%Y-%m-%dT%H:%M:%S+0000")
+    assert adset["params"]["targeting"]["publisher_platforms"] == ["instagram"]
+    assert adset["params"]["targeting"]["instagram_positions"] == ["stream"]
+    assert "facebook_positions" not in adset["params"]["targeting"]
+    assert creative["object_story_spec"]["link_data"]["image_hash"] == image["hash"]
+    assert submission_of(app, checklist_id).image_hash == image["hash"]
+    page = cast.manager.get(f"/checklists/{checklist_id}").get_data(as_text=True)
+    assert "75.50 CHF" in page
+    shown = cast.reviewer.get(f"/checklists/{checklist_id}/image")
+    assert (shown.status_code, shown.mimetype) == (200, "image/jpeg")
+
+
+def test_a_change_of_budget_voids_the_approval(cast: Cast) -> None:
+    checklist_id = cast.create()
+    cast.ready(checklist_id)
+    assert cast.approve(checklist_id).status_code == 302
+    edited = cast.post(
+        cast.manager,
+        f"/checklists/{checklist_id}/edit",
+        {**CH_FORM, "budget_amount": "12.00", "version": cast.version(checklist_id)},
+    )
+    assert edited.status_code == 302
+    checklist = cast.checklist(checklist_id)
+    assert (checklist.state, checklist.approved_by, checklist.budget_amount) == (
+        "draft",
+        None,
+        1200,
+    )
+    # A budget is not content: the classification stays.
+    assert checklist.category == "POLITICAL"

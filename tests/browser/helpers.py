@@ -11,10 +11,8 @@ from urllib.parse import urlsplit
 from flask import Flask
 from playwright.sync_api import ConsoleMessage, Page, Response, expect
 
-from app.admin.ad_accounts import add as add_ad_account
 from app.db import transaction
-from app.models import utcnow
-from tests.conftest import PASSWORD, UserFactory
+from tests.conftest import PASSWORD, UserFactory, register_sandbox_accounts
 
 START_URL = re.compile(r"/$")
 LOGIN_URL = re.compile(r"/login(\?.*)?$")
@@ -108,12 +106,10 @@ def watch_problems(page: Page) -> PageProblems:
     return problems
 
 
-def register_ad_account(
-    app: Flask, account_id: str = "act_1001", page_id: str = "2001", name: str = "Stadt Musterstadt"
-) -> None:
-    """Register an ad account for a page, as an admin would (the standing check needs one)."""
+def register_ad_account(app: Flask, account_id: str = "act_1001") -> None:
+    """Register one of the sandbox's ad accounts as Meta has it (page, currency, authorization)."""
     with app.app_context(), transaction() as db:
-        add_ad_account(db, account_id, page_id, name, utcnow())
+        register_sandbox_accounts(db, account_id)
 
 
 def open_menu(page: Page, label: str) -> None:
