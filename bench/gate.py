@@ -31,13 +31,13 @@ from alembic import command
 from common import machine, make_app, prepare, secrets_env, write_results
 from sqlalchemy import Engine
 
-from app.admin.ad_accounts import add as add_ad_account
 from app.auth.accounts import create_user
 from app.checklists import gate, service
 from app.crypto import encrypt
 from app.db import alembic_config, new_session, transaction
 from app.models import Checklist, Role, utcnow
 from app.reviews import service as reviews
+from tools.sandbox_accounts import register_sandbox_accounts
 from workflows.checks import Category, evaluate_all
 from workflows.classify import Suggestion
 
@@ -73,7 +73,7 @@ def ready_checklist(app: Any) -> int:
         reviewer = create_user(db, "gate-reviewer@example.org", Role.REVIEWER.value, PASSWORD)
         manager.totp_secret = encrypt(pyotp.random_base32())
         manager.totp_enabled_at = now
-        add_ad_account(db, "act_1001", "2001", "Stadt Musterstadt", now)
+        register_sandbox_accounts(db, "act_1001")
         checklist = service.create(db, manager, service.AdInput(title="Abstimmung", **AD), now)
         service.classify(
             db, checklist, manager, category=Category.POLITICAL, social_issues=(),

@@ -71,7 +71,6 @@ from flask import Flask
 from sqlalchemy import Engine, func, make_url, select
 from sqlmodel import col
 
-from app.admin.ad_accounts import add as add_ad_account
 from app.api import tokens
 from app.auth import twofactor
 from app.auth.accounts import create_user
@@ -79,6 +78,7 @@ from app.checklists import gate
 from app.db import alembic_config, new_session, transaction
 from app.meta.gateway import KINDS
 from app.models import AuditEvent, Checklist, Role, Submission, utcnow
+from tools.sandbox_accounts import register_sandbox_accounts
 from workflows.checks import Status
 from workflows.machine import State
 
@@ -265,7 +265,7 @@ def make_people(app: Flask, managers: int, reviewers: int) -> tuple[list[Person]
     made: dict[Role, list[Person]] = {Role.MANAGER: [], Role.REVIEWER: []}
     run = secrets.token_hex(3)
     with app.app_context(), transaction() as db:
-        add_ad_account(db, "act_1001", "2001", "Stadt Musterstadt", utcnow())
+        register_sandbox_accounts(db, "act_1001")
         for role, count in ((Role.MANAGER, managers), (Role.REVIEWER, reviewers)):
             for n in range(count):
                 user = create_user(

@@ -57,11 +57,11 @@ from common import (
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
-from app.admin.ad_accounts import add as add_ad_account
 from app.api import tokens
 from app.auth.accounts import create_user
 from app.db import alembic_config, new_session, transaction
 from app.models import AuditEvent, Role, utcnow
+from tools.sandbox_accounts import register_sandbox_accounts
 
 BIN = Path(sys.executable).parent
 LUA = ROOT / "bench" / "wrk" / "report.lua"
@@ -169,7 +169,7 @@ def prepare_app(env: dict[str, str]) -> tuple[str, int, int]:
             lifetime=timedelta(days=1), issued_by=None, now=utcnow(),
         )  # fmt: skip
         token = issued.secret
-        add_ad_account(db, "act_1001", "2001", "Stadt Musterstadt", utcnow())
+        register_sandbox_accounts(db, "act_1001")
     client = app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
     ids = []

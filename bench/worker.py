@@ -72,17 +72,17 @@ from sqlalchemy import Engine, event, make_url, select
 from sqlmodel import col
 
 from app import crypto
-from app.admin.ad_accounts import add as add_ad_account
 from app.auth import totp
 from app.auth.accounts import create_user
 from app.checklists import service
 from app.checklists.views import FACEBOOK_2FA_WORDING
 from app.db import alembic_config, transaction
-from app.meta.gateway import AdSpec, Gateway, Review, SdkGateway
+from app.meta.gateway import AdSpec, Gateway, Review, params_for
 from app.meta.worker import Worker, make_gateway
 from app.models import Checklist, Submission, User, utcnow
 from app.reviews import service as reviews
 from app.suggester import get_suggester
+from tools.sandbox_accounts import register_sandbox_accounts
 from workflows.checks import Category
 
 AD = service.AdInput(
@@ -197,7 +197,7 @@ def cast(app: Flask) -> People:
             db.add(user)
             users.append(user)
         manager, reviewer = users
-        add_ad_account(db, "act_1001", "2001", "Stadt Musterstadt", now)
+        register_sandbox_accounts(db, "act_1001")
         db.flush()
         reviews.verify_identity(
             db, reviewer, manager, document_type="passport", issuing_country="CH",
@@ -402,19 +402,12 @@ class Direct:
         )
         session.GRAPH = str(config["META_GRAPH_URL"]).rstrip("/")
         self.api = FacebookAdsApi(session, api_version=config["META_API_VERSION"])
-        # Only for its parameter builder: no call goes through this one.
-        self.params = SdkGateway(
-            access_token=config["META_ACCESS_TOKEN"],
-            graph_url=config["META_GRAPH_URL"],
-            api_version=config["META_API_VERSION"],
-            timeout=float(config["META_TIMEOUT_SECONDS"]),
-        )._params
 
     def prepared(self, spec: AdSpec) -> dict[str, dict[str, Any]]:
         """The four objects' parameters, the parents' ids still to be filled in."""
         blank = {"campaign": "", "adset": "", "creative": ""}
         return {
-            kind: self.params(spec, kind, blank) for kind in ("campaign", "adset", "creative", "ad")
+            kind: params_for(spec, kind, blank) for kind in ("campaign", "adset", "creative", "ad")
         }
 
     def send(self, spec: AdSpec, params: dict[str, dict[str, Any]]) -> None:

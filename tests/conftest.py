@@ -20,12 +20,10 @@ from sqlmodel import Session
 from werkzeug.test import TestResponse
 
 from app import create_app, crypto
-from app.admin import ad_accounts
 from app.auth import totp, twofactor
 from app.auth.accounts import create_user
 from app.db import alembic_config, transaction
-from app.meta.sandbox_rules import INITIAL_ACCOUNTS
-from app.models import AdAccount, User, utcnow
+from app.models import User, utcnow
 
 IN_CI = os.environ.get("CI") == "true"
 PG_URL = os.environ.get("TEST_DATABASE_URL")
@@ -222,28 +220,6 @@ class AuthActions:
 def auth(client: FlaskClient, make_user: UserFactory) -> AuthActions:
     """Sign in and out through the forms, as ``make_user``'s accounts."""
     return AuthActions(client, make_user)
-
-
-def register_sandbox_accounts(db: Session, *account_ids: str) -> list[AdAccount]:
-    """Register the sandbox's accounts (all, or those named) with what Meta holds for them:
-    page, currency, the countries the page is authorized in and their disclaimers."""
-    now = utcnow()
-    registered = []
-    for known in INITIAL_ACCOUNTS:
-        if account_ids and known.id not in account_ids:
-            continue
-        account = ad_accounts.add(db, known.id, known.page_id, known.name, now, known.currency)
-        for country, texts in sorted(known.authorizations.items()):
-            evidence = f"the Meta sandbox's account {known.id}"
-            ad_accounts.authorize(
-                db, account, country, since=now.date(), evidence=evidence, by=None, now=now
-            )
-            for disclaimer in sorted(texts):
-                ad_accounts.register_disclaimer(
-                    db, account, country, disclaimer, evidence=evidence, by=None, now=now
-                )
-        registered.append(account)
-    return registered
 
 
 def png(width: int, height: int) -> bytes:

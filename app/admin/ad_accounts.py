@@ -234,7 +234,7 @@ def standing_facts(
 ) -> tuple[frozenset[str], Mapping[str, frozenset[str]]]:
     """The countries the page is authorized in and the disclaimer texts per country (checks)."""
     countries = db.scalars(
-        select(PageAuthorization.country).where(
+        select(col(PageAuthorization.country)).where(
             col(PageAuthorization.ad_account_id) == account_id,
             col(PageAuthorization.revoked_at).is_(None),
         )

@@ -203,8 +203,8 @@ def _siep_countries() -> list[str]:
 
 def country_name(code: str) -> str:
     """The country's name in the page's language (Babel's territory names)."""
-    names: dict[str, str] = Locale.parse(str(get_locale())).territories
-    return names.get(code, code)
+    name = Locale.parse(str(get_locale())).territories.get(code)
+    return str(name) if name else code
 
 
 def _load_account(account_id: str) -> AdAccount:

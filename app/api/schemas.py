@@ -73,6 +73,7 @@ Topic = Literal[SOCIAL_ISSUES]  # type: ignore[valid-type]
 CategoryName = Literal["POLITICAL", "ELECTORAL", "SOCIAL_ISSUE", "NONE"]
 BudgetTypeName = Literal["daily", "lifetime"]
 PlacementName = Literal["facebook", "instagram"]
+ALL_PLACEMENT_NAMES: tuple[PlacementName, ...] = ("facebook", "instagram")
 Placements = Annotated[
     list[PlacementName],
     Field(min_length=1, max_length=2, description="facebook, instagram or both (each once)"),
@@ -128,7 +129,7 @@ class AdIn(Strict):
     schedule: ScheduleIn = Field(
         default_factory=ScheduleIn, description="default: starts when activated, no end"
     )
-    placements: Placements = Field(default_factory=lambda: ["facebook", "instagram"])
+    placements: Placements = Field(default_factory=lambda: list(ALL_PLACEMENT_NAMES))
     image: ImageId | None = Field(default=None, description="default: none")
 
 

@@ -24,6 +24,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from sqlmodel import col
+from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
 from app.auth import stepup
@@ -97,7 +98,7 @@ def _image_id(form: ChecklistForm, current: int | None) -> int | None:
     Raises ImageError for an upload that is not a usable image (shown on the field).
     """
     upload = form.image.data
-    if upload is not None and getattr(upload, "filename", ""):
+    if isinstance(upload, FileStorage) and upload.filename:
         image = images.upload(get_session(), current_user.user, upload.read(), utcnow())
         return image.id
     if form.remove_image.data:

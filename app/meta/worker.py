@@ -44,7 +44,7 @@ WORKER = audit.Actor("system", "worker")
 CHECKPOINT_CHECK_SECONDS = 60.0
 
 
-def make_gateway(app: Flask) -> Gateway:
+def make_gateway(app: Flask) -> SdkGateway:
     """The gateway the configuration asks for (the sandbox's Graph server, or Meta's)."""
     config = app.config
     return SdkGateway(

@@ -17,7 +17,8 @@ from app.auth.accounts import find_user
 from app.db import transaction
 from app.models import utcnow
 from tests.app.conftest import sandbox, worker  # noqa: F401  (shared fixtures)
-from tests.conftest import UserFactory, register_sandbox_accounts
+from tests.conftest import UserFactory
+from tools.sandbox_accounts import register_sandbox_accounts
 
 AD = {
     "page_id": "2001",

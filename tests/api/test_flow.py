@@ -15,7 +15,8 @@ from app.meta.worker import Worker
 from app.models import AdAccount, AdImage
 from tests.api.conftest import AD, NEW_CHECKLIST, ApiCast
 from tests.app.conftest import Sandbox, run
-from tests.conftest import png, register_sandbox_accounts
+from tests.conftest import png
+from tools.sandbox_accounts import register_sandbox_accounts
 
 
 def test_a_checklist_goes_through_the_api_to_meta(

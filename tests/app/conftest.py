@@ -29,8 +29,8 @@ from tests.conftest import (
     UserFactory,
     csrf_token,
     english_client,
-    register_sandbox_accounts,
 )
+from tools.sandbox_accounts import register_sandbox_accounts
 
 CH_AD = {
     "title": "Abstimmung 8. März",

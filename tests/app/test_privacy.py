@@ -43,8 +43,8 @@ from tests.conftest import (
     UserFactory,
     csrf_token,
     english_client,
-    register_sandbox_accounts,
 )
+from tools.sandbox_accounts import register_sandbox_accounts
 
 PERSON = "Hanna.Beispiel@Musterstadt.example"
 ADDRESS = PERSON.lower()

@@ -12,7 +12,8 @@ from flask import Flask
 from playwright.sync_api import ConsoleMessage, Page, Response, expect
 
 from app.db import transaction
-from tests.conftest import PASSWORD, UserFactory, register_sandbox_accounts
+from tests.conftest import PASSWORD, UserFactory
+from tools.sandbox_accounts import register_sandbox_accounts
 
 START_URL = re.compile(r"/$")
 LOGIN_URL = re.compile(r"/login(\?.*)?$")

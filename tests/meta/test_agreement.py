@@ -40,8 +40,9 @@ from app.meta.sandbox_rules import GraphError, decode_params
 from app.meta.worker import spec_of
 from app.models import Checklist, User, utcnow
 from app.reviews.service import verify_identity
-from tests.conftest import UserFactory, png, register_sandbox_accounts
+from tests.conftest import UserFactory, png
 from tests.meta.conftest import RunningSandbox
+from tools.sandbox_accounts import register_sandbox_accounts
 from workflows.checks import Approval, Category, evaluate_all
 
 EXAMPLES = 10_000
@@ -97,7 +98,8 @@ def random_ads(draw: st.DrawFn) -> RandomAd:
     anywhere = st.lists(st.sampled_from(COUNTRIES), min_size=1, max_size=3, unique=True)
     where = st.sampled_from([["CH"], ["LI"], ["CH", "LI"]])
     budget_type = draw(weighted(("daily", 2), ("lifetime", 1)))
-    ends = [(h, 1) for h in HOURS[1:]] + [(73, 4), (480, 4)]
+    ends: list[tuple[float | None, int]] = [(h, 1) for h in HOURS[1:]]
+    ends += [(73, 4), (480, 4)]
     if budget_type == "daily":
         ends.append((None, 16))
     return RandomAd(
