@@ -73,8 +73,8 @@ def make_user(live_app: Flask) -> UserFactory:
     return UserFactory(live_app)
 
 
-def _new_context(browser: Browser, base_url: str) -> BrowserContext:
-    ctx = browser.new_context(base_url=base_url, locale="en-US")
+def _new_context(browser: Browser, base_url: str, locale: str = "en-US") -> BrowserContext:
+    ctx = browser.new_context(base_url=base_url, locale=locale)
     ctx.set_default_timeout(TIMEOUT_MS)
     return ctx
 
@@ -96,6 +96,22 @@ def new_context(browser: Browser, live_server: str) -> Iterator[Callable[[], Bro
 
     def make() -> BrowserContext:
         contexts.append(_new_context(browser, live_server))
+        return contexts[-1]
+
+    try:
+        yield make
+    finally:
+        for ctx in contexts:
+            ctx.close()
+
+
+@pytest.fixture
+def browser_context(browser: Browser, live_server: str) -> Iterator[Callable[..., BrowserContext]]:
+    """Profiles in a language of the test's choice: ``browser_context(locale="de-DE")``."""
+    contexts: list[BrowserContext] = []
+
+    def make(locale: str = "en-US") -> BrowserContext:
+        contexts.append(_new_context(browser, live_server, locale))
         return contexts[-1]
 
     try:

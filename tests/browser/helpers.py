@@ -8,6 +8,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
+from axe_playwright_python.sync_playwright import Axe
 from flask import Flask
 from playwright.sync_api import ConsoleMessage, Page, Response, expect
 
@@ -127,9 +128,20 @@ def save(page: Page, form: str) -> None:
 
 
 def fill_ad(page: Page, ad: Mapping[str, str]) -> None:
-    """Fill in the fields of the ad form (new or edit) by their names."""
+    """Fill in the fields of the ad form (new or edit) by their names: the budget's type by
+    value, the placements as a comma-separated choice, the image as a file's path."""
+    form = page.locator("#checklist-form")
     for name, value in ad.items():
-        page.locator(f"#checklist-form [name={name}]").fill(value)
+        if name == "budget_type":
+            form.locator(f"[name=budget_type][value={value}]").check()
+        elif name == "placements":
+            chosen = value.split(",")
+            for box in form.locator("[name=placements]").all():
+                box.set_checked(box.get_attribute("value") in chosen)
+        elif name == "image":
+            form.locator("[name=image]").set_input_files(value)
+        else:
+            form.locator(f"[name={name}]").fill(value)
 
 
 def create_checklist(page: Page, ad: Mapping[str, str]) -> int:
@@ -159,3 +171,19 @@ def submit_blockers(page: Page) -> list[str]:
         "items => items.map(item => item.dataset.step)"
     )
     return names
+
+
+# axe-core's rules for WCAG 2.1 level A and AA (BITV 2.0 refers to WCAG 2.1 AA).
+WCAG_21_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+
+
+def assert_accessible(page: Page) -> None:
+    """axe-core finds no WCAG 2.1 AA violation on the loaded page."""
+    page.wait_for_load_state("load")
+    results = Axe().run(page, options=WCAG_21_AA)
+    found = [
+        f"{v['id']} ({v['impact']}): {v['help']} — "
+        + "; ".join(node["target"][0] for node in v["nodes"][:3])
+        for v in results.response["violations"]
+    ]
+    assert found == [], f"{page.url}: {found}"

@@ -44,6 +44,7 @@ STEPS = [
     "disclaimer",
     "jurisdiction",
     "standing",
+    "budget",
     "approval",
 ]
 
