@@ -149,6 +149,9 @@ def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     if not app.config.get("DATABASE_URL"):
         db_file = Path(app.instance_path) / "adgate.sqlite3"
         app.config["DATABASE_URL"] = f"sqlite:///{db_file}"
+    bundle = app.config.get("META_CA_BUNDLE")
+    if bundle and not Path(str(bundle)).is_absolute():
+        app.config["META_CA_BUNDLE"] = str(Path(app.instance_path) / str(bundle))
     refuse_unsafe(app.config)
 
 

@@ -38,9 +38,14 @@ def stack_command(port: int, workers: int) -> None:
         "--access-logformat", '%(h)s "%(m)s %(U)s" %(s)s %(b)s %(L)ss',
         "wsgi:app",
     ]  # fmt: skip
+    env = os.environ.copy()
+    if current_app.config["META_APP_SECRET"]:
+        # The sandbox then requires appsecret_proof as Meta does ("Require App Secret"); the
+        # secret goes through the environment, never on a command line.
+        env["ADGATE_META_APP_SECRET"] = current_app.config["META_APP_SECRET"]
     children = {
         # Fixed commands of this installation's own virtualenv; no user input reaches them.
-        name: subprocess.Popen(cmd, env=os.environ.copy())  # noqa: S603
+        name: subprocess.Popen(cmd, env=env)  # noqa: S603
         for name, cmd in commands.items()
     }
     stopping = False

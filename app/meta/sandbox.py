@@ -81,6 +81,8 @@ import base64
 import binascii
 import contextlib
 import copy
+import hashlib
+import hmac
 import json
 import os
 import random
@@ -102,6 +104,7 @@ from flask import Flask, Response, current_app, jsonify, request
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from app.meta.sandbox_rules import (
+    APPSECRET_PROOF_REQUIRED,
     GRAPH_VERSION,
     INITIAL_ACCOUNTS,
     INVALID_VALUE,
@@ -493,12 +496,21 @@ class SandboxState:
 
 
 def create_sandbox_app(
-    *, review_delay: float = 2.0, state_file: Path | None = None, seed: int | None = None
+    *,
+    review_delay: float = 2.0,
+    state_file: Path | None = None,
+    seed: int | None = None,
+    app_secret: str | None = None,
 ) -> Flask:
-    """The sandbox Graph server as a Flask app (its state in ``extensions["meta_sandbox"]``)."""
+    """The sandbox Graph server as a Flask app (its state in ``extensions["meta_sandbox"]``).
+
+    With ``app_secret`` it behaves as a Meta app with "Require App Secret" on: every Graph
+    call must carry the matching ``appsecret_proof``.
+    """
     if review_delay < 0:
         raise ValueError("review_delay must not be negative")
     app = Flask(__name__)
+    app.config["APP_SECRET"] = app_secret
     app.extensions["meta_sandbox"] = SandboxState(
         review_delay=review_delay, state_file=state_file, seed=seed
     )
@@ -511,6 +523,11 @@ def create_sandbox_app(
     app.add_url_rule("/", view_func=_graph, defaults={"path": ""}, methods=methods)
     app.add_url_rule("/<path:path>", view_func=_graph, methods=methods)
     return app
+
+
+def appsecret_proof(app_secret: str, access_token: str) -> str:
+    """Meta's appsecret_proof: the HMAC-SHA256 of the access token, keyed with the app secret."""
+    return hmac.new(app_secret.encode(), access_token.encode(), hashlib.sha256).hexdigest()
 
 
 def _state() -> SandboxState:
@@ -576,8 +593,18 @@ def _graph(path: str) -> Response:
             raise version_error(version)
         if refusals:
             raise refusals[0]
-        if not request.values.get("access_token"):
+        token = request.values.get("access_token")
+        if not token:
             raise token_error()
+        secret = current_app.config["APP_SECRET"]
+        if secret and not hmac.compare_digest(
+            request.values.get("appsecret_proof", ""), appsecret_proof(secret, token)
+        ):
+            raise APPSECRET_PROOF_REQUIRED.error(
+                "This app requires every call from a server to carry appsecret_proof, the"
+                " HMAC-SHA256 of the access token with the app secret.",
+                "API calls from the server require an appsecret_proof argument",
+            )
         response = jsonify(_dispatch(segments[1:]))
     except GraphError as exc:
         response = jsonify(exc.body(trace_id))
@@ -771,12 +798,20 @@ def base_url(server: BaseWSGIServer) -> str:
     default=None,
     help="JSON file keeping the sandbox's objects across restarts (default: memory only).",
 )
+@click.option(
+    "--app-secret",
+    envvar="ADGATE_META_APP_SECRET",
+    default=None,
+    help="Require appsecret_proof made with this app secret (read from the environment).",
+)
 def meta_sandbox_command(
-    host: str, port: int, review_delay: float, state_file: Path | None
+    host: str, port: int, review_delay: float, state_file: Path | None, app_secret: str | None
 ) -> None:
     """Serve the local Meta Graph API sandbox (v26.0) until interrupted."""
     try:
-        app = create_sandbox_app(review_delay=review_delay, state_file=state_file)
+        app = create_sandbox_app(
+            review_delay=review_delay, state_file=state_file, app_secret=app_secret or None
+        )
         server = make_sandbox_server(app, host, port)
     except (ValueError, OSError) as exc:
         raise click.ClickException(str(exc)) from None

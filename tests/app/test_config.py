@@ -71,3 +71,54 @@ def test_production_defaults_are_safe(instance: Path) -> None:
     assert config["SESSION_COOKIE_SAMESITE"] == "Lax"
     assert config["DEBUG"] is False
     assert config["WTF_CSRF_ENABLED"] is not False
+
+
+def test_live_mode_names_everything_it_lacks(
+    instance: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADGATE_META_MODE", "live")
+    with pytest.raises(UnsafeConfigError) as refused:
+        create_app()
+    message = str(refused.value)
+    for setting in ("ADGATE_META_ACCESS_TOKEN", "ADGATE_META_APP_SECRET", "ADGATE_META_GRAPH_URL"):
+        assert setting in message
+    monkeypatch.setenv("ADGATE_META_ACCESS_TOKEN", "EAAB-system-user-token")
+    monkeypatch.setenv("ADGATE_META_APP_SECRET", "the-apps-secret")
+    monkeypatch.setenv("ADGATE_META_GRAPH_URL", "https://graph.facebook.com")
+    monkeypatch.setenv("ADGATE_META_CA_BUNDLE", "proxy-ca.pem")
+    with pytest.raises(UnsafeConfigError, match="ADGATE_META_CA_BUNDLE"):
+        create_app()
+    instance.mkdir(exist_ok=True)
+    (instance / "proxy-ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
+    app = create_app()
+    # A bundle named relative to the instance folder is found there.
+    assert app.config["META_CA_BUNDLE"] == str(instance / "proxy-ca.pem")
+
+
+def test_the_gateway_takes_the_proxy_the_ca_bundle_and_the_app_secret(tmp_path: Path) -> None:
+    from app.meta.gateway import SdkGateway
+
+    bundle = tmp_path / "ca.pem"
+    gateway = SdkGateway(
+        access_token="token",
+        graph_url="https://graph.facebook.com",
+        api_version="v26.0",
+        timeout=5,
+        app_secret="secret",
+        proxy="http://proxy.example:3128",
+        ca_bundle=str(bundle),
+    )
+    session = gateway._api._session
+    assert session.requests.verify == str(bundle)
+    assert session.requests.proxies["https"] == "http://proxy.example:3128"
+    # The SDK sends appsecret_proof with every call: HMAC-SHA256 of the token with the secret.
+    import hashlib
+    import hmac
+
+    proof = hmac.new(b"secret", b"token", hashlib.sha256).hexdigest()
+    assert session.requests.params["appsecret_proof"] == proof
+    plain = SdkGateway(
+        access_token="token", graph_url="https://graph.facebook.com", api_version="v26.0", timeout=5
+    )
+    assert plain._api._session.requests.verify.endswith("fb_ca_chain_bundle.crt")
+    assert "appsecret_proof" not in plain._api._session.requests.params

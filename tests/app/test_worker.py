@@ -367,3 +367,20 @@ def test_a_change_of_budget_voids_the_approval(cast: Cast) -> None:
     )
     # A budget is not content: the classification stays.
     assert checklist.category == "POLITICAL"
+
+
+def test_with_the_app_secret_every_call_carries_the_proof(
+    cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
+) -> None:
+    # The sandbox now behaves as a Meta app with "Require App Secret" on.
+    sandbox.app.config["APP_SECRET"] = "the-apps-secret"
+    refused = queued(cast, title="Ohne Nachweis")
+    run(app, worker)
+    error = json.loads(submission_of(app, refused).error or "{}")
+    assert (error["code"], error["user_title"]) == (100, "App Secret Proof Required")
+    assert sandbox.objects()["campaigns"] == []
+
+    app.config["META_APP_SECRET"] = "the-apps-secret"
+    proved = queued(cast, title="Mit Nachweis")
+    run(app, Worker(make_gateway(app), name=worker.name))
+    assert cast.checklist(proved).state == "submitted"

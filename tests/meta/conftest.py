@@ -38,9 +38,15 @@ def start_sandbox() -> Iterator[StartSandbox]:
     running: list[RunningSandbox] = []
 
     def start(
-        *, review_delay: float = 0.3, state_file: Path | None = None, seed: int | None = 7
+        *,
+        review_delay: float = 0.3,
+        state_file: Path | None = None,
+        seed: int | None = 7,
+        app_secret: str | None = None,
     ) -> RunningSandbox:
-        app = create_sandbox_app(review_delay=review_delay, state_file=state_file, seed=seed)
+        app = create_sandbox_app(
+            review_delay=review_delay, state_file=state_file, seed=seed, app_secret=app_secret
+        )
         server = make_sandbox_server(app, "127.0.0.1", 0)
         # A short poll interval: shutdown() waits for the loop to notice (0.5 s by default).
         thread = threading.Thread(

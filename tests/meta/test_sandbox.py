@@ -950,3 +950,23 @@ def test_command_serves_until_interrupted(tmp_path: Path) -> None:
         process.send_signal(signal.SIGINT)
         _, stderr = process.communicate(timeout=10)
     assert process.returncode == 0, stderr
+
+
+def test_with_an_app_secret_every_call_needs_the_proof(
+    start_sandbox: StartSandbox, make_api: MakeApi
+) -> None:
+    sandbox = start_sandbox(app_secret="s3cret-of-the-app")
+    without = make_api(sandbox.url)
+    error = refused(lambda: account(without).api_get(fields=["currency"]))
+    assert (error.api_error_code(), error.body()["error"]["error_user_title"]) == (
+        100,
+        "App Secret Proof Required",
+    )
+    session = FacebookSession(access_token=TOKEN, app_secret="s3cret-of-the-app", timeout=5)
+    session.GRAPH = sandbox.url
+    with_proof = FacebookAdsApi(session, api_version="v26.0")
+    assert account(with_proof).api_get(fields=["currency"])["currency"] == "CHF"
+    wrong = FacebookSession(access_token=TOKEN, app_secret="another secret", timeout=5)
+    wrong.GRAPH = sandbox.url
+    error = refused(lambda: account(FacebookAdsApi(wrong, api_version="v26.0")).api_get())
+    assert error.api_error_code() == 100
