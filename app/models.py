@@ -257,6 +257,10 @@ class AdAccount(SQLModel, table=True):
     meta_min_daily_budget: int | None = Field(
         default=None, sa_column=Column(BigInteger, nullable=True)
     )
+    # An admin asked for Meta's answer: the worker (which alone talks to Meta) asks then.
+    meta_check_requested_at: datetime | None = _time(nullable=True)
+    # Why the last attempt to ask failed (Meta's message), until an answer comes.
+    meta_check_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
 
 
 class PageAuthorization(SQLModel, table=True):

@@ -77,7 +77,7 @@ from app.auth.accounts import create_user
 from app.checklists import service
 from app.checklists.views import FACEBOOK_2FA_WORDING
 from app.db import alembic_config, transaction
-from app.meta.gateway import AdSpec, Gateway, Review, params_for
+from app.meta.gateway import AccountReading, AdSpec, Gateway, Review, params_for
 from app.meta.worker import Worker, make_gateway
 from app.models import Checklist, Submission, User, utcnow
 from app.reviews import service as reviews
@@ -294,6 +294,10 @@ class TimedGateway:
     def review(self, ad_id: str) -> Review:
         review: Review = self._timed(lambda: self.inner.review(ad_id))
         return review
+
+    def read_account(self, ad_account_id: str) -> AccountReading:
+        reading: AccountReading = self._timed(lambda: self.inner.read_account(ad_account_id))
+        return reading
 
 
 @dataclass

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlmodel import Session, col
 
 from app import audit
@@ -243,10 +243,47 @@ def standing_facts(
     return frozenset(countries), {c: frozenset(d.text for d in ds) for c, ds in texts.items()}
 
 
+def request_meta_check(db: Session, account: AdAccount, now: datetime) -> None:
+    """Ask for Meta's answer about the account: the worker reads it on its next round."""
+    account.meta_check_requested_at = now
+    account.meta_check_error = None
+    db.add(account)
+    audit.record(db, "ad_account.meta_check_requested", subject=("ad_account", account.id))
+
+
+def meta_checks_due(db: Session) -> list[str]:
+    """The accounts whose check an admin asked for since Meta last answered."""
+    return list(
+        db.scalars(
+            select(col(AdAccount.id)).where(
+                col(AdAccount.meta_check_requested_at).is_not(None),
+                or_(
+                    col(AdAccount.meta_checked_at).is_(None),
+                    col(AdAccount.meta_checked_at) < col(AdAccount.meta_check_requested_at),
+                ),
+                col(AdAccount.meta_check_error).is_(None),
+            )
+        )
+    )
+
+
+def record_meta_failure(db: Session, account: AdAccount, error: str) -> None:
+    """Meta could not be asked: keep why (shown to the admin, who may ask again)."""
+    account.meta_check_error = error
+    db.add(account)
+    audit.record(
+        db,
+        "ad_account.meta_check_failed",
+        subject=("ad_account", account.id),
+        data={"error": error},
+    )
+
+
 def record_meta_reading(
     db: Session, account: AdAccount, reading: AccountReading, now: datetime
 ) -> None:
     """Keep what Meta answered about the account, to show it beside what adgate recorded."""
+    account.meta_check_error = None
     account.meta_checked_at = now
     account.meta_page_authorized = reading.page_authorized
     account.meta_currency = reading.currency

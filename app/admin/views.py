@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from babel import Locale
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -27,7 +27,6 @@ from app.auth import stepup, twofactor
 from app.auth.access import roles_required
 from app.auth.accounts import AccountError, create_user, set_active
 from app.db import get_session
-from app.meta.gateway import MetaError
 from app.models import AdAccount, RegisteredDisclaimer, Role, User, utcnow
 from workflows import policy
 
@@ -379,23 +378,10 @@ def remove_disclaimer(account_id: str, disclaimer_id: int) -> Response:
 @bp.post("/ad-accounts/<account_id>/meta-check")
 @roles_required(Role.ADMIN)
 def check_ad_account_at_meta(account_id: str) -> Response:
-    """Ask Meta what it says of the ad account, and keep the answer beside adgate's record."""
-    from app.meta.worker import make_gateway
-
+    """Ask Meta what it says of the ad account; the worker, which talks to Meta, asks."""
     account = _load_account(account_id)
     if not AccountActionForm().validate():
         abort(400)
-    db = get_session()
-    # No transaction stays open while Meta is asked: the request's is ended first.
-    db.commit()
-    try:
-        reading = make_gateway(current_app._get_current_object()).read_account(account_id)  # type: ignore[attr-defined]
-    except MetaError as exc:
-        flash(
-            _("Meta could not be asked: %(error)s", error=exc.user_message or exc.message), "danger"
-        )
-        return redirect(url_for("admin.ad_account", account_id=account_id))
-    account = _load_account(account_id)
-    ad_account_service.record_meta_reading(db, account, reading, utcnow())
-    flash(_("Meta's answer was recorded."), "success")
+    ad_account_service.request_meta_check(get_session(), account, utcnow())
+    flash(_("Meta will be asked within seconds; reload the page to see its answer."), "info")
     return redirect(url_for("admin.ad_account", account_id=account_id))

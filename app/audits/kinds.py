@@ -71,6 +71,8 @@ _KINDS = [
     Kind("ad_account.disclaimer_registered", _l("Registered disclaimer recorded"), OK, EVIDENCE),
     Kind("ad_account.disclaimer_removed", _l("Registered disclaimer removed"), OK, EVIDENCE),
     Kind("ad_account.meta_checked", _l("Ad account checked at Meta"), OK, EVIDENCE),
+    Kind("ad_account.meta_check_requested", _l("Check at Meta asked for"), OK, EVIDENCE),
+    Kind("ad_account.meta_check_failed", _l("Check at Meta failed"), FAILED, EVIDENCE),
     Kind("api.unauthorized", _l("API call without a valid token"), REFUSED, SECURITY),
     Kind("audit.read", _l("Audit log read"), OK, READS),
     Kind("audit.exported", _l("Audit log exported"), OK, READS),

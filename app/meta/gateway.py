@@ -162,6 +162,9 @@ class Gateway(Protocol):
     def review(self, ad_id: str) -> Review:
         """Meta's review status of an ad."""
 
+    def read_account(self, ad_account_id: str) -> AccountReading:
+        """What Meta says of an ad account: its page's authorization, currency, minimum budget."""
+
 
 # --- what is sent: one function per object, from the spec alone ------------------------
 

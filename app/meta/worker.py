@@ -30,6 +30,7 @@ from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
 from app import audit
+from app.admin import ad_accounts as ad_account_service
 from app.audits import integrity
 from app.checklists import gate
 from app.db import is_sqlite, transaction
@@ -81,7 +82,7 @@ class Worker:
         while (submission_id := self.claim()) is not None:
             self.send(submission_id)
             done += 1
-        return done + self.poll_reviews()
+        return done + self.poll_reviews() + self.check_accounts()
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; between rounds wait a moment for new work."""
@@ -362,6 +363,29 @@ class Worker:
                     db, checklist, Event.FAIL, None, now, checks=(), data=data, actor=WORKER
                 )
             db.add(submission)
+
+    # -- ad accounts ----------------------------------------------------------------
+
+    def check_accounts(self) -> int:
+        """Ask Meta about the ad accounts an admin asked about; returns how many answered."""
+        with transaction(write=False) as db:
+            due = ad_account_service.meta_checks_due(db)
+        answered = 0
+        for account_id in due:
+            try:
+                reading = self.gateway.read_account(account_id)
+            except MetaError as error:
+                with transaction() as db:
+                    account = db.get(AdAccount, account_id)
+                    assert account is not None
+                    ad_account_service.record_meta_failure(db, account, error.message)
+                continue
+            with transaction() as db:
+                account = db.get(AdAccount, account_id)
+                assert account is not None
+                ad_account_service.record_meta_reading(db, account, reading, utcnow())
+            answered += 1
+        return answered
 
     # -- Meta's review -------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from sqlmodel import col
 from app.db import transaction
 from app.meta.worker import Worker
 from app.models import AdAccount, PageAuthorization, RegisteredDisclaimer
-from tests.app.conftest import Cast, Sandbox
+from tests.app.conftest import Cast, Sandbox, register_unknown_at_meta
 
 GEMEINDE = "Gemeinde Beispielhausen"
 EVIDENCE = "Page settings at Meta, issue, electoral or political ads, seen on 2026-12-01"
@@ -186,9 +186,24 @@ def test_metas_own_answer_is_kept_beside_the_record_and_can_block(
     page = cast.manager.get(f"/checklists/{checklist_id}").get_data(as_text=True)
     assert 'data-code="standing.meta_not_authorized"' in page
 
-    # The admin's page asks Meta too, and shows both.
+    # The admin's page asks Meta too, through the worker (only workers talk to Meta).
     answer = cast.post(cast.admin, "/admin/ad-accounts/act_1001/meta-check")
     assert answer.status_code == 302
     shown = cast.admin.get("/admin/ad-accounts/act_1001").get_data(as_text=True)
+    assert 'id="meta-check-pending"' in shown
+    with app.app_context():
+        assert worker.check_accounts() == 1
+        assert worker.check_accounts() == 0  # answered: not asked again
+    shown = cast.admin.get("/admin/ad-accounts/act_1001").get_data(as_text=True)
     assert 'id="meta-page-authorized">yes' in shown
     assert len(cast.events("ad_account.meta_checked")) == 2
+
+    # An account Meta does not know: the failure is shown, and not asked again by itself.
+    register_unknown_at_meta(app, "act_1003", "2003")
+    cast.post(cast.admin, "/admin/ad-accounts/act_1003/meta-check")
+    with app.app_context():
+        assert worker.check_accounts() == 0
+        assert worker.check_accounts() == 0
+    shown = cast.admin.get("/admin/ad-accounts/act_1003").get_data(as_text=True)
+    assert 'id="meta-check-error"' in shown
+    assert len(cast.events("ad_account.meta_check_failed")) == 1

@@ -12,7 +12,7 @@ from flask import Flask
 from sqlalchemy import event, select
 
 from app.db import engine, transaction
-from app.meta.gateway import KINDS, AdSpec, Gateway, MetaError, Review, SdkGateway
+from app.meta.gateway import KINDS, AccountReading, AdSpec, Gateway, MetaError, Review, SdkGateway
 from app.meta.worker import ID_COLUMNS, Worker, make_gateway
 from app.models import AdAccount, IdentityVerification, User, utcnow
 from tests.app.conftest import (
@@ -180,6 +180,9 @@ class Watched:
 
     def review(self, ad_id: str) -> Review:
         return self.inner.review(ad_id)
+
+    def read_account(self, ad_account_id: str) -> AccountReading:
+        return self.inner.read_account(ad_account_id)
 
 
 @pytest.mark.parametrize("kind", KINDS)

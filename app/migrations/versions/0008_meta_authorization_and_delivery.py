@@ -31,6 +31,8 @@ AD_ACCOUNT_COLUMNS = (
     ("meta_page_authorized", sa.Boolean()),
     ("meta_currency", sa.String(3)),
     ("meta_min_daily_budget", sa.BigInteger()),
+    ("meta_check_requested_at", UTCDateTime()),
+    ("meta_check_error", sa.Text()),
 )
 
 
