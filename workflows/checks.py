@@ -155,7 +155,7 @@ class CheckContext:
 
     @property
     def content_hash(self) -> str:
-        return content_hash(self.ad, self.classification)
+        return content_hash(self.ad, self.classification, self.standing.currency)
 
     @property
     def kind(self) -> AdKind | None:
@@ -182,8 +182,11 @@ class CheckResult:
         return self.status is Status.PASSED
 
 
-def content_hash(ad: Ad, classification: Classification | None) -> str:
-    """SHA-256 of what will be sent to Meta: the ad and what its classification decides."""
+def content_hash(
+    ad: Ad, classification: Classification | None, currency: str | None = None
+) -> str:
+    """SHA-256 of what will be sent to Meta: the ad and what its classification decides, and
+    the currency its budget is in (the reviewer approved an amount of money)."""
     sent = {
         "ad": {
             "page_id": ad.page_id,
@@ -203,6 +206,7 @@ def content_hash(ad: Ad, classification: Classification | None) -> str:
             "placements": sorted(p.value for p in ad.placements),
             "image_sha256": ad.image_sha256,
         },
+        "currency": currency,
         "category": classification.category.value if classification else None,
         "digitally_created_media": bool(classification and classification.digitally_created_media),
     }

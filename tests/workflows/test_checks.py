@@ -65,7 +65,7 @@ def complete(ad: Ad = CH_AD, classification: Classification | None = POLITICAL) 
             authorized=frozenset(ad.countries),
             disclaimers={c: frozenset({ad.paid_for_by}) for c in ad.countries},
         ),
-        approval=Approval(REVIEWER, content_hash(ad, classification)),
+        approval=Approval(REVIEWER, content_hash(ad, classification, "CHF")),
     )
 
 
@@ -300,6 +300,12 @@ def test_budget_schedule_placements_and_image_are_part_of_the_approved_content()
     hashes = {content_hash(ad, POLITICAL) for ad in changes}
     assert approved not in hashes
     assert len(hashes) == len(changes)
+    # So is the currency the amount is in.
+    assert content_hash(CH_AD, POLITICAL, "EUR") != content_hash(CH_AD, POLITICAL, "CHF")
+    ctx = complete()
+    assert codes(replace(ctx, standing=replace(ctx.standing, currency="EUR")))["approval"] == (
+        "approval.stale"
+    )
     # The same instant in another zone is the same content.
     shifted = replace(CH_AD, schedule=Schedule(NOW + DAY, None))
     zurich = replace(CH_AD, schedule=Schedule((NOW + DAY).astimezone(CET), None))
