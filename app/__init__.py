@@ -86,11 +86,16 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     metrics.init_app(app)
     errors.init_app(app)
 
-    from app.meta.cli import worker_command
+    from app.meta import webhooks
+
+    webhooks.init_app(app)
+
+    from app.meta.cli import meta_cli, worker_command
     from app.meta.sandbox import meta_sandbox_command
     from app.stack import stack_command
 
     app.cli.add_command(worker_command)
+    app.cli.add_command(meta_cli)
     app.cli.add_command(meta_sandbox_command)
     app.cli.add_command(stack_command)
     return app

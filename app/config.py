@@ -74,7 +74,19 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_MAX_ATTEMPTS": 6,
     "WORKER_BACKOFF_BASE_SECONDS": 2.0,
     "WORKER_BACKOFF_MAX_SECONDS": 300.0,
-    "REVIEW_POLL_SECONDS": 10.0,
+    # After an ambiguous create (timeout, dropped answer), look the object up this many times,
+    # waiting this long before the first (doubling), before creating it again.
+    "WORKER_LOOKUPS": 3,
+    "WORKER_LOOKUP_WAIT_SECONDS": 10.0,
+    # Meta's status of each ad is read again after this pause, which doubles while nothing
+    # changes up to the maximum (Meta's rate limits: docs/meta.md).
+    "REVIEW_POLL_SECONDS": 60.0,
+    "REVIEW_POLL_MAX_SECONDS": 3600.0,
+    # How often the worker lists adgate's objects at Meta to find any it does not track.
+    "RECONCILE_HOURS": 1.0,
+    # Meta's ads webhooks: the verify token set in the app's webhook settings (None: the
+    # endpoint is off). Payloads are accepted only when signed with META_APP_SECRET.
+    "META_WEBHOOK_VERIFY_TOKEN": None,
     # Rejected ads after which an ad account loses its political-ad eligibility.
     "MAX_VIOLATIONS": 1,
     # Fernet keys for secrets at rest; the first encrypts (see app.crypto).

@@ -261,6 +261,30 @@ class AdAccount(SQLModel, table=True):
     meta_check_requested_at: datetime | None = _time(nullable=True)
     # Why the last attempt to ask failed (Meta's message), until an answer comes.
     meta_check_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Meta throttles the account until then (X-Business-Use-Case-Usage): no call is made to
+    # it before; the last usage Meta reported for it, as JSON.
+    meta_throttled_until: datetime | None = _time(nullable=True)
+    meta_usage: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class Installation(SQLModel, table=True):
+    """This installation of adgate: one row, made by the migration that created the table.
+
+    Its ``name`` goes into the name of every object created at Meta, so that two
+    installations on one ad account (a test and a production adgate) never take each
+    other's objects for their own.
+    """
+
+    __tablename__ = "installation"
+
+    id: int = Field(default=1, primary_key=True)
+    name: str = Field(sa_column=Column(String(16), nullable=False, unique=True))
+    created_at: datetime = _time(now=True)
+    # Meta's X-App-Usage as last reported, and until when the whole app is throttled.
+    app_usage: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    app_throttled_until: datetime | None = _time(nullable=True)
+    # The last reconciliation of what Meta holds against what adgate tracks.
+    reconciled_at: datetime | None = _time(nullable=True)
 
 
 class PageAuthorization(SQLModel, table=True):
@@ -448,6 +472,16 @@ class IdentityVerification(SQLModel, table=True):
     )
 
 
+# Where a submission keeps the id of each object it creates at Meta (an image: Meta's hash).
+OBJECT_COLUMNS = {
+    "campaign": "campaign_id",
+    "adset": "adset_id",
+    "image": "image_hash",
+    "creative": "creative_id",
+    "ad": "ad_id",
+}
+
+
 class Submission(SQLModel, table=True):
     """A checklist's way through Meta, from queued to a final state."""
 
@@ -482,6 +516,25 @@ class Submission(SQLModel, table=True):
     sent_at: datetime | None = _time(nullable=True)
     review_checked_at: datetime | None = _time(nullable=True)
     review_feedback: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Reading Meta's status: when next, and how long the pause between reads has grown to.
+    review_next_at: datetime | None = _time(nullable=True)
+    review_interval: float | None = None
+    # Meta's effective_status as last read, and its issues_info (JSON) when it has issues.
+    effective_status: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    issues_info: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # Look-ups by name made since an ambiguous create (Meta may still be creating it).
+    lookups: int = Field(default=0, sa_column=Column(Integer, nullable=False, server_default="0"))
+    # A status the worker is to set at Meta (ACTIVE when started, PAUSED when paused).
+    status_change: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    # Objects of the submission that must go at Meta (withdrawn, blocked or failed after
+    # something was created): "pending" until the worker removed them, then "done".
+    cleanup: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    cleaned_at: datetime | None = _time(nullable=True)
+
+    def object_ids(self) -> dict[str, str]:
+        """The ids of what the submission created at Meta, by kind (images included)."""
+        found = {kind: getattr(self, column) for kind, column in OBJECT_COLUMNS.items()}
+        return {kind: str(value) for kind, value in found.items() if value}
 
 
 class ApiToken(SQLModel, table=True):

@@ -3,6 +3,13 @@
 ``fire`` is the only way to move a checklist: it raises ``TransitionRefused`` with every
 unmet step (wrong state, wrong party, each failing check) at once, or returns the
 ``Outcome``. A send whose checks no longer pass goes back to draft with the reasons.
+
+After Meta created the ad, the states follow Meta's ``effective_status`` (``meta_event``):
+in review (``submitted``), approved but not delivering (``paused``), delivering (``live``),
+delivery issues (``with_issues``, no violation), billing blocked, rejected by Meta's review
+(``rejected``, a violation), removed at Meta. Starting and pausing go through the worker
+(``activating``, ``pausing``); starting is gated like submitting. An ad Meta blocked for
+policy reasons (code 368) is ``held`` for a person, never retried blindly.
 """
 
 from __future__ import annotations
@@ -19,9 +26,16 @@ class State(StrEnum):
     APPROVED = "approved"
     QUEUED = "queued"
     SENDING = "sending"
+    HELD = "held"
     SUBMITTED = "submitted"
+    PAUSED = "paused"
+    ACTIVATING = "activating"
     LIVE = "live"
+    PAUSING = "pausing"
+    WITH_ISSUES = "with_issues"
+    BILLING_BLOCKED = "billing_blocked"
     REJECTED = "rejected"
+    REMOVED = "removed"
     FAILED = "failed"
     WITHDRAWN = "withdrawn"
 
@@ -34,8 +48,19 @@ class Event(StrEnum):
     CONFIRM = "confirm"
     RETRY = "retry"
     FAIL = "fail"
-    REVIEW_PASS = "review_pass"  # noqa: S105 (an event, not a password)
+    PARK = "park"
+    RESUME = "resume"
+    META_APPROVE = "meta_approve"
+    META_DELIVER = "meta_deliver"
+    META_PAUSE = "meta_pause"
+    META_ISSUES = "meta_issues"
+    META_BILLING = "meta_billing"
+    META_REMOVE = "meta_remove"
     REVIEW_REJECT = "review_reject"
+    ACTIVATE = "activate"
+    ACTIVATION_FAILED = "activation_failed"
+    PAUSE = "pause"
+    PAUSE_FAILED = "pause_failed"
     WITHDRAW = "withdraw"
 
 
@@ -84,6 +109,9 @@ def _t(
 
 
 S, E, P, G = State, Event, Party, Guard
+# Where Meta holds the ad: every state its review or delivery can move it from.
+AT_META = {S.SUBMITTED, S.PAUSED, S.ACTIVATING, S.LIVE, S.PAUSING, S.WITH_ISSUES,
+           S.BILLING_BLOCKED}  # fmt: skip
 TABLE: tuple[Transition, ...] = (
     _t(E.EDIT, {S.DRAFT, S.APPROVED}, S.DRAFT, G.NONE, {P.OWNER},
        note="voids the approval; a content change voids the classification"),
@@ -98,15 +126,67 @@ TABLE: tuple[Transition, ...] = (
        note="a transient Meta error"),
     _t(E.FAIL, {S.SENDING}, S.FAILED, G.NONE, {P.WORKER},
        note="a permanent Meta error, or attempts used up"),
-    _t(E.REVIEW_PASS, {S.SUBMITTED}, S.LIVE, G.NONE, {P.WORKER}, note="Meta's review passed"),
-    _t(E.REVIEW_REJECT, {S.SUBMITTED}, S.REJECTED, G.NONE, {P.WORKER},
-       note="Meta's review rejected the ad: a violation"),
-    _t(E.WITHDRAW, {S.DRAFT, S.APPROVED, S.QUEUED}, S.WITHDRAWN, G.NONE, {P.OWNER, P.ADMIN}),
+    _t(E.PARK, {S.SENDING}, S.HELD, G.NONE, {P.WORKER},
+       note="Meta blocked the call for policy reasons (code 368): a person must look"),
+    _t(E.RESUME, {S.HELD}, S.QUEUED, G.NONE, {P.OWNER, P.ADMIN},
+       note="a person looked and tries again (every check runs again before sending)"),
+    _t(E.META_APPROVE, {S.SUBMITTED}, S.PAUSED, G.NONE, {P.WORKER},
+       note="Meta's review passed; the ad was created paused and stays paused"),
+    _t(E.META_DELIVER, AT_META - {S.LIVE, S.PAUSING}, S.LIVE, G.NONE, {P.WORKER},
+       note="Meta delivers the ad (ACTIVE)"),
+    _t(E.META_PAUSE, AT_META - {S.SUBMITTED, S.PAUSED, S.ACTIVATING}, S.PAUSED, G.NONE,
+       {P.WORKER}, note="paused at Meta (the ad, its ad set or its campaign)"),
+    _t(E.META_ISSUES, AT_META - {S.WITH_ISSUES}, S.WITH_ISSUES, G.NONE, {P.WORKER},
+       note="a delivery or processing problem (WITH_ISSUES): no violation"),
+    _t(E.META_BILLING, AT_META - {S.BILLING_BLOCKED}, S.BILLING_BLOCKED, G.NONE, {P.WORKER},
+       note="Meta waits for billing information"),
+    _t(E.META_REMOVE, AT_META, S.REMOVED, G.NONE, {P.WORKER},
+       note="archived or deleted at Meta"),
+    _t(E.REVIEW_REJECT, AT_META, S.REJECTED, G.NONE, {P.WORKER},
+       note="Meta's review disapproved the ad: a violation"),
+    _t(E.ACTIVATE, {S.PAUSED}, S.ACTIVATING, G.ALL_CHECKS, {P.OWNER},
+       note="start a Meta-approved ad: every check again; the worker sets it ACTIVE"),
+    _t(E.ACTIVATION_FAILED, {S.ACTIVATING}, S.PAUSED, G.NONE, {P.WORKER},
+       note="Meta refused to start it"),
+    _t(E.PAUSE, {S.LIVE, S.WITH_ISSUES}, S.PAUSING, G.NONE, {P.OWNER, P.ADMIN},
+       note="the worker sets it PAUSED at Meta"),
+    _t(E.PAUSE_FAILED, {S.PAUSING}, S.LIVE, G.NONE, {P.WORKER},
+       note="Meta refused to pause it"),
+    _t(E.WITHDRAW, {S.DRAFT, S.APPROVED, S.QUEUED, S.HELD}, S.WITHDRAWN, G.NONE,
+       {P.OWNER, P.ADMIN}, note="anything already created at Meta is removed by the worker"),
 )  # fmt: skip
 TRANSITIONS = {t.event: t for t in TABLE}
-FINAL_STATES = frozenset({S.LIVE, S.REJECTED, S.FAILED, S.WITHDRAWN})
+FINAL_STATES = frozenset({S.REJECTED, S.REMOVED, S.FAILED, S.WITHDRAWN})
 # The main line, for showing where an ad stands; the other states branch off it.
-MAIN_LINE = (S.DRAFT, S.APPROVED, S.QUEUED, S.SENDING, S.SUBMITTED, S.LIVE)
+MAIN_LINE = (S.DRAFT, S.APPROVED, S.QUEUED, S.SENDING, S.SUBMITTED, S.PAUSED, S.LIVE)
+# Meta's effective_status of an ad, by what it means to adgate (docs/meta.md).
+IN_REVIEW = frozenset({"PENDING_REVIEW", "IN_PROCESS", "PREAPPROVED", ""})
+META_PAUSED = frozenset({"PAUSED", "CAMPAIGN_PAUSED", "ADSET_PAUSED"})
+META_EVENTS = {
+    "ACTIVE": E.META_DELIVER,
+    "DISAPPROVED": E.REVIEW_REJECT,
+    "WITH_ISSUES": E.META_ISSUES,
+    "PENDING_BILLING_INFO": E.META_BILLING,
+    "ARCHIVED": E.META_REMOVE,
+    "DELETED": E.META_REMOVE,
+}
+
+
+def meta_event(state: State, effective_status: str) -> Event | None:
+    """The event Meta's ``effective_status`` fires for an ad in ``state`` (None: nothing new).
+
+    A status adgate does not know moves nothing: it is shown, and the ad stays where it is.
+    """
+    if effective_status in IN_REVIEW:
+        return None
+    if effective_status in META_PAUSED:
+        event = E.META_APPROVE if state is S.SUBMITTED else E.META_PAUSE
+    else:
+        found = META_EVENTS.get(effective_status)
+        if found is None:
+            return None
+        event = found
+    return event if state in TRANSITIONS[event].sources else None
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from workflows.checks import SOCIAL_ISSUES
 from workflows.delivery import DEFAULT_DAILY_BUDGET, MAX_BUDGET
+from workflows.machine import State
 
 _LINE_BREAKS = "\n\r\t"
 
@@ -79,11 +80,9 @@ Placements = Annotated[
     Field(min_length=1, max_length=2, description="facebook, instagram or both (each once)"),
 ]
 ImageId = Annotated[int, Field(ge=1, le=2**31 - 1, description="an id from POST /images")]
-StateName = Literal[
-    "draft", "approved", "queued", "sending", "submitted", "live", "rejected", "failed", "withdrawn"
-]
-SubmissionStatus = Literal[
-    "queued", "sending", "submitted", "live", "rejected", "failed", "withdrawn"
+StateName = Literal[tuple(s.value for s in State)]  # type: ignore[valid-type]
+SubmissionStatus = Literal[  # type: ignore[valid-type]
+    tuple(s.value for s in State if s not in (State.DRAFT, State.APPROVED))
 ]
 
 
@@ -339,6 +338,7 @@ class MetaErrorOut(BaseModel):
     user_title: str | None = None
     user_message: str | None = None
     fbtrace_id: str | None = None
+    blame_fields: list[str] = Field(default_factory=list)
 
 
 class SubmissionOut(BaseModel):
@@ -348,6 +348,20 @@ class SubmissionOut(BaseModel):
     attempts: int
     meta: MetaIds | None
     error: MetaErrorOut | None
+    effective_status: str | None = Field(description="Meta's effective_status as last read")
+    review_feedback: dict[str, Any] | None = Field(
+        description="Meta's ad_review_feedback (Meta's text, in English)"
+    )
+    issues_info: list[dict[str, Any]] = Field(
+        description="Meta's issues_info: delivery or processing problems, not violations"
+    )
+    throttled_until: datetime | None = Field(
+        description="Meta throttles the ad account until then; adgate waits"
+    )
+    removal: Literal["pending", "done"] | None = Field(
+        description="what was already created at Meta is being removed (withdrawn, blocked, "
+        "failed), or was"
+    )
     created_at: datetime
     updated_at: datetime
     sent_at: datetime | None

@@ -128,7 +128,7 @@ def _invalid(exc: service.ChecklistError, prefix: str = "") -> ApiProblem:
 def _refused(refused: TransitionRefused) -> ApiProblem:
     name = (
         "checklist-blocked"
-        if refused.event in (Event.SUBMIT, Event.APPROVE)
+        if refused.event in (Event.SUBMIT, Event.APPROVE, Event.ACTIVATE)
         else ("transition-refused")
     )
     return ApiProblem(
@@ -150,6 +150,14 @@ def submission_out(sub: Submission) -> s.SubmissionOut:
     assert sub.id is not None
     has_ids = any((sub.campaign_id, sub.adset_id, sub.creative_id, sub.ad_id))
     error = json.loads(sub.error) if sub.error else None
+    checklist = get_session().get(Checklist, sub.checklist_id)
+    account = get_session().get(AdAccount, checklist.ad_account_id) if checklist else None
+    now = utcnow()
+    throttled = (
+        account.meta_throttled_until
+        if account and account.meta_throttled_until and account.meta_throttled_until > now
+        else None
+    )
     return s.SubmissionOut(
         id=sub.id,
         checklist_id=sub.checklist_id,
@@ -164,6 +172,11 @@ def submission_out(sub: Submission) -> s.SubmissionOut:
         if has_ids
         else None,
         error=s.MetaErrorOut.model_validate(error, strict=False) if error else None,
+        effective_status=sub.effective_status,
+        review_feedback=json.loads(sub.review_feedback) if sub.review_feedback else None,
+        issues_info=json.loads(sub.issues_info) if sub.issues_info else [],
+        throttled_until=throttled,
+        removal=sub.cleanup,  # type: ignore[arg-type]
         created_at=sub.created_at,
         updated_at=sub.updated_at,
         sent_at=sub.sent_at,
@@ -661,6 +674,35 @@ def submit_checklist(checklist_id: int, headers: s.SubmitHeaders) -> Any:
     checklist = _owned(checklist_id)
     try:
         submission = service.submit(get_session(), checklist, caller().user, utcnow())
+    except TransitionRefused as refused:
+        raise _refused(refused) from None
+    location = url_for("api.get_submission", submission_id=submission.id)
+    return s.SubmitOut(submission=submission_out(submission)), 202, {"Location": location}
+
+
+@bp.post("/checklists/<int:checklist_id>/activation")
+@operation(SUBMISSIONS, 202, s.SubmitOut, 404, 409)
+@requires("submissions:write", Role.MANAGER)
+def activate_checklist(checklist_id: int) -> Any:
+    """Start a Meta-approved, paused ad: every check runs again; the worker then sets the
+    campaign, ad set and ad ACTIVE at Meta. 409 with every unmet step when blocked."""
+    checklist = _owned(checklist_id)
+    try:
+        submission = service.activate(get_session(), checklist, caller().user, utcnow())
+    except TransitionRefused as refused:
+        raise _refused(refused) from None
+    location = url_for("api.get_submission", submission_id=submission.id)
+    return s.SubmitOut(submission=submission_out(submission)), 202, {"Location": location}
+
+
+@bp.post("/checklists/<int:checklist_id>/pause")
+@operation(SUBMISSIONS, 202, s.SubmitOut, 404, 409)
+@requires("submissions:write", Role.MANAGER)
+def pause_checklist(checklist_id: int) -> Any:
+    """Pause a running ad: the worker sets it PAUSED at Meta."""
+    checklist = _owned(checklist_id)
+    try:
+        submission = service.pause(get_session(), checklist, caller().user, utcnow())
     except TransitionRefused as refused:
         raise _refused(refused) from None
     location = url_for("api.get_submission", submission_id=submission.id)

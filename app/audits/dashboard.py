@@ -43,7 +43,9 @@ BATCH = 1_000
 OUTCOME_KINDS = (
     "checklist.submit",
     "checklist.confirm",
-    "checklist.review_pass",
+    "checklist.meta_approve",
+    "checklist.meta_deliver",
+    "checklist.meta_issues",
     "checklist.review_reject",
     "checklist.fail",
     "checklist.withdraw",

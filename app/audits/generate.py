@@ -54,7 +54,7 @@ MIX: tuple[tuple[int, str, str | None, _Maker], ...] = (
     ),
     (8, "checklist.submit", "checklist", lambda r, _: {"from": "approved", "to": "queued"}),
     (7, "checklist.confirm", "checklist", lambda r, _: {"from": "sending", "to": "submitted"}),
-    (6, "checklist.review_pass", "checklist", lambda r, _: {"from": "submitted", "to": "live"}),
+    (6, "checklist.meta_approve", "checklist", lambda r, _: {"from": "submitted", "to": "paused"}),
     (
         1,
         "checklist.review_reject",

@@ -45,8 +45,19 @@ _TRANSITIONS = {
     Event.CONFIRM: _l("Meta accepted the ad"),
     Event.RETRY: _l("Sending retried"),
     Event.FAIL: _l("Sending failed"),
-    Event.REVIEW_PASS: _l("Meta's review passed: live"),
+    Event.PARK: _l("Held: Meta blocked the call for policy reasons"),
+    Event.RESUME: _l("Sending resumed after a hold"),
+    Event.META_APPROVE: _l("Meta's review passed: paused"),
+    Event.META_DELIVER: _l("Meta delivers the ad"),
+    Event.META_PAUSE: _l("Paused at Meta"),
+    Event.META_ISSUES: _l("Delivery issues at Meta"),
+    Event.META_BILLING: _l("Billing blocked at Meta"),
+    Event.META_REMOVE: _l("Removed at Meta"),
     Event.REVIEW_REJECT: _l("Meta's review rejected the ad"),
+    Event.ACTIVATE: _l("Ad started"),
+    Event.ACTIVATION_FAILED: _l("Starting failed at Meta"),
+    Event.PAUSE: _l("Ad paused"),
+    Event.PAUSE_FAILED: _l("Pausing failed at Meta"),
     Event.WITHDRAW: _l("Ad withdrawn"),
 }
 
@@ -95,6 +106,17 @@ _KINDS = [
     Kind("identity.revoked", _l("Identity verification revoked"), OK, EVIDENCE),
     Kind("identity.read", _l("Identity records read"), OK, READS),
     Kind("submission.queued", _l("Submission queued"), OK, EVIDENCE),
+    Kind("submission.duplicates_removed", _l("Duplicate objects removed at Meta"), OK, EVIDENCE),
+    Kind("submission.removal_started", _l("Removal at Meta started"), OK, EVIDENCE),
+    Kind("submission.objects_removed", _l("Objects removed at Meta"), OK, EVIDENCE),
+    Kind("submission.removal_failed", _l("Removal at Meta failed"), FAILED, EVIDENCE),
+    Kind("submission.status_set", _l("Status set at Meta"), OK, EVIDENCE),
+    Kind("ad_account.throttled", _l("Meta throttles the ad account"), FAILED, EVIDENCE),
+    Kind("meta.app_throttled", _l("Meta throttles the app"), FAILED, EVIDENCE),
+    Kind("meta.reconciled", _l("Objects at Meta reconciled"), OK, EVIDENCE),
+    Kind("meta.untracked_object", _l("Untracked object at Meta removed"), FAILED, EVIDENCE),
+    Kind("meta.webhook", _l("Webhook from Meta received"), OK, EVIDENCE),
+    Kind("meta.webhook_refused", _l("Webhook refused (bad signature or token)"), REFUSED, SECURITY),
     Kind("submission.object_created", _l("Object created at Meta"), OK, EVIDENCE),
     Kind("submission.taken_over", _l("Submission taken over by another worker"), OK, EVIDENCE),
     Kind("token.created", _l("API token issued"), OK, SECURITY),
@@ -107,8 +129,16 @@ _KINDS = [
     Kind("twofactor.reset", _l("Two-factor reset by an administrator"), OK, SECURITY),
     Kind("twofactor.secrets_reencrypted", _l("Two-factor secrets re-encrypted"), OK, SECURITY),
 ]
+# Written before the lifecycle followed Meta's statuses (migration 0009); kept to show old logs.
+_KINDS.append(Kind("checklist.review_pass", _l("Meta's review passed: live")))
 for _event, _label in _TRANSITIONS.items():
-    _failed = _event in (Event.FAIL, Event.REVIEW_REJECT)
+    _failed = _event in (
+        Event.FAIL,
+        Event.REVIEW_REJECT,
+        Event.ACTIVATION_FAILED,
+        Event.PAUSE_FAILED,
+        Event.PARK,
+    )
     _KINDS.append(Kind(f"checklist.{_event.value}", _label, FAILED if _failed else OK))
     _KINDS.append(
         Kind(f"checklist.{_event.value}_blocked", _l("Ad blocked: checks unmet"), REFUSED)

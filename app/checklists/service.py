@@ -16,6 +16,7 @@ from sqlmodel import Session, col
 
 from app import audit
 from app.checklists import gate
+from app.meta import cleanup
 from app.models import AdImage, Checklist, Submission, User
 from workflows import delivery, policy
 from workflows.checks import SOCIAL_ISSUES, Category, CheckResult, evaluate_all
@@ -316,17 +317,56 @@ def submit(db: Session, checklist: Checklist, user: User | None, now: datetime) 
 
 
 def withdraw(db: Session, checklist: Checklist, user: User, now: datetime) -> None:
-    """Stop the ad before sending starts; a queued submission is withdrawn with it."""
+    """Stop the ad before Meta has it; a queued or held submission is withdrawn with it, and
+    whatever an attempt already created at Meta is removed by the worker."""
     gate.transition(db, checklist, Event.WITHDRAW, user, now)
     for submission in db.scalars(
         select(Submission).where(
             col(Submission.checklist_id) == _cid(checklist),
-            col(Submission.status) == State.QUEUED.value,
+            col(Submission.status).in_([State.QUEUED.value, State.HELD.value]),
         )
     ):
         submission.status = State.WITHDRAWN.value
         submission.updated_at = now
+        cleanup.mark_if_needed(db, submission, "withdrawn")
         db.add(submission)
+
+
+def activate(db: Session, checklist: Checklist, user: User | None, now: datetime) -> Submission:
+    """Start a Meta-approved ad: every check runs again; the worker sets it ACTIVE at Meta."""
+    return _change_at_meta(db, checklist, user, now, Event.ACTIVATE, "ACTIVE")
+
+
+def pause(db: Session, checklist: Checklist, user: User | None, now: datetime) -> Submission:
+    """Pause a running ad: the worker sets it PAUSED at Meta."""
+    return _change_at_meta(db, checklist, user, now, Event.PAUSE, "PAUSED")
+
+
+def _change_at_meta(
+    db: Session, checklist: Checklist, user: User | None, now: datetime, event: Event, status: str
+) -> Submission:
+    submission = latest_submission(db, checklist)
+    outcome = gate.transition(db, checklist, event, user, now)
+    assert submission is not None  # the table allows these events only once Meta has the ad
+    submission.status = outcome.target.value
+    submission.status_change = status
+    submission.next_attempt_at = None
+    submission.updated_at = now
+    db.add(submission)
+    return submission
+
+
+def resume(db: Session, checklist: Checklist, user: User | None, now: datetime) -> Submission:
+    """Try a held submission again after a person looked (the checks run again at sending)."""
+    submission = latest_submission(db, checklist)
+    gate.transition(db, checklist, Event.RESUME, user, now, checks=())
+    assert submission is not None
+    submission.status = State.QUEUED.value
+    submission.next_attempt_at = now
+    submission.claimed_by = None
+    submission.updated_at = now
+    db.add(submission)
+    return submission
 
 
 def latest_submission(db: Session, checklist: Checklist) -> Submission | None:

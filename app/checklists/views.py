@@ -30,7 +30,13 @@ from werkzeug.wrappers import Response
 from app.auth import stepup
 from app.auth.access import roles_required
 from app.checklists import bp, gate, images, service, steps
-from app.checklists.forms import AttestForm, ChecklistForm, ClassificationForm, StepUpForm
+from app.checklists.forms import (
+    ActionForm,
+    AttestForm,
+    ChecklistForm,
+    ClassificationForm,
+    StepUpForm,
+)
 from app.db import get_session
 from app.models import AdAccount, AdImage, Checklist, Role, User, utcnow
 from app.suggester import get_suggester
@@ -276,6 +282,20 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
             if submission and submission.review_feedback
             else None
         ),
+        issues_info=(
+            json.loads(submission.issues_info) if submission and submission.issues_info else []
+        ),
+        throttled_until=(
+            account.meta_throttled_until
+            if account is not None
+            and account.meta_throttled_until is not None
+            and account.meta_throttled_until > now
+            else None
+        ),
+        activate_form=forms.get("activate_form") or StepUpForm(),
+        action_form=ActionForm(),
+        can_pause=Event.PAUSE in events_from(State(checklist.state), parties),
+        can_resume=Event.RESUME in events_from(State(checklist.state), parties),
         attest_form=forms.get("attest_form") or AttestForm(),
         submit_form=forms.get("submit_form") or StepUpForm(),
         approve_form=forms.get("approve_form") or StepUpForm(),
@@ -470,6 +490,58 @@ def submit(checklist_id: int) -> Response | tuple[str, int]:
         refused_message(refused)
         return redirect(url_for("checklists.show", checklist_id=checklist.id))
     flash(_("The ad is queued for Meta."), "success")
+    return redirect(url_for("checklists.show", checklist_id=checklist.id))
+
+
+@bp.post("/<int:checklist_id>/activate")
+@roles_required(Role.MANAGER)
+def activate(checklist_id: int) -> Response | tuple[str, int]:
+    """Start the Meta-approved ad: every check again, and a fresh code."""
+    checklist = _owned(checklist_id)
+    form = StepUpForm()
+    if not form.validate():
+        return render_show(checklist, 400, activate_form=form)
+    if error := stepup.confirm(form.code.data):
+        form.code.errors.append(error)
+        return render_show(checklist, 400, activate_form=form)
+    try:
+        service.activate(get_session(), checklist, current_user.user, utcnow())
+    except TransitionRefused as refused:
+        refused_message(refused)
+        return redirect(url_for("checklists.show", checklist_id=checklist.id))
+    flash(_("The ad will be started at Meta within seconds."), "success")
+    return redirect(url_for("checklists.show", checklist_id=checklist.id))
+
+
+@bp.post("/<int:checklist_id>/pause")
+@roles_required(Role.MANAGER, Role.ADMIN)
+def pause(checklist_id: int) -> Response:
+    """Pause the running ad (its owner, or an admin)."""
+    checklist = load(checklist_id, for_update=True)
+    if not ActionForm().validate():
+        abort(400)
+    try:
+        service.pause(get_session(), checklist, current_user.user, utcnow())
+    except TransitionRefused as refused:
+        refused_message(refused)
+    else:
+        flash(_("The ad will be paused at Meta within seconds."), "info")
+    return redirect(url_for("checklists.show", checklist_id=checklist.id))
+
+
+@bp.post("/<int:checklist_id>/resume")
+@roles_required(Role.MANAGER, Role.ADMIN)
+def resume(checklist_id: int) -> Response:
+    """Send a held ad again, after a person looked at why Meta blocked it."""
+    checklist = load(checklist_id, for_update=True)
+    if not ActionForm().validate():
+        abort(400)
+    try:
+        service.resume(get_session(), checklist, current_user.user, utcnow())
+    except TransitionRefused as refused:
+        refused_message(refused)
+    else:
+        flash(_("The ad is queued for Meta again."), "info")
     return redirect(url_for("checklists.show", checklist_id=checklist.id))
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import threading
 from types import FrameType
 
 import click
 from flask import current_app
-from flask.cli import with_appcontext
+from flask.cli import AppGroup, with_appcontext
 
+from app.meta import cleanup
 from app.meta.worker import Worker, make_gateway
 
 
@@ -35,3 +37,31 @@ def worker_command(once: bool) -> None:
     click.echo(f"worker {worker.name} started ({mode} mode)")
     worker.run(stop)
     click.echo(f"worker {worker.name} stopped")
+
+
+@click.group("meta", cls=AppGroup)
+def meta_cli() -> None:
+    """What adgate holds at Meta."""
+
+
+@meta_cli.command("reconcile")
+def reconcile_command() -> None:
+    """List adgate's objects at Meta per registered ad account; remove (or pause) and audit
+    those no submission tracks. Prints what was found as JSON."""
+    worker = Worker(make_gateway(current_app._get_current_object()), name="reconcile")  # type: ignore[attr-defined]
+    report = cleanup.reconcile(worker)
+    click.echo(
+        json.dumps(
+            {
+                "accounts": report.accounts,
+                "tracked": report.tracked,
+                "untracked": report.untracked,
+                "other_installations": dict(report.other_installations),
+                "skipped_throttled_or_failed": report.skipped,
+            },
+            indent=2,
+            ensure_ascii=False,
+        )
+    )
+    if report.untracked:
+        click.echo(f"{len(report.untracked)} untracked object(s) removed or paused", err=True)

@@ -16,15 +16,22 @@ every parameter.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+import json
+import logging
+import re
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import requests
 from facebook_business import apiconfig  # type: ignore[import-untyped]
 from facebook_business.adobjects.ad import Ad  # type: ignore[import-untyped]
 from facebook_business.adobjects.adaccount import AdAccount  # type: ignore[import-untyped]
+from facebook_business.adobjects.adcreative import AdCreative  # type: ignore[import-untyped]
+from facebook_business.adobjects.adset import AdSet  # type: ignore[import-untyped]
+from facebook_business.adobjects.campaign import Campaign  # type: ignore[import-untyped]
 from facebook_business.api import FacebookAdsApi, FacebookSession  # type: ignore[import-untyped]
 from facebook_business.exceptions import (  # type: ignore[import-untyped]
     FacebookError,
@@ -36,13 +43,24 @@ from workflows.delivery import POSITIONS, BudgetType, Placement
 
 apiconfig.ads_api_config["STRICT_MODE"] = True
 
+log = logging.getLogger(__name__)
 SIEP = "ISSUES_ELECTIONS_POLITICS"
-# Meta's codes for errors that a later attempt may not meet (rate limits, temporary faults).
-TRANSIENT_CODES = frozenset({1, 2, 4, 17, 32, 341, 368, 613, *range(80000, 80015)})
+# Meta's rate limits (docs/meta.md): throttling, not a fault of the call.
+RATE_LIMIT_CODES = frozenset({4, 17, 32, 613, *range(80000, 80015)})
+# Errors that a later attempt may not meet: rate limits and temporary faults. Code 368
+# (blocked for policy reasons) is not among them: a person must look.
+TRANSIENT_CODES = frozenset({1, 2, 341, *RATE_LIMIT_CODES})
+POLICY_BLOCK = 368
 # What the worker creates, in order: the image only when the ad has one.
 KINDS = ("campaign", "adset", "image", "creative", "ad")
 # How far back a look-up by name reads: an object of a submission is never older than it.
 FIND_HORIZON = timedelta(days=2)
+# adgate-<installation>-<submission>-<kind>
+NAME = re.compile(r"adgate-([0-9a-f]{8})-(\d+)-(campaign|adset|creative|ad)")
+# The fields read to follow an ad at Meta.
+AD_STATUS_FIELDS = ("effective_status", "ad_review_feedback", "issues_info")
+# Graph reads many objects by id in one call; adgate asks for at most this many at once.
+IDS_PER_READ = 50
 
 
 @dataclass(frozen=True)
@@ -69,10 +87,12 @@ class AdSpec:
     image: bytes | None = field(default=None, repr=False)
     # When the submission was made: a look-up by name reads no further back than this.
     created_at: datetime | None = None
+    # This installation's name (``Installation.name``), in every object's name.
+    installation: str = "00000000"
 
     def name(self, kind: str) -> str:
-        """The object's name: it carries the submission id so the object can be found again."""
-        return f"adgate-{self.submission_id}-{kind}"
+        """The object's name: the installation and the submission, to be found again by it."""
+        return object_name(self.installation, self.submission_id, kind)
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -90,13 +110,38 @@ class AdSpec:
         )
 
 
-@dataclass(frozen=True)
-class Review:
-    """Meta's review of an ad: ``pending``, ``approved`` or ``rejected``."""
+def object_name(installation: str, submission_id: int, kind: str) -> str:
+    """``adgate-<installation>-<submission>-<kind>``."""
+    return f"adgate-{installation}-{submission_id}-{kind}"
 
-    outcome: str
+
+@dataclass(frozen=True)
+class AdStatus:
+    """An ad as Meta reports it: its effective_status, review feedback and delivery issues."""
+
+    ad_id: str
     effective_status: str
     feedback: dict[str, Any]
+    issues: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Named:
+    """An object of an ad account found by its name."""
+
+    kind: str
+    id: str
+    name: str
+    created_time: datetime | None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """What Meta's usage headers said of one ad account (or of the app)."""
+
+    # None: not throttled; else the moment Meta estimates access comes back.
+    regain_at: datetime | None
+    report: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
@@ -123,6 +168,7 @@ class MetaError(Exception):
         http_status: int | None = None,
         transient: bool = False,
         ambiguous: bool = False,
+        blame_fields: Sequence[str] = (),
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -132,6 +178,23 @@ class MetaError(Exception):
         self.transient = transient
         # The call may or may not have taken effect (timeout, dropped connection).
         self.ambiguous = ambiguous
+        # The fields Meta blames (error_data.blame_field_specs), dotted.
+        self.blame_fields = list(blame_fields)
+
+    @property
+    def rate_limited(self) -> bool:
+        """Meta throttles: wait as it says, without spending an attempt."""
+        return self.code in RATE_LIMIT_CODES
+
+    @property
+    def policy_block(self) -> bool:
+        """Code 368: blocked for policy reasons; hours or days, a person must look."""
+        return self.code == POLICY_BLOCK
+
+    @property
+    def not_found(self) -> bool:
+        """The object does not exist (any more), or the token may not use it."""
+        return self.code == 100 and self.subcode == 33
 
     def as_dict(self) -> dict[str, Any]:
         """The fields recorded for the ad manager and the auditor."""
@@ -144,6 +207,7 @@ class MetaError(Exception):
             "fbtrace_id": self.fbtrace_id,
             "http_status": self.http_status,
             "transient": self.transient,
+            "blame_fields": self.blame_fields,
         }
 
 
@@ -156,14 +220,26 @@ class Gateway(Protocol):
     def create(self, spec: AdSpec, kind: str, parents: dict[str, str]) -> str:
         """Create one object (``KINDS``) and return its id; ``parents`` holds earlier ids."""
 
-    def find(self, spec: AdSpec, kind: str) -> str | None:
-        """The id of the object of ``kind`` named for this submission, if Meta has it."""
+    def find(self, spec: AdSpec, kind: str) -> list[Named]:
+        """The objects of ``kind`` named for this submission that Meta holds, oldest first."""
 
-    def review(self, ad_id: str) -> Review:
-        """Meta's review status of an ad."""
+    def delete(self, kind: str, object_id: str) -> None:
+        """Delete an object at Meta (one already gone counts as deleted)."""
+
+    def set_status(self, kind: str, object_id: str, status: str) -> None:
+        """Set a campaign's, ad set's or ad's status (ACTIVE, PAUSED)."""
+
+    def read_ads(self, ad_ids: Sequence[str]) -> dict[str, AdStatus]:
+        """The status of many ads, read in as few calls as Meta allows."""
+
+    def list_named(self, ad_account_id: str, kind: str) -> list[Named]:
+        """Every object of ``kind`` in the account whose name adgate gives."""
 
     def read_account(self, ad_account_id: str) -> AccountReading:
         """What Meta says of an ad account: its page's authorization, currency, minimum budget."""
+
+    def take_usage(self) -> dict[str, Usage]:
+        """What Meta's usage headers said since last asked, by ad account ("app": the app)."""
 
 
 # --- what is sent: one function per object, from the spec alone ------------------------
@@ -281,6 +357,10 @@ LIST_METHODS = {
 }
 
 
+# The SDK class of each object adgate creates (to update, delete or read it by id).
+OBJECT_CLASSES = {"campaign": Campaign, "adset": AdSet, "creative": AdCreative, "ad": Ad}
+
+
 class SdkGateway:
     """The gateway on the facebook-business SDK (Graph API at ``graph_url``)."""
 
@@ -304,7 +384,28 @@ class SdkGateway:
         session.GRAPH = graph_url.rstrip("/")
         if ca_bundle:
             session.requests.verify = ca_bundle
+        # Every answer, errors included, says how much of Meta's budget is used.
+        session.requests.hooks["response"].append(self._observe)
         self._api = FacebookAdsApi(session, api_version=api_version)
+        self._usage: dict[str, Usage] = {}
+        self._usage_lock = threading.Lock()
+
+    # -- usage -----------------------------------------------------------------
+
+    def _observe(self, response: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        """Keep what X-Business-Use-Case-Usage and X-App-Usage report (never the URL)."""
+        found = usage_from_headers(response.headers, datetime.now(UTC))
+        if found:
+            with self._usage_lock:
+                self._usage.update(found)
+
+    def take_usage(self) -> dict[str, Usage]:
+        """What the usage headers said since last asked, by ad account ("app": the app)."""
+        with self._usage_lock:
+            taken, self._usage = self._usage, {}
+        return taken
+
+    # -- creating --------------------------------------------------------------
 
     def _account(self, ad_account_id: str) -> Any:
         return AdAccount(ad_account_id, api=self._api)
@@ -333,49 +434,81 @@ class SdkGateway:
             raise MetaError(f"Meta returned no id for the {kind}", transient=True, ambiguous=True)
         return str(object_id)
 
-    def find(self, spec: AdSpec, kind: str) -> str | None:
-        """Look the object up by its name (after an ambiguous failure).
+    # -- finding ---------------------------------------------------------------
+
+    def find(self, spec: AdSpec, kind: str) -> list[Named]:
+        """The objects named for this submission's ``kind``, oldest first.
 
         The account's edge is read newest first, with declared parameters only (the SDK's
         list methods declare no name filter), until objects older than the submission.
         An image needs no look-up: uploading the same bytes again gives the same hash.
         """
         if kind == "image":
-            return None
+            return []
         name = spec.name(kind)
         horizon = (spec.created_at - FIND_HORIZON) if spec.created_at else None
-        method = getattr(self._account(spec.ad_account_id), LIST_METHODS[kind])
+        found = [n for n in self._scan(spec.ad_account_id, kind, horizon) if n.name == name]
+        return sorted(found, key=_age)
 
+    def list_named(self, ad_account_id: str, kind: str) -> list[Named]:
+        """Every object of ``kind`` in the account whose name adgate gives (any installation)."""
+        return [n for n in self._scan(ad_account_id, kind, None) if NAME.fullmatch(n.name)]
+
+    def _scan(self, ad_account_id: str, kind: str, horizon: datetime | None) -> list[Named]:
+        method = getattr(self._account(ad_account_id), LIST_METHODS[kind])
         # Creatives have no created_time (AdCreative's fields): their edge is read whole.
         fields = ["id", "name"] if kind == "creative" else ["id", "name", "created_time"]
 
-        def scan() -> str | None:
+        def scan() -> list[Named]:
+            found = []
             for obj in method(fields=fields):
-                if obj.get("name") == name:
-                    return str(obj["id"])
-                if horizon is not None and _older(obj.get("created_time"), horizon):
-                    return None
-            return None
+                created = _time_of(obj.get("created_time"))
+                if horizon is not None and created is not None and created < horizon:
+                    break
+                found.append(Named(kind, str(obj["id"]), str(obj.get("name", "")), created))
+            return found
 
-        found: str | None = _guard(scan)
+        scanned: list[Named] = _guard(scan)
+        return scanned
+
+    # -- changing and removing -------------------------------------------------
+
+    def set_status(self, kind: str, object_id: str, status: str) -> None:
+        """Set a campaign's, ad set's or ad's status (only ``status`` is sent)."""
+        obj = OBJECT_CLASSES[kind](object_id, api=self._api)
+        request = _guard(lambda: obj.api_update(params={"status": status}, pending=True))
+        send_checked(request)
+
+    def delete(self, kind: str, object_id: str) -> None:
+        """Delete an object (Meta keeps it readable by id, as DELETED); gone already is fine."""
+        obj = OBJECT_CLASSES[kind](object_id, api=self._api)
+        try:
+            send_checked(_guard(lambda: obj.api_delete(pending=True)))
+        except MetaError as error:
+            if not error.not_found:
+                raise
+
+    # -- reading ---------------------------------------------------------------
+
+    def read_ads(self, ad_ids: Sequence[str]) -> dict[str, AdStatus]:
+        """Many ads' status in one call per IDS_PER_READ (Graph's ``?ids=`` read).
+
+        No SDK method wraps ``?ids=``: the call goes through the SDK's ``FacebookAdsApi.call``
+        with Graph's own ``ids`` and ``fields`` parameters (docs/meta.md).
+        """
+        found: dict[str, AdStatus] = {}
+        for start in range(0, len(ad_ids), IDS_PER_READ):
+            chunk = list(ad_ids[start : start + IDS_PER_READ])
+            params = {"ids": ",".join(chunk), "fields": ",".join(AD_STATUS_FIELDS)}
+            response = _guard(lambda params=params: self._api.call("GET", ("",), params=params))
+            for ad_id, data in response.json().items():
+                found[str(ad_id)] = AdStatus(
+                    ad_id=str(ad_id),
+                    effective_status=str(data.get("effective_status") or ""),
+                    feedback=dict(data.get("ad_review_feedback") or {}),
+                    issues=list(data.get("issues_info") or []),
+                )
         return found
-
-    def review(self, ad_id: str) -> Review:
-        """effective_status and ad_review_feedback of the ad."""
-        ad = _guard(
-            lambda: Ad(ad_id, api=self._api).api_get(
-                fields=["effective_status", "ad_review_feedback"]
-            )
-        )
-        status = str(ad.get("effective_status") or "")
-        feedback = dict(ad.get("ad_review_feedback") or {})
-        if status in ("DISAPPROVED", "WITH_ISSUES"):
-            outcome = "rejected"
-        elif status in ("PENDING_REVIEW", "IN_PROCESS", "PREAPPROVED", ""):
-            outcome = "pending"
-        else:
-            outcome = "approved"
-        return Review(outcome, status, feedback)
 
     def read_account(self, ad_account_id: str) -> AccountReading:
         """``has_page_authorized_adaccount``, ``currency`` and ``min_daily_budget``."""
@@ -393,12 +526,74 @@ class SdkGateway:
         )
 
 
-def _older(created_time: Any, horizon: datetime) -> bool:
-    """Whether Meta's ``created_time`` (2026-01-31T12:00:00+0000) lies before ``horizon``."""
+def usage_from_headers(headers: Mapping[str, str], now: datetime) -> dict[str, Usage]:
+    """Meta's usage headers as throttles: by ad account (``act_…``) and for the app.
+
+    ``X-Business-Use-Case-Usage`` is JSON keyed by the business object (the ad account's
+    number) with a list of use cases, each with ``estimated_time_to_regain_access`` in
+    minutes; ``X-App-Usage`` gives percentages for the app. A use case at 100 % without
+    an estimate is treated as throttled for ``DEFAULT_BLOCK``.
+    """
+    found: dict[str, Usage] = {}
+    raw = headers.get("x-business-use-case-usage")
+    if raw:
+        try:
+            cases = json.loads(raw)
+        except ValueError:
+            cases = {}
+        for key, entries in cases.items() if isinstance(cases, dict) else ():
+            if not isinstance(entries, list):
+                continue
+            account = key if str(key).startswith("act_") else f"act_{key}"
+            waits = [_wait(e) for e in entries if isinstance(e, dict)]
+            longest = max((w for w in waits if w is not None), default=None)
+            regain = now + longest if longest is not None else None
+            found[account] = Usage(regain, {"use_cases": entries})
+    app_raw = headers.get("x-app-usage")
+    if app_raw:
+        try:
+            report = json.loads(app_raw)
+        except ValueError:
+            report = {}
+        if isinstance(report, dict):
+            full = any(_number(v) >= 100 for v in report.values())
+            found["app"] = Usage(now + DEFAULT_BLOCK if full else None, report)
+    return found
+
+
+# How long a use case at 100 % without Meta's estimate is waited out (the development tier's
+# block: docs/meta.md).
+DEFAULT_BLOCK = timedelta(seconds=300)
+
+
+def _wait(entry: Mapping[str, Any]) -> timedelta | None:
+    minutes = _number(entry.get("estimated_time_to_regain_access"))
+    if minutes > 0:
+        return timedelta(minutes=minutes)
+    if max(_number(entry.get(k)) for k in ("call_count", "total_cputime", "total_time")) >= 100:
+        return DEFAULT_BLOCK
+    return None
+
+
+def _number(value: Any) -> float:
     try:
-        return datetime.strptime(str(created_time), "%Y-%m-%dT%H:%M:%S%z") < horizon
+        return float(value)
+    except (TypeError, ValueError):
+        return 0.0
+
+
+def _time_of(created_time: Any) -> datetime | None:
+    """Meta's ``created_time`` (2026-01-31T12:00:00+0000), or None."""
+    try:
+        return datetime.strptime(str(created_time), "%Y-%m-%dT%H:%M:%S%z")
     except ValueError:
-        return False
+        return None
+
+
+def _age(named: Named) -> tuple[datetime, int]:
+    """Oldest first: by creation time, then by id (Meta's ids grow)."""
+    created = named.created_time or datetime.max.replace(tzinfo=UTC)
+    return created, int(named.id) if named.id.isdigit() else 0
 
 
 def send_checked(request: Any) -> Any:
@@ -427,6 +622,7 @@ def _guard(call: Callable[[], Any]) -> Any:
             or code in TRANSIENT_CODES
             or (status is not None and status >= 500)
         )
+        blamed = exc.api_blame_field_specs() or []
         raise MetaError(
             exc.api_error_message() or "Meta refused the request",
             code=code,
@@ -436,6 +632,7 @@ def _guard(call: Callable[[], Any]) -> Any:
             fbtrace_id=error.get("fbtrace_id"),
             http_status=status,
             transient=transient,
+            blame_fields=[".".join(map(str, spec)) for spec in blamed if isinstance(spec, list)],
         ) from None
     except (requests.Timeout, requests.ConnectionError) as exc:
         kind = "timed out" if isinstance(exc, requests.Timeout) else "lost the connection"

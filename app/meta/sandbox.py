@@ -92,7 +92,7 @@ import socket
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,7 +109,9 @@ from app.meta.sandbox_rules import (
     INITIAL_ACCOUNTS,
     INVALID_VALUE,
     RATE_LIMITS,
+    REVIEW_POLICY,
     SERVER_ERRORS,
+    UPDATABLE,
     GraphError,
     SandboxAccount,
     check_ad,
@@ -117,6 +119,7 @@ from app.meta.sandbox_rules import (
     check_campaign,
     check_creative,
     check_image,
+    check_update,
     decode_params,
     graph_time,
     image_hash,
@@ -129,6 +132,7 @@ from app.meta.sandbox_rules import (
     unsupported_request,
     version_error,
 )
+from app.meta.sandbox_usage import READ, WRITE, Budget, Webhooks
 
 if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
@@ -145,7 +149,18 @@ CALL_PARAMS = frozenset({"access_token", "appsecret_proof", "execution_options",
 # (never stored) and the fields to read back.
 GRAPH_PARAMS = frozenset({"access_token", "appsecret_proof", "fields"})
 # Stored for the sandbox's own use, not Graph fields ("params": the call as received).
-INTERNAL_FIELDS = frozenset({"created_at", "review_status", "params", "bytes"})
+INTERNAL_FIELDS = frozenset({"created_at", "review_status", "params", "bytes", "next_outcome"})
+# What the review control (``POST /__sandbox__/reviews``) may set as an ad's next outcome.
+OUTCOMES = ("DISAPPROVED", "WITH_ISSUES", "ACTIVE", "PAUSED")
+# A delivery problem as Meta describes one in ``issues_info`` (AdgroupIssuesInfo).
+DEFAULT_ISSUE = {
+    "error_code": 2446173,
+    "error_summary": "Ad not delivering",
+    "error_message": "Your ad isn't delivering because its audience is too small.",
+    "error_type": "SOFT_ERROR",
+    "level": "AD",
+    "mid": "sandbox",
+}
 _DROP = "meta_sandbox.drop"
 _TOKEN = re.compile(r"access(?:_|%5f)token=[^&\s\"']*", re.IGNORECASE)
 
@@ -225,13 +240,29 @@ def parse_fault(payload: Any, fault_id: int) -> Fault:
     )
 
 
-def effective_status(record: Mapping[str, Any]) -> str:
-    """An ad's ``effective_status``: pending review, its own status, or disapproved."""
+def effective_status(
+    record: Mapping[str, Any],
+    adset: Mapping[str, Any] | None = None,
+    campaign: Mapping[str, Any] | None = None,
+) -> str:
+    """An ad's ``effective_status``, as Meta derives it: removed, in review, disapproved or with
+    issues, then its own status unless its campaign or ad set is paused."""
+    own = str(record["status"])
+    if own in ("DELETED", "ARCHIVED"):
+        return own
     review = str(record["review_status"])
-    return str(record["status"]) if review == "APPROVED" else review
+    if review != "APPROVED":
+        return review
+    if own == "ACTIVE" and campaign is not None and campaign["status"] != "ACTIVE":
+        return "CAMPAIGN_PAUSED" if campaign["status"] == "PAUSED" else str(campaign["status"])
+    if own == "ACTIVE" and adset is not None and adset["status"] != "ACTIVE":
+        return "ADSET_PAUSED" if adset["status"] == "PAUSED" else str(adset["status"])
+    return own
 
 
-def graph_view(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
+def graph_view(
+    kind: str, record: Mapping[str, Any], effective: str | None = None
+) -> dict[str, Any]:
     """Every Graph field of a stored object, as Meta reads it back."""
     view = {k: copy.deepcopy(v) for k, v in record.items() if k not in INTERNAL_FIELDS}
     if kind == "adimages":
@@ -242,9 +273,8 @@ def graph_view(kind: str, record: Mapping[str, Any]) -> dict[str, Any]:
         automation.setdefault("advantage_audience", 1)
     if kind != "adcreatives":
         view["configured_status"] = record["status"]
-        view["effective_status"] = record["status"]
+        view["effective_status"] = effective or record["status"]
     if kind == "ads":
-        view["effective_status"] = effective_status(record)
         view["creative"] = {"id": record["creative"]["creative_id"]}
     return view
 
@@ -259,9 +289,20 @@ def select(view: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
 class SandboxState:
     """The sandbox's accounts, objects and faults; every access holds :attr:`lock`."""
 
-    def __init__(self, *, review_delay: float, state_file: Path | None, seed: int | None) -> None:
+    def __init__(
+        self,
+        *,
+        review_delay: float,
+        state_file: Path | None,
+        seed: int | None,
+        visibility_delay: float = 0.0,
+    ) -> None:
         self.lock = threading.RLock()
         self.review_delay = review_delay
+        # New objects stay invisible to reads this long (Meta's reads lag behind its writes).
+        self.visibility_delay = visibility_delay
+        # Called with (field, value) when an ad's review or delivery changes (webhooks).
+        self.notify: Callable[[str, str, dict[str, Any]], None] = lambda *_: None
         self.state_file = state_file
         self.accounts = {account.id: account for account in INITIAL_ACCOUNTS}
         self._rng = random.Random(seed)  # noqa: S311 - fault sampling, not security
@@ -388,22 +429,114 @@ class SandboxState:
     def _of_images(self, account: SandboxAccount) -> frozenset[str]:
         return frozenset(r["hash"] for r in self._of_account("adimages", account).values())
 
+    def _visible(self, record: Mapping[str, Any], now: float) -> bool:
+        return bool(record["created_at"] + self.visibility_delay <= now)
+
+    def _view(self, edge: str, record: Mapping[str, Any]) -> dict[str, Any]:
+        return graph_view(edge, record, self._effective(edge, record))
+
+    def _effective(self, edge: str, record: Mapping[str, Any]) -> str | None:
+        if edge == "ads":
+            return effective_status(
+                record,
+                self._objects["adsets"].get(record["adset_id"]),
+                self._objects["campaigns"].get(record["campaign_id"]),
+            )
+        if edge == "adsets":
+            campaign = self._objects["campaigns"].get(record["campaign_id"])
+            if record["status"] == "ACTIVE" and campaign and campaign["status"] == "PAUSED":
+                return "CAMPAIGN_PAUSED"
+        return None
+
+    def record_of(self, object_id: str) -> tuple[str, dict[str, Any]] | None:
+        """The edge and stored record of a visible object (None: unknown or not visible yet)."""
+        now = time.time()
+        for edge, records in self._objects.items():
+            record = records.get(object_id)
+            if record is not None and self._visible(record, now):
+                return edge, record
+        return None
+
     def find(self, object_id: str) -> tuple[str, dict[str, Any]] | None:
         """The edge and Graph view of an object, or ``None``."""
         with self.lock:
             self._review(time.time())
-            for edge, records in self._objects.items():
-                if object_id in records:
-                    return edge, graph_view(edge, records[object_id])
+            found = self.record_of(object_id)
+            return (found[0], self._view(*found)) if found else None
+
+    def account_of(self, object_id: str) -> str | None:
+        """The ad account (``act_…``) an object belongs to, visible or not (rate accounting)."""
+        with self.lock:
+            for records in self._objects.values():
+                record = records.get(object_id)
+                if record is not None:
+                    return "act_" + str(record["account_id"])
         return None
 
     def listing(self, edge: str, account: SandboxAccount) -> list[dict[str, Any]]:
-        """The Graph views of the account's objects on ``edge``, newest first."""
+        """The Graph views of the account's visible objects on ``edge``, newest first; deleted
+        and archived ones are left out, as Meta's edges do by default."""
+        with self.lock:
+            now = time.time()
+            self._review(now)
+            views = [
+                self._view(edge, r)
+                for r in self._of_account(edge, account).values()
+                if self._visible(r, now) and r.get("status") not in ("DELETED", "ARCHIVED")
+            ]
+        return sorted(views, key=lambda v: int(v["id"]), reverse=True)
+
+    def update(self, object_id: str, received: Mapping[str, Any]) -> dict[str, Any]:
+        """``POST /<id>``: change a campaign's, ad set's or ad's status (Meta's other fields
+        stay as created); GraphError when the object is unknown or the change is refused."""
+        params = {k: v for k, v in received.items() if k not in GRAPH_PARAMS}
         with self.lock:
             self._review(time.time())
-            records = self._of_account(edge, account).values()
-            views = [graph_view(edge, r) for r in records]
-        return sorted(views, key=lambda v: int(v["id"]), reverse=True)
+            found = self.record_of(object_id)
+            if found is None or found[0] not in UPDATABLE:
+                raise unsupported_request("POST", object_id)
+            edge, record = found
+            check_update(UPDATABLE[edge], params, record)
+            before = self._effective(edge, record) or record["status"]
+            record["status"] = params["status"]
+            self._save()
+            self._notify_status(edge, record, before)
+            return {"success": True}
+
+    def delete(self, object_id: str) -> dict[str, Any]:
+        """``DELETE /<id>``: the object becomes DELETED (still readable by its id)."""
+        with self.lock:
+            found = self.record_of(object_id)
+            if found is None or found[0] == "adimages":
+                raise unsupported_request("DELETE", object_id)
+            found[1]["status"] = "DELETED"
+            self._save()
+            return {"success": True}
+
+    def read_many(self, ids: list[str], fields: list[str]) -> dict[str, Any]:
+        """``GET /?ids=…``: each object's requested fields, keyed by id (any unknown: refused)."""
+        with self.lock:
+            self._review(time.time())
+            answer = {}
+            for object_id in ids:
+                found = self.record_of(object_id)
+                if found is None:
+                    raise unsupported_request("GET", object_id)
+                answer[object_id] = select(self._view(*found), fields)
+            return answer
+
+    def set_outcome(self, ad_id: str, outcome: str, feedback: Mapping[str, Any]) -> str:
+        """The ad's next review outcome; an ad reviewed already is reviewed again now.
+        Returns its effective_status afterwards."""
+        with self.lock:
+            ad = self._objects["ads"].get(ad_id)
+            if ad is None:
+                raise KeyError(ad_id)
+            ad["next_outcome"] = {"effective_status": outcome, "feedback": dict(feedback)}
+            if ad["review_status"] != "PENDING_REVIEW":
+                ad["review_status"] = "PENDING_REVIEW"
+            self._review(float("inf"), only=ad_id)
+            return self._effective("ads", ad) or ""
 
     def snapshot(self) -> dict[str, Any]:
         """Everything held, for ``GET /__sandbox__/objects`` (creation order)."""
@@ -414,8 +547,9 @@ class SandboxState:
                 result[edge] = []
                 for record in records.values():
                     item = copy.deepcopy(record)
-                    if edge == "ads":
-                        item["effective_status"] = effective_status(record)
+                    effective = self._effective(edge, record)
+                    if effective is not None:
+                        item["effective_status"] = effective
                     result[edge].append(item)
             result["accounts"] = [a.as_dict() for a in self.accounts.values()]
         return result
@@ -437,19 +571,54 @@ class SandboxState:
             due = ad["created_at"] + self.review_delay <= now
             if not pending or not due or (only is not None and ad["id"] != only):
                 continue
-            account = self.accounts["act_" + ad["account_id"]]
-            adset = self._objects["adsets"][ad["adset_id"]]
-            feedback = review_feedback(
-                account, self._objects["campaigns"][ad["campaign_id"]], adset
-            )
-            ad["review_status"] = "APPROVED" if feedback is None else "DISAPPROVED"
-            ad["reviewed_time"] = graph_time(time.time())
-            if feedback is not None:
-                ad["ad_review_feedback"] = feedback
+            self._decide(ad)
             reviewed.append(ad["id"])
         if reviewed:
             self._save()
         return reviewed
+
+    def _decide(self, ad: dict[str, Any]) -> None:
+        """Meta's review of one ad: the outcome set for it, else its rules' verdict."""
+        account = self.accounts["act_" + ad["account_id"]]
+        adset = self._objects["adsets"][ad["adset_id"]]
+        campaign = self._objects["campaigns"][ad["campaign_id"]]
+        ad.pop("ad_review_feedback", None)
+        ad.pop("issues_info", None)
+        chosen = ad.pop("next_outcome", None)
+        if chosen is None:
+            feedback = review_feedback(account, campaign, adset)
+            outcome = "DISAPPROVED" if feedback is not None else None
+        else:
+            outcome, feedback = chosen["effective_status"], chosen["feedback"]
+        if outcome == "DISAPPROVED":
+            ad["review_status"] = "DISAPPROVED"
+            ad["ad_review_feedback"] = feedback or {
+                "global": {REVIEW_POLICY: "Your ad doesn't follow our advertising policies."}
+            }
+        elif outcome == "WITH_ISSUES":
+            ad["review_status"] = "WITH_ISSUES"
+            ad["issues_info"] = list((feedback or {}).get("issues_info") or [DEFAULT_ISSUE])
+        else:
+            ad["review_status"] = "APPROVED"
+            if outcome in ("ACTIVE", "PAUSED"):
+                # As if someone had set it so: the whole way down delivers (or not).
+                for record in (campaign, adset, ad):
+                    if outcome == "ACTIVE" or record is ad:
+                        record["status"] = outcome
+        ad["reviewed_time"] = graph_time(time.time())
+        status = self._effective("ads", ad) or ""
+        if ad["review_status"] == "WITH_ISSUES":
+            self.notify("with_issues_ad_objects", ad["id"], {**ad["issues_info"][0], "level": "AD"})
+        else:
+            self.notify("in_process_ad_objects", ad["id"], {"level": "AD", "status_name": status})
+
+    def _notify_status(self, edge: str, record: Mapping[str, Any], before: str) -> None:
+        level = {"campaigns": "CAMPAIGN", "adsets": "AD_SET", "ads": "AD"}[edge]
+        status = self._effective(edge, record) or str(record["status"])
+        if status != before:
+            self.notify(
+                "in_process_ad_objects", record["id"], {"level": level, "status_name": status}
+            )
 
     def review_now(self, ad_id: str | None = None) -> list[dict[str, str]]:
         """Review pending ads (or only ``ad_id``) at once; KeyError for an unknown ad."""
@@ -458,7 +627,10 @@ class SandboxState:
                 raise KeyError(ad_id)
             reviewed = self._review(float("inf"), only=ad_id)
             ads = self._objects["ads"]
-            return [{"id": i, "effective_status": effective_status(ads[i])} for i in reviewed]
+            return [
+                {"id": i, "effective_status": self._effective("ads", ads[i]) or ""}
+                for i in reviewed
+            ]
 
     # -- faults ----------------------------------------------------------------
 
@@ -501,24 +673,44 @@ def create_sandbox_app(
     state_file: Path | None = None,
     seed: int | None = None,
     app_secret: str | None = None,
+    rate_tier: str | None = "standard",
+    visibility_delay: float = 0.0,
 ) -> Flask:
     """The sandbox Graph server as a Flask app (its state in ``extensions["meta_sandbox"]``).
 
     With ``app_secret`` it behaves as a Meta app with "Require App Secret" on: every Graph
-    call must carry the matching ``appsecret_proof``.
+    call must carry the matching ``appsecret_proof``, and webhooks are signed with it.
+    ``rate_tier`` (``development``, ``standard`` or None) sets the rate limits it enforces;
+    ``visibility_delay`` keeps new objects from reads for that many seconds.
     """
-    if review_delay < 0:
-        raise ValueError("review_delay must not be negative")
+    if review_delay < 0 or visibility_delay < 0:
+        raise ValueError("delays must not be negative")
     app = Flask(__name__)
     app.config["APP_SECRET"] = app_secret
-    app.extensions["meta_sandbox"] = SandboxState(
-        review_delay=review_delay, state_file=state_file, seed=seed
+    state = SandboxState(
+        review_delay=review_delay,
+        state_file=state_file,
+        seed=seed,
+        visibility_delay=visibility_delay,
     )
+    webhooks = Webhooks(app_secret)
+    state.notify = lambda field, object_id, value: webhooks.notify(
+        state.account_of(object_id) or "", field, object_id, value
+    )
+    app.extensions["meta_sandbox"] = state
+    app.extensions["meta_sandbox_budget"] = Budget(rate_tier)
+    app.extensions["meta_sandbox_webhooks"] = webhooks
     app.wsgi_app = _DropConnection(app.wsgi_app)  # type: ignore[method-assign]
     app.add_url_rule("/__sandbox__/objects", view_func=_objects)
     app.add_url_rule("/__sandbox__/reset", view_func=_reset, methods=["POST"])
     app.add_url_rule("/__sandbox__/review", view_func=_review, methods=["POST"])
     app.add_url_rule("/__sandbox__/faults", view_func=_faults, methods=["GET", "POST", "DELETE"])
+    app.add_url_rule("/__sandbox__/reviews", view_func=_reviews, methods=["POST"])
+    app.add_url_rule(
+        "/__sandbox__/throttles", view_func=_throttles, methods=["GET", "POST", "DELETE"]
+    )
+    app.add_url_rule("/__sandbox__/usage", view_func=_usage)
+    app.add_url_rule("/__sandbox__/webhooks", view_func=_webhooks, methods=["GET", "POST"])
     methods = ["GET", "POST", "DELETE"]
     app.add_url_rule("/", view_func=_graph, defaults={"path": ""}, methods=methods)
     app.add_url_rule("/<path:path>", view_func=_graph, methods=methods)
@@ -563,6 +755,67 @@ def _review() -> Response | tuple[Response, int]:
     return jsonify({"reviewed": reviewed})
 
 
+def _reviews() -> Response | tuple[Response, int]:
+    """Set an ad's next review outcome: {"ad_id", "effective_status", "feedback"}."""
+    body = request.get_json(silent=True)
+    if (
+        not isinstance(body, dict)
+        or set(body) - {"ad_id", "effective_status", "feedback"}
+        or not isinstance(body.get("ad_id"), str)
+        or body.get("effective_status") not in OUTCOMES
+        or not isinstance(body.get("feedback", {}), dict)
+    ):
+        return _control_error(
+            'the body must be {"ad_id": "<id>", "effective_status": '
+            f'{"|".join(OUTCOMES)}, "feedback": {{...}}}}'
+        )
+    try:
+        status = _state().set_outcome(
+            body["ad_id"], body["effective_status"], body.get("feedback", {})
+        )
+    except KeyError:
+        return _control_error(f"no ad {body['ad_id']}", 404)
+    return jsonify({"ad_id": body["ad_id"], "effective_status": status})
+
+
+def _throttles() -> Response | tuple[Response, int]:
+    """Hold an ad account throttled: {"ad_account": "act_…", "seconds": N}; DELETE ends all."""
+    budget, now = _budget(), time.time()
+    if request.method == "DELETE":
+        budget.release()
+    elif request.method == "POST":
+        body = request.get_json(silent=True)
+        seconds = body.get("seconds") if isinstance(body, dict) else None
+        account = body.get("ad_account") if isinstance(body, dict) else None
+        if (
+            account not in _state().accounts
+            or isinstance(seconds, bool)
+            or not isinstance(seconds, int | float)
+            or not 0 < seconds <= 3600
+        ):
+            return _control_error('the body must be {"ad_account": "act_…", "seconds": 1-3600}')
+        until = budget.hold(str(account), float(seconds), now)
+        return jsonify({"ad_account": account, "until": until}), 201
+    return jsonify(budget.report(now))
+
+
+def _usage() -> Response:
+    return jsonify(_budget().report(time.time()))
+
+
+def _webhooks() -> Response | tuple[Response, int]:
+    """Subscribe a URL to the sandbox's ads webhooks ({"url"}); GET lists the deliveries."""
+    webhooks = current_app.extensions["meta_sandbox_webhooks"]
+    if request.method == "POST":
+        body = request.get_json(silent=True)
+        try:
+            webhooks.subscribe(str(body.get("url", "")) if isinstance(body, dict) else "")
+        except ValueError as exc:
+            return _control_error(str(exc))
+        return jsonify({"subscribed": webhooks.urls}), 201
+    return jsonify({"subscribed": webhooks.urls, "delivered": webhooks.delivered})
+
+
 def _faults() -> Response | tuple[Response, int]:
     state = _state()
     if request.method == "POST":
@@ -605,10 +858,17 @@ def _graph(path: str) -> Response:
                 " HMAC-SHA256 of the access token with the app secret.",
                 "API calls from the server require an appsecret_proof argument",
             )
+        scores = _scores(segments[1:])
+        refused = _budget().admit(scores, time.time())
+        if refused is not None:
+            raise refused
         response = jsonify(_dispatch(segments[1:]))
+        _budget().count(scores, time.time())
     except GraphError as exc:
         response = jsonify(exc.body(trace_id))
         response.status_code = exc.http_status
+    if version == GRAPH_VERSION:
+        response.headers.update(_budget().headers(_scores(segments[1:]), time.time()))
     response.headers["x-fb-trace-id"] = trace_id
     delay = sum(f.delay for f in fired if f.kind == "slow")
     if delay:
@@ -618,12 +878,44 @@ def _graph(path: str) -> Response:
     return response
 
 
+def _budget() -> Budget:
+    budget = current_app.extensions["meta_sandbox_budget"]
+    assert isinstance(budget, Budget)
+    return budget
+
+
+def _scores(segments: list[str]) -> dict[str, int]:
+    """The ad accounts a call touches and what it scores for each (read 1, write 3; a read
+    of many ids: one per id)."""
+    state = _state()
+    cost = READ if request.method == "GET" else WRITE
+    if not segments:
+        ids = [i for i in request.args.get("ids", "").split(",") if i.strip()]
+        scores: dict[str, int] = {}
+        for object_id in ids:
+            account = state.account_of(object_id.strip())
+            if account is not None:
+                scores[account] = scores.get(account, 0) + READ
+        return scores
+    if segments[0].startswith("act_"):
+        return {segments[0]: cost}
+    account = state.account_of(segments[0])
+    return {account: cost} if account else {}
+
+
 def _dispatch(segments: list[str]) -> dict[str, Any]:
     """Route ``<id>`` and ``act_<id>/<edge>`` (``segments`` after the version)."""
     path = "/".join([GRAPH_VERSION, *segments])
     params = decode_params(request.values.to_dict())
     state = _state()
+    if not segments and request.method == "GET" and params.get("ids"):
+        ids = [i.strip() for i in str(params["ids"]).split(",") if i.strip()]
+        return state.read_many(ids, _fields(params))
     if len(segments) == 1:
+        if request.method == "POST" and not segments[0].startswith("act_"):
+            return state.update(segments[0], params)
+        if request.method == "DELETE" and not segments[0].startswith("act_"):
+            return state.delete(segments[0])
         if request.method != "GET":
             raise unsupported_request(request.method, segments[0])
         return _read_node(state, segments[0], params)
@@ -804,13 +1096,28 @@ def base_url(server: BaseWSGIServer) -> str:
     default=None,
     help="Require appsecret_proof made with this app secret (read from the environment).",
 )
+@click.option(
+    "--rate-tier",
+    type=click.Choice(["development", "standard", "none"]),
+    default="standard",
+    show_default=True,
+    help="The Marketing API access tier whose rate limits it enforces.",
+)
 def meta_sandbox_command(
-    host: str, port: int, review_delay: float, state_file: Path | None, app_secret: str | None
+    host: str,
+    port: int,
+    review_delay: float,
+    state_file: Path | None,
+    app_secret: str | None,
+    rate_tier: str,
 ) -> None:
     """Serve the local Meta Graph API sandbox (v26.0) until interrupted."""
     try:
         app = create_sandbox_app(
-            review_delay=review_delay, state_file=state_file, app_secret=app_secret or None
+            review_delay=review_delay,
+            state_file=state_file,
+            app_secret=app_secret or None,
+            rate_tier=None if rate_tier == "none" else rate_tier,
         )
         server = make_sandbox_server(app, host, port)
     except (ValueError, OSError) as exc:

@@ -442,6 +442,16 @@ def nonexisting_edge_error(edge: str) -> GraphError:
     )
 
 
+STATUS_CHANGE_INVALID = _rule(
+    "update.status_invalid", 1892019, "Invalid Status Change",
+    f"{DOCS}/best-practices/manage-your-ad-object-status", verified=True,
+)  # fmt: skip
+RULES = (*RULES, STATUS_CHANGE_INVALID)
+STATUS_VALUES = ("ACTIVE", "PAUSED", "ARCHIVED", "DELETED")
+# The objects whose status ``POST /<id>`` changes, by edge: the SDK class that declares it.
+UPDATABLE = {"campaigns": "campaign", "adsets": "adset", "ads": "ad"}
+
+
 # --- what each call may carry: the SDK's declaration of Meta's API -----------------------
 
 # The SDK method whose declaration covers each create call of the sandbox.
@@ -464,6 +474,37 @@ def declared(edge: str) -> Mapping[str, str]:
     api = FacebookAdsApi(FacebookSession(access_token="-"), api_version=GRAPH_VERSION)  # noqa: S106
     request = getattr(AdAccount("act_0", api=api), CREATE_METHODS[edge])(pending=True)
     return dict(request._param_checker._type_check_info)
+
+
+@cache
+def declared_update(kind: str) -> Mapping[str, str]:
+    """The parameters the SDK declares for updating a ``campaign``, ``adset`` or ``ad``."""
+    from facebook_business.adobjects.ad import Ad  # type: ignore[import-untyped]
+    from facebook_business.adobjects.adset import AdSet  # type: ignore[import-untyped]
+    from facebook_business.adobjects.campaign import Campaign  # type: ignore[import-untyped]
+
+    api = FacebookAdsApi(FacebookSession(access_token="-"), api_version=GRAPH_VERSION)  # noqa: S106
+    cls = {"campaign": Campaign, "adset": AdSet, "ad": Ad}[kind]
+    request = cls("0", api=api).api_update(pending=True)
+    return dict(request._param_checker._type_check_info)
+
+
+def check_update(kind: str, params: Mapping[str, Any], record: Mapping[str, Any]) -> None:
+    """Meta's rules for changing an object's status: a declared parameter, a known status;
+    an ARCHIVED object can only become DELETED, a DELETED one nothing."""
+    extra = undeclared(params, declared_update(kind))
+    if extra:
+        raise UNDECLARED.error(
+            f"The parameter {extra[0]} is not a parameter of this call.",
+            f"(#100) Param {extra[0]} is not a valid parameter",
+            blame=tuple(extra),
+        )
+    status = _enum(params, "status", STATUS_VALUES, "")
+    current = record.get("status")
+    if current == "DELETED" or (current == "ARCHIVED" and status != "DELETED"):
+        raise STATUS_CHANGE_INVALID.error(
+            f"An object that is {current} cannot become {status}.", blame=("status",)
+        )
 
 
 def check_declared(edge: str, params: Mapping[str, Any]) -> None:

@@ -1,15 +1,22 @@
-"""The submission worker: claims queued submissions, checks them again, sends them to Meta once.
+"""The submission worker: claims queued submissions, checks them again, sends them to Meta once,
+and then follows what Meta does with them (``app.meta.follow``), removes what must go
+(``app.meta.cleanup``) and obeys Meta's throttling (``app.meta.throttle``).
 
 Crash safety:
 - Claims are short transactions: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the write
   lock on SQLite. A claim is a lease; a dead worker's lease expires and another takes over.
 - No transaction is open during a call to Meta. Before each create the worker records
   which object it is creating; after a crash or an ambiguous failure (timeout, dropped
-  connection) it looks that object up by name (it carries the submission id) before
-  creating it again, and every id is recorded the moment it comes back.
-- Transient errors retry with exponential backoff and jitter, up to the attempts
-  allowed; permanent errors fail the submission with Meta's code, subcode, message
-  and fbtrace_id.
+  connection) it looks that object up by name (installation and submission) before
+  creating it again — more than once, with waits, because Meta keeps creating after a
+  client gave up and its reads lag behind its writes — and every id is recorded the
+  moment it comes back. After every create it lists the name again: of duplicates the
+  oldest stays, the others are deleted.
+- Rate limits wait as long as Meta says, without spending an attempt; other transient
+  errors retry with exponential backoff and jitter, up to the attempts allowed; code 368
+  holds the submission for a person; permanent errors fail it with Meta's code, subcode,
+  message, fbtrace_id and blamed fields. Whatever a failed, blocked or withdrawn
+  submission left at Meta is removed.
 """
 
 from __future__ import annotations
@@ -34,14 +41,22 @@ from app.admin import ad_accounts as ad_account_service
 from app.audits import integrity
 from app.checklists import gate
 from app.db import is_sqlite, transaction
-from app.meta.gateway import KINDS, AdSpec, Gateway, MetaError, SdkGateway
-from app.models import AdAccount, AdImage, Checklist, Submission, utcnow
+from app.meta import WORKER, cleanup, follow, throttle
+from app.meta.gateway import KINDS, AdSpec, Gateway, MetaError, Named, SdkGateway
+from app.models import (
+    OBJECT_COLUMNS,
+    AdAccount,
+    AdImage,
+    Checklist,
+    Installation,
+    Submission,
+    utcnow,
+)
 from workflows.delivery import BudgetType, Placement
 from workflows.machine import Event, State
 from workflows.policy import EU
 
 log = logging.getLogger(__name__)
-WORKER = audit.Actor("system", "worker")
 CHECKPOINT_CHECK_SECONDS = 60.0
 
 
@@ -59,12 +74,26 @@ def make_gateway(app: Flask) -> SdkGateway:
     )
 
 
-# Where each kind's id is kept on the submission (an image is known by Meta's hash).
-ID_COLUMNS = {kind: "image_hash" if kind == "image" else f"{kind}_id" for kind in KINDS}
+ID_COLUMNS = OBJECT_COLUMNS
+
+
+def installation_name(db: Session) -> str:
+    """This installation's name (made by the migration), in every object's name at Meta."""
+    installation = db.get(Installation, 1)
+    assert installation is not None, "the database has no installation row: flask db upgrade"
+    return installation.name
 
 
 class LostClaim(Exception):
     """Another worker took the submission over (this one was too slow): stop touching it."""
+
+
+class LookAgain(Exception):
+    """An object whose create may have taken effect is not visible yet: look again later."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(f"no {kind} named for the submission yet")
+        self.kind = kind
 
 
 @dataclass
@@ -77,24 +106,30 @@ class Worker:
     # -- the loop ---------------------------------------------------------------
 
     def run_once(self) -> int:
-        """Send every submission that is ready now, then poll due reviews; returns the work done."""
+        """Send what is ready, then follow Meta (status changes, removals, reviews, questions
+        about ad accounts); returns the work done."""
         done = 0
         while (submission_id := self.claim()) is not None:
             self.send(submission_id)
             done += 1
-        return done + self.poll_reviews() + self.check_accounts()
+        done += follow.change_statuses(self)
+        done += cleanup.clean_up(self)
+        done += follow.poll_reviews(self)
+        return done + self.check_accounts()
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; between rounds wait a moment for new work."""
         interval = float(current_app.config["WORKER_POLL_SECONDS"])
-        next_checkpoint_check = 0.0
+        next_housekeeping = 0.0
         while not stop.is_set():
             try:
                 self.run_once()
-                # A checkpoint is due once a day: looking once a minute is plenty.
-                if time.monotonic() >= next_checkpoint_check:
-                    next_checkpoint_check = time.monotonic() + CHECKPOINT_CHECK_SECONDS
+                # A checkpoint is due once a day, a reconciliation once an hour: looking once
+                # a minute is plenty.
+                if time.monotonic() >= next_housekeeping:
+                    next_housekeeping = time.monotonic() + CHECKPOINT_CHECK_SECONDS
                     self.checkpoint_if_due()
+                    cleanup.reconcile_if_due(self)
             except Exception:  # one bad round must not stop the worker; it is logged
                 log.exception("worker round failed")
             stop.wait(interval)
@@ -118,19 +153,37 @@ class Worker:
         log.info("audit checkpoint at event %s", cp.seq)
         return True
 
+    # -- Meta's usage -----------------------------------------------------------
+
+    def record_usage(self) -> None:
+        """Keep the throttles Meta's answers since the last time announced (no write else)."""
+        usage = throttle.throttling(self.gateway.take_usage(), utcnow())
+        if not usage:
+            return
+        with transaction() as db:
+            started = throttle.record(db, usage, utcnow(), WORKER)
+        for account_id, until in started.items():
+            log.warning("Meta throttles %s until %s", account_id, until.isoformat())
+
     # -- claiming ---------------------------------------------------------------
 
     def claim(self) -> int | None:
         """Take the next ready submission (or one whose claim expired) and move it to sending.
 
-        The checks run again here, right before the first call to Meta: if one no
-        longer passes, the checklist goes back to draft with the reasons.
+        Submissions of an ad account that Meta throttles are left where they are. The checks
+        run again here, right before the first call to Meta: if one no longer passes, the
+        checklist goes back to draft with the reasons (and whatever an earlier attempt left
+        at Meta is removed).
         """
         now = utcnow()
         lease = timedelta(seconds=float(current_app.config["WORKER_LEASE_SECONDS"]))
         with transaction() as db:
+            if throttle.app_throttled_until(db, now) is not None:
+                return None
             query = (
                 select(Submission)
+                .join(Checklist, col(Checklist.id) == col(Submission.checklist_id))
+                .outerjoin(AdAccount, col(AdAccount.id) == col(Checklist.ad_account_id))
                 .where(
                     or_(
                         and_(
@@ -144,14 +197,15 @@ class Worker:
                             col(Submission.status) == State.SENDING.value,
                             col(Submission.lease_until) < now,
                         ),
-                    )
+                    ),
+                    throttle.account_free(now),
                 )
                 .order_by(col(Submission.id))
                 .limit(1)
             )
             sqlite = is_sqlite(db.get_bind().engine)
             if not sqlite:
-                query = query.with_for_update(skip_locked=True)
+                query = query.with_for_update(of=Submission, skip_locked=True)  # type: ignore[arg-type]
             submission = db.scalars(query).first()
             if submission is None:
                 return None
@@ -192,6 +246,7 @@ class Worker:
                 {"code": "checks_failed", "unmet": [u.__dict__ for u in outcome.blocked]}
             )
             submission.updated_at = now
+            cleanup.mark_if_needed(db, submission, "blocked", WORKER)
             db.add(submission)
             return False
         submission.status = State.SENDING.value
@@ -200,21 +255,28 @@ class Worker:
     # -- sending ----------------------------------------------------------------
 
     def send(self, submission_id: int) -> None:
-        """Create the four objects (those not created yet), then confirm; no transaction open."""
+        """Create the objects not created yet, then confirm; no transaction open meanwhile."""
         with transaction(write=False) as db:
             submission = db.get(Submission, submission_id)
             if submission is None or submission.status != State.SENDING.value:
                 return
-            spec = self._spec(db, submission)
+            spec = self.spec(db, submission)
             ids = {kind: getattr(submission, ID_COLUMNS[kind]) for kind in spec.kinds}
-            creating = submission.creating
+            creating, lookups = submission.creating, submission.lookups
         try:
-            self._send(submission_id, spec, ids, creating)
+            self._send(submission_id, spec, ids, creating, lookups)
         except LostClaim as lost:
             log.warning("%s; this worker stops sending it", lost)
+        finally:
+            self.record_usage()
 
     def _send(
-        self, submission_id: int, spec: AdSpec, ids: dict[str, str | None], creating: str | None
+        self,
+        submission_id: int,
+        spec: AdSpec,
+        ids: dict[str, str | None],
+        creating: str | None,
+        lookups: int,
     ) -> None:
         # ``creating``: what an earlier attempt may have created (look it up before creating
         # it again); ``marked``: what the database says is being created. Each id is recorded
@@ -222,18 +284,29 @@ class Worker:
         # last one with the confirmation): one commit per object instead of two.
         marked = creating
         last: tuple[str, str] | None = None
+        most = int(current_app.config["WORKER_LOOKUPS"])
         try:
             if not any(ids.values()) and creating is None:
                 self.gateway.validate(spec)
             for kind in spec.kinds:
                 if ids[kind]:
                     continue
-                found = self.gateway.find(spec, kind) if creating == kind else None
+                found = None
+                if creating == kind and kind != "image":
+                    named = self.gateway.find(spec, kind)
+                    if named:
+                        found = self._keep_oldest(submission_id, spec, kind, named)
+                    elif lookups < most:
+                        raise LookAgain(kind)
                 if found is None:
                     if marked != kind:
                         self._mark_creating(submission_id, kind)
                     parents = {k: v for k, v in ids.items() if v is not None}
                     found = self.gateway.create(spec, kind, parents)
+                    if kind != "image":
+                        found = self._keep_oldest(
+                            submission_id, spec, kind, self.gateway.find(spec, kind), found
+                        )
                 ids[kind] = found
                 following = next((k for k in spec.kinds if not ids[k]), None)
                 if following is None:
@@ -241,12 +314,43 @@ class Worker:
                     break
                 self._record_id(submission_id, kind, found, following)
                 creating, marked = None, following
+        except LookAgain as again:
+            self._look_again(submission_id, again.kind)
+            return
         except MetaError as error:
-            self._failed_attempt(submission_id, error)
+            self._failed_attempt(submission_id, spec.ad_account_id, error)
             return
         self._confirm(submission_id, last)
 
-    def _spec(self, db: Session, submission: Submission) -> AdSpec:
+    def _keep_oldest(
+        self,
+        submission_id: int,
+        spec: AdSpec,
+        kind: str,
+        named: list[Named],
+        created: str | None = None,
+    ) -> str:
+        """Of the objects with the submission's name for ``kind`` (and the one just created,
+        which Meta may not list yet), keep the oldest and delete the others."""
+        ids = [n.id for n in named]
+        if created is not None and created not in ids:
+            ids.append(created)  # not visible yet: the newest
+        keep, extra = ids[0], ids[1:]
+        for object_id in extra:
+            self.gateway.delete(kind, object_id)
+        if extra:
+            with transaction() as db:
+                audit.record(
+                    db,
+                    "submission.duplicates_removed",
+                    subject=("submission", submission_id),
+                    data={"kind": kind, "kept": keep, "deleted": extra, "name": spec.name(kind)},
+                    actor=WORKER,
+                )
+        return keep
+
+    def spec(self, db: Session, submission: Submission) -> AdSpec:
+        """What is sent for ``submission``."""
         checklist = db.get(Checklist, submission.checklist_id)
         assert checklist is not None
         image = db.get(AdImage, checklist.image_id) if checklist.image_id is not None else None
@@ -256,11 +360,12 @@ class Worker:
             submission_id=_sid(submission),
             created_at=submission.created_at,
             status=current_app.config["META_AD_STATUS"],
+            installation=installation_name(db),
         )
 
     def _mark_creating(self, submission_id: int, kind: str) -> None:
         with transaction() as db:
-            submission = self._held(db, submission_id)
+            submission = self.held(db, submission_id)
             submission.creating = kind
             self._renew(submission)
             db.add(submission)
@@ -268,7 +373,7 @@ class Worker:
     def _record_id(self, submission_id: int, kind: str, object_id: str, following: str) -> None:
         """Record a new object's id and, before its create call, the object created next."""
         with transaction() as db:
-            submission = self._held(db, submission_id)
+            submission = self.held(db, submission_id)
             self._store_id(db, submission, kind, object_id)
             submission.creating = following
             db.add(submission)
@@ -276,6 +381,7 @@ class Worker:
     def _store_id(self, db: Session, submission: Submission, kind: str, object_id: str) -> None:
         setattr(submission, ID_COLUMNS[kind], object_id)
         submission.creating = None
+        submission.lookups = 0
         self._renew(submission)
         db.add(submission)
         audit.record(
@@ -286,7 +392,7 @@ class Worker:
             actor=WORKER,
         )
 
-    def _held(self, db: Session, submission_id: int) -> Submission:
+    def held(self, db: Session, submission_id: int) -> Submission:
         """The submission, if this worker still holds its claim (else LostClaim: stop at once)."""
         submission = db.get(Submission, submission_id)
         assert submission is not None
@@ -304,7 +410,7 @@ class Worker:
         """Record the last object's id (when this attempt created it) and confirm the send."""
         now = utcnow()
         with transaction() as db:
-            submission = self._held(db, submission_id)
+            submission = self.held(db, submission_id)
             if last is not None:
                 self._store_id(db, submission, *last)
             checklist = db.get(Checklist, submission.checklist_id)
@@ -317,33 +423,82 @@ class Worker:
             submission.sent_at = now
             submission.lease_until = None
             submission.error = None
+            submission.effective_status = "PENDING_REVIEW"
+            submission.review_next_at = now + follow.first_read(current_app.config)
             submission.updated_at = now
             db.add(submission)
 
-    def _failed_attempt(self, submission_id: int, error: MetaError) -> None:
+    def _look_again(self, submission_id: int, kind: str) -> None:
+        """Meta may still be creating what a lost answer was about: wait, then look again
+        (the attempt is not spent: nothing failed)."""
+        now = utcnow()
+        wait = float(current_app.config["WORKER_LOOKUP_WAIT_SECONDS"])
+        with transaction() as db:
+            submission = self.held(db, submission_id)
+            checklist = db.get(Checklist, submission.checklist_id)
+            assert checklist is not None
+            submission.lookups += 1
+            delay = wait * 2 ** (submission.lookups - 1)
+            submission.attempts -= 1
+            submission.next_attempt_at = now + timedelta(seconds=delay)
+            submission.status = State.QUEUED.value
+            submission.lease_until = None
+            submission.updated_at = now
+            db.add(submission)
+            gate.transition(
+                db,
+                checklist,
+                Event.RETRY,
+                None,
+                now,
+                checks=(),
+                attempts_left=1,
+                data={"submission": submission_id, "looking_up": kind,
+                      "lookup": submission.lookups, "retry_in_seconds": delay},
+                actor=WORKER,
+            )  # fmt: skip
+
+    def _failed_attempt(self, submission_id: int, ad_account_id: str, error: MetaError) -> None:
         now = utcnow()
         config = current_app.config
+        self.record_usage()
         with transaction() as db:
-            submission = self._held(db, submission_id)
+            submission = self.held(db, submission_id)
             checklist = db.get(Checklist, submission.checklist_id)
             assert checklist is not None
             left = int(config["WORKER_MAX_ATTEMPTS"]) - submission.attempts
             submission.error = json.dumps(error.as_dict())
             submission.lease_until = None
             submission.updated_at = now
-            data = {
+            data: dict[str, Any] = {
                 "submission": submission_id,
                 "error": error.as_dict(),
                 "attempt": submission.attempts,
             }
-            if error.transient and left > 0:
-                base = float(config["WORKER_BACKOFF_BASE_SECONDS"])
-                delay = min(
-                    base * 2 ** (submission.attempts - 1),
-                    float(config["WORKER_BACKOFF_MAX_SECONDS"]),
+            if error.rate_limited:
+                # Meta throttles: wait as it says (else back off); the attempt is not spent,
+                # and every call for the account waits with this one.
+                until = throttle.throttle_for(
+                    db, error, ad_account_id, now, WORKER, self._backoff(submission.attempts)
                 )
-                # Full jitter: workers retrying after one outage do not come back in step.
-                delay = random.uniform(delay / 2, delay)  # noqa: S311 (not for security)
+                submission.attempts -= 1
+                submission.next_attempt_at = until
+                submission.status = State.QUEUED.value
+                data["throttled_until"] = until.isoformat()
+                gate.transition(
+                    db, checklist, Event.RETRY, None, now, checks=(),
+                    attempts_left=max(left + 1, 1), data=data, actor=WORKER,
+                )  # fmt: skip
+            elif error.policy_block:
+                submission.status = State.HELD.value
+                gate.transition(
+                    db, checklist, Event.PARK, None, now, checks=(), data=data, actor=WORKER
+                )
+            elif error.transient and left > 0:
+                delay = self._backoff(submission.attempts).total_seconds()
+                if error.ambiguous:
+                    # Meta may still be creating it: the first look-up waits at least this.
+                    delay = max(delay, float(config["WORKER_LOOKUP_WAIT_SECONDS"]))
                 submission.next_attempt_at = now + timedelta(seconds=delay)
                 submission.status = State.QUEUED.value
                 gate.transition(
@@ -362,14 +517,25 @@ class Worker:
                 gate.transition(
                     db, checklist, Event.FAIL, None, now, checks=(), data=data, actor=WORKER
                 )
+                cleanup.mark_if_needed(db, submission, "failed", WORKER)
             db.add(submission)
+
+    def _backoff(self, attempts: int) -> timedelta:
+        """Exponential backoff with full jitter: workers retrying after one outage do not come
+        back in step."""
+        config = current_app.config
+        base = float(config["WORKER_BACKOFF_BASE_SECONDS"])
+        delay = min(base * 2 ** max(attempts - 1, 0), float(config["WORKER_BACKOFF_MAX_SECONDS"]))
+        return timedelta(seconds=random.uniform(delay / 2, delay))  # noqa: S311 (not security)
 
     # -- ad accounts ----------------------------------------------------------------
 
     def check_accounts(self) -> int:
         """Ask Meta about the ad accounts an admin asked about; returns how many answered."""
+        now = utcnow()
         with transaction(write=False) as db:
-            due = ad_account_service.meta_checks_due(db)
+            throttled = throttle.throttled_accounts(db, now)
+            due = [a for a in ad_account_service.meta_checks_due(db) if a not in throttled]
         answered = 0
         for account_id in due:
             try:
@@ -380,80 +546,14 @@ class Worker:
                     assert account is not None
                     ad_account_service.record_meta_failure(db, account, error.message)
                 continue
+            finally:
+                self.record_usage()
             with transaction() as db:
                 account = db.get(AdAccount, account_id)
                 assert account is not None
                 ad_account_service.record_meta_reading(db, account, reading, utcnow())
             answered += 1
         return answered
-
-    # -- Meta's review -------------------------------------------------------------
-
-    def poll_reviews(self) -> int:
-        """Ask Meta about submitted ads whose review is due; returns how many were decided."""
-        now = utcnow()
-        interval = timedelta(seconds=float(current_app.config["REVIEW_POLL_SECONDS"]))
-        with transaction(write=False) as db:
-            due = db.scalars(
-                select(Submission)
-                .where(
-                    col(Submission.status) == State.SUBMITTED.value,
-                    or_(
-                        col(Submission.review_checked_at).is_(None),
-                        col(Submission.review_checked_at) <= now - interval,
-                    ),
-                )
-                .order_by(col(Submission.id))
-                .limit(50)
-            ).all()
-            work = [(s.id, s.ad_id) for s in due]
-        decided = 0
-        for submission_id, ad_id in work:
-            assert submission_id is not None
-            try:
-                review = self.gateway.review(str(ad_id))
-            except MetaError as error:
-                log.warning("review of submission %s failed: %s", submission_id, error.message)
-                continue
-            decided += self._record_review(submission_id, review.outcome, review.feedback)
-        return decided
-
-    def _record_review(self, submission_id: int, outcome: str, feedback: dict[str, Any]) -> int:
-        now = utcnow()
-        with transaction() as db:
-            # Locked: every worker polls the submitted ads, so two may record one review; the
-            # second waits here and then finds it decided (on SQLite the write lock does this).
-            submission = db.get(Submission, submission_id, with_for_update=True)
-            assert submission is not None
-            if submission.status != State.SUBMITTED.value:
-                return 0  # another worker decided it meanwhile
-            submission.review_checked_at = now
-            submission.updated_at = now
-            db.add(submission)
-            if outcome == "pending":
-                return 0
-            checklist = db.get(Checklist, submission.checklist_id)
-            assert checklist is not None
-            submission.review_feedback = json.dumps(feedback, ensure_ascii=False)
-            if outcome == "approved":
-                submission.status = State.LIVE.value
-                gate.transition(
-                    db, checklist, Event.REVIEW_PASS, None, now, checks=(), actor=WORKER
-                )
-                return 1
-            submission.status = State.REJECTED.value
-            gate.transition(
-                db,
-                checklist,
-                Event.REVIEW_REJECT,
-                None,
-                now,
-                checks=(),
-                data={"feedback": feedback},
-                actor=WORKER,
-            )
-            record_violation(db, checklist.ad_account_id, submission_id)
-            return 1
 
 
 def spec_of(
@@ -463,6 +563,7 @@ def spec_of(
     submission_id: int,
     created_at: datetime,
     status: str,
+    installation: str = "00000000",
 ) -> AdSpec:
     """What is sent to Meta for a checklist: derived from it alone (and its image's bytes)."""
     eu = any(c in EU for c in checklist.country_list)
@@ -486,34 +587,8 @@ def spec_of(
         placements=tuple(Placement(p) for p in checklist.placements),
         image=image,
         created_at=created_at,
+        installation=installation,
     )
-
-
-def record_violation(db: Session, ad_account_id: str, submission_id: int) -> None:
-    """Count a rejected ad against its account; too many cost the political-ad eligibility."""
-    account = db.get(AdAccount, ad_account_id)
-    if account is None:
-        return
-    account.violations += 1
-    audit.record(
-        db,
-        "ad_account.violation",
-        subject=("ad_account", account.id),
-        data={"submission": submission_id, "violations": account.violations},
-        actor=WORKER,
-    )
-    if account.political_eligible and account.violations >= int(
-        current_app.config["MAX_VIOLATIONS"]
-    ):
-        account.political_eligible = False
-        audit.record(
-            db,
-            "ad_account.eligibility_lost",
-            subject=("ad_account", account.id),
-            data={"violations": account.violations},
-            actor=WORKER,
-        )
-    db.add(account)
 
 
 def _sid(submission: Submission) -> int:

@@ -28,6 +28,8 @@ EXPECTED: dict[str, tuple[str | None, frozenset[Role]]] = {
     "api.list_checklists": ("checklists:read", frozenset(Role)),
     "api.create_checklist": ("checklists:write", frozenset({Role.MANAGER})),
     "api.upload_image": ("checklists:write", frozenset({Role.MANAGER})),
+    "api.activate_checklist": ("submissions:write", frozenset({Role.MANAGER})),
+    "api.pause_checklist": ("submissions:write", frozenset({Role.MANAGER})),
     "api.get_checklist": ("checklists:read", frozenset(Role)),
     "api.edit_checklist": ("checklists:write", frozenset({Role.MANAGER})),
     "api.classify_checklist": ("checklists:write", frozenset({Role.MANAGER})),
@@ -102,4 +104,4 @@ def test_every_endpoint_times_every_scope(app: Flask, make_user: UserFactory) ->
             if not ok:
                 failures.append(f"{method} {path} as {role.value} with {scope}: {status}")
     assert failures == []
-    assert checked == sum(len(s) for s in tokens.ROLE_SCOPES.values()) * 14
+    assert checked == sum(len(s) for s in tokens.ROLE_SCOPES.values()) * 16

@@ -22,7 +22,7 @@ from app.admin import ad_accounts
 from app.db import transaction
 from app.meta.sandbox import create_sandbox_app, make_sandbox_server
 from app.meta.worker import Worker, make_gateway
-from app.models import AuditEvent, Checklist, Submission, User, utcnow
+from app.models import AuditEvent, Checklist, Installation, Submission, User, utcnow
 from app.reviews.service import verify_identity
 from tests.conftest import (
     AuthActions,
@@ -255,6 +255,8 @@ def worker(app: Flask, sandbox: Sandbox) -> Worker:
         WORKER_BACKOFF_MAX_SECONDS=0.05,
         # Generous: at a 30 % fault rate some submissions need many attempts (each is cheap here).
         WORKER_MAX_ATTEMPTS=60,
+        # Look an object up again after a lost answer at once (a real Meta: seconds).
+        WORKER_LOOKUP_WAIT_SECONDS=0.01,
         REVIEW_POLL_SECONDS=0,
     )
     return Worker(make_gateway(app), name="test-worker")
@@ -310,3 +312,11 @@ def submission_of(app: Flask, checklist_id: int) -> Submission:
         return db.scalars(
             select(Submission).where(col(Submission.checklist_id) == checklist_id)
         ).one()
+
+
+def installation(app: Flask) -> str:
+    """This installation's name, which every object's name at Meta carries."""
+    with app.app_context(), transaction(write=False) as db:
+        found = db.get(Installation, 1)
+        assert found is not None
+        return found.name

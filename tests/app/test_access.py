@@ -35,6 +35,9 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     # Public as far as sessions go: the view itself wants METRICS_TOKEN, or loopback without
     # one (tests/app/test_metrics.py); the test client is on loopback.
     "metrics.scrape": ANYONE,
+    # Meta calls these: the verify token and the payload's signature guard them.
+    "webhooks.verify": ANYONE,
+    "webhooks.receive": ANYONE,
     "admin.users": frozenset({Role.ADMIN}),
     "admin.create": frozenset({Role.ADMIN}),
     "admin.disable": frozenset({Role.ADMIN}),
@@ -58,6 +61,9 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "checklists.attest": frozenset({Role.MANAGER}),
     "checklists.submit": frozenset({Role.MANAGER}),
     "checklists.withdraw": frozenset({Role.MANAGER, Role.ADMIN}),
+    "checklists.activate": frozenset({Role.MANAGER}),
+    "checklists.pause": frozenset({Role.MANAGER, Role.ADMIN}),
+    "checklists.resume": frozenset({Role.MANAGER, Role.ADMIN}),
     "reviews.queue": frozenset({Role.REVIEWER}),
     "reviews.approve": frozenset({Role.REVIEWER}),
     "reviews.sign_off": frozenset({Role.REVIEWER}),

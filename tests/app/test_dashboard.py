@@ -96,7 +96,7 @@ def march(app: Flask) -> None:
     for kind, times in {
         "checklist.submit": ["2025-03-01T00:00:00", "2025-03-10T12:00:00", "2025-03-31T23:59:59"],
         "checklist.confirm": ["2025-03-11T08:00:00", "2025-03-12T08:00:00"],
-        "checklist.review_pass": ["2025-03-12T09:00:00"],
+        "checklist.meta_approve": ["2025-03-12T09:00:00"],
         "checklist.review_reject": ["2025-03-13T09:00:00"],
         "checklist.fail": ["2025-03-14T09:00:00"],
         "checklist.withdraw": ["2025-03-15T09:00:00"],
@@ -167,7 +167,9 @@ def test_counts_a_period_and_nothing_outside_it(auditor: FlaskClient) -> None:
     assert _table(html, "outcomes", "kind") == {
         "checklist.submit": 3,
         "checklist.confirm": 2,
-        "checklist.review_pass": 1,
+        "checklist.meta_approve": 1,
+        "checklist.meta_deliver": 0,
+        "checklist.meta_issues": 0,
         "checklist.review_reject": 1,
         "checklist.fail": 1,
         "checklist.withdraw": 1,
@@ -208,7 +210,7 @@ def test_every_count_is_drawn_as_an_accessible_chart(auditor: FlaskClient) -> No
     html = auditor.get(f"/audit/dashboard?{MARCH}").get_data(as_text=True)
     assert "style=" not in html
     assert "<style" not in html
-    for section, bars in (("outcomes", 6), ("blocked", 4), ("checks", 6), ("violations", 2)):
+    for section, bars in (("outcomes", 8), ("blocked", 4), ("checks", 6), ("violations", 2)):
         svg = _svg(html, section)
         assert svg.get("role") == "img"
         title = svg.find(f"{SVG}title")

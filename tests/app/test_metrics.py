@@ -124,9 +124,12 @@ def test_submissions_checklists_and_the_queue(
 
     metrics = scrape(client)
 
+    # Every state a submission can be in is reported, the empty ones with 0.
     assert metrics["adgate_submissions"] == {
         ("queued",): 3, ("sending",): 2, ("submitted",): 3, ("live",): 4,
-        ("rejected",): 1, ("failed",): 2, ("withdrawn",): 0,
+        ("rejected",): 1, ("failed",): 2, ("withdrawn",): 0, ("held",): 0, ("paused",): 0,
+        ("activating",): 0, ("pausing",): 0, ("with_issues",): 0, ("billing_blocked",): 0,
+        ("removed",): 0,
     }  # fmt: skip
     checklists = metrics["adgate_checklists"]
     assert (checklists[("queued",)], checklists[("draft",)], checklists[("approved",)]) == (3, 1, 0)

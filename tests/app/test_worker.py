@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo
@@ -12,13 +13,24 @@ from flask import Flask
 from sqlalchemy import event, select
 
 from app.db import engine, transaction
-from app.meta.gateway import KINDS, AccountReading, AdSpec, Gateway, MetaError, Review, SdkGateway
+from app.meta.gateway import (
+    KINDS,
+    AccountReading,
+    AdSpec,
+    AdStatus,
+    Gateway,
+    MetaError,
+    Named,
+    SdkGateway,
+    Usage,
+)
 from app.meta.worker import ID_COLUMNS, Worker, make_gateway
 from app.models import AdAccount, IdentityVerification, User, utcnow
 from tests.app.conftest import (
     CH_FORM,
     Cast,
     Sandbox,
+    installation,
     queued,
     queued_many,
     register_unknown_at_meta,
@@ -43,7 +55,7 @@ def test_a_ch_political_ad_reaches_meta_with_the_right_fields(
     assert campaign["special_ad_categories"] == ["ISSUES_ELECTIONS_POLITICS"]
     assert campaign["special_ad_category_country"] == ["CH"]
     assert campaign["status"] == "PAUSED"
-    assert campaign["name"] == f"adgate-{submission.id}-campaign"
+    assert campaign["name"] == f"adgate-{installation(app)}-{submission.id}-campaign"
     # The budget sits on the ad set, so the campaign says it is not shared (v24.0).
     assert campaign["params"]["is_adset_budget_sharing_enabled"] is False
     assert "daily_budget" not in campaign["params"]
@@ -94,12 +106,13 @@ def test_digitally_created_media_and_a_non_political_ad(
     campaigns = {c["name"]: c for c in sandbox.objects()["campaigns"]}
     creatives = {c["name"]: c for c in sandbox.objects()["adcreatives"]}
     d, p = submission_of(app, digital).id, submission_of(app, plain).id
-    assert creatives[f"adgate-{d}-creative"]["authorization_category"] == (
+    i = installation(app)
+    assert creatives[f"adgate-{i}-{d}-creative"]["authorization_category"] == (
         "POLITICAL_WITH_DIGITALLY_CREATED_MEDIA"
     )
-    assert campaigns[f"adgate-{p}-campaign"]["special_ad_categories"] == []
-    assert "special_ad_category_country" not in campaigns[f"adgate-{p}-campaign"]
-    assert creatives[f"adgate-{p}-creative"]["authorization_category"] == "NONE"
+    assert campaigns[f"adgate-{i}-{p}-campaign"]["special_ad_categories"] == []
+    assert "special_ad_category_country" not in campaigns[f"adgate-{i}-{p}-campaign"]
+    assert creatives[f"adgate-{i}-{p}-creative"]["authorization_category"] == "NONE"
 
 
 def test_an_eu_political_ad_never_reaches_meta_and_meta_would_refuse_it(
@@ -158,31 +171,45 @@ def test_an_ambiguous_failure_is_looked_up_not_created_twice(
 
 @dataclass
 class Watched:
-    """The real gateway, its lookups listed; the answer to the first create of ``lose`` is
+    """The real gateway, its look-ups listed; the answer to the first create of ``lose`` is
     lost on the way back (Meta has the object)."""
 
     inner: Gateway
     sandbox: Sandbox
     lose: str | None = None
     finds: list[str] = field(default_factory=list)
+    lost: bool = False
 
     def validate(self, spec: AdSpec) -> None:
         self.inner.validate(spec)
 
     def create(self, spec: AdSpec, kind: str, parents: dict[str, str]) -> str:
-        if kind == self.lose and not self.finds:
+        if kind == self.lose and not self.lost:
+            self.lost = True
             self.sandbox.faults(kind="drop", next=1, methods=["POST"])
         return self.inner.create(spec, kind, parents)
 
-    def find(self, spec: AdSpec, kind: str) -> str | None:
+    def find(self, spec: AdSpec, kind: str) -> list[Named]:
         self.finds.append(kind)
         return self.inner.find(spec, kind)
 
-    def review(self, ad_id: str) -> Review:
-        return self.inner.review(ad_id)
+    def delete(self, kind: str, object_id: str) -> None:
+        self.inner.delete(kind, object_id)
+
+    def set_status(self, kind: str, object_id: str, status: str) -> None:
+        self.inner.set_status(kind, object_id, status)
+
+    def read_ads(self, ad_ids: Sequence[str]) -> dict[str, AdStatus]:
+        return self.inner.read_ads(ad_ids)
+
+    def list_named(self, ad_account_id: str, kind: str) -> list[Named]:
+        return self.inner.list_named(ad_account_id, kind)
 
     def read_account(self, ad_account_id: str) -> AccountReading:
         return self.inner.read_account(ad_account_id)
+
+    def take_usage(self) -> dict[str, Usage]:
+        return self.inner.take_usage()
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -203,8 +230,9 @@ def test_an_object_whose_id_was_lost_is_found_by_name_not_created_again(
     before = KINDS[: KINDS.index(kind)]
     assert all(getattr(failed, ID_COLUMNS[k]) for k in before)
     run(app, lossy)
-    # Looked up before it is created again (an image: uploaded again, which gives its hash).
-    assert gateway.finds == [kind]
+    # Looked up before it is created again (an image: uploaded again, which gives its hash),
+    # and every other object listed by its name once after its create (duplicates).
+    assert sorted(gateway.finds) == sorted(k for k in KINDS if k != "image")
     done = submission_of(app, checklist_id)
     assert (done.status, done.creating) == ("submitted", None)
     objects = sandbox.objects()
@@ -242,7 +270,8 @@ def test_a_submission_is_sent_in_seven_transactions(
     # and the creative's ids each with the next object's intent, the ad's id with the
     # confirmation: every id is recorded the moment it comes back.
     assert len(commits) == 7
-    assert gateway.finds == []  # nothing was ambiguous: no lookups
+    # Nothing was ambiguous: no look-up before a create, only the list by name after each.
+    assert gateway.finds == ["campaign", "adset", "creative", "ad"]
     assert submission_of(app, checklist_id).status == "submitted"
 
 
@@ -303,7 +332,8 @@ def test_review_rejection_records_a_violation_and_blocks_the_next_siep_ad(
     run(app, worker)
     sandbox.review_now()
     run(app, worker)
-    assert cast.checklist(approved).state == "live"
+    # Approved by Meta: created paused, it stays paused until someone starts it.
+    assert cast.checklist(approved).state == "paused"
     assert cast.checklist(rejected).state == "rejected"
     with app.app_context(), transaction(write=False) as db:
         account = db.get(AdAccount, "act_1002")

@@ -17,7 +17,7 @@ def test_the_api_page_lists_every_operation(page: Page, live_server: str) -> Non
     page.on("request", lambda request: requested.append(request.url))
     page.goto("/api/v1/docs")
     expect(page.locator(".opblock").first).to_be_visible(timeout=20_000)
-    assert page.locator(".opblock").count() == 14
+    assert page.locator(".opblock").count() == 16
     expect(
         page.locator(".opblock-summary-path", has_text="/api/v1/checklists/{checklist_id}/submit")
     ).to_have_count(1)

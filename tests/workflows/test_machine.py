@@ -20,6 +20,7 @@ from workflows.machine import (
     events_from,
     fire,
     mermaid,
+    meta_event,
 )
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
@@ -41,34 +42,55 @@ def checks(failing: set[str] | frozenset[str] = frozenset()) -> tuple[CheckResul
 
 
 # The specification, written out: (state, event) -> target for the right party with checks passing.
+S, E = State, Event
+# Where Meta holds the ad.
+AT_META = [S.SUBMITTED, S.PAUSED, S.ACTIVATING, S.LIVE, S.PAUSING, S.WITH_ISSUES,
+           S.BILLING_BLOCKED]  # fmt: skip
 EXPECTED = {
-    (State.DRAFT, Event.EDIT): State.DRAFT,
-    (State.APPROVED, Event.EDIT): State.DRAFT,
-    (State.DRAFT, Event.APPROVE): State.APPROVED,
-    (State.DRAFT, Event.SUBMIT): State.QUEUED,
-    (State.APPROVED, Event.SUBMIT): State.QUEUED,
-    (State.QUEUED, Event.SEND): State.SENDING,
-    (State.SENDING, Event.CONFIRM): State.SUBMITTED,
-    (State.SENDING, Event.RETRY): State.QUEUED,
-    (State.SENDING, Event.FAIL): State.FAILED,
-    (State.SUBMITTED, Event.REVIEW_PASS): State.LIVE,
-    (State.SUBMITTED, Event.REVIEW_REJECT): State.REJECTED,
-    (State.DRAFT, Event.WITHDRAW): State.WITHDRAWN,
-    (State.APPROVED, Event.WITHDRAW): State.WITHDRAWN,
-    (State.QUEUED, Event.WITHDRAW): State.WITHDRAWN,
+    (S.DRAFT, E.EDIT): S.DRAFT,
+    (S.APPROVED, E.EDIT): S.DRAFT,
+    (S.DRAFT, E.APPROVE): S.APPROVED,
+    (S.DRAFT, E.SUBMIT): S.QUEUED,
+    (S.APPROVED, E.SUBMIT): S.QUEUED,
+    (S.QUEUED, E.SEND): S.SENDING,
+    (S.SENDING, E.CONFIRM): S.SUBMITTED,
+    (S.SENDING, E.RETRY): S.QUEUED,
+    (S.SENDING, E.FAIL): S.FAILED,
+    (S.SENDING, E.PARK): S.HELD,
+    (S.HELD, E.RESUME): S.QUEUED,
+    (S.SUBMITTED, E.META_APPROVE): S.PAUSED,
+    **{(s, E.META_DELIVER): S.LIVE for s in AT_META if s not in (S.LIVE, S.PAUSING)},
+    **{(s, E.META_PAUSE): S.PAUSED for s in (S.LIVE, S.PAUSING, S.WITH_ISSUES, S.BILLING_BLOCKED)},
+    **{(s, E.META_ISSUES): S.WITH_ISSUES for s in AT_META if s is not S.WITH_ISSUES},
+    **{(s, E.META_BILLING): S.BILLING_BLOCKED for s in AT_META if s is not S.BILLING_BLOCKED},
+    **{(s, E.META_REMOVE): S.REMOVED for s in AT_META},
+    **{(s, E.REVIEW_REJECT): S.REJECTED for s in AT_META},
+    (S.PAUSED, E.ACTIVATE): S.ACTIVATING,
+    (S.ACTIVATING, E.ACTIVATION_FAILED): S.PAUSED,
+    (S.LIVE, E.PAUSE): S.PAUSING,
+    (S.WITH_ISSUES, E.PAUSE): S.PAUSING,
+    (S.PAUSING, E.PAUSE_FAILED): S.LIVE,
+    (S.DRAFT, E.WITHDRAW): S.WITHDRAWN,
+    (S.APPROVED, E.WITHDRAW): S.WITHDRAWN,
+    (S.QUEUED, E.WITHDRAW): S.WITHDRAWN,
+    (S.HELD, E.WITHDRAW): S.WITHDRAWN,
 }
+OWNER, REVIEWER, ADMIN, WORKER = Party.OWNER, Party.REVIEWER, Party.ADMIN, Party.WORKER
 WHO = {
-    Event.EDIT: {Party.OWNER},
-    Event.APPROVE: {Party.REVIEWER},
-    Event.SUBMIT: {Party.OWNER},
-    Event.SEND: {Party.WORKER},
-    Event.CONFIRM: {Party.WORKER},
-    Event.RETRY: {Party.WORKER},
-    Event.FAIL: {Party.WORKER},
-    Event.REVIEW_PASS: {Party.WORKER},
-    Event.REVIEW_REJECT: {Party.WORKER},
-    Event.WITHDRAW: {Party.OWNER, Party.ADMIN},
-}
+    E.EDIT: {OWNER},
+    E.APPROVE: {REVIEWER},
+    E.SUBMIT: {OWNER},
+    E.ACTIVATE: {OWNER},
+    E.PAUSE: {OWNER, ADMIN},
+    E.RESUME: {OWNER, ADMIN},
+    E.WITHDRAW: {OWNER, ADMIN},
+    **{
+        e: {WORKER}
+        for e in (E.SEND, E.CONFIRM, E.RETRY, E.FAIL, E.PARK, E.META_APPROVE, E.META_DELIVER,
+                  E.META_PAUSE, E.META_ISSUES, E.META_BILLING, E.META_REMOVE, E.REVIEW_REJECT,
+                  E.ACTIVATION_FAILED, E.PAUSE_FAILED)
+    },
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("state", list(State))
@@ -130,6 +152,46 @@ def test_retry_needs_attempts_left() -> None:
 def test_final_states_have_no_way_out() -> None:
     for state in FINAL_STATES:
         assert events_from(state, ALL) == []
+
+
+@pytest.mark.parametrize(
+    ("state", "status", "event"),
+    [
+        (S.SUBMITTED, "PENDING_REVIEW", None),
+        (S.SUBMITTED, "IN_PROCESS", None),
+        (S.SUBMITTED, "PAUSED", E.META_APPROVE),
+        (S.SUBMITTED, "CAMPAIGN_PAUSED", E.META_APPROVE),
+        (S.SUBMITTED, "ACTIVE", E.META_DELIVER),
+        (S.SUBMITTED, "DISAPPROVED", E.REVIEW_REJECT),
+        (S.SUBMITTED, "WITH_ISSUES", E.META_ISSUES),
+        (S.SUBMITTED, "PENDING_BILLING_INFO", E.META_BILLING),
+        (S.LIVE, "ADSET_PAUSED", E.META_PAUSE),
+        (S.LIVE, "ACTIVE", None),
+        (S.PAUSED, "PAUSED", None),
+        (S.LIVE, "ARCHIVED", E.META_REMOVE),
+        (S.PAUSED, "DELETED", E.META_REMOVE),
+        (S.WITH_ISSUES, "ACTIVE", E.META_DELIVER),
+        # Until the worker has started it at Meta, a starting ad still reads PAUSED.
+        (S.ACTIVATING, "PAUSED", None),
+        (S.ACTIVATING, "ACTIVE", E.META_DELIVER),
+        (S.PAUSING, "ACTIVE", None),
+        (S.PAUSING, "PAUSED", E.META_PAUSE),
+        (S.LIVE, "SOMETHING_NEW", None),
+        (S.REJECTED, "ACTIVE", None),
+    ],
+)
+def test_metas_status_moves_the_ad(state: State, status: str, event: Event | None) -> None:
+    assert meta_event(state, status) is event
+
+
+def test_only_a_disapproval_is_a_rejection() -> None:
+    rejecting = {t.event for t in TABLE if t.target is S.REJECTED}
+    assert rejecting == {E.REVIEW_REJECT}
+    assert {meta_event(S.LIVE, s) for s in ("WITH_ISSUES", "PENDING_BILLING_INFO", "DELETED")} == {
+        E.META_ISSUES,
+        E.META_BILLING,
+        E.META_REMOVE,
+    }
 
 
 def test_mermaid_diagram_has_every_transition() -> None:

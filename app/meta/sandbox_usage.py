@@ -1,0 +1,219 @@
+"""The sandbox's rate limits, as Meta's Marketing API counts them, and its webhooks.
+
+Per ad account, every call scores (a read 1, a write 3; a read of many ids one per id) in a
+window of 300 seconds; above the tier's maximum the account is blocked for the tier's block
+(development: 60 points, 300 s; standard: 9,000 points, 60 s — Meta's rate-limiting page,
+docs/meta.md). Every answer carries ``X-Business-Use-Case-Usage`` for the accounts the call
+touched (``call_count`` in percent of the maximum, ``estimated_time_to_regain_access`` in
+minutes) and ``X-App-Usage``. A throttle can also be held for a set time
+(``POST /__sandbox__/throttles``): then every call for the account is refused with code 80004
+until it ends. ``GET /__sandbox__/usage`` tells, per account, the calls made, the highest
+score reached in any window and the calls that arrived while it was throttled.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import math
+import threading
+import time
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+
+from app.meta.sandbox_rules import GraphError
+
+WINDOW = 300.0
+READ, WRITE = 1, 3
+
+
+@dataclass(frozen=True)
+class Tier:
+    """A Marketing API access tier: the score allowed per window, the block when exceeded."""
+
+    name: str
+    max_score: int
+    block_seconds: float
+
+
+TIERS = {
+    "development": Tier("development_access", 60, 300.0),
+    "standard": Tier("standard_access", 9000, 60.0),
+}
+
+
+def throttled_error(minutes: int) -> GraphError:
+    """Meta's answer to a call for an ad account whose ads-management budget is used up."""
+    return GraphError(
+        "(#80004) There have been too many calls to this ad-account. Wait a bit and try again."
+        " For more info, please refer to"
+        " https://developers.facebook.com/docs/graph-api/overview/rate-limiting#ads-management.",
+        code=80004,
+        subcode=2446079,
+        user_title="Too Many Calls to This Ad Account",
+        user_msg=f"Too many calls to this ad account. Try again in about {minutes} minute(s).",
+        transient=True,
+    )
+
+
+class Budget:
+    """Scores, blocks and held throttles per ad account; every access holds the lock."""
+
+    def __init__(self, tier: str | None) -> None:
+        self.tier = TIERS[tier] if tier else None
+        self._lock = threading.Lock()
+        self._calls: dict[str, deque[tuple[float, int]]] = {}
+        self._blocked: dict[str, float] = {}
+        self._held: dict[str, float] = {}
+        self._total: Counter[str] = Counter()
+        self._peak: Counter[str] = Counter()
+        self._while_throttled: Counter[str] = Counter()
+        self._app_calls = 0
+
+    def _until(self, account: str, now: float) -> float | None:
+        ends = [t for t in (self._blocked.get(account), self._held.get(account)) if t and t > now]
+        return max(ends) if ends else None
+
+    def admit(self, accounts: Iterable[str], now: float) -> GraphError | None:
+        """The refusal of a call for a throttled account, if one of ``accounts`` is."""
+        with self._lock:
+            for account in accounts:
+                until = self._until(account, now)
+                if until is not None:
+                    self._while_throttled[account] += 1
+                    return throttled_error(max(1, math.ceil((until - now) / 60)))
+        return None
+
+    def count(self, scores: dict[str, int], now: float) -> None:
+        """Add a performed call's scores; block an account whose window exceeds the tier."""
+        with self._lock:
+            self._app_calls += 1
+            for account, score in scores.items():
+                window = self._calls.setdefault(account, deque())
+                window.append((now, score))
+                while window and window[0][0] <= now - WINDOW:
+                    window.popleft()
+                total = sum(s for _, s in window)
+                self._total[account] += 1
+                self._peak[account] = max(self._peak[account], total)
+                if self.tier is not None and total > self.tier.max_score:
+                    self._blocked[account] = now + self.tier.block_seconds
+
+    def headers(self, accounts: Iterable[str], now: float) -> dict[str, str]:
+        """``X-Business-Use-Case-Usage`` for ``accounts`` and ``X-App-Usage``."""
+        with self._lock:
+            cases: dict[str, list[dict[str, Any]]] = {}
+            for account in sorted(set(accounts)):
+                window = self._calls.get(account, deque())
+                score = sum(s for t, s in window if t > now - WINDOW)
+                maximum = self.tier.max_score if self.tier else TIERS["standard"].max_score
+                until = self._until(account, now)
+                cases[account.removeprefix("act_")] = [
+                    {
+                        "type": "ads_management",
+                        "call_count": min(100, round(100 * score / maximum)),
+                        "total_cputime": min(100, round(50 * score / maximum)),
+                        "total_time": min(100, round(50 * score / maximum)),
+                        "estimated_time_to_regain_access": (
+                            max(1, math.ceil((until - now) / 60)) if until else 0
+                        ),
+                        "ads_api_access_tier": (self.tier or TIERS["standard"]).name,
+                    }
+                ]
+            app = {"call_count": 0, "total_time": 0, "total_cputime": 0}
+        found = {"X-App-Usage": json.dumps(app)}
+        if cases:
+            found["X-Business-Use-Case-Usage"] = json.dumps(cases)
+        return found
+
+    def hold(self, account: str, seconds: float, now: float) -> float:
+        """Throttle ``account`` for ``seconds`` from ``now``; returns when it ends."""
+        with self._lock:
+            self._held[account] = now + seconds
+            return self._held[account]
+
+    def release(self) -> None:
+        """End every held throttle and block (the counts stay)."""
+        with self._lock:
+            self._held.clear()
+            self._blocked.clear()
+
+    def report(self, now: float) -> dict[str, Any]:
+        """Per account: calls made, the highest window score, calls while throttled."""
+        with self._lock:
+            accounts = set(self._total) | set(self._held) | set(self._blocked)
+            return {
+                "tier": self.tier.name if self.tier else None,
+                "max_score": self.tier.max_score if self.tier else None,
+                "accounts": {
+                    a: {
+                        "calls": self._total[a],
+                        "peak_score": self._peak[a],
+                        "calls_while_throttled": self._while_throttled[a],
+                        "throttled_until": self._until(a, now),
+                    }
+                    for a in sorted(accounts)
+                },
+            }
+
+
+class Webhooks:
+    """Meta's ads webhooks as the sandbox sends them: signed with the app secret, each
+    notification POSTed in a thread of its own to every subscribed URL."""
+
+    def __init__(self, app_secret: str | None) -> None:
+        self.app_secret = app_secret
+        self.urls: list[str] = []
+        self.delivered: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+
+    def subscribe(self, url: str) -> None:
+        """Send notifications to ``url`` (an app's webhook endpoint)."""
+        if not self.app_secret:
+            raise ValueError("the sandbox signs webhooks with its app secret: start it with one")
+        if not url.startswith(("http://", "https://")):
+            raise ValueError("url must be http(s)")
+        with self._lock:
+            self.urls.append(url)
+
+    def notify(self, account_id: str, field: str, object_id: str, value: dict[str, Any]) -> None:
+        """One change of an ad object, as Meta's ``ad_account`` webhook reports it."""
+        with self._lock:
+            urls = list(self.urls)
+        if not urls or not self.app_secret:
+            return
+        payload = {
+            "object": "ad_account",
+            "entry": [
+                {
+                    "id": account_id.removeprefix("act_"),
+                    "time": int(time.time()),
+                    "changes": [{"field": field, "value": {"id": object_id, **value}}],
+                }
+            ],
+        }
+        body = json.dumps(payload).encode()
+        signature = "sha256=" + hmac.new(self.app_secret.encode(), body, hashlib.sha256).hexdigest()
+        for url in urls:
+            threading.Thread(
+                target=self._post, args=(url, body, signature), name="sandbox-webhook", daemon=True
+            ).start()
+
+    def _post(self, url: str, body: bytes, signature: str) -> None:
+        try:
+            answer = requests.post(
+                url,
+                data=body,
+                headers={"Content-Type": "application/json", "X-Hub-Signature-256": signature},
+                timeout=5,
+            )
+            status: int | str = answer.status_code
+        except requests.RequestException as exc:
+            status = type(exc).__name__
+        with self._lock:
+            self.delivered.append({"url": url, "status": status, "bytes": len(body)})
