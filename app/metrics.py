@@ -28,7 +28,7 @@ import json
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -51,6 +51,7 @@ from werkzeug.wrappers import Response
 from app import audit, config, db
 from app.audits.dashboard import REFUSED, SEND_BLOCKED
 from app.auth.access import public
+from app.meta import throttle
 from app.models import AdAccount, AuditCheckpoint, AuditEvent, Checklist, Submission, utcnow
 from workflows.machine import State
 
@@ -190,6 +191,7 @@ class DatabaseCollector:
                 .limit(1)
             )
             accounts = _count_by(session, col(AdAccount.political_eligible))
+            throttled = throttle.throttled_accounts(session, now)
 
         yield _gauge(
             "adgate_submissions",
@@ -247,6 +249,12 @@ class DatabaseCollector:
             "eligible",
             {"true": accounts.get(True, 0), "false": accounts.get(False, 0)},
         )
+        yield _gauge(
+            "adgate_meta_throttled_seconds",
+            "Seconds until Meta lets adgate call an ad account again (only throttled accounts).",
+            "ad_account",
+            {a: (until - now).total_seconds() for a, until in sorted(throttled.items())},
+        )
         yield InfoMetricFamily("adgate_build", "The running code.", value=self._build_info())
         yield GaugeMetricFamily(
             "adgate_metrics_collect_seconds",
@@ -295,7 +303,7 @@ def _ready(session: Session, now: datetime) -> tuple[int, datetime | None]:
     return int(queued[0]) + int(abandoned[0]), min(oldest) if oldest else None
 
 
-def _gauge(name: str, documentation: str, label: str, values: dict[Any, int]) -> Metric:
+def _gauge(name: str, documentation: str, label: str, values: Mapping[Any, int | float]) -> Metric:
     family = GaugeMetricFamily(name, documentation, labels=[label])
     for value, n in values.items():
         family.add_metric([str(value)], n)

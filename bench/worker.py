@@ -44,7 +44,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -77,7 +77,15 @@ from app.auth.accounts import create_user
 from app.checklists import service
 from app.checklists.views import FACEBOOK_2FA_WORDING
 from app.db import alembic_config, transaction
-from app.meta.gateway import AccountReading, AdSpec, Gateway, Review, params_for
+from app.meta.gateway import (
+    AccountReading,
+    AdSpec,
+    AdStatus,
+    Gateway,
+    Named,
+    Usage,
+    params_for,
+)
 from app.meta.worker import Worker, make_gateway
 from app.models import Checklist, Submission, User, utcnow
 from app.reviews import service as reviews
@@ -258,7 +266,7 @@ def queued_specs(app: Flask, worker: Worker) -> list[AdSpec]:
             .where(col(Submission.status) == "queued")
             .order_by(col(Submission.id))
         ).all()
-        return [worker._spec(db, s) for s in queued]
+        return [worker.spec(db, s) for s in queued]
 
 
 # --- the two sides -----------------------------------------------------------
@@ -287,17 +295,30 @@ class TimedGateway:
         created: str = self._timed(lambda: self.inner.create(spec, kind, parents))
         return created
 
-    def find(self, spec: AdSpec, kind: str) -> str | None:
-        found: str | None = self._timed(lambda: self.inner.find(spec, kind))
+    def find(self, spec: AdSpec, kind: str) -> list[Named]:
+        found: list[Named] = self._timed(lambda: self.inner.find(spec, kind))
         return found
 
-    def review(self, ad_id: str) -> Review:
-        review: Review = self._timed(lambda: self.inner.review(ad_id))
-        return review
+    def delete(self, kind: str, object_id: str) -> None:
+        self._timed(lambda: self.inner.delete(kind, object_id))
+
+    def set_status(self, kind: str, object_id: str, status: str) -> None:
+        self._timed(lambda: self.inner.set_status(kind, object_id, status))
+
+    def read_ads(self, ad_ids: Sequence[str]) -> dict[str, AdStatus]:
+        read: dict[str, AdStatus] = self._timed(lambda: self.inner.read_ads(ad_ids))
+        return read
+
+    def list_named(self, ad_account_id: str, kind: str) -> list[Named]:
+        found: list[Named] = self._timed(lambda: self.inner.list_named(ad_account_id, kind))
+        return found
 
     def read_account(self, ad_account_id: str) -> AccountReading:
         reading: AccountReading = self._timed(lambda: self.inner.read_account(ad_account_id))
         return reading
+
+    def take_usage(self) -> dict[str, Usage]:
+        return self.inner.take_usage()
 
 
 @dataclass

@@ -182,9 +182,7 @@ class CheckResult:
         return self.status is Status.PASSED
 
 
-def content_hash(
-    ad: Ad, classification: Classification | None, currency: str | None = None
-) -> str:
+def content_hash(ad: Ad, classification: Classification | None, currency: str | None = None) -> str:
     """SHA-256 of what will be sent to Meta: the ad and what its classification decides, and
     the currency its budget is in (the reviewer approved an amount of money)."""
     sent = {

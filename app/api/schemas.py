@@ -14,7 +14,6 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 
 from workflows.checks import SOCIAL_ISSUES
 from workflows.delivery import DEFAULT_DAILY_BUDGET, MAX_BUDGET
-from workflows.machine import State
 
 _LINE_BREAKS = "\n\r\t"
 
@@ -80,10 +79,12 @@ Placements = Annotated[
     Field(min_length=1, max_length=2, description="facebook, instagram or both (each once)"),
 ]
 ImageId = Annotated[int, Field(ge=1, le=2**31 - 1, description="an id from POST /images")]
-StateName = Literal[tuple(s.value for s in State)]  # type: ignore[valid-type]
-SubmissionStatus = Literal[  # type: ignore[valid-type]
-    tuple(s.value for s in State if s not in (State.DRAFT, State.APPROVED))
-]
+# workflows.machine.State, spelled out for the OpenAPI document (a test keeps them equal).
+SubmissionStatus = Literal[
+    "queued", "sending", "held", "submitted", "paused", "activating", "live", "pausing",
+    "with_issues", "billing_blocked", "rejected", "removed", "failed", "withdrawn",
+]  # fmt: skip
+StateName = Literal["draft", "approved", SubmissionStatus]
 
 
 class Strict(BaseModel):

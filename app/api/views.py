@@ -176,7 +176,7 @@ def submission_out(sub: Submission) -> s.SubmissionOut:
         review_feedback=json.loads(sub.review_feedback) if sub.review_feedback else None,
         issues_info=json.loads(sub.issues_info) if sub.issues_info else [],
         throttled_until=throttled,
-        removal=sub.cleanup,  # type: ignore[arg-type]
+        removal=sub.cleanup,
         created_at=sub.created_at,
         updated_at=sub.updated_at,
         sent_at=sub.sent_at,

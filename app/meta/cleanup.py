@@ -93,7 +93,7 @@ def _take(worker: Worker) -> int | None:
             .limit(1)
         )
         if not is_sqlite(db.get_bind().engine):
-            query = query.with_for_update(of=Submission, skip_locked=True)  # type: ignore[arg-type]
+            query = query.with_for_update(of=Submission, skip_locked=True)
         submission = db.scalars(query).first()
         if submission is None:
             return None

@@ -284,7 +284,7 @@ def _take_change(worker: Worker) -> tuple[int, str, dict[str, str]] | None:
             .limit(1)
         )
         if not is_sqlite(db.get_bind().engine):
-            query = query.with_for_update(of=Submission, skip_locked=True)  # type: ignore[arg-type]
+            query = query.with_for_update(of=Submission, skip_locked=True)
         submission = db.scalars(query).first()
         if submission is None:
             return None

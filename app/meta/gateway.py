@@ -500,7 +500,11 @@ class SdkGateway:
         for start in range(0, len(ad_ids), IDS_PER_READ):
             chunk = list(ad_ids[start : start + IDS_PER_READ])
             params = {"ids": ",".join(chunk), "fields": ",".join(AD_STATUS_FIELDS)}
-            response = _guard(lambda params=params: self._api.call("GET", ("",), params=params))
+
+            def call(params: dict[str, str] = params) -> Any:
+                return self._api.call("GET", ("",), params=params)
+
+            response = _guard(call)
             for ad_id, data in response.json().items():
                 found[str(ad_id)] = AdStatus(
                     ad_id=str(ad_id),

@@ -124,6 +124,7 @@ from app.meta.sandbox_rules import (
     graph_time,
     image_hash,
     nonexisting_edge_error,
+    policy_block_error,
     rate_limit_error,
     review_feedback,
     server_error,
@@ -138,7 +139,7 @@ if TYPE_CHECKING:
     from _typeshed.wsgi import StartResponse, WSGIApplication, WSGIEnvironment
 
 EDGES = ("campaigns", "adsets", "adimages", "adcreatives", "ads")
-FAULT_KINDS = ("rate_limit", "server_error", "slow", "drop")
+FAULT_KINDS = ("rate_limit", "server_error", "policy_block", "slow", "drop")
 FAULT_CODES = {"rate_limit": sorted(RATE_LIMITS), "server_error": sorted(SERVER_ERRORS)}
 FIRST_ID = 120210000000000001
 STATE_VERSION = 1
@@ -187,6 +188,8 @@ class Fault:
             return rate_limit_error(self.code or 17)
         if self.kind == "server_error":
             return server_error(self.code or 2)
+        if self.kind == "policy_block":
+            return policy_block_error()
         return None
 
 

@@ -402,6 +402,17 @@ def server_error(code: int) -> GraphError:
     )
 
 
+def policy_block_error() -> GraphError:
+    """Code 368: the action was blocked for policy reasons (not transient: a person must look)."""
+    return GraphError(
+        "(#368) The action attempted has been deemed abusive or is otherwise disallowed",
+        code=368,
+        user_title="Action Blocked",
+        user_msg="This action was blocked for policy reasons. Check the ad account's status in"
+        " Meta's Business Support Home.",
+    )
+
+
 def token_error() -> GraphError:
     """The answer to a call without an access token."""
     return GraphError(

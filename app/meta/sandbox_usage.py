@@ -61,6 +61,14 @@ def throttled_error(minutes: int) -> GraphError:
     )
 
 
+def _minutes(seconds: float) -> float:
+    """Meta's estimate in minutes: whole minutes (rounded up); below a minute the sandbox says
+    it to the second (as a fraction), so that tests need not wait a whole minute."""
+    if seconds >= 60:
+        return float(math.ceil(seconds / 60))
+    return round(math.ceil(seconds) / 60, 4)
+
+
 class Budget:
     """Scores, blocks and held throttles per ad account; every access holds the lock."""
 
@@ -119,9 +127,7 @@ class Budget:
                         "call_count": min(100, round(100 * score / maximum)),
                         "total_cputime": min(100, round(50 * score / maximum)),
                         "total_time": min(100, round(50 * score / maximum)),
-                        "estimated_time_to_regain_access": (
-                            max(1, math.ceil((until - now) / 60)) if until else 0
-                        ),
+                        "estimated_time_to_regain_access": _minutes(until - now) if until else 0,
                         "ads_api_access_tier": (self.tier or TIERS["standard"]).name,
                     }
                 ]

@@ -205,7 +205,7 @@ class Worker:
             )
             sqlite = is_sqlite(db.get_bind().engine)
             if not sqlite:
-                query = query.with_for_update(of=Submission, skip_locked=True)  # type: ignore[arg-type]
+                query = query.with_for_update(of=Submission, skip_locked=True)
             submission = db.scalars(query).first()
             if submission is None:
                 return None

@@ -127,3 +127,19 @@ def test_a_reviewer_approves_only_with_a_valid_code_once(api: ApiCast) -> None:
     _problem(api.reviewer.post(path, headers={"X-OTP": code}), 403, "otp-invalid")
     kinds = [e["kind"] for e in api.auditor.get("/audit/events?kind=auth.*").get_json()["events"]]
     assert "auth.code_failed" in kinds
+
+
+def test_the_documented_states_are_the_machines() -> None:
+    from typing import get_args
+
+    from app.api.schemas import StateName, SubmissionStatus
+    from workflows.machine import State
+
+    def flat(kind: object) -> set[str]:
+        found: set[str] = set()
+        for arg in get_args(kind):
+            found |= flat(arg) if get_args(arg) else {str(arg)}
+        return found
+
+    assert flat(StateName) == {s.value for s in State}
+    assert flat(SubmissionStatus) == {s.value for s in State} - {"draft", "approved"}

@@ -14,7 +14,7 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlmodel import col
 from werkzeug.test import TestResponse
 
@@ -299,10 +299,17 @@ def run(app: Flask, worker: Worker, rounds: int = 200) -> None:
 
 
 def _pending(app: Flask) -> bool:
+    """Work the worker has yet to do: sending, a status to set at Meta, a removal."""
     with transaction(write=False) as db:
         return bool(
             db.scalars(
-                select(Submission).where(col(Submission.status).in_(["queued", "sending"]))
+                select(Submission).where(
+                    or_(
+                        col(Submission.status).in_(["queued", "sending"]),
+                        col(Submission.status_change).is_not(None),
+                        col(Submission.cleanup) == "pending",
+                    )
+                )
             ).first()
         )
 

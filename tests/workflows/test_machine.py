@@ -46,7 +46,7 @@ S, E = State, Event
 # Where Meta holds the ad.
 AT_META = [S.SUBMITTED, S.PAUSED, S.ACTIVATING, S.LIVE, S.PAUSING, S.WITH_ISSUES,
            S.BILLING_BLOCKED]  # fmt: skip
-EXPECTED = {
+EXPECTED: dict[tuple[State, Event], State] = {
     (S.DRAFT, E.EDIT): S.DRAFT,
     (S.APPROVED, E.EDIT): S.DRAFT,
     (S.DRAFT, E.APPROVE): S.APPROVED,
