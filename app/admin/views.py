@@ -27,7 +27,7 @@ from app.auth import stepup, twofactor
 from app.auth.access import roles_required
 from app.auth.accounts import AccountError, create_user, set_active
 from app.db import get_session
-from app.models import AdAccount, RegisteredDisclaimer, Role, User, utcnow
+from app.models import AdAccount, Installation, RegisteredDisclaimer, Role, User, utcnow
 from workflows import policy
 
 
@@ -133,9 +133,15 @@ def reset_two_factor(user_id: int) -> Response:
 
 
 def _ad_accounts_page(form: AdAccountForm, status: int = 200) -> tuple[str, int]:
-    accounts = get_session().scalars(select(AdAccount).order_by(col(AdAccount.id))).all()
+    db = get_session()
+    accounts = db.scalars(select(AdAccount).order_by(col(AdAccount.id))).all()
     return render_template(
-        "admin/ad_accounts.html", accounts=accounts, form=form, restore_form=RestoreForm()
+        "admin/ad_accounts.html",
+        accounts=accounts,
+        form=form,
+        restore_form=RestoreForm(),
+        installation=db.get(Installation, 1),
+        now=utcnow(),
     ), status
 
 
