@@ -2,7 +2,8 @@
 measured under GNU time, and the machine they ran on.
 
 Scripts in ``bench/`` run as ``.venv/bin/python bench/NAME.py`` from the project's root; this
-folder is then on ``sys.path``, so they ``import common``.
+folder is then on ``sys.path``, so they ``import common``, which puts the root there too (for
+``tools``).
 """
 
 from __future__ import annotations
@@ -32,6 +33,9 @@ from sqlalchemy import Engine, create_engine, make_url, text
 from app import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
+# ``tools`` (developer tooling, not installed with the app) is imported from the project's root.
+if str(ROOT) not in sys.path:
+    sys.path.append(str(ROOT))
 RESULTS = ROOT / "bench" / "results"
 GNU_TIME = "/usr/bin/time"
 # The PostgreSQL database the benchmarks use by default; each run works in a schema of its own.

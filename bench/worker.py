@@ -84,9 +84,10 @@ from app.meta.gateway import (
     Gateway,
     Named,
     Usage,
+    object_name,
     params_for,
 )
-from app.meta.worker import Worker, make_gateway
+from app.meta.worker import Worker, installation_name, make_gateway
 from app.models import Checklist, Submission, User, utcnow
 from app.reviews import service as reviews
 from app.suggester import get_suggester
@@ -569,9 +570,12 @@ def latency(
                 raise SystemExit(f"the worker sent {len(sent)} of {count}:\n{worker.output()}")
             time.sleep(0.2)
     campaigns = {c["name"]: float(c["created_at"]) for c in sandbox.objects()["campaigns"]}
+    with app.app_context(), transaction(write=False) as db:
+        installation = installation_name(db)
     reached, submitted = [], []
     for submission_id, at in accepted.items():
-        reached.append((campaigns[f"adgate-{submission_id}-campaign"] - at) * 1000)
+        name = object_name(installation, submission_id, "campaign")
+        reached.append((campaigns[name] - at) * 1000)
         sent_at = sent[submission_id]
         assert sent_at is not None
         submitted.append((_aware(sent_at).timestamp() - at) * 1000)
