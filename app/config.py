@@ -82,6 +82,9 @@ DEFAULTS: dict[str, Any] = {
     # changes up to the maximum (Meta's rate limits: docs/meta.md).
     "REVIEW_POLL_SECONDS": 60.0,
     "REVIEW_POLL_MAX_SECONDS": 3600.0,
+    # Reads that can wait (Meta's status of ads, reconciliation) wait while Meta last said an
+    # ad account's rate budget is used to this percent or more: the rest is kept for sending.
+    "META_USAGE_YIELD_PERCENT": 50.0,
     # How often the worker lists adgate's objects at Meta to find any it does not track.
     "RECONCILE_HOURS": 1.0,
     # Meta's ads webhooks: the verify token set in the app's webhook settings (None: the

@@ -192,7 +192,8 @@ class Report:
 
 def reconcile(worker: Worker) -> Report:
     """List adgate's objects at Meta per registered ad account; remove and audit those that no
-    submission tracks (throttled accounts are skipped and named in the report)."""
+    submission tracks (accounts that Meta throttles, or whose rate budget it lately said is
+    mostly used, are skipped and named in the report)."""
     now = utcnow()
     report = Report()
     grace = timedelta(seconds=2 * float(current_app.config["WORKER_LEASE_SECONDS"]))
@@ -202,8 +203,9 @@ def reconcile(worker: Worker) -> Report:
         ours = installation.name
         throttled = throttle.throttled_accounts(db, now)
         accounts = list(db.scalars(select(col(AdAccount.id)).order_by(col(AdAccount.id))))
+    busy = worker.busy_accounts()
     for account_id in accounts:
-        if account_id in throttled:
+        if account_id in throttled or account_id in busy or throttle.APP in busy:
             report.skipped.append(account_id)
             continue
         report.accounts.append(account_id)

@@ -61,7 +61,10 @@ def _longer(interval: float | None, config: Mapping[str, Any]) -> float:
 
 def poll_reviews(worker: Worker) -> int:
     """Read the due ads' status from Meta, many per call; returns how many moved."""
-    taken = _take_due(utcnow())
+    busy = worker.busy_accounts()
+    if throttle.APP in busy:
+        return 0
+    taken = _take_due(utcnow(), busy)
     moved = 0
     for account_id, ads in taken.items():
         try:
@@ -79,9 +82,9 @@ def poll_reviews(worker: Worker) -> int:
     return moved
 
 
-def _take_due(now: datetime) -> dict[str, list[tuple[str, int]]]:
-    """The ads due for a read, by ad account (throttled accounts skipped); their next read is
-    moved forward in the same transaction so that no other worker takes them."""
+def _take_due(now: datetime, busy: set[str]) -> dict[str, list[tuple[str, int]]]:
+    """The ads due for a read, by ad account (throttled and ``busy`` accounts skipped); their
+    next read is moved forward in the same transaction so that no other worker takes them."""
     config = current_app.config
     with transaction() as db:
         query = (
@@ -97,6 +100,7 @@ def _take_due(now: datetime) -> dict[str, list[tuple[str, int]]]:
                     col(Submission.review_next_at) <= now,
                 ),
                 throttle.account_free(now),
+                col(Checklist.ad_account_id).not_in(sorted(busy)),
             )
             .order_by(col(Submission.review_next_at))
             .limit(BATCH)

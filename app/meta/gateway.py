@@ -53,8 +53,9 @@ TRANSIENT_CODES = frozenset({1, 2, 341, *RATE_LIMIT_CODES})
 POLICY_BLOCK = 368
 # What the worker creates, in order: the image only when the ad has one.
 KINDS = ("campaign", "adset", "image", "creative", "ad")
-# How far back a look-up by name reads: an object of a submission is never older than it.
-FIND_HORIZON = timedelta(days=2)
+# How far back before its submission a look-up by name reads (an object of a submission is
+# never older than it; the margin covers a difference between adgate's clock and Meta's).
+FIND_HORIZON = timedelta(hours=1)
 # adgate-<installation>-<submission>-<kind>
 NAME = re.compile(r"adgate-([0-9a-f]{8})-(\d+)-(campaign|adset|creative|ad)")
 # The fields read to follow an ad at Meta.
@@ -142,6 +143,21 @@ class Usage:
     # None: not throttled; else the moment Meta estimates access comes back.
     regain_at: datetime | None
     report: Mapping[str, Any]
+
+    @property
+    def percent(self) -> float:
+        """The largest share of the budget used, in percent (of ``call_count``,
+        ``total_cputime`` and ``total_time``, over every use case)."""
+        entries = self.report.get("use_cases", [self.report])
+        return max(
+            (
+                _number(entry.get(key))
+                for entry in (entries if isinstance(entries, list) else [])
+                if isinstance(entry, Mapping)
+                for key in ("call_count", "total_cputime", "total_time")
+            ),
+            default=0.0,
+        )
 
 
 @dataclass(frozen=True)

@@ -124,9 +124,10 @@ class Budget:
                 cases[account.removeprefix("act_")] = [
                     {
                         "type": "ads_management",
-                        "call_count": min(100, round(100 * score / maximum)),
-                        "total_cputime": min(100, round(50 * score / maximum)),
-                        "total_time": min(100, round(50 * score / maximum)),
+                        # Whole percent, rounded down: 100 only when the budget is spent.
+                        "call_count": min(100, 100 * score // maximum),
+                        "total_cputime": min(100, 50 * score // maximum),
+                        "total_time": min(100, 50 * score // maximum),
                         "estimated_time_to_regain_access": _minutes(until - now) if until else 0,
                         "ads_api_access_tier": (self.tier or TIERS["standard"]).name,
                     }

@@ -10,8 +10,9 @@ Crash safety:
   connection) it looks that object up by name (installation and submission) before
   creating it again — more than once, with waits, because Meta keeps creating after a
   client gave up and its reads lag behind its writes — and every id is recorded the
-  moment it comes back. After every create it lists the name again: of duplicates the
-  oldest stays, the others are deleted.
+  moment it comes back. When it does create again, it lists the name right after: of
+  duplicates the oldest stays, the others are deleted. (A first create cannot have a twin,
+  so it costs no listing; reconciliation catches whatever shows up later still.)
 - Rate limits wait as long as Meta says, without spending an attempt; other transient
   errors retry with exponential backoff and jitter, up to the attempts allowed; code 368
   holds the submission for a person; permanent errors fail it with Meta's code, subcode,
@@ -28,7 +29,7 @@ import random
 import socket
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,6 +59,8 @@ from workflows.policy import EU
 
 log = logging.getLogger(__name__)
 CHECKPOINT_CHECK_SECONDS = 60.0
+# How long what Meta said of an account's rate budget is taken as still true.
+USAGE_FRESH = timedelta(seconds=60)
 
 
 def make_gateway(app: Flask) -> SdkGateway:
@@ -102,6 +105,8 @@ class Worker:
 
     gateway: Gateway
     name: str = f"{socket.gethostname()}:{os.getpid()}"
+    # What Meta's usage headers last said, per ad account ("app": the app): percent, when.
+    usage_seen: dict[str, tuple[float, datetime]] = field(default_factory=dict)
 
     # -- the loop ---------------------------------------------------------------
 
@@ -157,13 +162,25 @@ class Worker:
 
     def record_usage(self) -> None:
         """Keep the throttles Meta's answers since the last time announced (no write else)."""
-        usage = throttle.throttling(self.gateway.take_usage(), utcnow())
+        now = utcnow()
+        seen = self.gateway.take_usage()
+        for key, reported in seen.items():
+            self.usage_seen[key] = (reported.percent, now)
+        usage = throttle.throttling(seen, now)
         if not usage:
             return
         with transaction() as db:
             started = throttle.record(db, usage, utcnow(), WORKER)
         for account_id, until in started.items():
             log.warning("Meta throttles %s until %s", account_id, until.isoformat())
+
+    def busy_accounts(self) -> set[str]:
+        """The ad accounts (and "app") whose rate budget Meta lately said is used to
+        META_USAGE_YIELD_PERCENT or more: reads that can wait, wait. A reading older than
+        USAGE_FRESH is not trusted; the next read brings a new one."""
+        limit = float(current_app.config["META_USAGE_YIELD_PERCENT"])
+        fresh = utcnow() - USAGE_FRESH
+        return {k for k, (used, at) in self.usage_seen.items() if used >= limit and at >= fresh}
 
     # -- claiming ---------------------------------------------------------------
 
@@ -303,7 +320,9 @@ class Worker:
                         self._mark_creating(submission_id, kind)
                     parents = {k: v for k, v in ids.items() if v is not None}
                     found = self.gateway.create(spec, kind, parents)
-                    if kind != "image":
+                    if creating == kind and kind != "image":
+                        # Created again after look-ups found nothing: the earlier create may
+                        # show up now. (A first create has no twin: no listing, no calls.)
                         found = self._keep_oldest(
                             submission_id, spec, kind, self.gateway.find(spec, kind), found
                         )

@@ -15,7 +15,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.db import transaction
-from app.meta import follow
+from app.meta import cleanup, follow
+from app.meta.sandbox_usage import Tier
 from app.meta.worker import Worker, make_gateway
 from app.models import AdAccount, IdentityVerification, Submission, utcnow
 from tests.app.conftest import (
@@ -229,6 +230,47 @@ def test_many_ads_are_read_in_one_call_and_reads_stretch_while_nothing_changes(
     failed = submission_of(app, ids[0])
     assert failed.review_next_at is not None
     assert failed.review_next_at >= started + timedelta(seconds=4)
+
+
+def test_reads_that_can_wait_yield_while_the_accounts_budget_runs_low(
+    cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
+) -> None:
+    queued_many(cast, 2)
+    run(app, worker)
+
+    def calls() -> int:
+        usage = requests.get(f"{sandbox.url}/__sandbox__/usage", timeout=5).json()
+        return int(usage["accounts"]["act_1001"]["calls"])
+
+    def due() -> None:
+        with app.app_context(), transaction() as db:
+            for submission in db.scalars(select(Submission)):
+                submission.review_next_at = None
+                db.add(submission)
+
+    # Meta's budget for the account, as the sandbox counts it, becomes a little more than
+    # what was used: its headers now say about 75 %.
+    budget = sandbox.app.extensions["meta_sandbox_budget"]
+    used = requests.get(f"{sandbox.url}/__sandbox__/usage", timeout=5).json()
+    peak = used["accounts"]["act_1001"]["peak_score"]
+    budget.tier = Tier("custom", max_score=int(peak * 1.3), block_seconds=300.0)
+    due()
+    with app.app_context():
+        follow.poll_reviews(worker)
+    percent, _ = worker.usage_seen["act_1001"]
+    assert 50 <= percent < 100
+    before = calls()
+    due()
+    with app.app_context():
+        assert follow.poll_reviews(worker) == 0
+        report = cleanup.reconcile(worker)
+    assert calls() == before  # no read, no reconciliation: the rest is kept for sending
+    assert "act_1001" in report.skipped
+    # A reading a few minutes old is not trusted: the next read goes out and brings a new one.
+    worker.usage_seen["act_1001"] = (percent, utcnow() - timedelta(minutes=2))
+    with app.app_context():
+        follow.poll_reviews(worker)
+    assert calls() == before + 1
 
 
 def test_a_throttled_account_waits_without_failing_and_without_calls(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from datetime import date, timedelta
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.browser
 LANGUAGES = ("de-DE", "en-US")
 
 
-def at_meta(app: Flask, owner_id: int, state: str, **submission: object) -> int:
+def at_meta(app: Flask, owner_id: int, state: str, **submission: Any) -> int:
     """A checklist Meta holds in ``state`` (as the worker leaves it); returns its id."""
     now = utcnow()
     with app.app_context(), transaction() as db:
