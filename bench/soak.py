@@ -18,12 +18,22 @@ loopback only:
    are handed out per reviewer, forward in time), submit with an Idempotency-Key. Mixed in:
    the same key again (one after the other, and two at once), a second submit with a new
    key (refused), incomplete checklists and checklists edited after approval (blocked, with
-   every unmet step). Every answer is counted by endpoint and status.
+   every unmet step), withdrawals while the submission is on its way to Meta, and a
+   reviewer revoking the manager's identity right after a submit (what is still queued is
+   then blocked when the worker checks again). Every answer is counted by endpoint and
+   status. Two ad accounts take the load: ``act_1001`` (two clients in three) and
+   ``act_1004``.
 3. Meanwhile a fault thread posts transient faults to the sandbox (rate limits, server
-   errors, slow answers, answers slower than the timeout, dropped connections), and a chaos
-   thread kills a worker with SIGKILL while it holds a submission, then starts it again.
-4. Then: clients stop, faults are cleared, the queue drains (bounded), and the end checks
-   run. A table of PASS/FAIL and figures is printed and written to
+   errors, slow answers, answers slower than the timeout, dropped connections, dropped
+   answers to creates), a chaos thread kills a worker with SIGKILL while it holds a
+   submission and starts it again, a throttle holds ``act_1004`` for a few minutes (Meta's
+   ``X-Business-Use-Case-Usage`` says how long), and "Meta's reviewers" give ads every
+   outcome (disapproved, with issues, approved paused or active) while the managers start
+   paused ads and pause running ones over the API. The sandbox delivers its ads webhooks,
+   signed, to the app; the workers poll as well, and reconcile every few seconds.
+4. Then: clients stop, faults are cleared, the queue drains (bounded; the throttle runs its
+   course), adgate's states catch up with Meta's, ``flask meta reconcile`` runs, and the end
+   checks run. A table of PASS/FAIL and figures is printed and written to
    ``bench/results/soak-<dialect>.json``; the exit status is 1 when a check failed.
 """
 
@@ -34,7 +44,6 @@ import contextlib
 import json
 import os
 import random
-import re
 import secrets
 import shutil
 import signal
@@ -76,26 +85,47 @@ from app.auth import twofactor
 from app.auth.accounts import create_user
 from app.checklists import gate
 from app.db import alembic_config, new_session, transaction
-from app.meta.gateway import KINDS
-from app.models import AuditEvent, Checklist, Role, Submission, utcnow
+from app.meta import cleanup
+from app.meta.gateway import NAME
+from app.models import (
+    AuditEvent,
+    Checklist,
+    IdentityVerification,
+    Installation,
+    Role,
+    Submission,
+    User,
+    utcnow,
+)
+from app.reviews import service as reviews_service
 from tools.sandbox_accounts import register_sandbox_accounts
 from workflows.checks import Status
-from workflows.machine import State
+from workflows.machine import AT_META, IN_REVIEW, META_PAUSED, State
 
 # The worker's settings: calls to Meta give up after 2 s, a claim lasts 10 s (at least 3 x the
-# timeout, as the app demands), retries come back within a second or two and never run out.
+# timeout, as the app demands), retries come back within a second or two and never run out;
+# after a lost answer the worker looks again after 0.5, 1 and 2 s (in production 10, 20, 40).
 META_TIMEOUT_SECONDS = 2.0
 LEASE_SECONDS = 10.0
 MAX_ATTEMPTS = 50
 BACKOFF_BASE_SECONDS = 0.2
 BACKOFF_MAX_SECONDS = 2.0
+LOOKUP_WAIT_SECONDS = 0.5
 REVIEW_DELAY_SECONDS = 1.0
+# Reads of Meta's review stretch from 1 s to 8 s while nothing changes (in production 60 s
+# to an hour); the workers reconcile whenever they look and the last one is 20 s old.
 REVIEW_POLL_SECONDS = 1.0
+REVIEW_POLL_MAX_SECONDS = 8.0
+RECONCILE_SECONDS = 20.0
 GUNICORN_WORKERS = 2
 SUBMISSION_WORKERS = 2
 # When a worker is killed (fractions of the load time), and how long it stays dead.
 KILLS_AT = (0.2, 0.5, 0.8)
 DEAD_SECONDS = 3.0
+# The ad account Meta throttles, from when (a fraction of the load time) and for how long.
+THROTTLED_ACCOUNT = "act_1004"
+THROTTLE_AT = 0.3
+THROTTLE_SECONDS = 150.0
 # What the fault thread chooses from, every one and a half to three and a half seconds. A
 # fault covers the next few calls to Meta: enough that retries are common, few enough that
 # the workers still get through while the load runs (a slow answer holds a worker up).
@@ -110,20 +140,68 @@ FAULTS: tuple[dict[str, Any], ...] = (
     # Slower than META_TIMEOUT_SECONDS: the object is made, the worker does not hear of it.
     {"kind": "slow", "delay": 2.5, "rate": 0.5, "next": 4, "methods": ["POST"]},
     {"kind": "drop", "rate": 0.3, "next": 6},
+    # A create (or a status change) performed, its answer lost.
+    {"kind": "drop", "rate": 0.5, "next": 4, "methods": ["POST"]},
 )
-AD: dict[str, Any] = {
-    "page_id": "2001",
-    "ad_account_id": "act_1001",
-    "headline": "Volksabstimmung über das neue Schulhaus",
-    "message": "Am 8. März stimmen Sie über das neue Schulhaus ab. Alles zur Abstimmung.",
-    "link_url": "https://www.musterstadt.ch/abstimmung",
-    "countries": ["CH"],
-    "paid_for_by": "Stadt Musterstadt",
+# The ad each client submits, by ad account (page, disclaimer and country authorized there).
+ADS: dict[str, dict[str, Any]] = {
+    "act_1001": {
+        "page_id": "2001",
+        "ad_account_id": "act_1001",
+        "headline": "Volksabstimmung über das neue Schulhaus",
+        "message": "Am 8. März stimmen Sie über das neue Schulhaus ab. Alles zur Abstimmung.",
+        "link_url": "https://www.musterstadt.ch/abstimmung",
+        "countries": ["CH"],
+        "paid_for_by": "Stadt Musterstadt",
+    },
+    THROTTLED_ACCOUNT: {
+        "page_id": "2004",
+        "ad_account_id": THROTTLED_ACCOUNT,
+        "headline": "Gemeindeversammlung zum Budget",
+        "message": "Am 12. März entscheidet die Gemeindeversammlung über das Budget.",
+        "link_url": "https://www.beispielwil.ch/versammlung",
+        "countries": ["CH"],
+        "paid_for_by": "Gemeinde Beispielwil",
+    },
 }
-REACHED_META = frozenset({State.SUBMITTED.value, State.LIVE.value, State.REJECTED.value})
-FINAL = REACHED_META | {State.FAILED.value}
-PENDING = (State.QUEUED.value, State.SENDING.value)
-_OBJECT_NAME = re.compile(r"adgate-(\d+)-(campaign|adset|creative|ad)")
+# Meta's reviewers: the outcome set for an ad as it appears (None: the sandbox's own review,
+# which approves a compliant ad and leaves it paused, as created).
+OUTCOMES: tuple[tuple[str | None, float], ...] = (
+    (None, 0.5),
+    ("DISAPPROVED", 0.1),
+    ("WITH_ISSUES", 0.1),
+    ("ACTIVE", 0.15),
+    ("PAUSED", 0.15),
+)
+DISAPPROVAL = {
+    "global": {"Political and Social Issue Ads": "The disclaimer is not the advertiser's."},
+    "placement_specific": {"instagram": {"Text": "The text is hard to read on Instagram."}},
+}
+# What the managers do with Meta's approved ads: start so many of the paused, pause so many of
+# the running; and withdraw so many of the submissions seen back in the queue half made.
+START_SHARE, PAUSE_SHARE, WITHDRAW_SHARE = 0.6, 0.3, 0.5
+# Where each of adgate's states stands at Meta (the ad's effective_status).
+AT_META_STATES = frozenset({s.value for s in AT_META} | {State.REJECTED.value, State.REMOVED.value})
+MEETS: dict[str, frozenset[str]] = {
+    State.SUBMITTED.value: IN_REVIEW,
+    State.PAUSED.value: META_PAUSED,
+    State.PAUSING.value: META_PAUSED | {"ACTIVE"},
+    State.ACTIVATING.value: META_PAUSED | {"ACTIVE"},
+    State.LIVE.value: frozenset({"ACTIVE"}),
+    State.WITH_ISSUES.value: frozenset({"WITH_ISSUES"}),
+    State.BILLING_BLOCKED.value: frozenset({"PENDING_BILLING_INFO"}),
+    State.REJECTED.value: frozenset({"DISAPPROVED"}),
+    State.REMOVED.value: frozenset({"ARCHIVED", "DELETED"}),
+}
+# Work the workers still have: submissions on their way, status changes, a person's decision.
+PENDING = (
+    State.QUEUED.value,
+    State.SENDING.value,
+    State.ACTIVATING.value,
+    State.PAUSING.value,
+    State.HELD.value,
+)
+GONE = frozenset({"DELETED", "ARCHIVED"})
 EDGE_KIND = {"campaigns": "campaign", "adsets": "adset", "adcreatives": "creative", "ads": "ad"}
 
 
@@ -185,7 +263,16 @@ class Stack:
             "ADGATE_WORKER_MAX_ATTEMPTS": str(MAX_ATTEMPTS),
             "ADGATE_WORKER_BACKOFF_BASE_SECONDS": str(BACKOFF_BASE_SECONDS),
             "ADGATE_WORKER_BACKOFF_MAX_SECONDS": str(BACKOFF_MAX_SECONDS),
+            "ADGATE_WORKER_LOOKUP_WAIT_SECONDS": str(LOOKUP_WAIT_SECONDS),
             "ADGATE_REVIEW_POLL_SECONDS": str(REVIEW_POLL_SECONDS),
+            "ADGATE_REVIEW_POLL_MAX_SECONDS": str(REVIEW_POLL_MAX_SECONDS),
+            "ADGATE_RECONCILE_HOURS": str(RECONCILE_SECONDS / 3600),
+            # Disapprovals are part of the load: one must not end the accounts' eligibility
+            # (that it does is tested in the suite); every one is still counted.
+            "ADGATE_MAX_VIOLATIONS": "1000000",
+            # The sandbox requires appsecret_proof and signs its webhooks with the secret.
+            "ADGATE_META_APP_SECRET": secrets.token_hex(16),
+            "ADGATE_META_WEBHOOK_VERIFY_TOKEN": secrets.token_urlsafe(16),
             "ADGATE_API_RATE_LIMIT": "1000000 per minute",
             "ADGATE_SESSION_COOKIE_SECURE": "false",
         }
@@ -254,6 +341,7 @@ class Person:
     """An account with an API token and (for managers and reviewers) a TOTP secret."""
 
     email: str
+    user_id: int
     token: str
     totp_secret: str
     # The newest time step whose code was used (each is accepted once).
@@ -261,11 +349,12 @@ class Person:
 
 
 def make_people(app: Flask, managers: int, reviewers: int) -> tuple[list[Person], list[Person]]:
-    """Managers and reviewers, enrolled in 2FA as the enrolment page does; act_1001 registered."""
+    """Managers and reviewers, enrolled in 2FA as the enrolment page does; the ad accounts of
+    ``ADS`` registered."""
     made: dict[Role, list[Person]] = {Role.MANAGER: [], Role.REVIEWER: []}
     run = secrets.token_hex(3)
     with app.app_context(), transaction() as db:
-        register_sandbox_accounts(db, "act_1001")
+        register_sandbox_accounts(db, *ADS)
         for role, count in ((Role.MANAGER, managers), (Role.REVIEWER, reviewers)):
             for n in range(count):
                 user = create_user(
@@ -281,7 +370,8 @@ def make_people(app: Flask, managers: int, reviewers: int) -> tuple[list[Person]
                     db, user, name="soak", scopes=tokens.ROLE_SCOPES[role],
                     lifetime=timedelta(days=1), issued_by=None, now=now,
                 )  # fmt: skip
-                made[role].append(Person(user.email, issued.secret, secret, step))
+                assert user.id is not None
+                made[role].append(Person(user.email, user.id, issued.secret, secret, step))
     return made[Role.MANAGER], made[Role.REVIEWER]
 
 
@@ -358,12 +448,25 @@ class Tally:
     answers: Counter[tuple[str, int]] = field(default_factory=Counter)
     unexpected: list[str] = field(default_factory=list)
     accepted: dict[int, int] = field(default_factory=dict)  # submission -> checklist
+    account_of: dict[int, str] = field(default_factory=dict)  # submission -> ad account
     blocked: set[int] = field(default_factory=set)  # checklists whose submit was refused
     duplicates: list[Duplicates] = field(default_factory=list)
     resubmits_refused: int = 0
     flows: Counter[str] = field(default_factory=Counter)
     faults: Counter[str] = field(default_factory=Counter)
     kills: list[dict[str, Any]] = field(default_factory=list)
+    # Withdrawals: submission -> whether adgate took it (200) or it was on its way (409).
+    withdrawals: dict[int, bool] = field(default_factory=dict)
+    # Identity revocations: manager's user id -> when (each right after a submit).
+    revocations: dict[int, list[datetime]] = field(default_factory=dict)
+    # Meta's review outcome set for an ad (by submission); "" for the sandbox's own review.
+    outcomes: dict[int, str] = field(default_factory=dict)
+    # Starts and pauses asked for over the API: (what, status answered) -> how many.
+    lifecycle: Counter[tuple[str, int]] = field(default_factory=Counter)
+    # The throttle held on THROTTLED_ACCOUNT: from, until (wall clock), and the submissions
+    # to that account accepted while it was held.
+    throttle: dict[str, Any] = field(default_factory=dict)
+    accepted_while_throttled: set[int] = field(default_factory=set)
 
     def count(self, endpoint: str, status: int) -> None:
         with self.lock:
@@ -390,9 +493,13 @@ class Client:
         tally: Tally,
         stop: threading.Event,
         seed: int,
+        ad: dict[str, Any],
+        revoke: Callable[[Person], datetime],
     ) -> None:
         self.base = base + "/api/v1"
         self.manager = manager
+        self.ad = ad
+        self.revoke = revoke
         self.reviewers = reviewers
         self.tally = tally
         self.stop = stop
@@ -403,10 +510,12 @@ class Client:
     def run(self) -> None:
         """Loop through flows until the run stops (a flow in progress ends first)."""
         flows: list[tuple[float, str, Callable[[], None]]] = [
-            (0.55, "complete", self.complete),
-            (0.15, "concurrent duplicate", self.concurrent_duplicate),
-            (0.20, "incomplete", self.incomplete),
-            (0.10, "edited after approval", self.edited_after_approval),
+            (0.45, "complete", self.complete),
+            (0.12, "concurrent duplicate", self.concurrent_duplicate),
+            (0.15, "incomplete", self.incomplete),
+            (0.08, "edited after approval", self.edited_after_approval),
+            (0.13, "withdrawn on the way", self.withdrawn),
+            (0.07, "identity revoked on the way", self.revoked),
         ]
         while not self.stop.is_set():
             _, name, flow = self.rng.choices(flows, weights=[w for w, _, _ in flows])[0]
@@ -491,7 +600,11 @@ class Client:
     def create(self) -> dict[str, Any]:
         title = f"Abstimmung {self.rng.randint(1, 10_000)}"
         answer = self.call(
-            "POST", "/checklists", "POST /checklists", (201,), json={"title": title, "ad": AD}
+            "POST",
+            "/checklists",
+            "POST /checklists",
+            (201,),
+            json={"title": title, "ad": self.ad},
         )
         body: dict[str, Any] = answer.body
         return body
@@ -546,8 +659,17 @@ class Client:
             self.tally.note(f"submit of checklist {checklist_id}: {answer.status} {answer.body}")
             raise FlowAborted("submit")
         submission_id = int(answer.body["submission"]["id"])
+        now = utcnow()
         with self.tally.lock:
             self.tally.accepted[submission_id] = checklist_id
+            self.tally.account_of[submission_id] = self.ad["ad_account_id"]
+            held = self.tally.throttle
+            if (
+                self.ad["ad_account_id"] == THROTTLED_ACCOUNT
+                and held
+                and held["from"] <= now < held["until"]
+            ):
+                self.tally.accepted_while_throttled.add(submission_id)
         return submission_id
 
     def blocked(self, checklist_id: int) -> None:
@@ -639,10 +761,171 @@ class Client:
         checklist_id = int(approved["id"])
         self.call(
             "PATCH", f"/checklists/{checklist_id}", "PATCH /checklists/{id}", (200,),
-            json={"ad": {"headline": AD["headline"] + " (geändert)"}},
+            json={"ad": {"headline": self.ad["headline"] + " (geändert)"}},
             headers={"If-Match": f'"{approved["version"]}"'},
         )  # fmt: skip
         self.blocked(checklist_id)
+
+    def withdrawn(self) -> None:
+        """Submitted, then withdrawn on the way, as a client watching its submission would:
+        the moment it is back in the queue with objects already at Meta (a retry after a lost
+        answer), else after a while. Taken back while queued (whatever reached Meta is
+        removed), or refused once it is sent."""
+        checklist_id = int(self.approved()["id"])
+        submission_id = self.accept(checklist_id, self.submit(checklist_id, str(uuid.uuid4())))
+        deadline = time.monotonic() + self.rng.uniform(0.0, 15.0)
+        while time.monotonic() < deadline and not self.stop.is_set():
+            seen = self.call(
+                "GET", f"/submissions/{submission_id}", "GET /submissions/{id}", (200,)
+            ).body
+            if seen["status"] != State.QUEUED.value:
+                if seen["status"] != State.SENDING.value:
+                    break  # sent: too late
+            elif any((seen.get("meta") or {}).values()):
+                break  # half made at Meta, waiting to go on: now
+            time.sleep(0.15)
+        answer = self.call(
+            "POST", f"/checklists/{checklist_id}/withdrawal",
+            "POST /checklists/{id}/withdrawal", (200, 409),
+        )  # fmt: skip
+        if answer.status == 200 and answer.body.get("state") != State.WITHDRAWN.value:
+            self.tally.note(f"withdrawn checklist {checklist_id} is {answer.body.get('state')}")
+        with self.tally.lock:
+            self.tally.withdrawals[submission_id] = answer.status == 200
+
+    def revoked(self) -> None:
+        """Submitted, then a reviewer revokes the manager's identity verification: what is
+        still queued fails its checks at the worker; the next flow has it verified again."""
+        checklist_id = int(self.approved()["id"])
+        self.accept(checklist_id, self.submit(checklist_id, str(uuid.uuid4())))
+        time.sleep(self.rng.uniform(0.0, 1.5))
+        at = self.revoke(self.manager)
+        self.identity_verified = False
+        with self.tally.lock:
+            self.tally.revocations.setdefault(self.manager.user_id, []).append(at)
+
+
+def revoker(app: Flask, reviewers: Reviewers) -> Callable[[Person], datetime]:
+    """Revoke a manager's identity verifications, as a reviewer does on the identities page."""
+
+    def revoke(manager: Person) -> datetime:
+        with app.app_context(), transaction() as db:
+            reviewer = db.scalars(
+                select(User).where(col(User.email) == reviewers.any().email)
+            ).one()
+            now = utcnow()
+            for verification in db.scalars(
+                select(IdentityVerification).where(
+                    col(IdentityVerification.user_id) == manager.user_id,
+                    col(IdentityVerification.revoked_at).is_(None),
+                )
+            ):
+                reviews_service.revoke_identity(db, reviewer, verification, now)
+            return now
+
+    return revoke
+
+
+# --- Meta's side and the managers' starts and pauses ---------------------------
+
+
+def hold_throttle(sandbox: str, tally: Tally, stop: threading.Event, at: float) -> None:
+    """Meta throttles THROTTLED_ACCOUNT for THROTTLE_SECONDS, ``at`` seconds into the load."""
+    if stop.wait(at):
+        return
+    response = requests.post(
+        sandbox + "/__sandbox__/throttles",
+        json={"ad_account": THROTTLED_ACCOUNT, "seconds": THROTTLE_SECONDS},
+        timeout=10,
+    )
+    if response.status_code != 201:
+        tally.note(f"the sandbox refused the throttle: {response.text}")
+        return
+    now = utcnow()
+    with tally.lock:
+        tally.throttle = {"from": now, "until": now + timedelta(seconds=THROTTLE_SECONDS)}
+
+
+def follow_ads(
+    sandbox: str,
+    eng: Engine,
+    clients: Mapping[int, Client],
+    tally: Tally,
+    stop: threading.Event,
+    seed: int,
+) -> None:
+    """Meta's reviewers and the managers: every new ad gets a review outcome (``OUTCOMES``);
+    a share of Meta-approved paused ads is started, a share of running ones paused, each by
+    its owner over the API (202, or 409 when the checks no longer pass)."""
+    rng = random.Random(seed)  # noqa: S311 (which outcome, not secrets)
+    decided: set[tuple[int, str]] = set()
+    weights = [w for _, w in OUTCOMES]
+    with requests.Session() as http:
+        while not stop.wait(0.3):
+            with new_session(write=False, eng=eng) as db:
+                rows = db.execute(
+                    select(
+                        col(Submission.id), col(Submission.ad_id), col(Submission.status),
+                        col(Checklist.id), col(Checklist.owner_id), col(Submission.campaign_id),
+                    )
+                    .join(Checklist, col(Checklist.id) == col(Submission.checklist_id))
+                    .where(col(Submission.status).in_(AT_META_STATES | {State.QUEUED.value}))
+                ).all()  # fmt: skip
+            for sid, ad_id, status, checklist_id, owner_id, campaign_id in rows:
+                if status == State.QUEUED.value:
+                    # Back in the queue with objects at Meta (a retry after a lost answer or
+                    # a fault): its owner withdraws it now and then.
+                    if campaign_id and (sid, "withdrawal") not in decided:
+                        decided.add((sid, "withdrawal"))
+                        if rng.random() < WITHDRAW_SHARE and owner_id in clients:
+                            withdraw_half_made(clients[owner_id], sid, checklist_id, http)
+                    continue
+                if ad_id and sid not in tally.outcomes:
+                    outcome = rng.choices([o for o, _ in OUTCOMES], weights=weights)[0]
+                    if outcome is not None:
+                        body = {"ad_id": ad_id, "effective_status": outcome}
+                        if outcome == "DISAPPROVED":
+                            body["feedback"] = DISAPPROVAL
+                        set_ = http.post(sandbox + "/__sandbox__/reviews", json=body, timeout=10)
+                        if set_.status_code != 200:
+                            tally.note(f"the sandbox refused review {body}: {set_.text}")
+                    with tally.lock:
+                        tally.outcomes[sid] = outcome or ""
+                    continue
+                change = {
+                    State.PAUSED.value: ("activation", START_SHARE),
+                    State.LIVE.value: ("pause", PAUSE_SHARE),
+                }.get(status)
+                if change is None or (sid, change[0]) in decided:
+                    continue
+                decided.add((sid, change[0]))
+                if rng.random() >= change[1] or owner_id not in clients:
+                    continue
+                what = change[0]
+                answer = clients[owner_id].send(
+                    "POST", f"/checklists/{checklist_id}/{what}",
+                    f"POST /checklists/{{id}}/{what}", http=http,
+                )  # fmt: skip
+                with tally.lock:
+                    tally.lifecycle[(what, answer.status)] += 1
+                if answer.status not in (202, 409):
+                    tally.note(f"{what} of checklist {checklist_id}: {answer.status} {answer.body}")
+
+
+def withdraw_half_made(
+    client: Client, submission_id: int, checklist_id: int, http: requests.Session
+) -> None:
+    """The owner withdraws a submission whose campaign (at least) Meta already holds: 200
+    while it is still queued (the objects are then removed), 409 once a worker took it."""
+    answer = client.send(
+        "POST", f"/checklists/{checklist_id}/withdrawal", "POST /checklists/{id}/withdrawal",
+        http=http,
+    )  # fmt: skip
+    if answer.status not in (200, 409):
+        client.tally.note(f"withdrawal of checklist {checklist_id}: {answer.status}")
+        return
+    with client.tally.lock:
+        client.tally.withdrawals[submission_id] = answer.status == 200
 
 
 # --- faults and chaos --------------------------------------------------------
@@ -661,6 +944,8 @@ def inject_faults(sandbox: str, tally: Tally, stop: threading.Event, seed: int) 
             label = fault["kind"] + (f" {fault['code']}" if "code" in fault else "")
             if "delay" in fault:
                 label += f" {fault['delay']} s"
+            if "methods" in fault:
+                label += f" ({'/'.join(fault['methods'])})"
             with tally.lock:
                 tally.faults[label] += 1
 
@@ -712,18 +997,50 @@ def _claim_of(eng: Engine, name: str, timeout: float) -> tuple[int, str | None] 
 
 
 def drain(eng: Engine, timeout: float) -> float | None:
-    """Wait until nothing is queued or sending; the seconds it took, None if it did not."""
+    """Wait until no submission is on its way, changing its status or having its objects
+    removed; the seconds it took, None if it did not."""
     started = time.monotonic()
     while time.monotonic() - started < timeout:
         with new_session(write=False, eng=eng) as db:
             pending = db.scalar(
                 select(func.count())
                 .select_from(Submission)
-                .where(col(Submission.status).in_(PENDING))
+                .where(
+                    (col(Submission.status).in_(PENDING))
+                    | (col(Submission.cleanup) == cleanup.PENDING)
+                )
             )
         if not pending:
             return time.monotonic() - started
         time.sleep(0.5)
+    return None
+
+
+def disagreements(eng: Engine, objects: Mapping[str, Any]) -> list[str]:
+    """Ads whose state in adgate is not where Meta has them (``MEETS``)."""
+    ads = {str(ad["id"]): ad for ad in objects.get("ads", [])}
+    found = []
+    with new_session(write=False, eng=eng) as db:
+        for sid, ad_id, status in db.execute(
+            select(col(Submission.id), col(Submission.ad_id), col(Submission.status)).where(
+                col(Submission.status).in_(AT_META_STATES)
+            )
+        ):
+            at_meta = ads.get(str(ad_id), {}).get("effective_status")
+            if at_meta not in MEETS.get(status, frozenset()):
+                found.append(f"submission {sid} is {status}, its ad {ad_id} {at_meta}")
+    return found
+
+
+def catch_up(eng: Engine, sandbox: str, timeout: float) -> float | None:
+    """Wait until adgate has read Meta's last word on every ad (its polls stretch up to
+    REVIEW_POLL_MAX_SECONDS); the seconds it took, None if it did not."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        objects = requests.get(sandbox + "/__sandbox__/objects", timeout=30).json()
+        if not disagreements(eng, objects):
+            return time.monotonic() - started
+        time.sleep(1.0)
     return None
 
 
@@ -737,10 +1054,22 @@ class Check:
     detail: str
 
 
-def end_checks(
-    app: Flask, tally: Tally, objects: dict[str, Any], verify: subprocess.CompletedProcess[str],
-    logs: Iterable[Path],
-) -> list[Check]:  # fmt: skip
+@dataclass
+class AtTheEnd:
+    """What the run left: Meta's objects before and after the last reconciliation, what that
+    and ``flask audit verify`` said, the sandbox's count of calls, the logs."""
+
+    installation: str
+    before: dict[str, Any]
+    after: dict[str, Any]
+    reconcile: subprocess.CompletedProcess[str]
+    verify: subprocess.CompletedProcess[str]
+    usage: dict[str, Any]
+    webhooks: int
+    logs: list[Path]
+
+
+def end_checks(app: Flask, tally: Tally, end: AtTheEnd) -> list[Check]:
     """Every end check, each with what it found."""
     eng: Engine = app.extensions["adgate.db"]
     with app.app_context(), new_session(write=False, eng=eng) as db:
@@ -757,22 +1086,59 @@ def end_checks(
             if subject is not None
         }
         now = utcnow()
-        passing = {
+        failing = {
             cid: [r.name for r in gate.evaluate(db, c, now) if r.status != Status.PASSED]
             for cid, c in checklists.items()
         }
+    events = audit_data(app, "ad_account.violation", "submission.objects_removed",
+                        "meta.untracked_object", "ad_account.throttled")  # fmt: skip
     return [
         _final_states(tally, submissions),
-        _reached_meta(submissions),
-        _meta_objects(tally, submissions, objects),
+        _failures(tally, submissions, checklists),
+        _meta_objects(tally, submissions, end),
+        _untracked(submissions, end, events),
+        _agreement(eng, end),
+        _violations(submissions, end, events),
+        _throttle(tally, submissions, end, events),
+        _withdrawals(tally, submissions, end, events),
         _no_errors(tally),
-        _audit_verify(verify),
-        _sent_after_checks(tally, submissions, checklists, objects, sent, passing),
+        _audit_verify(end.verify),
+        _sent_after_checks(tally, submissions, checklists, end, sent, failing),
         _duplicates(tally, submissions),
         _answers(tally),
-        _logs(logs),
-        _exercised(tally, app),
+        _logs(end.logs),
+        _exercised(tally, app, end),
     ]
+
+
+def live_objects(objects: Mapping[str, Any]) -> Iterable[tuple[str, dict[str, Any]]]:
+    """(kind, object) of every campaign, ad set, creative and ad not deleted or archived."""
+    for edge, kind in EDGE_KIND.items():
+        for obj in objects.get(edge, []):
+            if obj.get("status") not in GONE:
+                yield kind, obj
+
+
+def untracked(
+    objects: Mapping[str, Any], submissions: Mapping[int | None, Submission], installation: str
+) -> list[str]:
+    """Live objects at Meta that no submission at Meta records (adgate does not track)."""
+    found = []
+    for kind, obj in live_objects(objects):
+        name = str(obj.get("name", ""))
+        match = NAME.fullmatch(name)
+        if match is None or match.group(1) != installation or match.group(3) != kind:
+            found.append(f"{kind} {obj['id']} named {name!r}")
+            continue
+        sub = submissions.get(int(match.group(2)))
+        if (
+            sub is None
+            or sub.status not in AT_META_STATES
+            or sub.object_ids().get(kind) != obj["id"]
+        ):
+            state = "none" if sub is None else sub.status
+            found.append(f"{kind} {obj['id']} ({name}; the submission: {state})")
+    return found
 
 
 def _final_states(tally: Tally, submissions: Mapping[int | None, Submission]) -> Check:
@@ -785,62 +1151,76 @@ def _final_states(tally: Tally, submissions: Mapping[int | None, Submission]) ->
             f"accepted but not stored: {sorted(accepted - stored)[:10]}, "
             f"stored but never accepted: {sorted(stored - accepted)[:10]}"
         )
-    open_ = [s for s in accepted & stored if submissions[s].status not in FINAL]
+    open_ = [
+        s
+        for s in accepted & stored
+        if submissions[s].status in PENDING or submissions[s].cleanup == cleanup.PENDING
+    ]
     if open_:
-        problems.append(f"not final: {open_[:10]}")
+        problems.append(f"not settled: {open_[:10]}")
     detail = "; ".join(problems) or ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
     return Check(
-        "every accepted submission is stored and ended in a final state", not problems, detail
+        "every accepted submission is stored and settled (nothing on its way or to remove)",
+        not problems,
+        detail,
     )
 
 
-def _audit_verify(verify: subprocess.CompletedProcess[str]) -> Check:
-    said = (verify.stdout.strip() or verify.stderr.strip()).splitlines()
+def _failures(
+    tally: Tally,
+    submissions: Mapping[int | None, Submission],
+    checklists: Mapping[int | None, Checklist],
+) -> Check:
+    """A submission fails only when its checks fail at the worker after its owner's identity
+    was revoked: never by a throttle or a transient fault."""
+    problems, blocked, removed = [], 0, 0
+    for sub in submissions.values():
+        if sub.status != State.FAILED.value:
+            continue
+        removed += sub.cleanup == cleanup.DONE
+        error = json.loads(sub.error or "{}")
+        steps = {u.get("step") for u in error.get("unmet", [])}
+        owner = checklists[sub.checklist_id].owner_id
+        revoked = [at for at in tally.revocations.get(owner, []) if at >= sub.created_at]
+        if error.get("code") == "checks_failed" and "identity" in steps and revoked:
+            blocked += 1
+        else:
+            problems.append(f"submission {sub.id}: {sub.error}")
     return Check(
-        "flask audit verify exits 0 (the chain is intact)",
-        verify.returncode == 0,
-        f"exit {verify.returncode}: {said[-1] if said else ''}",
-    )
-
-
-def _reached_meta(submissions: Mapping[int | None, Submission]) -> Check:
-    failed = {s.id: s.error for s in submissions.values() if s.status == State.FAILED.value}
-    first = next(iter(failed.items()), None)
-    return Check(
-        "no submission failed (every fault injected was transient)",
-        not failed,
-        f"{len(failed)} failed, e.g. {first}" if failed else "none failed",
+        "no submission failed but by an identity revoked on its way (none by a throttle)",
+        not problems,
+        "; ".join(problems[:3])
+        if problems
+        else f"{blocked} blocked by a revoked identity ({removed} after objects reached Meta: "
+        f"removed), no other failure",
     )
 
 
 def _meta_objects(
-    tally: Tally, submissions: Mapping[int | None, Submission], objects: Mapping[str, Any]
+    tally: Tally, submissions: Mapping[int | None, Submission], end: AtTheEnd
 ) -> Check:
-    """One campaign, ad set, creative and ad per submission that reached Meta, no other."""
+    """One live campaign, ad set, creative and ad per submission at Meta, linked, recorded."""
     found: dict[tuple[int, str], list[dict[str, Any]]] = {}
     problems: list[str] = []
-    for edge, kind in EDGE_KIND.items():
-        for obj in objects.get(edge, []):
-            match = _OBJECT_NAME.fullmatch(str(obj.get("name", "")))
-            if match is None or match.group(2) != kind:
-                problems.append(f"{edge} {obj['id']} named {obj.get('name')!r}")
-                continue
-            found.setdefault((int(match.group(1)), kind), []).append(obj)
+    for _, obj in live_objects(end.after):
+        match = NAME.fullmatch(str(obj.get("name", "")))
+        if match is not None and match.group(1) == end.installation:
+            found.setdefault((int(match.group(2)), match.group(3)), []).append(obj)
     for (sid, kind), objs in found.items():
         if len(objs) > 1:
             problems.append(f"submission {sid}: {len(objs)} {kind}s {[o['id'] for o in objs]}")
-        sub = submissions.get(sid)
-        if sub is None or sid not in tally.accepted:
+        if sid not in tally.accepted:
             problems.append(f"{kind} {objs[0]['id']} for submission {sid}, never accepted")
-        elif getattr(sub, f"{kind}_id") != objs[0]["id"]:
-            problems.append(
-                f"submission {sid} records {kind} {getattr(sub, f'{kind}_id')}, Meta has "
-                f"{objs[0]['id']}"
-            )
+    reached = 0
     for sub in submissions.values():
-        if sub.id is None or sub.status not in REACHED_META:
+        if sub.id is None or sub.status not in AT_META_STATES:
             continue
-        missing = [k for k in KINDS if (sub.id, k) not in found or not getattr(sub, f"{k}_id")]
+        reached += 1
+        missing = [
+            k
+            for k in EDGE_KIND.values()
+            if (sub.id, k) not in found or found[(sub.id, k)][0]["id"] != getattr(sub, f"{k}_id")
+        ]
         if missing:
             problems.append(f"submission {sub.id} ({sub.status}) lacks {', '.join(missing)}")
             continue
@@ -851,12 +1231,184 @@ def _meta_objects(
             or ad.get("creative", {}).get("creative_id") != sub.creative_id
         ):
             problems.append(f"submission {sub.id}: its objects are not linked to each other")
-    reached = sum(1 for s in submissions.values() if s.status in REACHED_META)
-    total = sum(len(objects.get(edge, [])) for edge in EDGE_KIND)
+    total = sum(1 for _ in live_objects(end.after))
+    gone = sum(len(end.after.get(edge, [])) for edge in EDGE_KIND) - total
     return Check(
-        "Meta objects = accepted submissions (none lost, none twice, none without one)",
+        "Meta objects = submissions at Meta (none lost, none twice, each recorded)",
         not problems,
-        "; ".join(problems[:5]) if problems else f"{reached} submissions, {total} objects",
+        "; ".join(problems[:5])
+        if problems
+        else f"{reached} submissions, {total} live objects ({gone} deleted)",
+    )
+
+
+def _untracked(
+    submissions: Mapping[int | None, Submission], end: AtTheEnd, events: Mapping[str, list[Any]]
+) -> Check:
+    """Nothing at Meta that adgate does not track: after the last reconciliation none, and
+    that reconciliation removed exactly what was left before it."""
+    before = untracked(end.before, submissions, end.installation)
+    after = untracked(end.after, submissions, end.installation)
+    during = len(events["meta.untracked_object"])
+    problems = []
+    if end.reconcile.returncode != 0:
+        problems.append(f"flask meta reconcile exited {end.reconcile.returncode}")
+    if after:
+        problems.append(f"{len(after)} after the reconciliation: {after[:3]}")
+    if before:
+        problems.append(f"{len(before)} before it: {before[:3]}")
+    return Check(
+        "no object at Meta that adgate does not track (before the last reconciliation, after)",
+        not problems,
+        "; ".join(problems)
+        if problems
+        else f"none before, none after; the workers' reconciliations during the run removed "
+        f"{during}",
+    )
+
+
+def _agreement(eng: Engine, end: AtTheEnd) -> Check:
+    found = disagreements(eng, end.after)
+    return Check(
+        "every ad's state in adgate is where Meta has it (effective_status)",
+        not found,
+        "; ".join(found[:5]) if found else "all agree",
+    )
+
+
+def _violations(
+    submissions: Mapping[int | None, Submission], end: AtTheEnd, events: Mapping[str, list[Any]]
+) -> Check:
+    """One violation per ad Meta disapproved, none for anything else (issues included)."""
+    counted = Counter(int(data["submission"]) for data in events["ad_account.violation"])
+    rejected = {
+        s.id for s in submissions.values() if s.id is not None and s.status == State.REJECTED.value
+    }
+    with_issues = sum(1 for s in submissions.values() if s.status == State.WITH_ISSUES.value)
+    disapproved = {
+        str(ad["id"])
+        for ad in end.after.get("ads", [])
+        if ad.get("effective_status") == "DISAPPROVED"
+    }
+    problems = []
+    twice = sorted(sid for sid, n in counted.items() if n > 1)
+    if twice:
+        problems.append(f"counted more than once: {twice[:10]}")
+    if set(counted) != rejected:
+        problems.append(
+            f"counted, not rejected: {sorted(set(counted) - rejected)[:10]}; rejected, not "
+            f"counted: {sorted(rejected - set(counted))[:10]}"
+        )
+    wrong = [sid for sid in rejected if submissions[sid].ad_id not in disapproved]
+    if wrong:
+        problems.append(f"rejected, but not disapproved at Meta: {wrong[:10]}")
+    return Check(
+        "a violation counted for each ad Meta disapproved, none else",
+        not problems,
+        "; ".join(problems)
+        if problems
+        else f"{sum(counted.values())} violations for {len(rejected)} disapproved ads; "
+        f"{with_issues} with delivery issues, none counted",
+    )
+
+
+def _throttle(
+    tally: Tally,
+    submissions: Mapping[int | None, Submission],
+    end: AtTheEnd,
+    events: Mapping[str, list[Any]],
+) -> Check:
+    """The throttled account's submissions waited it out and reached Meta; no call went to it
+    while adgate knew of the throttle (one per worker at most: the call that finds out); no
+    account went over the sandbox's budget."""
+    problems = []
+    held = tally.throttle
+    if not held:
+        problems.append("no throttle was held")
+    usage = end.usage.get("accounts", {})
+    maximum = end.usage.get("max_score")
+    for account, seen in sorted(usage.items()):
+        if maximum is not None and seen["peak_score"] > maximum:
+            problems.append(f"{account} scored {seen['peak_score']} of {maximum} in a window")
+    while_held = usage.get(THROTTLED_ACCOUNT, {}).get("calls_while_throttled", 0)
+    if while_held > SUBMISSION_WORKERS:
+        problems.append(f"{while_held} calls to {THROTTLED_ACCOUNT} while it was throttled")
+    waited, early = [], []
+    for sid in sorted(tally.accepted_while_throttled):
+        sub = submissions[sid]
+        if sub.sent_at is None:
+            continue  # withdrawn or blocked (checked elsewhere)
+        waited.append((sub.sent_at - sub.created_at).total_seconds())
+        if held and sub.sent_at < held["until"] - timedelta(seconds=1):
+            early.append(sid)
+    if early:
+        problems.append(f"sent while the throttle held: {early[:10]}")
+    if held and not waited:
+        problems.append(f"no submission to {THROTTLED_ACCOUNT} waited for the throttle")
+    episodes = Counter(str(d.get("until", ""))[:16] for d in events["ad_account.throttled"])
+    scores = ", ".join(
+        f"{a} peak {u['peak_score']}/{maximum}, {u['calls']} calls"
+        for a, u in sorted(usage.items())
+    )
+    return Check(
+        "a throttle of minutes is waited out: no failure, no call while known, within budget",
+        not problems,
+        "; ".join(problems)
+        if problems
+        else f"{len(waited)} submissions to {THROTTLED_ACCOUNT} waited "
+        f"{min(waited):.0f}-{max(waited):.0f} s and reached Meta; {while_held} calls found "
+        f"the throttle; {sum(episodes.values())} throttles recorded (injected rate limits "
+        f"included); {scores}",
+    )
+
+
+def _withdrawals(
+    tally: Tally,
+    submissions: Mapping[int | None, Submission],
+    end: AtTheEnd,
+    events: Mapping[str, list[Any]],
+) -> Check:
+    """A withdrawn submission is withdrawn, and whatever it had at Meta is gone."""
+    removed = {
+        int(data["subject"]): data
+        for data in events["submission.objects_removed"]
+        if data.get("removed")
+    }
+    problems, with_objects = [], 0
+    taken = [sid for sid, ok in tally.withdrawals.items() if ok]
+    for sid in taken:
+        sub = submissions[sid]
+        if sub.status != State.WITHDRAWN.value:
+            problems.append(f"submission {sid} is {sub.status}")
+        if sub.object_ids() or sid in removed:
+            with_objects += 1
+            if sub.cleanup != cleanup.DONE or sub.cleaned_at is None:
+                problems.append(f"submission {sid}: removal {sub.cleanup}")
+    live = {
+        int(m.group(2))
+        for _, obj in live_objects(end.after)
+        if (m := NAME.fullmatch(str(obj.get("name", "")))) is not None
+    }
+    left = sorted(set(taken) & live)
+    if left:
+        problems.append(f"withdrawn with objects left at Meta: {left[:10]}")
+    refused = len(tally.withdrawals) - len(taken)
+    return Check(
+        "withdrawn on the way: withdrawn, and what reached Meta removed",
+        not problems,
+        "; ".join(problems[:5])
+        if problems
+        else f"{len(taken)} withdrawn ({with_objects} had objects at Meta, removed), "
+        f"{refused} refused as already sent",
+    )
+
+
+def _audit_verify(verify: subprocess.CompletedProcess[str]) -> Check:
+    said = (verify.stdout.strip() or verify.stderr.strip()).splitlines()
+    return Check(
+        "flask audit verify exits 0 (the chain is intact)",
+        verify.returncode == 0,
+        f"exit {verify.returncode}: {said[-1] if said else ''}",
     )
 
 
@@ -874,32 +1426,37 @@ def _sent_after_checks(
     tally: Tally,
     submissions: Mapping[int | None, Submission],
     checklists: Mapping[int | None, Checklist],
-    objects: Mapping[str, Any],
+    end: AtTheEnd,
     sent: set[int],
     failing: Mapping[int | None, list[str]],
 ) -> Check:
-    """Every object belongs to an approved checklist whose checks pass and whose send is in
-    the audit log; no blocked checklist has a submission or an object."""
+    """Every live object belongs to an approved checklist whose checks pass (but an identity
+    revoked since) and whose send is in the audit log; no blocked checklist has a submission
+    or an object, live or deleted."""
     problems = []
     with_objects: set[int] = set()
-    for edge in EDGE_KIND:
-        for obj in objects.get(edge, []):
-            match = _OBJECT_NAME.fullmatch(str(obj.get("name", "")))
-            sub = submissions.get(int(match.group(1))) if match else None
+    ever: set[int] = set()
+    for edge, kind in EDGE_KIND.items():
+        for obj in end.after.get(edge, []):
+            match = NAME.fullmatch(str(obj.get("name", "")))
+            sub = submissions.get(int(match.group(2))) if match else None
             if sub is None:
-                problems.append(f"{edge} {obj['id']}: no submission")
+                problems.append(f"{kind} {obj['id']}: no submission")
                 continue
-            with_objects.add(sub.checklist_id)
+            ever.add(sub.checklist_id)
+            if obj.get("status") not in GONE:
+                with_objects.add(sub.checklist_id)
     for cid in sorted(with_objects):
         checklist = checklists[cid]
         if checklist.approved_by is None or checklist.approved_by == checklist.owner_id:
             problems.append(f"checklist {cid}: not approved by another person")
-        if failing[cid]:
+        revoked = {"identity"} if checklist.owner_id in tally.revocations else set()
+        if set(failing[cid]) - revoked:
             problems.append(f"checklist {cid}: checks failing now: {failing[cid]}")
         if cid not in sent:
             problems.append(f"checklist {cid}: no checklist.send event")
     with_submission = {s.checklist_id for s in submissions.values()}
-    for cid in sorted(tally.blocked & (with_submission | with_objects)):
+    for cid in sorted(tally.blocked & (with_submission | ever)):
         problems.append(f"blocked checklist {cid} has a submission or objects at Meta")
     return Check(
         "objects at Meta only for approved checklists whose checks pass (and were sent)",
@@ -970,18 +1527,56 @@ def _logs(logs: Iterable[Path]) -> Check:
     )
 
 
-def _exercised(tally: Tally, app: Flask) -> Check:
-    """The run did what it is for: workers killed, retries and take-overs seen."""
+def _exercised(tally: Tally, app: Flask, end: AtTheEnd) -> Check:
+    """The run did what it is for: workers killed, retries seen, withdrawals and revocations
+    on the way, every review outcome, starts over the API, a throttle, webhooks."""
     retries = audit_counts(app).get("checklist.retry", 0)
-    ok = len(tally.kills) >= 2 and retries > 0 and sum(tally.faults.values()) > 0
+    outcomes = Counter(tally.outcomes.values())
+    kinds = {o for o, _ in OUTCOMES if o is not None}
+    withdrawn = sum(1 for ok in tally.withdrawals.values() if ok)
+    started = tally.lifecycle[("activation", 202)]
+    missing = [
+        what
+        for what, ok in (
+            (">= 2 worker kills", len(tally.kills) >= 2),
+            ("faults injected", sum(tally.faults.values()) > 0),
+            ("retries", retries > 0),
+            ("withdrawals", withdrawn > 0),
+            ("revocations", bool(tally.revocations)),
+            (f"every outcome of {sorted(kinds)}", kinds <= set(outcomes)),
+            ("starts", started > 0),
+            ("a throttle", bool(tally.throttle)),
+            ("webhooks", end.webhooks > 0),
+        )
+        if not ok
+    ]
     return Check(
-        "faults happened (>= 2 worker kills, faults injected, retries seen)",
-        ok,
-        f"{len(tally.kills)} kills, {sum(tally.faults.values())} faults, {retries} retries",
+        "faults happened (kills, faults, retries, withdrawals, revocations, every review "
+        "outcome, starts, a throttle, webhooks)",
+        not missing,
+        (f"missing: {', '.join(missing)}; " if missing else "")
+        + f"{len(tally.kills)} kills, {sum(tally.faults.values())} faults, {retries} retries, "
+        f"{withdrawn} withdrawn, {sum(len(v) for v in tally.revocations.values())} "
+        f"revocations, outcomes {dict(sorted((k or 'own review', n) for k, n in outcomes.items()))}"
+        f", {started} started, {end.webhooks} webhooks",
     )
 
 
 # --- figures -----------------------------------------------------------------
+
+
+def audit_data(app: Flask, *kinds: str) -> dict[str, list[dict[str, Any]]]:
+    """The data of every audit event of ``kinds`` (with its subject's id as ``subject``)."""
+    eng: Engine = app.extensions["adgate.db"]
+    found: dict[str, list[dict[str, Any]]] = {kind: [] for kind in kinds}
+    with new_session(write=False, eng=eng) as db:
+        for kind, subject, data in db.execute(
+            select(col(AuditEvent.kind), col(AuditEvent.subject_id), col(AuditEvent.data))
+            .where(col(AuditEvent.kind).in_(kinds))
+            .order_by(col(AuditEvent.seq))
+        ):
+            found[kind].append({**json.loads(data), "subject": subject})
+    return found
 
 
 def audit_counts(app: Flask) -> dict[str, int]:
@@ -1011,10 +1606,10 @@ def retry_reasons(app: Flask) -> dict[str, int]:
     return dict(reasons.most_common())
 
 
-def to_submitted(app: Flask, accepted: Iterable[int]) -> Timing:
+def to_submitted(app: Flask, accepted: Iterable[int], label: str = "") -> Timing:
     """From accepted (created) to submitted at Meta (sent_at), per submission."""
     eng: Engine = app.extensions["adgate.db"]
-    timing = Timing("accepted → submitted", "Submission.created_at to sent_at")
+    timing = Timing(f"accepted → submitted{label}", "Submission.created_at to sent_at")
     wanted = set(accepted)
     with new_session(write=False, eng=eng) as db:
         for sub in db.scalars(select(Submission).where(col(Submission.sent_at).is_not(None))):
@@ -1074,11 +1669,31 @@ def soak(args: argparse.Namespace, db: Database, tmp: Path) -> dict[str, Any]:
             "review_delay_s": REVIEW_DELAY_SECONDS,
         },
     }
+    results["settings"] |= {
+        "lookup_wait_s": LOOKUP_WAIT_SECONDS,
+        "review_poll_s": [REVIEW_POLL_SECONDS, REVIEW_POLL_MAX_SECONDS],
+        "reconcile_every_s": RECONCILE_SECONDS,
+        "throttle": {"account": THROTTLED_ACCOUNT, "at": THROTTLE_AT, "s": THROTTLE_SECONDS},
+    }
     managers, reviewer_people = make_people(app, args.clients, args.reviewers)
     reviewers = Reviewers(reviewer_people)
     tally = Tally()
+    flask = str(Path(sys.executable).with_name("flask"))
+    env = {**os.environ, **stack.env}
+
+    def run_flask(*argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(  # noqa: S603  (our own flask, fixed arguments)
+            [flask, "--app", "wsgi", *argv], cwd=ROOT, env=env, capture_output=True, text=True,
+            check=False,
+        )  # fmt: skip
+
     try:
         stack.start()
+        requests.post(
+            stack.sandbox_url + "/__sandbox__/webhooks",
+            json={"url": stack.url + "/meta/webhooks"},
+            timeout=10,
+        ).raise_for_status()
         print(
             f"{db.dialect}: {args.clients} clients, {args.reviewers} reviewers, "
             f"{args.seconds:g} s of load …",
@@ -1086,19 +1701,34 @@ def soak(args: argparse.Namespace, db: Database, tmp: Path) -> dict[str, Any]:
         )
         stop = threading.Event()
         started, started_at = time.monotonic(), utcnow()
+        revoke = revoker(app, reviewers)
+        # Two clients in three work on act_1001, the third on the account to be throttled.
+        accounts = ["act_1001", "act_1001", THROTTLED_ACCOUNT]
         clients = [
-            Client(stack.url, m, reviewers, tally, stop, args.seed * 1000 + n)
+            Client(stack.url, m, reviewers, tally, stop, args.seed * 1000 + n,
+                   ADS[accounts[n % 3]], revoke)
             for n, m in enumerate(managers)
-        ]
+        ]  # fmt: skip
         threads = [
             threading.Thread(target=c.run, name=f"client-{n}") for n, c in enumerate(clients)
         ]
-        threads.append(
+        threads += [
             threading.Thread(
                 target=inject_faults, args=(stack.sandbox_url, tally, stop, args.seed),
                 name="faults",
-            )
-        )  # fmt: skip
+            ),
+            threading.Thread(
+                target=hold_throttle,
+                args=(stack.sandbox_url, tally, stop, THROTTLE_AT * args.seconds),
+                name="throttle",
+            ),
+            threading.Thread(
+                target=follow_ads,
+                args=(stack.sandbox_url, eng, {c.manager.user_id: c for c in clients}, tally,
+                      stop, args.seed),
+                name="meta",
+            ),
+        ]  # fmt: skip
         chaos = threading.Thread(
             target=kill_workers, args=(stack, eng, tally, stop, started, args.seconds),
             name="chaos",
@@ -1112,36 +1742,56 @@ def soak(args: argparse.Namespace, db: Database, tmp: Path) -> dict[str, Any]:
         for thread in threads:
             thread.join(timeout=120)
         requests.delete(stack.sandbox_url + "/__sandbox__/faults", timeout=10)
-        print(f"  load stopped after {load_s:.0f} s; draining the queue …", flush=True)
-        drained_s = drain(eng, timeout=LEASE_SECONDS + 90)
-        # Meta's review of the last ads, so that most end live (not a check: submitted is final).
-        deadline = time.monotonic() + 3 * (REVIEW_DELAY_SECONDS + REVIEW_POLL_SECONDS)
-        while statuses(app).get(State.SUBMITTED.value) and time.monotonic() < deadline:
-            time.sleep(0.5)
+        # The throttle runs its course (Meta says whole minutes: up to one more).
+        throttled_for = 0.0
+        if tally.throttle:
+            throttled_for = max(0.0, (tally.throttle["until"] - utcnow()).total_seconds()) + 60
+        print(
+            f"  load stopped after {load_s:.0f} s; draining the queue (the throttle of "
+            f"{THROTTLED_ACCOUNT} ends within {throttled_for:.0f} s) …",
+            flush=True,
+        )
+        drained_s = drain(eng, timeout=throttled_for + LEASE_SECONDS + 90)
+        caught_up_s = catch_up(eng, stack.sandbox_url, timeout=6 * REVIEW_POLL_MAX_SECONDS)
         for worker in stack.workers:
             worker.stop()
-        objects = requests.get(stack.sandbox_url + "/__sandbox__/objects", timeout=30).json()
-        flask = str(Path(sys.executable).with_name("flask"))
-        verify = subprocess.run(  # noqa: S603  (our own flask, fixed arguments)
-            [flask, "--app", "wsgi", "audit", "verify", "--no-progress"],
-            cwd=ROOT, env={**os.environ, **stack.env}, capture_output=True, text=True,
-            check=False,
-        )  # fmt: skip
+        with new_session(write=False, eng=eng) as session:
+            installation = session.get(Installation, 1)
+            assert installation is not None
+            installation_name = installation.name
+        before = requests.get(stack.sandbox_url + "/__sandbox__/objects", timeout=30).json()
+        reconciled = run_flask("meta", "reconcile")
+        after = requests.get(stack.sandbox_url + "/__sandbox__/objects", timeout=30).json()
+        usage = requests.get(stack.sandbox_url + "/__sandbox__/usage", timeout=10).json()
+        webhooks = requests.get(stack.sandbox_url + "/__sandbox__/webhooks", timeout=10).json()
+        verify = run_flask("audit", "verify", "--no-progress")
     finally:
         stack.stop()
-    checks = end_checks(
-        app, tally, objects, verify, [stack.web.log, *(w.log for w in stack.workers)]
+    end = AtTheEnd(
+        installation=installation_name,
+        before=before,
+        after=after,
+        reconcile=reconciled,
+        verify=verify,
+        usage=usage,
+        webhooks=len(webhooks.get("delivered", [])),
+        logs=[stack.web.log, *(w.log for w in stack.workers)],
     )
+    checks = end_checks(app, tally, end)
     if drained_s is None:
         checks.insert(0, Check("the queue drained after the load", False, "it did not"))
+    if caught_up_s is None:
+        checks.insert(0, Check("adgate caught up with Meta's statuses", False, "it did not"))
     requests_by = [
         {"endpoint": endpoint, "status": status, "n": n}
         for (endpoint, status), n in sorted(tally.answers.items())
     ]
     total = sum(tally.answers.values())
+    unthrottled = [sid for sid, a in tally.account_of.items() if a != THROTTLED_ACCOUNT]
     results |= {
         "load_s": round(load_s, 1),
         "drain_s": None if drained_s is None else round(drained_s, 1),
+        "catch_up_s": None if caught_up_s is None else round(caught_up_s, 1),
         "checks": [{"name": c.name, "ok": c.ok, "detail": c.detail} for c in checks],
         "requests": requests_by,
         "requests_total": total,
@@ -1157,11 +1807,28 @@ def soak(args: argparse.Namespace, db: Database, tmp: Path) -> dict[str, Any]:
         "worker_kills": tally.kills,
         "audit_events": audit_counts(app),
         "retries_by_reason": retry_reasons(app),
-        "accepted_to_submitted": to_submitted(app, tally.accepted).summary()
-        if tally.accepted
+        "accepted_to_submitted": to_submitted(app, unthrottled, " (act_1001)").summary()
+        if unthrottled
         else None,
+        "accepted_while_throttled_to_submitted": to_submitted(
+            app, tally.accepted_while_throttled, f" ({THROTTLED_ACCOUNT}, throttled)"
+        ).summary()
+        if tally.accepted_while_throttled
+        else None,
+        "review_outcomes": dict(
+            sorted(Counter(o or "own review" for o in tally.outcomes.values()).items())
+        ),
+        "starts_and_pauses": {f"{w} {st}": n for (w, st), n in sorted(tally.lifecycle.items())},
+        "withdrawals": {
+            "withdrawn": sum(1 for ok in tally.withdrawals.values() if ok),
+            "refused": sum(1 for ok in tally.withdrawals.values() if not ok),
+        },
+        "revocations": sum(len(v) for v in tally.revocations.values()),
+        "meta_usage": usage,
+        "webhooks_delivered": end.webhooks,
+        "reconcile": reconciled.stdout.strip()[-2000:],
         "reviewer_code_waits": reviewers.waits,
-        "sandbox_objects": {edge: len(objects.get(edge, [])) for edge in EDGE_KIND},
+        "sandbox_objects": {edge: len(after.get(edge, [])) for edge in EDGE_KIND},
     }
     results["machine"]["load_average_at_end"] = [round(x, 2) for x in os.getloadavg()]
     eng.dispose()
@@ -1187,17 +1854,34 @@ def table(results: dict[str, Any]) -> str:
             f"killed {kill['worker']} at {kill['at_s']:.0f} s"
             + (f", holding submission {held} ({kill['creating'] or 'validating'})" if held else "")
         )
-    latency = results["accepted_to_submitted"]
-    if latency:
+    for key, label in (
+        ("accepted_to_submitted", "act_1001"),
+        ("accepted_while_throttled_to_submitted", f"{THROTTLED_ACCOUNT}, while throttled"),
+    ):
+        latency = results[key]
+        if latency:
+            lines.append(
+                f"accepted → submitted ({label}): p50 {latency['p50_ms'] / 1000:.2f} s, "
+                f"p95 {latency['p95_ms'] / 1000:.2f} s, max {latency['max_ms'] / 1000:.2f} s "
+                f"(n={latency['n']})"
+            )
+    lines.append(f"review outcomes set: {results['review_outcomes']}")
+    lines.append(f"starts and pauses over the API: {results['starts_and_pauses']}")
+    lines.append(
+        f"withdrawals: {results['withdrawals']}; identity revocations: {results['revocations']}"
+        f"; webhooks delivered: {results['webhooks_delivered']}"
+    )
+    for account, seen in sorted(results["meta_usage"].get("accounts", {}).items()):
         lines.append(
-            f"accepted → submitted: p50 {latency['p50_ms'] / 1000:.2f} s, "
-            f"p95 {latency['p95_ms'] / 1000:.2f} s, max {latency['max_ms'] / 1000:.2f} s "
-            f"(n={latency['n']})"
+            f"Meta calls for {account}: {seen['calls']}, peak score {seen['peak_score']} of "
+            f"{results['meta_usage'].get('max_score')} per 300 s, "
+            f"{seen['calls_while_throttled']} while throttled"
         )
     lines.append(
         f"submissions accepted {results['accepted_per_s']}/s, sent to Meta "
         f"{results['sent_per_s_during_load']}/s during the load; the queue drained in "
-        f"{results['drain_s']} s after it"
+        f"{results['drain_s']} s after it, adgate caught up with Meta in "
+        f"{results['catch_up_s']} s"
     )
     lines.append(f"{'end check':<82} result")
     for check in results["checks"]:

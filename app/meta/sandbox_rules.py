@@ -159,6 +159,16 @@ INITIAL_ACCOUNTS = (
         currency="CHF",
         min_daily_budget=100,
     ),
+    # A second authorized account (the soak throttles it while act_1001 keeps working);
+    # act_1003 is left unknown to Meta, for tests of what Meta alone refuses.
+    SandboxAccount(
+        id="act_1004",
+        name="Gemeinde Beispielwil",
+        page_id="2004",
+        currency="CHF",
+        min_daily_budget=100,
+        authorizations={"CH": frozenset({"Gemeinde Beispielwil"})},
+    ),
 )
 
 

@@ -881,11 +881,12 @@ def test_reset_keeps_the_accounts(sandbox: RunningSandbox, api: Any) -> None:
     assert requests.post(f"{sandbox.url}/__sandbox__/reset", timeout=5).ok
     held = objects(sandbox)
     assert held["campaigns"] == held["adsets"] == held["adcreatives"] == held["ads"] == []
-    assert [a["id"] for a in held["accounts"]] == ["act_1001", "act_1002"]
-    first, second = held["accounts"]
+    assert [a["id"] for a in held["accounts"]] == ["act_1001", "act_1002", "act_1004"]
+    first, second, third = held["accounts"]
     assert first["authorizations"] == {"CH": ["Stadt Musterstadt"], "LI": ["Stadt Musterstadt"]}
     assert (first["currency"], first["has_page_authorized_adaccount"]) == ("CHF", True)
     assert (second["authorizations"], second["has_page_authorized_adaccount"]) == ({}, False)
+    assert third["authorizations"] == {"CH": ["Gemeinde Beispielwil"]}
 
 
 def test_concurrent_creates_get_distinct_ids(sandbox: RunningSandbox, make_api: MakeApi) -> None:
