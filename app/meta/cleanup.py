@@ -18,12 +18,12 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from flask import current_app
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlmodel import Session, col
 
 from app import audit
-from app.db import is_sqlite, transaction
-from app.meta import WORKER, throttle
+from app.db import transaction
+from app.meta import WORKER, claims, throttle
 from app.meta.gateway import NAME, MetaError, Named
 from app.models import AdAccount, Checklist, Installation, Submission, utcnow
 from workflows.machine import State
@@ -73,34 +73,9 @@ def clean_up(worker: Worker) -> int:
 
 
 def _take(worker: Worker) -> int | None:
-    now = utcnow()
-    lease = timedelta(seconds=float(current_app.config["WORKER_LEASE_SECONDS"]))
     with transaction() as db:
-        query = (
-            select(Submission)
-            .join(Checklist, col(Checklist.id) == col(Submission.checklist_id))
-            .outerjoin(AdAccount, col(AdAccount.id) == col(Checklist.ad_account_id))
-            .where(
-                col(Submission.cleanup) == PENDING,
-                or_(col(Submission.lease_until).is_(None), col(Submission.lease_until) < now),
-                or_(
-                    col(Submission.next_attempt_at).is_(None),
-                    col(Submission.next_attempt_at) <= now,
-                ),
-                throttle.account_free(now),
-            )
-            .order_by(col(Submission.id))
-            .limit(1)
-        )
-        if not is_sqlite(db.get_bind().engine):
-            query = query.with_for_update(of=Submission, skip_locked=True)
-        submission = db.scalars(query).first()
-        if submission is None:
-            return None
-        submission.claimed_by = worker.name
-        submission.lease_until = now + lease
-        db.add(submission)
-        return submission.id
+        taken = claims.take(db, worker.name, col(Submission.cleanup) == PENDING, utcnow())
+        return taken.id if taken is not None else None
 
 
 def _remove(worker: Worker, submission_id: int) -> bool:

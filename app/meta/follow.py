@@ -29,7 +29,7 @@ from sqlmodel import Session, col
 from app import audit
 from app.checklists import gate
 from app.db import is_sqlite, transaction
-from app.meta import WORKER, throttle
+from app.meta import WORKER, claims, throttle
 from app.meta.gateway import AdStatus, MetaError
 from app.models import AdAccount, Checklist, Submission, utcnow
 from workflows.machine import AT_META, Event, State, meta_event
@@ -268,36 +268,12 @@ def change_statuses(worker: Worker) -> int:
 
 
 def _take_change(worker: Worker) -> tuple[int, str, dict[str, str]] | None:
-    now = utcnow()
-    lease = timedelta(seconds=float(current_app.config["WORKER_LEASE_SECONDS"]))
     with transaction() as db:
-        query = (
-            select(Submission)
-            .join(Checklist, col(Checklist.id) == col(Submission.checklist_id))
-            .outerjoin(AdAccount, col(AdAccount.id) == col(Checklist.ad_account_id))
-            .where(
-                col(Submission.status_change).is_not(None),
-                or_(col(Submission.lease_until).is_(None), col(Submission.lease_until) < now),
-                or_(
-                    col(Submission.next_attempt_at).is_(None),
-                    col(Submission.next_attempt_at) <= now,
-                ),
-                throttle.account_free(now),
-            )
-            .order_by(col(Submission.id))
-            .limit(1)
-        )
-        if not is_sqlite(db.get_bind().engine):
-            query = query.with_for_update(of=Submission, skip_locked=True)
-        submission = db.scalars(query).first()
-        if submission is None:
+        taken = claims.take(db, worker.name, col(Submission.status_change).is_not(None), utcnow())
+        if taken is None:
             return None
-        submission.claimed_by = worker.name
-        submission.lease_until = now + lease
-        db.add(submission)
-        assert submission.id is not None
-        status = str(submission.status_change)
-        return submission.id, status, submission.object_ids()
+        assert taken.id is not None
+        return taken.id, str(taken.status_change), taken.object_ids()
 
 
 def _changed(worker: Worker, submission_id: int, status: str, read: AdStatus | None) -> None:
