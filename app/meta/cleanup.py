@@ -88,13 +88,15 @@ def _remove(worker: Worker, submission_id: int) -> bool:
         spec = worker.spec(db, submission)
         known, creating, lookups = submission.object_ids(), submission.creating, submission.lookups
     removed: dict[str, list[str]] = {}
+    kept: dict[str, str] = {}
     try:
         for kind in REMOVAL_ORDER:
             ids = [known[kind]] if kind in known else []
             if kind == creating:
                 ids += [n.id for n in worker.gateway.find(spec, kind) if n.id not in ids]
             for object_id in ids:
-                worker.gateway.delete(kind, object_id)
+                if (action := remove_object(worker, kind, object_id)) != "deleted":
+                    kept[object_id] = action
             if ids:
                 removed[kind] = ids
     except MetaError as error:
@@ -122,7 +124,8 @@ def _remove(worker: Worker, submission_id: int) -> bool:
                 db,
                 "submission.objects_removed",
                 subject=("submission", submission_id),
-                data={"removed": removed, "finished": not look_again},
+                data={"removed": removed, "finished": not look_again}
+                | ({"not_deleted": kept} if kept else {}),
                 actor=WORKER,
             )
     return not look_again
@@ -243,19 +246,34 @@ def _verdict(submission_id: int, kind: str, named: Named) -> str:
         return "tracked" if submission.object_ids().get(kind) == named.id else "untracked"
 
 
+def remove_object(worker: Worker, kind: str, object_id: str) -> str:
+    """Delete an object at Meta, or pause it if Meta refuses the delete for good (a creative
+    cannot be paused); returns what was done. A transient error or a rate limit is raised:
+    the caller tries again later, instead of pausing what could still be deleted."""
+    try:
+        worker.gateway.delete(kind, object_id)
+        return "deleted"
+    except MetaError as error:
+        if error.transient:
+            raise
+        refused = f"not deleted: {error.message}"
+    if kind == "creative":
+        return refused
+    try:
+        worker.gateway.set_status(kind, object_id, "PAUSED")
+    except MetaError as error:
+        if error.transient:
+            raise
+        return f"{refused}; not paused: {error.message}"
+    return f"paused ({refused})"
+
+
 def _remove_untracked(worker: Worker, account_id: str, named: Named) -> dict[str, str]:
     """Delete an object no submission tracks; pause it if Meta will not delete it."""
-    action = "deleted"
     try:
-        worker.gateway.delete(named.kind, named.id)
+        action = remove_object(worker, named.kind, named.id)
     except MetaError as error:
-        action = f"not deleted: {error.message}"
-        if named.kind != "creative":
-            try:
-                worker.gateway.set_status(named.kind, named.id, "PAUSED")
-                action = "paused"
-            except MetaError as paused:
-                action = f"{action}; not paused: {paused.message}"
+        action = f"not removed yet ({error.message}): the next reconciliation tries again"
     finally:
         worker.record_usage()
     entry = {"account": account_id, "kind": named.kind, "id": named.id, "name": named.name,

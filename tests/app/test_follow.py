@@ -404,6 +404,37 @@ def test_a_blocked_retry_removes_what_the_first_attempt_made(
     assert len(live_ads(sandbox)) == 1
 
 
+def test_objects_meta_will_not_delete_are_paused_and_the_removal_ends(
+    cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
+) -> None:
+    checklist_id = queued(cast)
+    lossy = Worker(Watched(make_gateway(app), sandbox, lose="ad"), name=worker.name)
+    with app.app_context():
+        claimed = lossy.claim()
+        assert claimed is not None
+        lossy.send(claimed)
+    assert cast.post(cast.manager, f"/checklists/{checklist_id}/withdraw").status_code == 302
+    # Meta refuses every delete for good (code 368 is no fault that passes): adgate pauses
+    # what it can and ends, instead of trying again and again.
+    sandbox.faults(kind="policy_block", rate=1.0, methods=["DELETE"])
+    for _ in range(60):
+        if submission_of(app, checklist_id).cleanup == "done":
+            break
+        with app.app_context():
+            worker.run_once()
+        time.sleep(0.05)
+    assert submission_of(app, checklist_id).cleanup == "done"
+    removals = [json.loads(e.data) for e in cast.events("submission.objects_removed")]
+    refused = {k: v for r in removals for k, v in r.get("not_deleted", {}).items()}
+    objects = sandbox.objects()
+    ids = {edge: objects[edge][0]["id"] for edge in ("campaigns", "adsets", "adcreatives", "ads")}
+    assert set(refused) == set(ids.values())
+    for edge in ("campaigns", "adsets", "ads"):
+        assert refused[ids[edge]].startswith("paused")
+        assert at_sandbox(sandbox, edge, ids[edge])["status"] == "PAUSED"
+    assert refused[ids["adcreatives"]].startswith("not deleted")
+
+
 def test_reconciliation_removes_what_no_submission_tracks(
     cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
 ) -> None:
