@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -43,11 +44,13 @@ def stack_command(port: int, workers: int) -> None:
         # The sandbox then requires appsecret_proof as Meta does ("Require App Secret"); the
         # secret goes through the environment, never on a command line.
         env["ADGATE_META_APP_SECRET"] = current_app.config["META_APP_SECRET"]
-    children = {
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    for name, cmd in commands.items():
         # Fixed commands of this installation's own virtualenv; no user input reaches them.
-        name: subprocess.Popen(cmd, env=env)  # noqa: S603
-        for name, cmd in commands.items()
-    }
+        children[name] = subprocess.Popen(cmd, env=env)  # noqa: S603
+        if name == "sandbox":
+            # The worker's first round calls Meta at once: the sandbox answers first.
+            _wait_for_port(sandbox_port, children[name])
     stopping = False
 
     def stop(_signum: int, _frame: object) -> None:
@@ -73,3 +76,15 @@ def stack_command(port: int, workers: int) -> None:
         except subprocess.TimeoutExpired:
             child.kill()
     raise SystemExit(exit_code)
+
+
+def _wait_for_port(port: int, child: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    """Wait until something listens on 127.0.0.1:``port`` (or the child died, or time ran
+    out: the loop below then reports it or the worker retries)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.poll() is None:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
