@@ -99,12 +99,20 @@ class User(SQLModel, table=True):
     totp_secret: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # The secret shown during enrolment, until the user confirms it with a code.
     totp_pending: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    # SHA-256 of the enrolment that was shown ``totp_pending`` (a nonce in its session
+    # cookie): only that enrolment can confirm the secret.
+    totp_pending_binding: str | None = Field(
+        default=None, sa_column=Column(String(64), nullable=True)
+    )
     totp_enabled_at: datetime | None = _time(nullable=True)
     # Failed passwords or codes since the last success or lock.
     failed_logins: int = 0
     # Locks imposed since the last success: each one lasts twice as long as the one before.
     lockouts: int = 0
     locked_until: datetime | None = _time(nullable=True)
+    # The password was set by someone else (an admin, the command line): the next sign-in
+    # changes it before anything else.
+    must_change_password: bool = False
     # Set when the person was erased: the e-mail is replaced, the account can never sign in.
     erased_at: datetime | None = _time(nullable=True)
 

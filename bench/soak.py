@@ -362,9 +362,11 @@ def make_people(app: Flask, managers: int, reviewers: int) -> tuple[list[Person]
                     secrets.token_urlsafe(24),
                 )  # fmt: skip
                 now = utcnow()
-                secret = twofactor.pending_enrolment(db, user).secret
+                enrolment, nonce = twofactor.start_enrolment(db, user)
+                secret = enrolment.secret
                 step = int(now.timestamp()) // 30
-                codes = twofactor.confirm_enrolment(db, user, pyotp.HOTP(secret).at(step), now)
+                code = pyotp.HOTP(secret).at(step)
+                codes = twofactor.confirm_enrolment(db, user, nonce, code, now)
                 assert codes is not None, f"enrolment of {user.email} failed"
                 issued = tokens.issue(
                     db, user, name="soak", scopes=tokens.ROLE_SCOPES[role],

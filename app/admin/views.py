@@ -68,7 +68,13 @@ def create() -> Response | tuple[str, int]:
     if not form.validate():
         return _render(form, 400)
     try:
-        user = create_user(get_session(), form.email.data, form.role.data, form.password.data)
+        user = create_user(
+            get_session(),
+            form.email.data,
+            form.role.data,
+            form.password.data,
+            must_change_password=True,
+        )
     except AccountError as exc:
         field = form.email if exc.code.startswith("email") else form.password
         field.errors.append(_account_error(exc))
@@ -127,7 +133,7 @@ def reset_two_factor(user_id: int) -> Response:
             "danger",
         )
         return redirect(url_for("admin.users"))
-    twofactor.reset(db, user)
+    twofactor.reset(db, user, by=current_user.user)
     flash(_("Two-factor authentication for %(email)s was reset.", email=user.email), "success")
     return redirect(url_for("admin.users"))
 

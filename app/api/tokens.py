@@ -130,6 +130,31 @@ def revoke(db: Session, token: ApiToken, by: User | None, now: datetime) -> bool
     return True
 
 
+def revoke_all(db: Session, owner: User, by: User | None, now: datetime, *, reason: str) -> int:
+    """Revoke every live token of ``owner``; returns how many. Each one is audited with the
+    reason (``password_changed``, ``two_factor_reset``): whatever changed the owner's
+    credentials must not leave a token issued under the old ones working."""
+    live = db.scalars(
+        select(ApiToken).where(
+            col(ApiToken.user_id) == owner.id,
+            col(ApiToken.revoked_at).is_(None),
+            col(ApiToken.expires_at) > now,
+        )
+    ).all()
+    for token in live:
+        token.revoked_at = now
+        token.revoked_by = by.id if by is not None else None
+        db.add(token)
+        audit.record(
+            db,
+            "token.revoked",
+            subject=("token", token.id or 0),
+            data={"owner": owner.id, "reason": reason},
+        )
+    db.flush()
+    return len(live)
+
+
 def find(db: Session, secret: str) -> tuple[ApiToken, User] | None:
     """The token row for a presented secret and its owner, if it exists (valid or not).
 

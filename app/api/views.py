@@ -28,7 +28,7 @@ from app.api.auth import caller, public, rate_key, requires
 from app.api.problems import MEDIA_TYPE, ApiProblem
 from app.api.spec import document, operation
 from app.audits import query as audit_query
-from app.auth import limiter, lockout, twofactor
+from app.auth import limiter, secondfactor, twofactor
 from app.checklists import gate, images, service
 from app.checklists.views import FACEBOOK_2FA_WORDING
 from app.db import engine, get_session
@@ -639,26 +639,21 @@ def approve_checklist(checklist_id: int, headers: s.OtpHeaders) -> Any:
 
 
 def _second_factor(code: str) -> None:
-    """Check X-OTP once (replays refused); a failure is counted and kept even though the
-    request fails."""
-    db, now, user = get_session(), utcnow(), caller().user
-    if (wait := lockout.locked_for(user, now)) is not None:
-        raise ApiProblem(
-            "otp-invalid", f"too many wrong codes: locked for {int(wait.total_seconds())} s"
-        )
+    """Check X-OTP once (replays refused); a refusal is counted, audited and kept although the
+    request fails (``app.auth.secondfactor``)."""
+    user = caller().user
     if not user.totp_enabled:
         raise ApiProblem("otp-required", "the token's owner has no two-factor authentication")
-    result = twofactor.check_code(db, user, code, now)
-    if result.ok:
+    attempt = secondfactor.prove(get_session(), user, code, utcnow())
+    if attempt.ok:
         return
-    lockout.record_failure(db, user, now, "code")
-    db.commit()  # the failure counts even though the request fails
-    detail = (
-        "the code was used already"
-        if result is twofactor.CodeCheck.REPLAYED
-        else ("the code is not valid")
+    if attempt.locked_for is not None:
+        wait = int(attempt.locked_for.total_seconds())
+        raise ApiProblem("otp-invalid", f"too many wrong codes: locked for {wait} s")
+    replayed = attempt.refused == twofactor.CodeCheck.REPLAYED
+    raise ApiProblem(
+        "otp-invalid", "the code was used already" if replayed else "the code is not valid"
     )
-    raise ApiProblem("otp-invalid", detail)
 
 
 # --- submissions -------------------------------------------------------------

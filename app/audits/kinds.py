@@ -95,6 +95,7 @@ _KINDS = [
     Kind("auth.logout", _l("Signed out"), OK, SECURITY),
     Kind("auth.login_failed", _l("Sign-in failed"), REFUSED, SECURITY),
     Kind("auth.code_failed", _l("Wrong security code"), REFUSED, SECURITY),
+    Kind("auth.password_failed", _l("Wrong password (signed in)"), REFUSED, SECURITY),
     Kind("auth.locked", _l("Account locked after failures"), REFUSED, SECURITY),
     Kind("checklist.created", _l("Ad created"), OK, EVIDENCE),
     Kind("checklist.attested", _l("Facebook 2FA attested"), OK, EVIDENCE),

@@ -28,21 +28,30 @@ class AccessRule:
     """The roles a view admits; ``public`` views admit everyone, signed in or not.
 
     Accounts whose role requires two-factor authentication reach a view only once they
-    have enrolled, unless the view is open ``before_enrolment`` (signing out).
+    have enrolled, unless the view is open ``before_enrolment`` (signing out). Accounts
+    whose password someone else set reach only views open ``before_password_change``
+    (the password page, signing out) until they have changed it.
     """
 
     roles: frozenset[Role]
     public: bool = False
     before_enrolment: bool = False
+    before_password_change: bool = False
 
 
 PUBLIC = AccessRule(roles=frozenset(Role), public=True)
 ANY_ROLE = frozenset(Role)
 
 
-def roles_required(*roles: Role, before_enrolment: bool = False) -> Callable[[F], F]:
+def roles_required(
+    *roles: Role, before_enrolment: bool = False, before_password_change: bool = False
+) -> Callable[[F], F]:
     """Admit signed-in users whose role is one of ``roles`` (all roles when none are named)."""
-    rule = AccessRule(roles=frozenset(roles) or ANY_ROLE, before_enrolment=before_enrolment)
+    rule = AccessRule(
+        roles=frozenset(roles) or ANY_ROLE,
+        before_enrolment=before_enrolment,
+        before_password_change=before_password_change,
+    )
 
     def decorator(view: F) -> F:
         view.access_rule = rule  # type: ignore[attr-defined]
@@ -83,6 +92,10 @@ def enforce() -> Response | None:
         return response
     if current_user.role not in rule.roles:
         abort(403)
+    # The password first: the enrolment's secret is for the person, not for whoever else
+    # knows the password they were given.
+    if not rule.before_password_change and current_user.user.must_change_password:
+        return redirect(url_for("auth.change_password"))
     if not rule.before_enrolment and must_enrol(current_user.user):
         return redirect(url_for("auth.enrol"))
     return None

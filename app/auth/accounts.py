@@ -100,8 +100,14 @@ def find_user(session: Session, email: str) -> User | None:
     return session.scalars(select(User).where(col(User.email) == email.strip().lower())).first()
 
 
-def create_user(session: Session, email: str, role: str, password: str) -> User:
-    """A new active account."""
+def create_user(
+    session: Session, email: str, role: str, password: str, *, must_change_password: bool = False
+) -> User:
+    """A new active account.
+
+    ``must_change_password`` when someone other than the person chose the password (an
+    admin's page, the command line): the first sign-in then changes it before anything else.
+    """
     address = normalize_email(email)
     try:
         checked_role = Role(role)
@@ -112,11 +118,19 @@ def create_user(session: Session, email: str, role: str, password: str) -> User:
     check_password_policy(password)
     if find_user(session, address) is not None:
         raise AccountError("email_taken", f"an account for {address} exists already")
-    user = User(email=address, role=checked_role.value, password_hash=hash_password(password))
+    user = User(
+        email=address,
+        role=checked_role.value,
+        password_hash=hash_password(password),
+        must_change_password=must_change_password,
+    )
     session.add(user)
     session.flush()
     audit.record(
-        session, "account.created", subject=("user", user_id(user)), data={"role": user.role}
+        session,
+        "account.created",
+        subject=("user", user_id(user)),
+        data={"role": user.role, "must_change_password": must_change_password},
     )
     return user
 
@@ -133,23 +147,45 @@ def set_active(session: Session, user: User, active: bool) -> None:
     audit.record(session, kind, subject=("user", user_id(user)))
 
 
-def set_password(session: Session, user: User, password: str) -> None:
-    """Replace the password and end every login made with the old one."""
+def set_password(
+    session: Session, user: User, password: str, *, by: User | None, keep_login: str | None = None
+) -> int:
+    """Replace the password: every login made with the old one ends (but ``keep_login``, the
+    raw id of the login that changed it) and every API token of the account is revoked.
+
+    Set by someone else (``by`` another account, or None: the command line), the password
+    must be changed at the next sign-in. Returns how many tokens were revoked.
+    """
+    from app.api import tokens
+
     check_password_policy(password)
+    own = by is not None and by.id == user.id
     user.password_hash = hash_password(password)
+    user.must_change_password = not own
     session.add(user)
-    end_all_logins(session, user)
-    audit.record(session, "account.password_changed", subject=("user", user_id(user)))
+    end_all_logins(session, user, keep=keep_login)
+    revoked = tokens.revoke_all(session, user, by, utcnow(), reason="password_changed")
+    audit.record(
+        session,
+        "account.password_changed",
+        subject=("user", user_id(user)),
+        data={"own": own, "tokens_revoked": revoked},
+    )
+    return revoked
 
 
 def authenticate(session: Session, email: str, password: str, now: datetime) -> Attempt:
-    """Check the password unless the account is locked; failures are counted and audited."""
+    """Check the password unless the account is locked; failures are counted and audited.
+
+    Every path hashes once (a dummy hash for an unknown address, the account's own while it
+    is locked), so that the answer's timing does not tell them apart.
+    """
     user = find_user(session, email)
+    method = current_app.config["PASSWORD_HASH_METHOD"]
+    ok = check_password_hash(user.password_hash if user else _dummy_hash(method), password)
     if user is not None and (remaining := lockout.locked_for(user, now)):
         _audit_failure(session, user, "locked")
         return Attempt(None, remaining)
-    method = current_app.config["PASSWORD_HASH_METHOD"]
-    ok = check_password_hash(user.password_hash if user else _dummy_hash(method), password)
     if user is not None and ok and user.active:
         return Attempt(user)
     reason = "unknown_email" if user is None else ("disabled" if ok else "bad_password")
@@ -217,13 +253,14 @@ def end_login(session: Session, principal: Principal) -> None:
     audit.record(session, "auth.logout", subject=("user", principal.id))
 
 
-def end_all_logins(session: Session, user: User) -> None:
-    """Close every open login of an account."""
-    session.execute(
-        update(LoginSession)
-        .where(col(LoginSession.user_id) == user.id, col(LoginSession.ended_at).is_(None))
-        .values(ended_at=utcnow())
+def end_all_logins(session: Session, user: User, *, keep: str | None = None) -> None:
+    """Close every open login of an account (but ``keep``, a login's raw id)."""
+    query = update(LoginSession).where(
+        col(LoginSession.user_id) == user.id, col(LoginSession.ended_at).is_(None)
     )
+    if keep is not None:
+        query = query.where(col(LoginSession.id_hash) != login_digest(keep))
+    session.execute(query.values(ended_at=utcnow()))
 
 
 def count_users(session: Session) -> int:

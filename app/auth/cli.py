@@ -52,11 +52,11 @@ def _read_password(from_stdin: bool) -> str:
 @click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def create_command(email: str, role: str, password_stdin: bool) -> None:
-    """Create an account with ROLE."""
+    """Create an account with ROLE; its first sign-in changes the password."""
     password = _read_password(password_stdin)
     try:
         with transaction() as db:
-            user = create_user(db, email, role, password)
+            user = create_user(db, email, role, password, must_change_password=True)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"created {user.email} ({user.role})")
@@ -100,14 +100,15 @@ def enable_command(email: str) -> None:
 @click.argument("email")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 def set_password_command(email: str, password_stdin: bool) -> None:
-    """Set a new password (ends the account's logins)."""
+    """Set a new password (ends the account's logins, revokes its API tokens); the next
+    sign-in changes it."""
     password = _read_password(password_stdin)
     try:
         with transaction() as db:
             user = find_user(db, email)
             if user is None:
                 raise click.ClickException(f"no account for {email}")
-            set_password(db, user, password)
+            set_password(db, user, password, by=None)
     except AccountError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"password set for {email}")
@@ -151,7 +152,11 @@ def erase_command(email: str, yes: bool) -> None:
 
 @users_cli.command("demo")
 def demo_command() -> None:
-    """Create one demo account per role if there are no accounts yet, and print them."""
+    """Create one demo account per role if there are no accounts yet, and print them.
+
+    Their passwords need no change at the first sign-in: they are printed for the person
+    who runs the demo, and ``make run`` signs straight in with them.
+    """
     with transaction() as db:
         if count_users(db):
             click.echo("Accounts exist already; no demo accounts created.")

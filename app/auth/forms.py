@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
@@ -51,3 +51,33 @@ class DisableForm(FlaskForm):  # type: ignore[misc]
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
     code = _code_field(_l("Current code"))
     submit = SubmitField(_l("Turn off two-factor authentication"))
+
+
+class ChangePasswordForm(FlaskForm):  # type: ignore[misc]
+    """The current password, the new one twice, and a current code where 2FA is on."""
+
+    current_password = PasswordField(
+        _l("Current password"),
+        validators=[DataRequired(), Length(max=128)],
+        render_kw={"autocomplete": "current-password"},
+    )
+    new_password = PasswordField(
+        _l("New password"),
+        validators=[DataRequired(), Length(max=128)],
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm_password = PasswordField(
+        _l("New password again"),
+        validators=[
+            DataRequired(),
+            EqualTo("new_password", message=_l("The two new passwords differ.")),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
+    # Required by the view when the account has 2FA (the form does not know the account).
+    code = StringField(
+        _l("Current code"),
+        validators=[Optional(), Length(max=64)],
+        render_kw={"autocomplete": "one-time-code", "autocapitalize": "off", "spellcheck": "false"},
+    )
+    submit = SubmitField(_l("Change password"))

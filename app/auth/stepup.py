@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import gettext as _
 from flask_login import current_user
 
-from app.auth import lockout, twofactor
+from app.auth import secondfactor, twofactor
 from app.auth.accounts import login_digest
 from app.db import get_session
 from app.models import utcnow
@@ -17,7 +17,10 @@ def is_fresh() -> bool:
 
 
 def confirm(code: str | None) -> str | None:
-    """None when the login is fresh or ``code`` makes it so; else the message to show."""
+    """None when the login is fresh or ``code`` makes it so; else the message to show.
+
+    A refusal has ended the request's transaction and recorded itself (``secondfactor``).
+    """
     if is_fresh():
         return None
     user = current_user.user
@@ -26,13 +29,8 @@ def confirm(code: str | None) -> str | None:
     if not (code or "").strip():
         return str(_("Enter a current code from your authenticator app to confirm."))
     db, now = get_session(), utcnow()
-    result = twofactor.check_code(db, user, code or "", now)
-    if result.ok:
+    attempt = secondfactor.prove(db, user, code or "", now)
+    if attempt.ok:
         twofactor.mark_fresh(db, login_digest(current_user.login_session_id), now)
         return None
-    lockout.record_failure(db, user, now, "code")
-    # The page answers 400, which rolls the request back: the failure must count anyway.
-    db.commit()
-    if result is twofactor.CodeCheck.REPLAYED:
-        return str(_("This code has been used already. Please wait for the next one."))
-    return str(_("The code is not valid. Check that the clock of your device is correct."))
+    return secondfactor.message(attempt, code)

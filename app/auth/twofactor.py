@@ -66,26 +66,67 @@ def must_enrol(user: User) -> bool:
 # --- enrolment ----------------------------------------------------------------
 
 
-def pending_enrolment(session: Session, user: User) -> Enrolment:
-    """The secret being enrolled, created on first call and kept until confirmed."""
-    if user.totp_pending is None:
-        user.totp_pending = crypto.encrypt(totp.new_secret())
-        session.add(user)
-        session.flush()
+def start_enrolment(session: Session, user: User) -> tuple[Enrolment, str]:
+    """A new secret for one enrolment, and the nonce that its session keeps.
+
+    The secret any other enrolment was shown is void from now on: whoever saw it (another
+    sign-in with the same password) cannot confirm it, nor use codes from it later.
+    """
+    nonce = secrets.token_urlsafe(32)
+    user.totp_pending = crypto.encrypt(totp.new_secret())
+    user.totp_pending_binding = _binding(nonce)
+    session.add(user)
+    session.flush()
+    enrolment = shown_enrolment(user, nonce)
+    assert enrolment is not None
+    return enrolment, nonce
+
+
+def shown_enrolment(user: User, nonce: str | None) -> Enrolment | None:
+    """The secret pending for the enrolment holding ``nonce``, if it is still the pending one."""
+    if user.totp_pending is None or user.totp_pending_binding is None or not nonce:
+        return None
+    if not hmac.compare_digest(user.totp_pending_binding, _binding(nonce)):
+        return None
     secret = crypto.decrypt(user.totp_pending)
     uri = totp.provisioning_uri(secret, user.email, current_app.config["TWO_FACTOR_ISSUER"])
     return Enrolment(secret=secret, uri=uri)
 
 
-def confirm_enrolment(session: Session, user: User, code: str, now: datetime) -> list[str] | None:
-    """Enable 2FA if ``code`` fits the pending secret; returns the new recovery codes."""
-    if user.totp_pending is None:
+def enrolment_refused(session: Session, user: User) -> None:
+    """Audit a confirmation from an enrolment whose secret is no longer the pending one."""
+    audit.record(
+        session,
+        "twofactor.enrolment_failed",
+        subject=("user", _id(user)),
+        data={"reason": "not_this_enrolment"},
+    )
+
+
+def _binding(nonce: str) -> str:
+    return hashlib.sha256(nonce.encode()).hexdigest()
+
+
+def confirm_enrolment(
+    session: Session, user: User, nonce: str | None, code: str, now: datetime
+) -> list[str] | None:
+    """Enable 2FA if ``code`` fits the secret shown to this enrolment; returns the new
+    recovery codes."""
+    enrolment = shown_enrolment(user, nonce)
+    if enrolment is None:
+        enrolment_refused(session, user)
         return None
-    step = totp.verify(crypto.decrypt(user.totp_pending), code, now)
+    step = totp.verify(enrolment.secret, code, now)
     if step is None or not _claim_step(session, user, step, now):
-        audit.record(session, "twofactor.enrolment_failed", subject=("user", _id(user)))
+        audit.record(
+            session,
+            "twofactor.enrolment_failed",
+            subject=("user", _id(user)),
+            data={"reason": "invalid"},
+        )
         return None
-    user.totp_secret, user.totp_pending, user.totp_enabled_at = user.totp_pending, None, now
+    user.totp_secret, user.totp_enabled_at = user.totp_pending, now
+    user.totp_pending = user.totp_pending_binding = None
     session.add(user)
     audit.record(session, "twofactor.enabled", subject=("user", _id(user)))
     return regenerate_recovery_codes(session, user)
@@ -95,7 +136,11 @@ def confirm_enrolment(session: Session, user: User, code: str, now: datetime) ->
 
 
 def check_code(session: Session, user: User, code: str, now: datetime) -> CodeCheck:
-    """Accept a TOTP code (once) or an unused recovery code; audit what happened."""
+    """Accept a TOTP code (once) or an unused recovery code; audit a recovery code's use.
+
+    Failures are counted and audited by ``app.auth.secondfactor.prove``, the one caller
+    outside tests.
+    """
     if user.totp_secret is None:
         return CodeCheck.INVALID
     candidate = code.strip()
@@ -112,13 +157,6 @@ def check_code(session: Session, user: User, code: str, now: datetime) -> CodeCh
             "twofactor.recovery_code_used",
             subject=("user", _id(user)),
             data={"remaining": remaining},
-        )
-    if not result.ok:
-        audit.record(
-            session,
-            "auth.code_failed",
-            subject=("user", _id(user)),
-            data={"reason": result.value, "client": audit.client_ref()},
         )
     return result
 
@@ -220,17 +258,26 @@ def disable(session: Session, user: User) -> None:
     audit.record(session, "twofactor.disabled", subject=("user", _id(user)))
 
 
-def reset(session: Session, user: User) -> None:
-    """An admin removes another account's 2FA; the user signs in again and enrols anew."""
+def reset(session: Session, user: User, by: User | None = None) -> None:
+    """An admin removes another account's 2FA; the user signs in again and enrols anew.
+
+    The account's API tokens are revoked with it: whoever asked for the reset (perhaps not
+    the person) must not inherit tokens issued while the old second factor guarded them.
+    """
+    from app.api import tokens
     from app.auth.accounts import end_all_logins
 
     _remove(session, user)
     end_all_logins(session, user)
-    audit.record(session, "twofactor.reset", subject=("user", _id(user)))
+    revoked = tokens.revoke_all(session, user, by, utcnow(), reason="two_factor_reset")
+    audit.record(
+        session, "twofactor.reset", subject=("user", _id(user)), data={"tokens_revoked": revoked}
+    )
 
 
 def _remove(session: Session, user: User) -> None:
     user.totp_secret = user.totp_pending = user.totp_enabled_at = None
+    user.totp_pending_binding = None
     session.add(user)
     session.execute(delete(RecoveryCode).where(col(RecoveryCode.user_id) == _id(user)))
 

@@ -25,6 +25,7 @@ NAVIGATION = (
     ("tokens.index", _l("API tokens")),
     ("main.privacy", _l("Privacy")),
     ("auth.two_factor", _l("Security")),
+    ("auth.change_password", _l("Password")),
 )
 ROLE_NAMES = {
     Role.MANAGER: _l("ad manager"),

@@ -27,6 +27,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "auth.regenerate_recovery_codes": SIGNED_IN,
     "auth.disable_two_factor": SIGNED_IN,
     "auth.confirm": SIGNED_IN,
+    "auth.change_password": SIGNED_IN,
     "main.index": SIGNED_IN,
     "main.privacy": SIGNED_IN,
     "main.set_language": ANYONE,
@@ -110,8 +111,11 @@ def test_every_route_has_an_expected_access_rule(app: Flask) -> None:
             rule = rule_for(endpoint)
             assert rule is not None, f"{endpoint} has no access rule"
             assert rule == PUBLIC if expected == ANYONE else rule.roles == expected
-            # Only signing out is open to an account that still has to set up 2FA.
-            assert rule.before_enrolment == (endpoint == "auth.logout")
+            # Only signing out and the password are open to an account that still has to set
+            # up 2FA or to replace a password someone else chose.
+            first_steps = endpoint in {"auth.logout", "auth.change_password"}
+            assert rule.before_enrolment == first_steps
+            assert rule.before_password_change == first_steps
 
 
 @pytest.mark.parametrize("role", [None, *Role], ids=lambda r: r or "anonymous")

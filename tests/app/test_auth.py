@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlmodel import col
+from werkzeug import security
 
 from app import audit
 from app.db import engine, transaction
@@ -219,3 +221,46 @@ def test_every_event_so_far_verifies(
         "auth.logout",
     ]
     assert result.events == 5
+
+
+def test_unknown_locked_and_wrong_read_alike_and_all_hash_a_password(
+    app: Flask,
+    client: FlaskClient,
+    auth: AuthActions,
+    make_user: UserFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    make_user("locked@example.org")
+    make_user("open@example.org")
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        auth.password("locked@example.org", "a wrong password")
+    assert len(events(app, "auth.locked")) == 1
+    # Count the password hashes each attempt computes (the real check still runs).
+    hashed: list[str] = []
+    real = security.check_password_hash
+
+    def counting(pwhash: str, password: str) -> bool:
+        hashed.append(pwhash)
+        return real(pwhash, password)
+
+    monkeypatch.setattr("app.auth.accounts.check_password_hash", counting)
+    answers = {}
+    for case, email, password in (
+        ("unknown", "nobody@example.org", PASSWORD),
+        ("locked, right password", "locked@example.org", PASSWORD),
+        ("locked, wrong password", "locked@example.org", "a wrong password"),
+        ("wrong password", "open@example.org", "a wrong password"),
+    ):
+        hashed.clear()
+        response = auth.password(email, password)
+        alert = re.search(r'class="alert[^"]*"[^>]*>\s*(.*?)\s*<', response.get_data(True), re.S)
+        assert alert is not None, case
+        answers[case] = (response.status_code, alert.group(1))
+        assert len(hashed) == 1, case  # the same work, so the same time, for each case
+    assert len(set(answers.values())) == 1, answers
+    assert answers["unknown"] == (
+        200,
+        "Wrong e-mail address or password, or the account is locked for a while after too "
+        "many failed attempts.",
+    )
+    assert client.get("/").headers["Location"].startswith("/login")

@@ -6,15 +6,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
 from sqlmodel import col
+from werkzeug.test import TestResponse
 
+from app.api import tokens
 from app.auth import totp, twofactor
 from app.db import engine, transaction
 from app.models import AuditEvent, LoginSession, User, utcnow
@@ -41,6 +44,10 @@ RFC_VECTORS = [
     (2000000000, "69279037", "90698825", "38618901"),
     (20000000000, "65353130", "77737706", "47863826"),
 ]
+
+
+SIGN_IN_REFUSED = "Wrong e-mail address or password, or the account is locked for a while"
+SAME_ANSWER = "The password or the code is not correct."
 
 
 def _b32(seed: bytes) -> str:
@@ -180,15 +187,15 @@ def test_lockout_after_failures_and_release_after_backoff(
     limit = app.config["LOGIN_MAX_FAILURES"]
     for _ in range(limit):
         response = auth.password("m@example.org", "a wrong password")
-    page = response.get_data(as_text=True)
-    assert "this account is locked" in page
-    assert "1 minute" in page
+    # The page says no more than for an unknown address (see test_auth): the lock is silent.
+    assert SIGN_IN_REFUSED in response.get_data(as_text=True)
     [lock] = _events(app, "auth.locked")
     assert json.loads(lock.data) == {"seconds": 60, "lockouts": 1, "stage": "password"}
-    # Locked: even the right password does not get through, and says how long to wait.
+    # Locked: even the right password does not get through.
     refused = auth.password("m@example.org")
     assert refused.status_code == 200
-    assert "this account is locked" in refused.get_data(as_text=True)
+    assert SIGN_IN_REFUSED in refused.get_data(as_text=True)
+    assert client.get("/").headers["Location"].startswith("/login")
     # The backoff passes (the lock moved into the past), and the account opens again.
     with app.app_context(), transaction() as db:
         user = db.scalars(select(User)).one()
@@ -458,3 +465,201 @@ def test_sign_in_forms_are_rate_limited_per_ip(
     other = english_client(app)
     other.environ_base["REMOTE_ADDR"] = "192.0.2.7"
     assert AuthActions(other, make_user).password("nobody@example.org", "x").status_code == 200
+
+
+# --- one second-factor operation: locks first, refusals counted and kept -------------------
+
+
+def _lock(app: Flask, email: str, minutes: int = 60) -> None:
+    with app.app_context(), transaction() as db:
+        user = db.scalars(select(User).where(col(User.email) == email)).one()
+        user.locked_until = utcnow() + timedelta(minutes=minutes)
+        db.add(user)
+
+
+def _unlock(app: Flask, email: str) -> None:
+    with app.app_context(), transaction() as db:
+        user = db.scalars(select(User).where(col(User.email) == email)).one()
+        user.locked_until = None
+        db.add(user)
+
+
+def _feedback(response: TestResponse) -> list[str]:
+    """The messages the page shows beside its fields."""
+    return re.findall(
+        r'class="invalid-feedback[^"]*"[^>]*>\s*([^<]*?)\s*<', response.get_data(True)
+    )
+
+
+def _issue_token(app: Flask, email: str) -> str:
+    with app.app_context(), transaction() as db:
+        owner = db.scalars(select(User).where(col(User.email) == email)).one()
+        issued = tokens.issue(
+            db,
+            owner,
+            name="planner",
+            scopes=["checklists:read"],
+            lifetime=timedelta(days=30),
+            issued_by=owner,
+            now=utcnow(),
+        )
+        return issued.secret
+
+
+def _api_status(client: FlaskClient, token: str) -> int:
+    """401 for a token that does not authenticate; a valid one reaches the view (404)."""
+    response = client.get("/api/v1/checklists/999999", headers={"Authorization": f"Bearer {token}"})
+    return response.status_code
+
+
+def test_step_up_is_refused_while_locked_without_looking_at_the_code(
+    app: Flask, client: FlaskClient, auth: AuthActions, make_user: UserFactory
+) -> None:
+    make_user("r@example.org", "reviewer")
+    auth.login("r@example.org")
+    with app.app_context(), transaction() as db:
+        db.execute(update(LoginSession).values(second_factor_at=None))  # not fresh any more
+    _lock(app, "r@example.org")
+    two_factor = make_user.two_factor["r@example.org"]
+    code = two_factor.next_code()
+    token = csrf_token(client, "/account/two-factor/confirm")
+    refused = client.post(
+        "/account/two-factor/confirm?next=/reviews/", data={"code": code, "csrf_token": token}
+    )
+    assert refused.status_code == 200
+    assert "this account is locked" in refused.get_data(as_text=True)
+    with app.app_context(), transaction(write=False) as db:
+        assert db.scalars(select(LoginSession)).one().second_factor_at is None
+    [failure] = _events(app, "auth.code_failed")
+    assert json.loads(failure.data)["reason"] == "locked"
+    # The code was not looked at: once the lock is over, the same code is still good.
+    _unlock(app, "r@example.org")
+    done = client.post(
+        "/account/two-factor/confirm?next=/reviews/", data={"code": code, "csrf_token": token}
+    )
+    assert done.headers["Location"] == "/reviews/"
+
+
+def test_wrong_passwords_and_codes_on_disable_count_lock_are_audited_and_read_alike(
+    app: Flask, client: FlaskClient, auth: AuthActions, make_user: UserFactory
+) -> None:
+    make_user("aud@example.org", "auditor", enrolled=True)
+    two_factor = make_user.two_factor["aud@example.org"]
+    auth.login("aud@example.org")
+    token = csrf_token(client, "/account/two-factor")
+    limit = app.config["LOGIN_MAX_FAILURES"]
+    answers = []
+    for attempt in range(limit):
+        data = (
+            {"password": "a guessed password", "code": two_factor.next_code()}
+            if attempt % 2 == 0
+            else {"password": PASSWORD, "code": "000000"}
+        )
+        response = client.post("/account/two-factor/disable", data={**data, "csrf_token": token})
+        assert response.status_code == 400
+        answers.append((response.status_code, _feedback(response)))
+    # A wrong password reads exactly as a wrong code: the page confirms no guess.
+    assert answers[0] == answers[1] == answers[2] == answers[3]
+    assert answers[0][1] == [SAME_ANSWER + " Each code works only once."]
+    # The 400 rolled each request back; the failures were kept and counted all the same.
+    assert len(_events(app, "auth.password_failed")) == (limit + 1) // 2
+    assert len(_events(app, "auth.code_failed")) == limit // 2
+    [lock] = _events(app, "auth.locked")
+    assert json.loads(lock.data)["stage"] in {"password", "code"}
+    assert "this account is locked" in " ".join(answers[-1][1])
+    # Locked: the right password and a right code do not turn it off.
+    right = {"password": PASSWORD, "code": two_factor.next_code(), "csrf_token": token}
+    assert client.post("/account/two-factor/disable", data=right).status_code == 400
+    assert _user(app, "aud@example.org").totp_enabled
+    assert _events(app, "twofactor.disabled") == []
+
+
+def test_wrong_codes_for_new_recovery_codes_are_counted_and_audited(
+    app: Flask, client: FlaskClient, auth: AuthActions, make_user: UserFactory
+) -> None:
+    make_user("m@example.org")
+    auth.login("m@example.org")
+    token = csrf_token(client, "/account/two-factor")
+    for _ in range(app.config["LOGIN_MAX_FAILURES"]):
+        response = client.post(
+            "/account/two-factor/recovery-codes", data={"code": "000000", "csrf_token": token}
+        )
+        assert response.status_code == 400
+    assert len(_events(app, "auth.code_failed")) == app.config["LOGIN_MAX_FAILURES"]
+    assert len(_events(app, "auth.locked")) == 1
+    assert _user(app, "m@example.org").locked_until is not None
+    assert len(_events(app, "twofactor.recovery_codes_generated")) == 1  # the fixture's
+
+
+def test_a_success_resets_the_count(
+    app: Flask, client: FlaskClient, auth: AuthActions, make_user: UserFactory
+) -> None:
+    make_user("m@example.org")
+    auth.login("m@example.org")
+    token = csrf_token(client, "/account/two-factor")
+    for _ in range(2):
+        client.post(
+            "/account/two-factor/recovery-codes", data={"code": "000000", "csrf_token": token}
+        )
+    assert _user(app, "m@example.org").failed_logins == 2
+    code = make_user.two_factor["m@example.org"].next_code()
+    client.post("/account/two-factor/recovery-codes", data={"code": code, "csrf_token": token})
+    assert _user(app, "m@example.org").failed_logins == 0
+
+
+def test_each_enrolment_gets_its_own_secret_and_only_it_can_confirm(
+    app: Flask, make_user: UserFactory
+) -> None:
+    make_user("r@example.org", "reviewer", enrolled=False)
+    first, second = english_client(app), english_client(app)
+
+    def shown(client: FlaskClient) -> tuple[str, str]:
+        """The secret the enrolment page shows this client, and the page's CSRF token."""
+        assert AuthActions(client, make_user).password("r@example.org").headers["Location"] == (
+            "/two-factor/enrol"
+        )
+        page = client.get("/two-factor/enrol").get_data(as_text=True)
+        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+        assert token is not None
+        return page.split('id="totp-secret"')[1].split(">")[1].split("<")[0], token.group(1)
+
+    early, early_token = shown(first)  # whoever else knows the password, signing in first
+    mine, my_token = shown(second)
+    assert early != mine
+    step = totp.time_step(utcnow())
+    # The first enrolment's secret was voided by the second: confirming it fails.
+    refused = first.post(
+        "/two-factor/enrol", data={"code": totp.code_at(early, step), "csrf_token": early_token}
+    )
+    assert refused.headers["Location"] == "/login"  # that sign-in is over
+    assert not _user(app, "r@example.org").totp_enabled
+    [failed] = _events(app, "twofactor.enrolment_failed")
+    assert json.loads(failed.data)["reason"] == "not_this_enrolment"
+    done = second.post(
+        "/two-factor/enrol", data={"code": totp.code_at(mine, step), "csrf_token": my_token}
+    )
+    assert done.get_data(as_text=True).count("<li><code>") == 10
+    assert _user(app, "r@example.org").totp_enabled
+    # The first one's copy opens nothing: its codes are refused at sign-in.
+    other = AuthActions(english_client(app), make_user)
+    assert other.password("r@example.org").headers["Location"] == "/login/code"
+    assert other.code(totp.code_at(early, step + 1)).status_code == 200
+    assert other.client.get("/").headers["Location"].startswith("/login")
+    assert other.code(totp.code_at(mine, step + 1)).headers["Location"] == "/"
+
+
+def test_admin_reset_of_2fa_revokes_the_accounts_tokens(
+    app: Flask, client: FlaskClient, auth: AuthActions, make_user: UserFactory
+) -> None:
+    make_user("a@example.org", "admin")
+    manager = make_user("m@example.org")
+    secret = _issue_token(app, "m@example.org")
+    assert _api_status(english_client(app), secret) == 404
+    auth.login("a@example.org")
+    token = csrf_token(client, "/admin/users")
+    client.post(f"/admin/users/{manager.id}/reset-two-factor", data={"csrf_token": token})
+    assert _api_status(english_client(app), secret) == 401
+    [revoked] = _events(app, "token.revoked")
+    assert json.loads(revoked.data) == {"owner": manager.id, "reason": "two_factor_reset"}
+    [reset] = _events(app, "twofactor.reset")
+    assert json.loads(reset.data) == {"tokens_revoked": 1}

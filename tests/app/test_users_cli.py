@@ -45,7 +45,7 @@ def test_create_reads_the_password_from_stdin(app: Flask, runner: FlaskCliRunner
         "system",
         str(user.id),
     )
-    assert json.loads(event.data) == {"role": "reviewer"}
+    assert json.loads(event.data) == {"role": "reviewer", "must_change_password": True}
     assert "rev@example.org" not in event.data
 
 

@@ -40,7 +40,10 @@ def test_wrong_password_shows_error(page: Page, make_user: UserFactory) -> None:
     make_user("manager@example.org", "manager")
     sign_in(page, make_user, "manager@example.org", "not the right password")
     expect(page).to_have_url(LOGIN_URL)
-    expect(page.locator(".alert-danger")).to_have_text("Wrong e-mail address or password.")
+    expect(page.locator(".alert-danger")).to_have_text(
+        "Wrong e-mail address or password, or the account is locked for a while "
+        "after too many failed attempts."
+    )
     expect(page.locator("#signed-in-as")).to_have_count(0)
 
 
