@@ -1,10 +1,13 @@
 """The audit log: append-only, hash-chained, written in the transaction it records.
 
 Every event is one row. Its hash is the SHA-256 of a canonical JSON envelope
-that holds the event's fields and the previous event's hash, so that changing,
-deleting, inserting or reordering any row breaks the chain from that row on.
-The genesis link is 64 zeros. A purge may later delete expired events inside a sealed
-segment (``app.audits.retention``); verification then checks what the seal vouches for.
+that holds the event's fields, the SHA-256 of its body (``data``), its retention class
+and the previous event's hash, so that changing, deleting, inserting or reordering any
+row breaks the chain from that row on. The genesis link is 64 zeros. A purge may later
+clear the body of an expired event, never the row (``app.audits.retention``): its hash,
+link and metadata still verify, and the purge's signed authorization says why the body
+is gone. Events from before bodies were hashed apart keep their first envelope, which
+holds ``data`` itself (see ``app.audit_chain``).
 
 The envelope is sorted-key, compact JSON. Its fields are plain identifiers
 (checked on append) and ``data``, which is stored already canonical; so the
@@ -16,8 +19,8 @@ Appends are serialized: SQLite write transactions begin IMMEDIATE (see
 collects an event in its session; the events are appended when the transaction commits,
 so that PostgreSQL's lock is held for the inserts and the commit alone, not for the rest
 of a request or of a worker's round (and a transaction never waits for a row lock while
-holding it). A trigger created by the migration refuses UPDATE, and DELETE outside a
-sealed segment.
+holding it). Triggers created by the migrations refuse every DELETE, and every UPDATE but
+a purge's clearing of an expired body.
 """
 
 from __future__ import annotations
@@ -33,20 +36,23 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from flask import current_app, g, has_request_context, request
+from flask import current_app, g, has_app_context, has_request_context, request
 from sqlalchemy import Connection, Engine, event, func, select, text
 from sqlalchemy.orm import SessionTransaction
 from sqlmodel import Session, col
 
 from app import audit_chain
+from app.audit_chain import FORMAT as FORMAT
 from app.audit_chain import GENESIS as GENESIS
 from app.audit_chain import PURGED as PURGED
+from app.audit_chain import body_hash as body_hash
 from app.audit_chain import kept_line as kept_line
-from app.models import AuditEvent, AuditSeal, utcnow
+from app.audits import signing
+from app.models import AuditEvent, AuditPurge, AuditSeal, utcnow
 
 # An arbitrary constant that names the audit log's advisory lock on PostgreSQL.
 PG_LOCK_KEY = 0x61646761_7465
@@ -135,9 +141,38 @@ def _str(value: str | None) -> str:
     return "null" if value is None else f'"{value}"'
 
 
+def envelope_v2(
+    *,
+    seq: int,
+    occurred_at: datetime,
+    actor_type: str,
+    actor_id: str | None,
+    kind: str,
+    subject_type: str | None,
+    subject_id: str | None,
+    body_hash: str,
+    retention: str,
+    request_id: str | None,
+    prev_hash: str,
+) -> str:
+    """The envelope of events appended since bodies are hashed apart (migration 0010):
+    ``body`` (the SHA-256 of ``data``) and ``retention`` stand where ``data`` stood.
+
+    Equal to ``json.dumps(..., sort_keys=True, separators=(",", ":"))`` of the event for
+    every value that ``append`` admits (a test holds it to that).
+    """
+    at = occurred_at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return (
+        f'{{"actor":{{"id":{_str(actor_id)},"type":"{actor_type}"}},"at":"{at}",'
+        f'"body":"{body_hash}","kind":"{kind}","prev":"{prev_hash}",'
+        f'"request":{_str(request_id)},"retention":"{retention}","seq":{seq},'
+        f'"subject":{{"id":{_str(subject_id)},"type":{_str(subject_type)}}}}}'
+    )
+
+
 def event_hash(event: AuditEvent) -> str:
-    """The SHA-256 (hex) of the event's envelope."""
-    body = envelope(
+    """The SHA-256 (hex) of the event's envelope (the second format's)."""
+    body = envelope_v2(
         seq=event.seq,
         occurred_at=event.occurred_at,
         actor_type=event.actor_type,
@@ -145,11 +180,19 @@ def event_hash(event: AuditEvent) -> str:
         kind=event.kind,
         subject_type=event.subject_type,
         subject_id=event.subject_id,
-        data=event.data,
+        body_hash=event.body_hash,
+        retention=event.retention,
         request_id=event.request_id,
         prev_hash=event.prev_hash,
     )
     return hashlib.sha256(body.encode()).hexdigest()
+
+
+def retention_of(kind: str) -> str:
+    """The retention class of a kind, from the catalogue (evidence if it is not there)."""
+    from app.audits.kinds import lookup  # the catalogue's labels need Flask-Babel
+
+    return lookup(kind).retention
 
 
 # --- appending ---------------------------------------------------------------
@@ -295,6 +338,7 @@ def _append(session: Session, p: Pending) -> AuditEvent:
         .limit(1)
     ).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
+    data = p.body if p.body is not None else canonical_data(p.data)
     event = AuditEvent(
         seq=seq,
         occurred_at=p.occurred_at,
@@ -303,7 +347,9 @@ def _append(session: Session, p: Pending) -> AuditEvent:
         kind=p.kind,
         subject_type=p.subject[0] if p.subject else None,
         subject_id=p.subject[1] if p.subject else None,
-        data=p.body if p.body is not None else canonical_data(p.data),
+        data=data,
+        body_hash=body_hash(data),
+        retention=retention_of(p.kind),
         request_id=p.request_id,
         prev_hash=prev,
         hash="",
@@ -362,6 +408,9 @@ CHAIN_COLUMNS: tuple[Any, ...] = tuple(
         AuditEvent.request_id,
         AuditEvent.prev_hash,
         AuditEvent.hash,
+        AuditEvent.body_hash,
+        AuditEvent.retention,
+        AuditEvent.purge_id,
     )
 )
 VERIFY_BATCH = audit_chain.BATCH
@@ -371,58 +420,204 @@ PARALLEL_FROM = 250_000
 MAX_WORKERS = 4
 
 
+@dataclass(frozen=True)
+class Trust:
+    """What verification trusts about purges: the public keys that may sign them, and the
+    retention (days per class) below which no purge may have cleared a body."""
+
+    keys: tuple[Any, ...] = ()  # Ed25519 public keys
+    retention_days: Mapping[str, int] | None = None
+
+    @classmethod
+    def configured(cls, extra: tuple[Any, ...] = ()) -> Trust:
+        """The current app's signing key's public half, its ``AUDIT_PUBLIC_KEY_FILES``
+        (earlier keys), and ``extra``; outside an app, ``extra`` alone."""
+        if not has_app_context():
+            return cls(extra)
+        config, folder = current_app.config, Path(current_app.instance_path)
+        keys = list(extra)
+        if name := config.get("AUDIT_SIGNING_KEY_FILE"):
+            signer = signing.load_signer(folder / name)
+            if signer is not None:
+                keys.append(signer.private.public_key())
+        for name in config.get("AUDIT_PUBLIC_KEY_FILES") or ():
+            keys.append(signing.load_public((folder / name).read_bytes()))
+        return cls(tuple(keys), config.get("AUDIT_RETENTION_DAYS"))
+
+
 def verify(
-    eng: Engine, progress: Callable[[int], None] | None = None, *, workers: int | None = None
+    eng: Engine,
+    progress: Callable[[int], None] | None = None,
+    *,
+    workers: int | None = None,
+    trust: Trust | None = None,
 ) -> VerifyResult:
     """Walk the whole chain in constant memory; stop at the first broken link.
 
-    A purged segment (``audit_seal``) may have gaps up to its ``up_to`` event: there the
-    link to a deleted predecessor cannot be checked, so every kept event's own hash is,
-    and the seal's digest over all kept events must match; the seal's head event must be
-    present with the seal's hash, and each seal must be attested by an ``audit.purged``
-    event in the chain itself. ``progress`` is called with the events checked so far.
+    Every event's hash and link are checked, and its body against ``body_hash``. A cleared
+    body must have been cleared by a purge whose authorization is signed by a key of
+    ``trust`` (default: ``Trust.configured()``) and whose cutoff for the event's retention
+    class lies after the event. Old-format events (before the ``audit.format`` event) must
+    match the digest that event recorded; gaps are allowed only inside the purged segments
+    sealed before it (``audit_seal``), whose digests and attestations are checked as
+    before. ``progress`` is called with the events checked so far.
 
     From ``PARALLEL_FROM`` events on, the chain is walked in ranges by ``workers`` processes
     (default: one per CPU, at most ``MAX_WORKERS``), see ``app.audit_chain``; on PostgreSQL
     they share this transaction's snapshot. The result is the same as one walk's.
     """
+    trust = trust if trust is not None else Trust.configured()
     with eng.connect() as conn:
         if eng.dialect.name == "postgresql":
             conn.execution_options(isolation_level="REPEATABLE READ")
-        seals = conn.execute(
-            select(col(AuditSeal.up_to), col(AuditSeal.head), col(AuditSeal.kept),
-                   col(AuditSeal.kept_digest)).order_by(col(AuditSeal.up_to))
-        ).all()  # fmt: skip
+        legacy = _legacy(conn)
+        seals = legacy.seals
         sealed_to = seals[-1][0] if seals else 0
         heads = {up_to: head for up_to, head, _, _ in seals}
+        purges = _purges(conn, trust)
         lo, hi = conn.execute(
             select(func.min(col(AuditEvent.seq)), func.max(col(AuditEvent.seq)))
         ).one()
         parts = []
         if lo is not None:
-            ranges = _ranges(lo, hi, sealed_to, workers_for(eng, hi - lo + 1, workers))
-            parts = _walk(conn, ranges, sealed_to, heads, progress)
+            n = workers_for(eng, hi - lo + 1, workers)
+            ranges = _ranges(lo, hi, sealed_to, n, legacy.to)
+            parts = _walk(conn, ranges, sealed_to, heads, legacy.to, purges, progress)
     whole = audit_chain.join(parts, sealed_to)
     if whole.bad is not None:
         seq, reason = whole.bad
         return VerifyResult(False, whole.events, whole.head, first_bad_event=seq, reason=reason)
-    if seals:
+    problem = legacy.problem
+    legacy_digest = audit_chain.LegacyDigest.combine(whole.legacy) if legacy.to else ""
+    if problem is None and legacy_digest != legacy.digest:
+        problem = (legacy.to + 1, "the events before the format change differ from the "
+                   "digest it recorded")  # fmt: skip
+    if problem is None and seals:
         up_to, _, want_kept, want_digest = seals[-1]
         missing = set(heads) - set(whole.heads_seen)
         attested = set(whole.attested)
-        problem = None
         if missing:
-            problem = f"the head event {min(missing)} of a sealed segment is missing"
+            problem = (up_to, f"the head event {min(missing)} of a sealed segment is missing")
         elif (whole.kept, whole.kept_digest) != (want_kept, want_digest):
-            problem = "the events kept in the sealed segment differ from its seal"
+            problem = (up_to, "the events kept in the sealed segment differ from its seal")
         elif unattested := [s[0] for s in seals if (s[0], s[1]) not in attested]:
-            problem = f"the seal up to event {unattested[0]} is not attested in the chain"
-        if problem is not None:
-            return VerifyResult(False, whole.events, whole.head, first_bad_event=up_to,
-                                reason=problem)  # fmt: skip
+            problem = (up_to, f"the seal up to event {unattested[0]} is not attested in the chain")
+    if problem is None:
+        for purge, (count, first) in sorted(whole.cleared.items(), key=lambda p: p[1][1]):
+            signed = purges.get(purge, {}).get("cleared")
+            if signed is not None and count != signed:
+                problem = (first, f"purge {purge} cleared {count} events; its signed "
+                           f"authorization says {signed}")  # fmt: skip
+                break
+    if problem is not None:
+        return VerifyResult(False, whole.events, whole.head, first_bad_event=problem[0],
+                            reason=problem[1])  # fmt: skip
     if progress is not None:
         progress(whole.events)
     return VerifyResult(True, whole.events, whole.head)
+
+
+@dataclass(frozen=True)
+class Legacy:
+    """What the ``audit.format`` event says of the events before it (none: every event is
+    of the second format)."""
+
+    to: int = 0
+    digest: str = ""
+    # (up_to, head, kept, kept_digest) of each seal of the old format, oldest first
+    seals: list[tuple[int, str, int, str]] = field(default_factory=list)
+    problem: tuple[int, str] | None = None
+
+
+def _legacy(conn: Connection) -> Legacy:
+    """The first ``audit.format`` event's record, checked against ``audit_seal``."""
+    row = conn.execute(
+        select(col(AuditEvent.seq), col(AuditEvent.data))
+        .where(col(AuditEvent.kind) == FORMAT)
+        .order_by(col(AuditEvent.seq))
+        .limit(1)
+    ).first()
+    rows = conn.execute(
+        select(col(AuditSeal.up_to), col(AuditSeal.head), col(AuditSeal.kept),
+               col(AuditSeal.kept_digest)).order_by(col(AuditSeal.up_to))
+    ).all()  # fmt: skip
+    table = [(int(u), str(h), int(k), str(d)) for u, h, k, d in rows]
+    if row is None:
+        if table:
+            return Legacy(problem=(table[0][0], "a seal exists, but no format change lists it"))
+        return Legacy()
+    seq, data = row
+    try:
+        record = json.loads(data)
+        seals = [(int(s["up_to"]), str(s["head"]), int(s["kept"]), str(s["kept_digest"]))
+                 for s in record["seals"]]  # fmt: skip
+        legacy = Legacy(int(record["legacy_to"]), str(record["legacy_digest"]), seals)
+    except (TypeError, ValueError, KeyError):
+        return Legacy(seq - 1, problem=(seq, "the format change's record is unreadable"))
+    if legacy.to != seq - 1:
+        return Legacy(seq - 1, problem=(seq, "the format change is not where it says it is"))
+    if table != seals:
+        return Legacy(legacy.to, legacy.digest, seals,
+                      (seq, "the seals differ from those the format change recorded"))  # fmt: skip
+    return legacy
+
+
+def _purges(conn: Connection, trust: Trust) -> dict[int, dict[str, Any]]:
+    """Each purge's authorization as the walk needs it: cutoffs in the stored time's text,
+    the number of bodies it says it cleared, or the problem that voids it."""
+    keys = {signing.key_id(k): k for k in trust.keys}
+    grants: dict[int, dict[str, Any]] = {}
+    rows = conn.execute(
+        select(col(AuditPurge.id), col(AuditPurge.statement), col(AuditPurge.key_id),
+               col(AuditPurge.signature))
+    ).all()  # fmt: skip
+    for purge_id, statement, key_id, signature in rows:
+        grants[purge_id] = grant = _grant(purge_id, statement, key_id, signature, keys, trust)
+        if grant.get("problem"):
+            grant.pop("cutoffs", None)
+    return grants
+
+
+def _grant(
+    purge_id: int,
+    statement: str,
+    key_id: str | None,
+    signature: str | None,
+    keys: dict[str, Any],
+    trust: Trust,
+) -> dict[str, Any]:
+    try:
+        signed = json.loads(statement)
+        at = datetime.strptime(signed["at"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        days = {str(c): int(d) for c, d in signed["retention_days"].items()}
+        cutoffs = {str(c): str(t) for c, t in signed["cutoffs"].items()}
+        cleared = sum(int(n) for n in signed["cleared"].values())
+    except (TypeError, ValueError, KeyError, AttributeError):
+        return {"problem": "its authorization is unreadable"}
+    grant: dict[str, Any] = {"cleared": cleared, "cutoffs": {}}
+    if signed.get("purge") != purge_id:
+        return {**grant, "problem": "its authorization is another purge's"}
+    if signature is None or key_id is None:
+        return {**grant, "problem": "its authorization is not signed"}
+    public = keys.get(key_id)
+    if public is None:
+        return {**grant, "problem": f"its authorization is signed by key {key_id}, which is "
+                "not trusted"}  # fmt: skip
+    block = {"algorithm": signing.ALGORITHM, "key_id": key_id, "value": signature}
+    if (problem := signing.check({**signed, "signature": block}, public)) is not None:
+        return {**grant, "problem": f"its authorization: {problem}"}
+    for retention, cutoff in cutoffs.items():
+        kept = days.get(retention)
+        wanted = (trust.retention_days or {}).get(retention)
+        if kept is None or cutoff > (at - timedelta(days=kept)).strftime("%Y-%m-%dT%H:%M:%S.%fZ"):
+            return {**grant, "problem": f"its cutoff for {retention} is later than its "
+                    "retention allows"}  # fmt: skip
+        if wanted is not None and kept < int(wanted):
+            return {**grant, "problem": f"it kept {retention} for {kept} days, fewer than "
+                    f"the {int(wanted)} configured"}  # fmt: skip
+        # As the walk reads times: 'YYYY-MM-DD HH:MM:SS.ffffff'.
+        grant["cutoffs"][retention] = f"{cutoff[:10]} {cutoff[11:26]}"
+    return grant
 
 
 def workers_for(eng: Engine, span: int, asked: int | None = None) -> int:
@@ -440,13 +635,16 @@ def default_workers() -> int:
     return max(1, min(cpus or 1, MAX_WORKERS))
 
 
-def _ranges(lo: int, hi: int, sealed_to: int, n: int) -> list[tuple[int, int]]:
+def _ranges(lo: int, hi: int, sealed_to: int, n: int, legacy_to: int = 0) -> list[tuple[int, int]]:
     """``n`` ranges of seq from ``lo`` to ``hi``; the first holds the whole sealed segment.
 
     The seal's digest is one SHA-256 over every event it kept, in order, so one walk must
-    see them all.
+    see them all; a chunk of the old format's digest, too, lies in one range.
     """
     bounds = [lo + (hi - lo + 1) * k // n for k in range(n)] + [hi + 1]
+    chunk = audit_chain.LEGACY_CHUNK
+    bounds = [b if b > legacy_to or k == 0 else max(lo, 1 + (b - 1) // chunk * chunk)
+              for k, b in enumerate(bounds)]  # fmt: skip
     ranges = [(a, b - 1) for a, b in itertools.pairwise(bounds) if a < b]
     while len(ranges) > 1 and ranges[1][0] <= sealed_to:
         ranges[:2] = [(ranges[0][0], ranges[1][1])]
@@ -471,6 +669,8 @@ def _walk(
     ranges: list[tuple[int, int]],
     sealed_to: int,
     heads: dict[int, str],
+    legacy_to: int,
+    purges: dict[int, dict[str, Any]],
     progress: Callable[[int], None] | None,
 ) -> list[audit_chain.Walk]:
     """Walk the first range here and the others in child processes; the walks in order."""
@@ -483,7 +683,8 @@ def _walk(
         for lo, hi in ranges[1:]:
             children.start(
                 {"dialect": dialect, "connect": _child_connect(conn.engine), "snapshot": snapshot,
-                 "lo": lo, "hi": hi, "sealed_to": sealed_to, "heads": {}, "start": None}
+                 "lo": lo, "hi": hi, "sealed_to": sealed_to, "heads": {}, "start": None,
+                 "legacy_to": legacy_to, "purges": purges}
             )  # fmt: skip
         own = 0
 
@@ -496,7 +697,7 @@ def _walk(
 
         job = {
             "lo": ranges[0][0], "hi": ranges[0][1], "sealed_to": sealed_to,
-            "heads": heads, "start": (0, GENESIS),
+            "heads": heads, "start": (0, GENESIS), "legacy_to": legacy_to, "purges": purges,
         }  # fmt: skip
         driver: Any = conn.connection.driver_connection
         walk = audit_chain.walk_sqlite if dialect == "sqlite" else audit_chain.walk_postgresql

@@ -5,6 +5,14 @@ stores (PostgreSQL formats it the same way, see ``select_sql``), and the envelop
 rebuilt from that text by string formatting alone; tests hold ``envelope_text`` to
 ``audit.envelope``, the one definition of the canonical form.
 
+Two envelope formats live in one chain. Events from before the log kept bodies apart
+(migration 0010) hash their ``data`` itself (``envelope_text``); every later event hashes
+``body_hash``, the SHA-256 of its ``data``, with its retention class (``envelope_v2_text``),
+so that a purge can clear an expired body and the event's hash, link and metadata still
+verify. The ``audit.format`` event that the migration appended marks where the old format
+ends and holds a digest over every old event's seq, hash and second-format hash
+(``LegacyDigest``): an old event whose body is cleared later is vouched for by that digest.
+
 A long log is walked in ranges of seq, one per CPU: each event's check needs only its own
 row and its predecessor's hash, so a range can be walked without the ones before it, and
 ``join`` then checks each range's first link against the hash the range before it ended
@@ -27,12 +35,18 @@ from typing import Any
 
 GENESIS = "0" * 64
 PURGED = "audit.purged"
+FORMAT = "audit.format"
+INTEGRITY = "integrity"
+# Old events per digest chunk: a range of the walk holds whole chunks, so ranges can be
+# walked apart and the digest still covers every old event in order.
+LEGACY_CHUNK = 65_536
 # Rows per fetch; progress is reported after each.
 BATCH = 5_000
 
 _COLUMNS = (
     "seq, {at}, actor_type, actor_id, kind, subject_type, subject_id, data, request_id,"
-    " prev_hash, hash FROM audit_event WHERE seq BETWEEN {lo} AND {hi} ORDER BY seq"
+    " prev_hash, hash, body_hash, retention, purge_id"
+    " FROM audit_event WHERE seq BETWEEN {lo} AND {hi} ORDER BY seq"
 )
 # SQLite keeps the naive UTC time as 'YYYY-MM-DD HH:MM:SS.ffffff' (SQLAlchemy's format, with
 # all six digits of microseconds). PostgreSQL's text of a timestamp (DateStyle ISO, set by
@@ -85,6 +99,73 @@ def envelope_text(
 _Q = '"'
 
 
+def envelope_v2_text(
+    seq: int,
+    at: str,
+    actor_type: str,
+    actor_id: str | None,
+    kind: str,
+    subject_type: str | None,
+    subject_id: str | None,
+    body_hash: str,
+    retention: str,
+    request_id: str | None,
+    prev_hash: str,
+) -> str:
+    """The second format's envelope: ``body`` (the SHA-256 of ``data``) and ``retention``
+    in place of ``data``, so that clearing an expired body leaves the hash checkable."""
+    return (
+        f'{{"actor":{{"id":{"null" if actor_id is None else _Q + actor_id + _Q},'
+        f'"type":"{actor_type}"}},"at":"{at[:10]}T{at[11:]}Z","body":"{body_hash}",'
+        f'"kind":"{kind}","prev":"{prev_hash}",'
+        f'"request":{"null" if request_id is None else _Q + request_id + _Q},'
+        f'"retention":"{retention}","seq":{seq},'
+        f'"subject":{{"id":{"null" if subject_id is None else _Q + subject_id + _Q},'
+        f'"type":{"null" if subject_type is None else _Q + subject_type + _Q}}}}}'
+    )
+
+
+def body_hash(data: str) -> str:
+    """The SHA-256 (hex) of an event's stored ``data`` text."""
+    return hashlib.sha256(data.encode()).hexdigest()
+
+
+class LegacyDigest:
+    """The digest over old-format events that the ``audit.format`` event records.
+
+    One SHA-256 per chunk of ``LEGACY_CHUNK`` seqs over ``"seq:hash:hash2\n"`` of each
+    event present, ``hash2`` being the hash of its second-format envelope; the whole is
+    the SHA-256 over ``"chunk:digest\n"`` of the chunks in order.
+    """
+
+    def __init__(self) -> None:
+        self.chunks: dict[int, str] = {}
+        self._chunk: int | None = None
+        self._hash = hashlib.sha256()
+
+    def update(self, seq: int, hash_: str, hash2: str) -> None:
+        """Add the next old event (in seq order)."""
+        chunk = (seq - 1) // LEGACY_CHUNK
+        if chunk != self._chunk:
+            self.finish()
+            self._chunk, self._hash = chunk, hashlib.sha256()
+        self._hash.update(f"{seq}:{hash_}:{hash2}\n".encode())
+
+    def finish(self) -> None:
+        """Close the chunk being written."""
+        if self._chunk is not None:
+            self.chunks[self._chunk] = self._hash.hexdigest()
+            self._chunk = None
+
+    @staticmethod
+    def combine(chunks: dict[int, str]) -> str:
+        """The whole digest from every chunk's."""
+        whole = hashlib.sha256()
+        for chunk in sorted(chunks):
+            whole.update(f"{chunk}:{chunks[chunk]}\n".encode())
+        return whole.hexdigest()
+
+
 @dataclass
 class Walk:
     """What walking a range of the chain found.
@@ -105,6 +186,10 @@ class Walk:
     attested: list[tuple[int, str]] = field(default_factory=list)
     # the seal heads met in the range (each matched its seal)
     heads_seen: list[int] = field(default_factory=list)
+    # the legacy digest's chunks (chunk -> SHA-256) of the old events in the range
+    legacy: dict[int, str] = field(default_factory=dict)
+    # purge id -> [bodies it cleared in the range, the first such event's seq]
+    cleared: dict[int, list[int]] = field(default_factory=dict)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -122,6 +207,8 @@ class Walk:
             kept_digest=raw["kept_digest"],
             attested=[(int(u), str(h)) for u, h in raw["attested"]],
             heads_seen=[int(s) for s in raw["heads_seen"]],
+            legacy={int(c): str(d) for c, d in raw["legacy"].items()},
+            cleared={int(p): [int(n), int(s)] for p, (n, s) in raw["cleared"].items()},
         )
 
 
@@ -131,6 +218,8 @@ def walk(
     start: tuple[int, str] | None,
     sealed_to: int,
     heads: dict[int, str],
+    legacy_to: int = 0,
+    purges: dict[int, dict[str, Any]] | None = None,
     padded_times: bool = False,
     progress: Callable[[int], None] | None = None,
 ) -> Walk:
@@ -138,48 +227,54 @@ def walk(
 
     ``start`` is the seq and hash of the event before the range (``(0, GENESIS)`` for the
     whole chain), or None when the range's first link is left to ``join``. Events up to
-    ``sealed_to`` lie in a purged segment: gaps are allowed there, each kept event counts
-    into the seal's digest, and the seal heads in ``heads`` must have their seal's hash.
-    ``padded_times``: the database drops the time's trailing zeros (PostgreSQL's text).
+    ``sealed_to`` lie in a purged segment of the old format: gaps are allowed there, each
+    kept event counts into the seal's digest, and the seal heads in ``heads`` must have
+    their seal's hash. Events up to ``legacy_to`` are of the old format. ``purges`` maps a
+    purge's id to its checked authorization: ``cutoffs`` (retention class -> the stored
+    time text before which it could clear a body) or ``problem`` (why it authorizes
+    nothing). ``padded_times``: the database drops the time's trailing zeros (PostgreSQL).
     """
-    state = _Walker(start, sealed_to, heads, padded_times)
+    state = _Walker(start, sealed_to, heads, legacy_to, purges or {}, padded_times)
     w = state.walk
     sha256 = hashlib.sha256
+    v2 = envelope_v2_text
     for batch in batches:
         if not batch:
             continue
         if w.first is None:
             state.begin(batch[0])
         rows = iter(batch)
-        if isinstance(batch[0][0], int) and batch[0][0] > sealed_to:
-            # The common case, kept lean: a contiguous, linked run of ordinary events. Any
-            # other event (or a value of the wrong type) goes to ``state.step`` alone.
+        if isinstance(batch[0][0], int) and batch[0][0] > legacy_to:
+            # The common case, kept lean: a contiguous, linked run of events with their
+            # bodies. Any other event (or a value of the wrong type) goes to ``state.step``.
             last_seq, prev = state.last_seq, state.prev
             while True:
                 nxt = last_seq + 1
                 row: Sequence[Any] | None = None
                 try:
                     for row in rows:
-                        seq, at, a_type, a_id, kind, s_type, s_id, data, req, prev_hash, stored = (
-                            row
-                        )
+                        (seq, at, a_type, a_id, kind, s_type, s_id, data, req, prev_hash, stored,
+                         body, retention, purge) = row  # fmt: skip
                         if (
                             seq != nxt
                             or prev_hash != prev
+                            or data is None
+                            or purge is not None
                             or len(at) != 26
                             or at[10] != " "
-                            or kind == PURGED
+                            or sha256(data.encode()).hexdigest() != body
                         ):
                             break
-                        body = envelope_text(
-                            seq, at, a_type, a_id, kind, s_type, s_id, data, req, prev_hash
-                        )
-                        if sha256(body.encode()).hexdigest() != stored:
+                        envelope = v2(
+                            seq, at, a_type, a_id, kind, s_type, s_id, body, retention, req,
+                            prev_hash,
+                        )  # fmt: skip
+                        if sha256(envelope.encode()).hexdigest() != stored:
                             break
                         prev, nxt = stored, seq + 1
                     else:
                         row = None
-                except (TypeError, IndexError):
+                except (TypeError, ValueError, AttributeError):
                     pass  # ``row`` holds a value of the wrong type: ``state.step`` says which
                 w.events += nxt - 1 - last_seq
                 state.last_seq, state.prev = nxt - 1, prev
@@ -196,6 +291,8 @@ def walk(
         if progress is not None:
             progress(w.events)
     w.kept_digest = state.kept.hexdigest()
+    state.legacy.finish()
+    w.legacy = state.legacy.chunks
     return w
 
 
@@ -203,15 +300,25 @@ class _Walker:
     """A walk's state, and the full check of one event (``walk`` inlines the usual case)."""
 
     def __init__(
-        self, start: tuple[int, str] | None, sealed_to: int, heads: dict[int, str], padded: bool
+        self,
+        start: tuple[int, str] | None,
+        sealed_to: int,
+        heads: dict[int, str],
+        legacy_to: int,
+        purges: dict[int, dict[str, Any]],
+        padded: bool,
     ) -> None:
         self.walk = Walk()
         self.known = start is not None
         self.last_seq, self.prev = start if start is not None else (0, "")
         self.sealed_to = sealed_to
         self.heads = dict(heads)
+        self.legacy_to = legacy_to
+        self.purges = purges
         self.padded = padded
         self.kept = hashlib.sha256()
+        self.legacy = LegacyDigest()
+        self.hash2 = ""
 
     def begin(self, row: Sequence[Any]) -> None:
         """Note the range's first event; with no known predecessor, its link is ``join``'s."""
@@ -221,28 +328,37 @@ class _Walker:
 
     def step(self, row: Sequence[Any]) -> bool:
         """Check one event; False (and ``walk.bad``) if it is not good."""
-        reason = self._problem(row)
+        try:
+            reason = self._problem(row)
+        except (TypeError, ValueError, AttributeError, IndexError):
+            reason = "a column holds a value of the wrong type"
         if reason is not None:
             seq = row[0] if isinstance(row[0], int) else self.last_seq + 1
             self.walk.bad = (seq, reason)
             return False
-        seq, kind, data, stored = row[0], row[4], row[7], row[10]
+        seq, kind, data, stored, purge = row[0], row[4], row[7], row[10], row[13]
         if seq <= self.sealed_to:
             self.walk.kept += 1
             self.kept.update(kept_line(seq, stored))
+        if seq <= self.legacy_to:
+            self.legacy.update(seq, stored, self.hash2)
         if seq in self.heads:
             del self.heads[seq]
             self.walk.heads_seen.append(seq)
-        if kind == PURGED:
+        if kind == PURGED and seq <= self.legacy_to and data is not None:
             sealed = json.loads(data)
             self.walk.attested.append((sealed.get("up_to"), sealed.get("head")))
+        if purge is not None:
+            tally = self.walk.cleared.setdefault(purge, [0, seq])
+            tally[0] += 1
         self.last_seq, self.prev = seq, stored
         self.walk.events += 1
         return True
 
     def _problem(self, row: Sequence[Any]) -> str | None:
-        """Why the event is not good (None if it is), as ``audit.verify`` has always said it."""
-        seq, at, a_type, a_id, kind, s_type, s_id, data, req, prev_hash, stored = row
+        """Why the event is not good (None if it is), as ``audit.verify`` says it."""
+        (seq, at, a_type, a_id, kind, s_type, s_id, data, req, prev_hash, stored, body,
+         retention, purge) = row  # fmt: skip
         last_seq, prev = self.last_seq, self.prev
         if not isinstance(seq, int):
             return "the event's seq is not a whole number"
@@ -251,14 +367,50 @@ class _Walker:
         if seq == last_seq + 1 and prev_hash != prev:
             return "prev_hash does not match the previous event's hash"
         text = stored_time(at, padded=self.padded)
-        if text is not None:
-            body = envelope_text(seq, text, a_type, a_id, kind, s_type, s_id, data, req, prev_hash)
-        else:
-            body = f"not a time: {at!r}"  # no envelope looks like this, so no hash can match
-        if hashlib.sha256(body.encode()).hexdigest() != stored:
+        if text is None:
+            text = f"not a time: {at!r}"  # no envelope has this, so no hash can match
+        hash2 = hashlib.sha256(
+            envelope_v2_text(
+                seq, text, a_type, a_id, kind, s_type, s_id, body, retention, req, prev_hash
+            ).encode()
+        ).hexdigest()
+        if seq <= self.legacy_to:
+            # An old event: its own hash covers ``data``; once cleared, the format event's
+            # digest over its second-format hash vouches for it (checked after the walk).
+            self.hash2 = hash2
+            if data is not None:
+                old = envelope_text(
+                    seq, text, a_type, a_id, kind, s_type, s_id, data, req, prev_hash
+                )
+                if hashlib.sha256(old.encode()).hexdigest() != stored:
+                    return "hash does not match the event's content"
+        elif hash2 != stored:
             return "hash does not match the event's content"
+        if data is not None:
+            if body_hash(data) != body:
+                return "body_hash does not match the event's content"
+            if purge is not None:
+                return f"the event keeps its content but names purge {purge}"
+        elif (problem := self._cleared(text, retention, purge)) is not None:
+            return problem
         if seq in self.heads and self.heads[seq] != stored:
             return "the event differs from the seal of a purged segment"
+        return None
+
+    def _cleared(self, at: str, retention: str, purge: int | None) -> str | None:
+        """Why a cleared body was not cleared by a purge entitled to clear it (or None)."""
+        if purge is None:
+            return "the event's content is gone, and no purge cleared it"
+        granted = self.purges.get(purge)
+        if granted is None:
+            return f"the event's content was cleared by purge {purge}, which does not exist"
+        if granted.get("problem"):
+            return f"the event's content was cleared by purge {purge}: {granted['problem']}"
+        cutoff = granted["cutoffs"].get(retention)
+        if retention == INTEGRITY or cutoff is None:
+            return f"purge {purge} may not clear events of the retention class {retention!r}"
+        if not at < cutoff:
+            return f"the event's content was cleared by purge {purge} before its retention ended"
         return None
 
 
@@ -302,6 +454,10 @@ def join(parts: Sequence[Walk], sealed_to: int) -> Walk:
         digests.append((part.kept, part.kept_digest))
         whole.attested += part.attested
         whole.heads_seen += part.heads_seen
+        whole.legacy.update(part.legacy)
+        for purge, (count, first) in part.cleared.items():
+            tally = whole.cleared.setdefault(purge, [0, first])
+            tally[0] += count
         if part.bad is not None:
             whole.bad = part.bad
             break
@@ -363,6 +519,8 @@ def _walk_job(
         start=(start[0], start[1]) if start else None,
         sealed_to=job["sealed_to"],
         heads={int(s): h for s, h in job["heads"].items()},
+        legacy_to=job.get("legacy_to", 0),
+        purges={int(p): grant for p, grant in job.get("purges", {}).items()},
         padded_times=padded_times,
         progress=progress,
     )

@@ -84,9 +84,9 @@ class Tally:
     # (code, subcode) → failed attempts at Meta, transient ones included
     meta_errors: Counter[tuple[str, str]] = field(default_factory=Counter)
 
-    def add(self, kind: str, raw: str) -> None:
+    def add(self, kind: str, raw: str | None) -> None:
         """Count one event of ``COUNTED_KINDS``."""
-        data = json.loads(raw)
+        data = json.loads(raw) if raw is not None else None  # None: cleared by a purge
         if not isinstance(data, dict):
             return
         if kind == REFUSED:

@@ -183,10 +183,21 @@ class AuditEvent(SQLModel, table=True):
     kind: str = Field(sa_column=Column(String(64), nullable=False))
     subject_type: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
     subject_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
-    data: str = Field(sa_column=Column(Text, nullable=False))
+    # The body as canonical JSON; NULL once a purge cleared it (``purge_id`` says which).
+    # Typed as appended: only a purge's SQL UPDATE clears it, and the readers that can
+    # meet a cleared event (pages, dashboard, metrics, export, verify) check for None.
+    data: str = Field(sa_column=Column(Text, nullable=True))
     request_id: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
     prev_hash: str = Field(sa_column=Column(String(64), nullable=False))
     hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    # SHA-256 of ``data`` as stored: the hash covers this, so a cleared body still verifies.
+    body_hash: str = Field(sa_column=Column(String(64), nullable=False))
+    # The retention class (app.audits.kinds) when the event was appended.
+    retention: str = Field(sa_column=Column(String(16), nullable=False))
+    purge_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("audit_purge.id"), nullable=True),
+    )
 
 
 class AuditCheckpoint(SQLModel, table=True):
@@ -208,7 +219,11 @@ class AuditCheckpoint(SQLModel, table=True):
 
 
 class AuditSeal(SQLModel, table=True):
-    """A purged segment: events up to ``up_to`` may have gaps, vouched for by ``kept_digest``."""
+    """A purged segment: events up to ``up_to`` may have gaps, vouched for by ``kept_digest``.
+
+    Purges deleted events until migration 0010; the table is frozen since (the database
+    refuses every change) and the ``audit.format`` event lists its rows.
+    """
 
     __tablename__ = "audit_seal"
 
@@ -219,6 +234,40 @@ class AuditSeal(SQLModel, table=True):
     kept: int = Field(sa_column=Column(BigInteger, nullable=False))
     # SHA-256 over "seq:hash\n" of every event kept up to ``up_to``, in order.
     kept_digest: str = Field(sa_column=Column(String(64), nullable=False))
+
+
+class AuditPurge(SQLModel, table=True):
+    """One purge: its authorization, signed with the audit key (see app.audits.retention).
+
+    ``statement`` is the canonical JSON that was signed: the purge's id and time, the
+    retention days and cutoff of each class it cleared, and how many bodies it cleared.
+    The database keeps the rows insert-only.
+    """
+
+    __tablename__ = "audit_purge"
+
+    id: int = Field(sa_column=Column(Integer, primary_key=True, autoincrement=False))
+    purged_at: datetime = _time()
+    statement: str = Field(sa_column=Column(Text, nullable=False))
+    key_id: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    signature: str | None = Field(default=None, sa_column=Column(String(128), nullable=True))
+
+
+class AuditPurgeCutoff(SQLModel, table=True):
+    """What a purge may clear, as the database checks it: bodies of one retention class
+    older than ``cutoff`` (never in the future; never the integrity class)."""
+
+    __tablename__ = "audit_purge_cutoff"
+
+    purge_id: int = Field(
+        sa_column=Column(
+            Integer,
+            ForeignKey("audit_purge.id"),
+            primary_key=True,
+        )
+    )
+    retention: str = Field(sa_column=Column(String(16), primary_key=True))
+    cutoff: datetime = _time()
 
 
 class AuditVerification(SQLModel, table=True):

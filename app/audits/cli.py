@@ -27,11 +27,29 @@ def audit_cli() -> None:
     """Verify, export, checkpoint and purge the audit log."""
 
 
+def public_keys(command: Any) -> Any:
+    """``--public-key`` (several allowed): keys trusted besides the configured one."""
+    return click.option(
+        "--public-key", "public_keys", multiple=True,
+        type=click.Path(exists=True, dir_okay=False, path_type=Path),
+        help="An audit signing key's public half (.pub) to trust; repeat it for earlier keys.",
+    )(command)  # fmt: skip
+
+
+def _load_keys(paths: tuple[Path, ...]) -> tuple[Any, ...]:
+    try:
+        return tuple(signing.load_public(p.read_bytes()) for p in paths)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 @audit_cli.command("verify")
 @click.option("--progress/--no-progress", default=None, help="A progress bar (default: on a TTY).")
-def verify_command(progress: bool | None) -> None:
-    """Verify the whole hash chain in constant memory."""
+@public_keys
+def verify_command(progress: bool | None, public_keys: tuple[Path, ...]) -> None:
+    """Verify the whole hash chain in constant memory, and every purge's signature."""
     eng = engine()
+    trust = audit.Trust.configured(_load_keys(public_keys))
     show = sys.stderr.isatty() if progress is None else progress
     if show:
         with new_session(write=False, eng=eng) as db:
@@ -43,9 +61,9 @@ def verify_command(progress: bool | None) -> None:
                 bar.update(checked - done[0])
                 done[0] = checked
 
-            result = audit.verify(eng, progress=step)
+            result = audit.verify(eng, progress=step, trust=trust)
     else:
-        result = audit.verify(eng)
+        result = audit.verify(eng, trust=trust)
     if result.ok:
         click.echo(f"ok {result.events} events head={result.head}")
         return
@@ -190,17 +208,13 @@ def checkpoints_command(out: Path) -> None:
 
 @audit_cli.command("check-checkpoints")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option(
-    "--public-key", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="The public key you hold; without it signatures are not checked.",
-)  # fmt: skip
-def check_checkpoints_command(file: Path, public_key: Path | None) -> None:
-    """Check earlier checkpoints against the chain as it is now: a rewrite is found."""
-    public = signing.load_public(public_key.read_bytes()) if public_key else None
+@public_keys
+def check_checkpoints_command(file: Path, public_keys: tuple[Path, ...]) -> None:
+    """Check earlier checkpoints against the chain as it is now: a rewrite, a gap or a
+    shorter log is found. Without --public-key, signatures are not checked."""
+    keys = _load_keys(public_keys)
     try:
-        findings, result = integrity.check_checkpoints(
-            engine(), json.loads(file.read_text()), public
-        )
+        findings, result = integrity.check_checkpoints(engine(), json.loads(file.read_text()), keys)
     except (ValueError, KeyError) as exc:
         raise click.ClickException(str(exc)) from None
     for f in findings:
@@ -215,28 +229,33 @@ def check_checkpoints_command(file: Path, public_key: Path | None) -> None:
 
 
 @audit_cli.command("purge")
-@click.option("--dry-run", is_flag=True, help="Count what would be deleted; change nothing.")
+@click.option("--dry-run", is_flag=True, help="Count what would be cleared; change nothing.")
 @click.option(
     "--archive", type=click.Path(file_okay=False, path_type=Path),
-    help="Export the events to be deleted into this folder first (JSON Lines + manifest).",
+    help="Export the events whose bodies are cleared into this folder first (JSON Lines).",
 )  # fmt: skip
 def purge_command(dry_run: bool, archive: Path | None) -> None:
-    """Delete events past their class's retention in a sealed segment; verify stays ok."""
+    """Clear the bodies of events past their class's retention (signed); verify stays ok."""
     retention_days = current_app.config["AUDIT_RETENTION_DAYS"]
-    with transaction() as db:
-        report = retention.purge(
-            db, retention_days, utcnow(), sign=integrity.signer(), archive_dir=archive,
-            dry_run=dry_run,
-        )  # fmt: skip
+    try:
+        with transaction() as db:
+            report = retention.purge(
+                db, retention_days, utcnow(), sign=integrity.signer(), archive_dir=archive,
+                dry_run=dry_run,
+            )  # fmt: skip
+    except retention.PurgeError as exc:
+        raise click.ClickException(str(exc)) from None
     for name, cutoff in sorted(report.cutoffs.items()):
-        click.echo(f"{name}: before {cutoff}: {report.deleted.get(name, 0)} events")
+        click.echo(f"{name}: before {cutoff}: {report.cleared.get(name, 0)} events")
     if dry_run:
-        click.echo(f"dry run: {report.total} events would be deleted")
-    elif report.sealed_up_to is None:
+        click.echo(f"dry run: the contents of {report.total} events would be cleared")
+    elif report.purge_id is None:
         click.echo("nothing to purge")
     else:
         where = f", archived in {report.archive}" if report.archive else ""
-        click.echo(f"deleted {report.total} events; sealed up to #{report.sealed_up_to}{where}")
+        click.echo(
+            f"cleared the contents of {report.total} events; purge #{report.purge_id}{where}"
+        )
 
 
 # --- test data ---------------------------------------------------------------

@@ -205,7 +205,7 @@ def _refusals(
     )
     with closing(db.execute(query)) as rows:
         for kind, raw in rows:
-            data = json.loads(raw)
+            data = json.loads(raw) if raw is not None else None  # None: cleared by a purge
             if not isinstance(data, dict):
                 continue
             unmet = _unmet(data.get("blocked" if kind == SEND_BLOCKED else "unmet"))

@@ -3,8 +3,9 @@
 The manifest names the filter, the count, the chain's head when the export began (the
 export stops there, so it is a consistent snapshot), the file's size and SHA-256, and is
 signed when a signing key is configured. Each line carries the event's own fields, its
-``prev_hash`` and ``hash``, so a changed line is found by recomputing the line's hash as
-well as by the file's digest (``app.audits.evidence``).
+``prev_hash``, ``hash``, ``body_hash`` and retention class (and the purge that cleared its
+body, if one did), so a changed line is found by recomputing the line's hash as well as
+by the file's digest (``app.audits.evidence``).
 """
 
 from __future__ import annotations
@@ -38,6 +39,9 @@ FIELDS = (
     "request_id",
     "prev_hash",
     "hash",
+    "body_hash",
+    "retention",
+    "purge_id",
 )
 MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/jsonl"}
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
@@ -73,7 +77,8 @@ def encode_rows(rows: Iterable[Any], fmt: str) -> Iterator[bytes]:
     elif fmt == "jsonl":
         for row in rows:
             values = dict(zip(FIELDS, _values(row), strict=True))
-            values["data"] = json.loads(values["data"])
+            if values["data"] is not None:  # None: a purge cleared the body
+                values["data"] = json.loads(values["data"])
             yield (json.dumps(values, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
     else:
         raise ValueError(f"unknown export format {fmt!r}")

@@ -79,6 +79,7 @@ def events(
     """Append ``count`` events spread over the last ``days`` days; returns the number made."""
     rng = random.Random(seed)  # noqa: S311 (test data, not secrets)
     weights = [m[0] for m in MIX]
+    retention = {m[1]: audit.retention_of(m[1]) for m in MIX}
     made = 0
     end = utcnow()
     start = end - timedelta(days=days)
@@ -107,10 +108,12 @@ def events(
                 row: dict[str, Any] = {
                     "seq": seq, "occurred_at": at, "actor_type": "user", "actor_id": actor_id,
                     "kind": kind, "subject_type": subject_type, "subject_id": subject_id,
-                    "data": data, "request_id": f"gen-{seq}", "prev_hash": prev,
+                    "body_hash": audit.body_hash(data), "retention": retention[kind],
+                    "request_id": f"gen-{seq}", "prev_hash": prev,
                 }  # fmt: skip
-                body = audit.envelope(**row)
+                body = audit.envelope_v2(**row)
                 prev = row["hash"] = hashlib.sha256(body.encode()).hexdigest()
+                row["data"] = data
                 rows.append(row)
             db.execute(insert(AuditEvent), rows)
         made += n

@@ -9,7 +9,7 @@ after it (even consistently, by someone with database access) no longer has that
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -23,7 +23,7 @@ from app import audit
 from app.audits import signing
 from app.audits.export import timestamp
 from app.db import new_session
-from app.models import AuditCheckpoint, AuditEvent, AuditVerification, utcnow
+from app.models import AuditCheckpoint, AuditEvent, AuditSeal, AuditVerification, utcnow
 
 CHECKPOINT = "audit.checkpoint"
 CHECKPOINTS_FORMAT = "adgate-audit-checkpoints/1"
@@ -96,17 +96,36 @@ class CheckpointFinding:
 
 
 def check_checkpoints(
-    eng: Engine, doc: dict[str, Any], public: Any | None
+    eng: Engine, doc: dict[str, Any], keys: Sequence[Any] = ()
 ) -> tuple[list[CheckpointFinding], audit.VerifyResult]:
-    """Each exported checkpoint against the chain as it is now, and the chain itself."""
+    """Each exported checkpoint against the chain as it is now, and the chain itself.
+
+    A checkpoint holds when its signature is valid for one of ``keys`` (Ed25519 public
+    keys; none: not checked), its event still has its hash, every event up to it is still
+    there (but in segments purged before the format change), and the log holds as many
+    events up to it as the checkpoint counted (unless such a purge came after it).
+    """
     if doc.get("format") != CHECKPOINTS_FORMAT:
         raise ValueError(f"not a checkpoint file ({CHECKPOINTS_FORMAT})")
+    by_id = {signing.key_id(k): k for k in keys}
     findings = []
+    seq_ = col(AuditEvent.seq)
     with new_session(write=False, eng=eng) as db:
+        seals = list(db.scalars(select(col(AuditSeal.up_to)).order_by(col(AuditSeal.up_to))))
+        sealed_to = seals[-1] if seals else 0
+        in_seals = sealed_to - (
+            db.scalar(select(func.count()).select_from(AuditEvent).where(seq_ <= sealed_to)) or 0
+        )
         for item in doc.get("checkpoints", []):
-            seq, head = int(item["seq"]), str(item["head"])
-            problem = signing.check(item, public) if public is not None else None
-            stored = db.scalar(select(col(AuditEvent.hash)).where(col(AuditEvent.seq) == seq))
+            seq, head, counted = int(item["seq"]), str(item["head"]), int(item["events"])
+            problem = _signature(item, by_id) if by_id else None
+            stored = db.scalar(select(col(AuditEvent.hash)).where(seq_ == seq))
+            present = (
+                db.scalar(select(func.count()).select_from(AuditEvent).where(seq_ <= seq)) or 0
+            )
+            allowed = in_seals if seq > sealed_to else seq - present
+            missing = seq - present - allowed
+            purged_after = any(up_to >= seq for up_to in seals)
             if problem is not None:
                 findings.append(CheckpointFinding(seq, False, f"signature: {problem}"))
             elif stored is None:
@@ -115,10 +134,29 @@ def check_checkpoints(
                 findings.append(
                     CheckpointFinding(seq, False, "the chain was rewritten: the hash differs")
                 )
+            elif missing > 0:
+                findings.append(
+                    CheckpointFinding(seq, False, f"{missing} events up to it are missing")
+                )
+            elif present != counted and not (purged_after and present < counted):
+                findings.append(
+                    CheckpointFinding(
+                        seq, False, f"it counted {counted} events up to it; there are {present}"
+                    )
+                )
             else:
-                signed = "signed" if public is not None else "signature not checked"
-                findings.append(CheckpointFinding(seq, True, f"head matches ({signed})"))
-    return findings, audit.verify(eng)
+                signed = "signed" if by_id else "signature not checked"
+                findings.append(CheckpointFinding(seq, True, f"head and count match ({signed})"))
+    return findings, audit.verify(eng, trust=audit.Trust.configured(tuple(keys)))
+
+
+def _signature(item: dict[str, Any], keys: dict[str, Any]) -> str | None:
+    """What is wrong with a checkpoint's signature, given the keys trusted (by id)."""
+    signature = item.get("signature")
+    key = keys.get(str(signature.get("key_id"))) if isinstance(signature, dict) else None
+    if key is None:
+        return signing.check(item, next(iter(keys.values())))
+    return signing.check(item, key)
 
 
 # --- verification runs -------------------------------------------------------

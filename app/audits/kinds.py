@@ -7,7 +7,8 @@ Meta ("failed"). The retention class decides how long ``flask audit purge`` keep
 - ``reads``: who looked at what (the log, identity records);
 - ``security``: sign-ins, codes, refusals, accounts and tokens;
 - ``evidence``: how each ad was checked, approved, submitted and reviewed;
-- ``integrity``: checkpoints and purges, which the chain's verification needs: kept forever.
+- ``integrity``: checkpoints, purges and format changes, which the chain's verification
+  needs: kept forever.
 
 A kind not in the catalogue is treated as evidence, the longest-lived class.
 """
@@ -89,7 +90,8 @@ _KINDS = [
     Kind("audit.exported", _l("Audit log exported"), OK, READS),
     Kind("audit.verified", _l("Audit chain verified"), OK, READS),
     Kind("audit.checkpoint", _l("Checkpoint of the chain"), OK, INTEGRITY),
-    Kind("audit.purged", _l("Old events purged (segment sealed)"), OK, INTEGRITY),
+    Kind("audit.purged", _l("Contents of expired events cleared"), OK, INTEGRITY),
+    Kind("audit.format", _l("Audit log format changed"), OK, INTEGRITY),
     Kind("audit.ip_key_rotated", _l("Key for client addresses rotated"), OK, INTEGRITY),
     Kind("auth.login", _l("Signed in"), OK, SECURITY),
     Kind("auth.logout", _l("Signed out"), OK, SECURITY),

@@ -70,7 +70,7 @@ def rows(db: Session, events: Sequence[AuditEvent]) -> list[Row]:
     ) if tokens else {}  # fmt: skip
     out = []
     for e in events:
-        data = json.loads(e.data)
+        data = json.loads(e.data) if e.data is not None else {}  # None: cleared by a purge
         out.append(
             Row(
                 event=e,

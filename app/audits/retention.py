@@ -1,12 +1,17 @@
-"""Retention: delete events past their class's retention without breaking verification.
+"""Retention: clear the bodies of events past their class's retention; never a row.
 
-A purge runs in one transaction that holds the audit log's append lock. It appends a
-checkpoint, seals the chain up to that checkpoint (``audit_seal``: its head, and a digest
-over every event it keeps), deletes the expired events (the database trigger admits
-deletes inside a sealed segment only), and appends an ``audit.purged`` event that attests
-the seal inside the chain. ``audit.verify`` then accepts the gaps the seal vouches for and
-nothing else. With an archive folder, the deleted events are first exported there (JSON
-Lines with a manifest), for installations whose records office keeps them.
+A purge runs in one transaction that holds the audit log's append lock. It writes its
+authorization, signed with the audit key: its id and time, each class's retention in
+days and the cutoff that follows from it, and how many bodies it clears
+(``audit_purge``); the cutoffs also go into ``audit_purge_cutoff``, which the database's
+trigger reads: it lets an UPDATE set ``data`` to NULL (and ``purge_id``) on an event of
+a class older than that class's cutoff, and refuses every other change. Each event's
+hash covers the SHA-256 of its body, not the body, so the chain still verifies; and
+``audit.verify`` checks every cleared body against a purge signed by a trusted key.
+An ``audit.purged`` event then names the purge and its signature in the chain itself.
+
+With an archive folder, the bodies to be cleared are first exported there (JSON Lines
+with a manifest), for installations whose records office keeps them.
 """
 
 from __future__ import annotations
@@ -18,13 +23,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, func, not_, select, update
+from sqlalchemy import func, or_, select, update
 from sqlmodel import Session, col
 
 from app import audit
 from app.audits import export, kinds, query, signing
-from app.audits.integrity import take_checkpoint
-from app.models import AuditEvent, AuditSeal
+from app.models import AuditEvent, AuditPurge, AuditPurgeCutoff
+
+STATEMENT_FORMAT = "adgate-audit-purge/1"
+
+
+class PurgeError(ValueError):
+    """A purge that cannot run as asked (nothing was changed)."""
 
 
 @dataclass
@@ -32,42 +42,31 @@ class PurgeReport:
     """What a purge did (or would do, when dry)."""
 
     cutoffs: dict[str, str]
-    deleted: dict[str, int] = field(default_factory=dict)
-    sealed_up_to: int | None = None
+    cleared: dict[str, int] = field(default_factory=dict)
+    purge_id: int | None = None
     archive: Path | None = None
 
     @property
     def total(self) -> int:
-        """Events deleted in all classes."""
-        return sum(self.deleted.values())
+        """Bodies cleared in all classes."""
+        return sum(self.cleared.values())
 
 
-def _class_clause(retention: str) -> Any:
-    if retention == kinds.EVIDENCE:
-        others = [k for c in kinds.CLASSES if c != kinds.EVIDENCE for k in kinds.in_class(c)]
-        return not_(col(AuditEvent.kind).in_(others))
-    return col(AuditEvent.kind).in_(kinds.in_class(retention))
+def _expired(retention: str, cutoff: datetime) -> Any:
+    return (
+        (col(AuditEvent.retention) == retention)
+        & (col(AuditEvent.occurred_at) < cutoff)
+        & col(AuditEvent.data).is_not(None)
+    )
 
 
-def expired(
-    retention_days: dict[str, int], now: datetime, up_to: int | None
-) -> tuple[Any, dict[str, str]]:
-    """The WHERE clause for events past retention (up to seq ``up_to``) and the cutoffs."""
-    clauses, cutoffs = [], {}
-    for retention, days in sorted(retention_days.items()):
-        if retention == kinds.INTEGRITY or retention not in kinds.CLASSES:
-            continue
-        cutoff = now - timedelta(days=int(days))
-        cutoffs[retention] = export.timestamp(cutoff)
-        clauses.append(_class_clause(retention) & (col(AuditEvent.occurred_at) < cutoff))
-    if not clauses:
-        return None, cutoffs
-    where = clauses[0]
-    for clause in clauses[1:]:
-        where = where | clause
-    if up_to is not None:
-        where = where & (col(AuditEvent.seq) < up_to)
-    return where, cutoffs
+def cutoffs(retention_days: dict[str, int], now: datetime) -> dict[str, datetime]:
+    """Each purgeable class's cutoff: bodies older than it are past retention."""
+    return {
+        retention: now - timedelta(days=int(days))
+        for retention, days in sorted(retention_days.items())
+        if retention != kinds.INTEGRITY and retention in kinds.CLASSES
+    }
 
 
 def purge(
@@ -79,88 +78,96 @@ def purge(
     archive_dir: Path | None = None,
     dry_run: bool = False,
 ) -> PurgeReport:
-    """Delete expired events inside a new sealed segment (in the caller's transaction)."""
-    where, cutoffs = expired(retention_days, now, None)
-    report = PurgeReport(cutoffs)
-    if where is None:
+    """Clear the bodies of expired events (in the caller's transaction), authorized by a
+    statement signed with ``sign``; without a key only a dry run is possible."""
+    if sign is None and not dry_run:
+        raise PurgeError(
+            "a purge needs the audit signing key (AUDIT_SIGNING_KEY_FILE): verification "
+            "accepts a cleared body only under a signed purge; see 'flask audit keygen'"
+        )
+    limits = cutoffs(retention_days, now)
+    report = PurgeReport({r: export.timestamp(c) for r, c in limits.items()})
+    if not limits:
         return report
-    counts = _counts(db, where)
+    audit.lock(db)
+    counts = {}
+    for retention, cutoff in limits.items():
+        expired = _expired(retention, cutoff)
+        n = db.scalar(select(func.count()).select_from(AuditEvent).where(expired))
+        if n:
+            counts[retention] = int(n)
+    report.cleared = counts
     if dry_run or not counts:
-        report.deleted = counts
         return report
-    checkpoint = take_checkpoint(db, now, sign)
-    where, _ = expired(retention_days, now, checkpoint.seq)
+    assert sign is not None
+    purge_id = (db.scalar(select(func.max(col(AuditPurge.id)))) or 0) + 1
     if archive_dir is not None:
-        report.archive = _archive(db, where, archive_dir, now, sign)
-    seal = AuditSeal(
-        up_to=checkpoint.seq, head=checkpoint.head, sealed_at=now, deleted=0, kept=0,
-        kept_digest="",
-    )  # fmt: skip
-    db.add(seal)
-    db.flush()
-    for retention in sorted(counts):
-        clause = _class_clause(retention) & where
-        result = db.execute(delete(AuditEvent).where(clause))
-        report.deleted[retention] = int(getattr(result, "rowcount", 0) or 0)
-    kept, digest = _kept(db, checkpoint.seq)
-    db.execute(
-        update(AuditSeal)
-        .where(col(AuditSeal.up_to) == checkpoint.seq)
-        .values(deleted=report.total, kept=kept, kept_digest=digest)
+        report.archive = _archive(db, limits, counts, archive_dir, now, sign)
+    days = {r: int(retention_days[r]) for r in counts}
+    statement = {
+        "format": STATEMENT_FORMAT,
+        "purge": purge_id,
+        "at": export.timestamp(now),
+        "retention_days": days,
+        "cutoffs": {r: report.cutoffs[r] for r in counts},
+        "cleared": counts,
+        "archive_sha256": _archive_digest(report.archive),
+    }
+    block = sign.sign(statement)
+    db.add(
+        AuditPurge(
+            id=purge_id,
+            purged_at=now,
+            statement=audit.canonical_data(statement),
+            key_id=block["key_id"],
+            signature=block["value"],
+        )
     )
+    db.flush()
+    for retention in counts:
+        db.add(AuditPurgeCutoff(purge_id=purge_id, retention=retention, cutoff=limits[retention]))
+    db.flush()
+    for retention, want in counts.items():
+        result = db.execute(
+            update(AuditEvent)
+            .where(_expired(retention, limits[retention]))
+            .values(data=None, purge_id=purge_id)
+            .execution_options(synchronize_session=False)
+        )
+        done = int(getattr(result, "rowcount", 0) or 0)
+        if done != want:  # the signed count must be the truth: roll back rather than lie
+            raise PurgeError(f"{retention}: {done} bodies to clear, {want} counted and signed")
     audit.record(
         db,
         audit.PURGED,
         data={
-            "up_to": checkpoint.seq,
-            "head": checkpoint.head,
-            "kept": kept,
-            "kept_digest": digest,
-            "deleted": report.deleted,
-            "cutoffs": cutoffs,
-            "archive_sha256": _archive_digest(report.archive),
+            "purge": purge_id,
+            "cleared": counts,
+            "cutoffs": statement["cutoffs"],
+            "retention_days": days,
+            "key_id": block["key_id"],
+            "signature": block["value"],
+            "archive_sha256": statement["archive_sha256"],
         },
         actor=audit.SYSTEM,
     )
-    report.sealed_up_to = checkpoint.seq
+    report.purge_id = purge_id
     return report
 
 
-def _counts(db: Session, where: Any) -> dict[str, int]:
-    counts = {}
-    for retention in kinds.CLASSES:
-        if retention == kinds.INTEGRITY:
-            continue
-        n = db.scalar(
-            select(func.count()).select_from(AuditEvent).where(_class_clause(retention) & where)
-        )
-        if n:
-            counts[retention] = int(n)
-    return counts
-
-
-def _kept(db: Session, up_to: int) -> tuple[int, str]:
-    digest, kept, after = hashlib.sha256(), 0, 0
-    seq, hash_ = col(AuditEvent.seq), col(AuditEvent.hash)
-    while True:
-        rows = db.execute(
-            select(seq, hash_).where(seq > after, seq <= up_to).order_by(seq).limit(10_000)
-        ).all()
-        if not rows:
-            return kept, digest.hexdigest()
-        for s, h in rows:
-            digest.update(audit.kept_line(s, h))
-        kept += len(rows)
-        after = rows[-1][0]
-
-
 def _archive(
-    db: Session, where: Any, folder: Path, now: datetime, sign: signing.Signer | None
+    db: Session,
+    limits: dict[str, datetime],
+    counts: dict[str, int],
+    folder: Path,
+    now: datetime,
+    sign: signing.Signer,
 ) -> Path:
-    """Export the events about to be deleted (JSON Lines and manifest) into ``folder``."""
+    """Export the events whose bodies are about to be cleared (JSON Lines and manifest)."""
     folder.mkdir(parents=True, exist_ok=True)
     name = f"adgate-audit-purged-{now.strftime('%Y%m%dT%H%M%SZ')}.jsonl"
     path = folder / name
+    where = or_(*(_expired(retention, limits[retention]) for retention in counts))
     rows = db.execute(
         select(*audit.CHAIN_COLUMNS).where(where).order_by(col(AuditEvent.seq))
         .execution_options(yield_per=query.EXPORT_BATCH)

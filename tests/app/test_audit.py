@@ -83,6 +83,27 @@ def test_envelope_is_the_canonical_json_of_the_event() -> None:
     assert body == canonical
 
 
+def test_second_envelope_is_the_canonical_json_of_the_event() -> None:
+    at = datetime(2026, 1, 2, 3, 4, 5, 6789, tzinfo=UTC)
+    body = audit.envelope_v2(
+        seq=7, occurred_at=at, actor_type="user", actor_id="12", kind="auth.login",
+        subject_type="user", subject_id="12", body_hash="b" * 64, retention="security",
+        request_id=None, prev_hash="f" * 64,
+    )  # fmt: skip
+    expected = {
+        "actor": {"id": "12", "type": "user"},
+        "at": "2026-01-02T03:04:05.006789Z",
+        "body": "b" * 64,
+        "kind": "auth.login",
+        "prev": "f" * 64,
+        "request": None,
+        "retention": "security",
+        "seq": 7,
+        "subject": {"id": "12", "type": "user"},
+    }
+    assert body == json.dumps(expected, sort_keys=True, separators=(",", ":"))
+
+
 @pytest.mark.parametrize(
     ("kind", "subject", "actor"),
     [
@@ -191,8 +212,9 @@ def test_inserted_event_is_detected(app: Flask) -> None:
         conn.execute(
             text(
                 "INSERT INTO audit_event"
-                " (seq, occurred_at, actor_type, kind, data, prev_hash, hash)"
-                " SELECT 4, occurred_at, actor_type, kind, data, prev_hash, :h FROM audit_event"
+                " (seq, occurred_at, actor_type, kind, data, prev_hash, hash, body_hash,"
+                " retention) SELECT 4, occurred_at, actor_type, kind, data, prev_hash, :h,"
+                " body_hash, retention FROM audit_event"
                 " WHERE seq = 3"
             ),
             {"h": hashlib.sha256(b"x").hexdigest()},

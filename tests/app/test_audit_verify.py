@@ -17,7 +17,6 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from flask.testing import FlaskCliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, make_url, select, text, update
@@ -26,7 +25,8 @@ from sqlmodel import col
 from app import audit, audit_chain
 from app.audits import generate
 from app.db import engine, transaction
-from app.models import AuditEvent, AuditSeal
+from app.models import AuditEvent
+from tests.app.legacy_audit import write_legacy_log
 
 
 def _eng(app: Flask) -> Engine:
@@ -35,54 +35,90 @@ def _eng(app: Flask) -> Engine:
 
 
 def reference_verify(eng: Engine) -> audit.VerifyResult:
-    """The plain walk over SQLAlchemy rows, as ``audit.verify`` was first written."""
+    """The plain walk over SQLAlchemy rows and ``audit.envelope``/``envelope_v2``.
+
+    What the walk is given (the format change's record, each purge's checked
+    authorization) is read as ``audit.verify`` reads it.
+    """
     with eng.connect() as conn:
-        seals = conn.execute(
-            select(col(AuditSeal.up_to), col(AuditSeal.head), col(AuditSeal.kept),
-                   col(AuditSeal.kept_digest)).order_by(col(AuditSeal.up_to))
-        ).all()  # fmt: skip
+        legacy = audit._legacy(conn)
+        purges = audit._purges(conn, audit.Trust())
         rows = conn.execute(select(*audit.CHAIN_COLUMNS).order_by(col(AuditEvent.seq))).all()
+    seals = legacy.seals
     heads = {up_to: head for up_to, head, _, _ in seals}
     sealed_to = seals[-1][0] if seals else 0
     kept, kept_digest = 0, hashlib.sha256()
+    digest = audit_chain.LegacyDigest()
     attested: set[tuple[int, str]] = set()
+    cleared: dict[int, list[int]] = {}
     prev, count, last_seq = audit.GENESIS, 0, 0
-    for seq, at, a_type, a_id, kind, s_type, s_id, data, req, prev_hash, stored in rows:
+    for row in rows:
+        seq, at, a_type, a_id, kind, s_type, s_id, data, req, prev_hash, stored = row[:11]
+        body, retention, purge = row[11:]
+        fields = {"seq": seq, "occurred_at": at, "actor_type": a_type, "actor_id": a_id,
+                  "kind": kind, "subject_type": s_type, "subject_id": s_id,
+                  "request_id": req, "prev_hash": prev_hash}  # fmt: skip
+        second = hashlib.sha256(
+            audit.envelope_v2(**fields, body_hash=body, retention=retention).encode()
+        ).hexdigest()
         reason = None
         if seq != last_seq + 1 and seq - 1 > sealed_to:
             reason = f"events {last_seq + 1} to {seq - 1} are missing"
         elif seq == last_seq + 1 and prev_hash != prev:
             reason = "prev_hash does not match the previous event's hash"
-        else:
-            body = audit.envelope(
-                seq=seq, occurred_at=at, actor_type=a_type, actor_id=a_id, kind=kind,
-                subject_type=s_type, subject_id=s_id, data=data, request_id=req,
-                prev_hash=prev_hash,
-            )  # fmt: skip
-            if hashlib.sha256(body.encode()).hexdigest() != stored:
-                reason = "hash does not match the event's content"
-            elif seq in heads and heads.pop(seq) != stored:
-                reason = "the event differs from the seal of a purged segment"
+        elif (
+            seq <= legacy.to
+            and data is not None
+            and hashlib.sha256(audit.envelope(**fields, data=data).encode()).hexdigest() != stored
+        ) or (seq > legacy.to and second != stored):
+            reason = "hash does not match the event's content"
+        elif data is not None and audit.body_hash(data) != body:
+            reason = "body_hash does not match the event's content"
+        elif data is not None and purge is not None:
+            reason = f"the event keeps its content but names purge {purge}"
+        elif data is None:
+            grant = purges.get(purge) if purge is not None else None
+            if purge is None:
+                reason = "the event's content is gone, and no purge cleared it"
+            elif grant is None:
+                reason = f"the event's content was cleared by purge {purge}, which does not exist"
+            elif grant.get("problem"):
+                reason = f"the event's content was cleared by purge {purge}: {grant['problem']}"
+        if reason is None and seq in heads and heads.pop(seq) != stored:
+            reason = "the event differs from the seal of a purged segment"
         if reason is not None:
             return audit.VerifyResult(False, count, prev, first_bad_event=seq, reason=reason)
         if seq <= sealed_to:
             kept += 1
             kept_digest.update(audit.kept_line(seq, stored))
-        if kind == audit.PURGED:
+        if seq <= legacy.to:
+            digest.update(seq, stored, second)
+        if kind == audit.PURGED and seq <= legacy.to and data is not None:
             sealed = json.loads(data)
             attested.add((sealed.get("up_to"), sealed.get("head")))
+        if purge is not None:
+            cleared.setdefault(purge, [0, seq])[0] += 1
         prev, count, last_seq = stored, count + 1, seq
-    if seals:
+    digest.finish()
+    problem = legacy.problem
+    if (
+        problem is None
+        and legacy.to
+        and (audit_chain.LegacyDigest.combine(digest.chunks) != legacy.digest)
+    ):
+        problem = (legacy.to + 1, "the events before the format change differ from the digest "
+                   "it recorded")  # fmt: skip
+    if problem is None and seals:
         up_to, _, want_kept, want_digest = seals[-1]
-        reason = None
         if heads:
-            reason = f"the head event {min(heads)} of a sealed segment is missing"
+            problem = (up_to, f"the head event {min(heads)} of a sealed segment is missing")
         elif (kept, kept_digest.hexdigest()) != (want_kept, want_digest):
-            reason = "the events kept in the sealed segment differ from its seal"
+            problem = (up_to, "the events kept in the sealed segment differ from its seal")
         elif unattested := [s[0] for s in seals if (s[0], s[1]) not in attested]:
-            reason = f"the seal up to event {unattested[0]} is not attested in the chain"
-        if reason is not None:
-            return audit.VerifyResult(False, count, prev, first_bad_event=up_to, reason=reason)
+            problem = (up_to, f"the seal up to event {unattested[0]} is not attested in the chain")
+    if problem is not None:
+        return audit.VerifyResult(False, count, prev, first_bad_event=problem[0],
+                                  reason=problem[1])  # fmt: skip
     return audit.VerifyResult(True, count, prev)
 
 
@@ -135,14 +171,31 @@ def test_the_envelope_from_the_stored_text_is_the_envelope(
         assert time_text is not None
         assert audit_chain.envelope_text(seq=seq, at=time_text, **fields) == expected
         # The walk's lean loop and its full check agree with it too.
+        body = audit.body_hash(fields["data"])
         row = (seq, stored, actor_type, actor_id, kind, subject_type, subject_id,
                fields["data"], request_id, prev_hash,
-               hashlib.sha256(expected.encode()).hexdigest())  # fmt: skip
+               hashlib.sha256(expected.encode()).hexdigest(), body, "evidence", None)  # fmt: skip
         for sealed_to in (0, seq):
             walked = audit_chain.walk(
                 [[row]], start=(seq - 1, prev_hash), sealed_to=sealed_to, heads={},
-                padded_times=padded,
+                legacy_to=seq, padded_times=padded,
             )  # fmt: skip
+            assert walked.bad is None
+            assert walked.events == 1
+        # The second format, in the walk's lean loop and in its full check.
+        fields2 = {k: v for k, v in fields.items() if k != "data"}
+        second = audit.envelope_v2(
+            seq=seq, occurred_at=at, **fields2, body_hash=body, retention="evidence"
+        )
+        assert audit_chain.envelope_v2_text(
+            seq, time_text, actor_type, actor_id, kind, subject_type, subject_id, body,
+            "evidence", request_id, prev_hash,
+        ) == second  # fmt: skip
+        assert json.loads(second)["body"] == body
+        row2 = (*row[:10], hashlib.sha256(second.encode()).hexdigest(), body, "evidence", None)
+        for start in ((seq - 1, prev_hash), None):
+            walked = audit_chain.walk([[row2]], start=start, sealed_to=0, heads={},
+                                      padded_times=padded)  # fmt: skip
             assert walked.bad is None
             assert walked.events == 1
 
@@ -200,9 +253,11 @@ def test_stored_times_give_the_envelope_on_both_databases(app: Flask) -> None:
     for stored, row in zip(raw, orm, strict=True):
         time_text = audit_chain.stored_time(stored[1], padded=dialect == "postgresql")
         assert time_text is not None, stored[1]
-        fast = audit_chain.envelope_text(row[0], time_text, *row[2:10])
-        keys = [c.key for c in audit.CHAIN_COLUMNS][:10]
-        assert fast == audit.envelope(**dict(zip(keys, row[:10], strict=True)))
+        fast = audit_chain.envelope_v2_text(row[0], time_text, *row[2:7], *row[11:13], *row[8:10])
+        keys = [c.key for c in audit.CHAIN_COLUMNS]
+        values = dict(zip(keys, row, strict=True))
+        del values["data"], values["hash"], values["purge_id"]
+        assert fast == audit.envelope_v2(**values)
     for workers in (1, 2):
         result = audit.verify(eng, workers=workers)
         assert result.ok, result
@@ -224,9 +279,10 @@ def _log(app: Flask, n: int = 30) -> None:
 def _writable(conn: Connection) -> None:
     if conn.dialect.name == "postgresql":
         conn.execute(text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only"))
+        conn.execute(text("ALTER TABLE audit_seal DISABLE TRIGGER audit_seal_frozen"))
     else:
-        conn.execute(text("DROP TRIGGER IF EXISTS audit_event_no_update"))
-        conn.execute(text("DROP TRIGGER IF EXISTS audit_event_no_delete"))
+        for trigger in ("audit_event_no_update", "audit_event_no_delete", "audit_seal_no_update"):
+            conn.execute(text(f"DROP TRIGGER IF EXISTS {trigger}"))
 
 
 def _rehash(conn: Connection, seq: int) -> None:
@@ -296,16 +352,20 @@ TAMPERINGS: dict[str, tuple[Callable[[Connection], None], int | None]] = {
     ),
     "an event added at the end, linked to an old one": (
         _sql(
-            "INSERT INTO audit_event (seq, occurred_at, actor_type, kind, data, prev_hash, hash)"
-            " SELECT 31, occurred_at, actor_type, kind, data, prev_hash, 'x' FROM audit_event"
+            "INSERT INTO audit_event (seq, occurred_at, actor_type, kind, data, prev_hash, hash,"
+            " body_hash, retention)"
+            " SELECT 31, occurred_at, actor_type, kind, data, prev_hash, 'x', body_hash,"
+            " retention FROM audit_event"
             " WHERE seq = 29"
         ),
         31,
     ),
     "an event slipped in before the first": (
         _sql(
-            "INSERT INTO audit_event (seq, occurred_at, actor_type, kind, data, prev_hash, hash)"
-            " SELECT 0, occurred_at, actor_type, kind, data, prev_hash, 'y' FROM audit_event"
+            "INSERT INTO audit_event (seq, occurred_at, actor_type, kind, data, prev_hash, hash,"
+            " body_hash, retention)"
+            " SELECT 0, occurred_at, actor_type, kind, data, prev_hash, 'y', body_hash,"
+            " retention FROM audit_event"
             " WHERE seq = 1"
         ),
         0,
@@ -362,13 +422,11 @@ def test_a_time_stored_in_another_text_is_a_change_on_sqlite(
 # --- sealed segments ---------------------------------------------------------
 
 
-def _purged(app: Flask, runner: FlaskCliRunner) -> int:
+def _purged(app: Flask) -> int:
+    """A log from before migration 0010 with a purged segment, and events after it."""
+    legacy = write_legacy_log(app, 60)
     generate.events(_eng(app), 3000, checklists=30, users=5, days=900)
-    result = runner.invoke(args=["audit", "purge"])
-    assert result.exit_code == 0, result.output
-    with _eng(app).connect() as conn:
-        sealed_to: int = conn.execute(select(col(AuditSeal.up_to))).scalar_one()
-    return sealed_to
+    return legacy.sealed_to
 
 
 SEAL_TAMPERINGS: dict[str, str | None] = {
@@ -391,9 +449,9 @@ SEAL_TAMPERINGS: dict[str, str | None] = {
 @pytest.mark.parametrize("workers", [1, 3])
 @pytest.mark.parametrize("tampering", SEAL_TAMPERINGS)
 def test_sealed_segments_get_the_plain_walks_verdicts(
-    app: Flask, runner: FlaskCliRunner, tampering: str, workers: int
+    app: Flask, tampering: str, workers: int
 ) -> None:
-    sealed_to = _purged(app, runner)
+    sealed_to = _purged(app)
     eng = _eng(app)
     with eng.begin() as conn:
         _writable(conn)
@@ -406,6 +464,12 @@ def test_sealed_segments_get_the_plain_walks_verdicts(
 
 
 def test_the_first_range_holds_the_whole_sealed_segment() -> None:
+    chunk = audit_chain.LEGACY_CHUNK
+    # Old-format events are split at the digest's chunks only.
+    assert audit._ranges(1, 3 * chunk, 0, 3, 3 * chunk - 10) == [
+        (1, chunk), (chunk + 1, 2 * chunk), (2 * chunk + 1, 3 * chunk)
+    ]  # fmt: skip
+    assert audit._ranges(1, 2 * chunk, 0, 4, 2 * chunk) == [(1, chunk), (chunk + 1, 2 * chunk)]
     assert audit._ranges(1, 30, 0, 3) == [(1, 10), (11, 20), (21, 30)]
     assert audit._ranges(1, 30, 15, 3) == [(1, 20), (21, 30)]
     assert audit._ranges(1, 30, 30, 3) == [(1, 30)]

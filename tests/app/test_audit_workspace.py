@@ -241,12 +241,14 @@ def _rewrite_chain(eng: Engine, seq: int, data: str) -> None:
             values = dict(zip([c.key for c in audit.CHAIN_COLUMNS], row, strict=True))
             if values["seq"] == seq:
                 values["data"] = data
+                values["body_hash"] = audit.body_hash(data)
             values["prev_hash"] = prev
             event = AuditEvent(**values)
             new_hash = audit.event_hash(event)
             conn.execute(
                 update(AuditEvent).where(col(AuditEvent.seq) == values["seq"])
-                .values(data=values["data"], prev_hash=prev, hash=new_hash)
+                .values(data=values["data"], body_hash=values["body_hash"], prev_hash=prev,
+                        hash=new_hash)
             )  # fmt: skip
             prev = new_hash
         if eng.dialect.name == "postgresql":
@@ -302,66 +304,87 @@ def _old_log(app: Flask) -> None:
     generate.events(_eng(app), 2000, checklists=30, users=5, days=900)
 
 
-def test_purge_of_an_old_segment_leaves_verify_ok(
+def _keyed(app: Flask, runner: FlaskCliRunner) -> None:
+    assert runner.invoke(args=["audit", "keygen"]).exit_code == 0
+    app.config["AUDIT_SIGNING_KEY_FILE"] = "audit-signing.pem"
+
+
+def test_purge_of_old_events_leaves_verify_ok(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
     _old_log(app)
+    _keyed(app, runner)
     before = len(_events(app))
     dry = runner.invoke(args=["audit", "purge", "--dry-run"])
     assert dry.exit_code == 0
-    assert "would be deleted" in dry.output
-    assert len(_events(app)) == before
+    assert "would be cleared" in dry.output
+    assert not [e for e in _events(app) if e.data is None]
     result = runner.invoke(args=["audit", "purge", "--archive", str(tmp_path / "archive")])
     assert result.exit_code == 0, result.output
     events = _events(app)
-    assert len(events) < before
+    assert len(events) == before + 1  # every event kept, and the purge's own
     cutoff = utcnow() - timedelta(days=365)
-    assert not [e for e in events if e.kind == "audit.read" and e.occurred_at < cutoff]
+    old_reads = [e for e in events if e.kind == "audit.read" and e.occurred_at < cutoff]
+    assert old_reads
+    assert all(e.data is None and e.purge_id == 1 for e in old_reads)
     assert [e for e in events if e.kind == "checklist.created" and e.occurred_at < cutoff]
+    assert all(e.data is not None for e in events if e.kind == "checklist.created")
     verify = runner.invoke(args=["audit", "verify"])
     assert verify.exit_code == 0, verify.output
     archived = list((tmp_path / "archive").glob("*.jsonl"))
     assert len(archived) == 1
     assert evidence.check_export(archived[0]).ok
-    assert (
-        evidence.check_export(archived[0]).events == before + 1 - len(events) + 1
-    )  # + checkpoint & purged events
+    assert evidence.check_export(archived[0]).events == len([e for e in events if e.data is None])
     # New events after the purge chain on as usual; a second purge finds nothing.
     with app.app_context(), transaction() as db:
         audit.record(db, "test.after_purge")
-    assert audit.verify(_eng(app)).ok
+    with app.app_context():
+        assert audit.verify(engine()).ok
     assert "nothing to purge" in runner.invoke(args=["audit", "purge"]).output
 
 
-def test_sealed_segment_tampering_is_still_detected(app: Flask) -> None:
+def test_tampering_after_a_purge_is_still_detected(app: Flask, runner: FlaskCliRunner) -> None:
     _old_log(app)
+    _keyed(app, runner)
     with app.app_context(), transaction() as db:
-        report = retention.purge(db, app.config["AUDIT_RETENTION_DAYS"], utcnow())
+        report = retention.purge(
+            db, app.config["AUDIT_RETENTION_DAYS"], utcnow(), sign=integrity.signer()
+        )
     assert report.total > 0
-    assert report.sealed_up_to
     eng = _eng(app)
-    assert audit.verify(eng).ok
-    kept = [e for e in _events(app) if e.seq < report.sealed_up_to]
-    victim = kept[len(kept) // 2]
-    # Deleting a kept event inside the seal is possible in the database, but detected.
+    with app.app_context():
+        assert audit.verify(eng).ok
+    victim = [e for e in _events(app) if e.data is not None][10]
+    # Changing a kept body needs the database's owner (the trigger refuses), and is found.
     with eng.begin() as conn:
-        conn.execute(text("DELETE FROM audit_event WHERE seq = :s"), {"s": victim.seq})
-    result = audit.verify(eng)
+        if eng.dialect.name == "postgresql":
+            conn.execute(text("ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only"))
+        else:
+            conn.execute(text("DROP TRIGGER audit_event_no_update"))
+        conn.execute(text("UPDATE audit_event SET data = '[]' WHERE seq = :s"), {"s": victim.seq})
+    with app.app_context():
+        result = audit.verify(eng)
     assert not result.ok
-    assert "kept in the sealed segment" in (result.reason or "")
+    assert result.first_bad_event == victim.seq
+    assert "body_hash" in (result.reason or "")
 
 
-def test_deleting_outside_a_sealed_segment_is_refused(app: Flask) -> None:
+def test_deleting_after_a_purge_is_refused(app: Flask, runner: FlaskCliRunner) -> None:
     _old_log(app)
+    _keyed(app, runner)
     with app.app_context(), transaction() as db:
-        report = retention.purge(db, app.config["AUDIT_RETENTION_DAYS"], utcnow())
+        report = retention.purge(
+            db, app.config["AUDIT_RETENTION_DAYS"], utcnow(), sign=integrity.signer()
+        )
         audit.record(db, "test.after_purge")
-    assert report.sealed_up_to
+    assert report.purge_id
+    before = len(_events(app))
     with pytest.raises(DBAPIError), _eng(app).begin() as conn:
-        conn.execute(text("DELETE FROM audit_event WHERE seq > :s"), {"s": report.sealed_up_to})
+        conn.execute(text("DELETE FROM audit_event WHERE data IS NULL"))
     with _eng(app).begin() as conn:
         seals = conn.execute(select(func.count()).select_from(AuditSeal)).scalar_one()
-    assert seals == 1
+    assert seals == 0
+    assert len(_events(app)) == before
 
 
 # --- verification runs -------------------------------------------------------
