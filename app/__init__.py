@@ -16,7 +16,7 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-from app import config, crypto, db, errors, i18n
+from app import config, crypto, db, errors, i18n, inputs
 
 csrf = CSRFProtect()
 bootstrap = Bootstrap5()
@@ -72,6 +72,8 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     # Before CSRFProtect: a role that may not call a view learns nothing about its form.
     app.before_request(access.enforce)
+    # Before CSRFProtect too: the body's limit is set, and a NUL refused, before it is read.
+    inputs.init_app(app)
     csrf.init_app(app)
 
     from app import admin, api, audits, auth, checklists, main, metrics, reviews

@@ -19,7 +19,7 @@ from datetime import date, datetime
 from sqlalchemy import or_, select
 from sqlmodel import Session, col
 
-from app import audit
+from app import audit, inputs
 from app.meta.gateway import AccountReading
 from app.models import AdAccount, PageAuthorization, RegisteredDisclaimer, User
 from workflows import delivery, policy
@@ -55,9 +55,9 @@ def add(
 ) -> AdAccount:
     """Register an ad account, the page it advertises for, and its currency."""
     account_id, page_id, name = account_id.strip(), page_id.strip(), name.strip()
-    if not re.fullmatch(r"act_\d{1,28}", account_id):
+    if not inputs.valid("ad_account_id", account_id):
         raise AdAccountError("account_id", "an ad account id looks like act_1234")
-    if not re.fullmatch(r"\d{1,32}", page_id):
+    if not inputs.valid("page_id", page_id):
         raise AdAccountError("page_id", "a page id is a number")
     if not name or len(name) > 200:
         raise AdAccountError("name", "the name must have 1 to 200 characters")

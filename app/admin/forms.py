@@ -14,8 +14,9 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Email, Length, Optional
+from wtforms.validators import DataRequired, Email, Optional
 
+from app.inputs import Checked
 from app.models import Role
 from workflows import delivery
 
@@ -30,11 +31,13 @@ ROLE_LABELS = {
 class CreateUserForm(FlaskForm):  # type: ignore[misc]
     """A new account: the admin sets a first password and hands it over."""
 
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Length(max=254)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Checked("email")])
     role = SelectField(
         _l("Role"), choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()]
     )
-    password = PasswordField(_l("Initial password"), validators=[DataRequired(), Length(max=128)])
+    password = PasswordField(
+        _l("Initial password"), validators=[DataRequired(), Checked("password")]
+    )
     submit = SubmitField(_l("Create account"))
 
 
@@ -45,9 +48,11 @@ class AccountActionForm(FlaskForm):  # type: ignore[misc]
 class AdAccountForm(FlaskForm):  # type: ignore[misc]
     """An ad account and its page."""
 
-    account_id = StringField(_l("Ad account id"), validators=[DataRequired(), Length(max=32)])
-    page_id = StringField(_l("Page id"), validators=[DataRequired(), Length(max=32)])
-    name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
+    account_id = StringField(
+        _l("Ad account id"), validators=[DataRequired(), Checked("ad_account_id")]
+    )
+    page_id = StringField(_l("Page id"), validators=[DataRequired(), Checked("page_id")])
+    name = StringField(_l("Name"), validators=[DataRequired(), Checked("ad_account_name")])
     currency = SelectField(
         _l("Currency"),
         description=_l("As Meta shows it for the ad account; budgets are entered in it."),
@@ -74,7 +79,7 @@ class AuthorizationForm(FlaskForm):  # type: ignore[misc]
     disclaimer = StringField(
         _l('"Paid for by" disclaimer registered there'),
         description=_l("Exactly as Meta shows it (optional here; add more below)."),
-        validators=[Length(max=255)],
+        validators=[Checked("disclaimer")],
     )
     evidence = TextAreaField(
         _l("Evidence seen"),
@@ -82,11 +87,11 @@ class AuthorizationForm(FlaskForm):  # type: ignore[misc]
             "Where you saw it at Meta and when (e.g. Page settings, Issue, electoral or political "
             "ads). Describe it; upload nothing."
         ),
-        validators=[DataRequired(), Length(min=3, max=2000)],
+        validators=[DataRequired(), Checked("evidence")],
     )
     code = StringField(
         _l("Current code"),
-        validators=[Optional(), Length(max=64)],
+        validators=[Optional(), Checked("code")],
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )
     submit = SubmitField(_l("Record the authorization"))
@@ -96,13 +101,11 @@ class DisclaimerForm(FlaskForm):  # type: ignore[misc]
     """A "paid for by" text registered at Meta in an authorized country."""
 
     country = SelectField(_l("Country"))
-    text = StringField(_l('"Paid for by" text'), validators=[DataRequired(), Length(max=255)])
-    evidence = TextAreaField(
-        _l("Evidence seen"), validators=[DataRequired(), Length(min=3, max=2000)]
-    )
+    text = StringField(_l('"Paid for by" text'), validators=[DataRequired(), Checked("disclaimer")])
+    evidence = TextAreaField(_l("Evidence seen"), validators=[DataRequired(), Checked("evidence")])
     code = StringField(
         _l("Current code"),
-        validators=[Optional(), Length(max=64)],
+        validators=[Optional(), Checked("code")],
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )
     submit = SubmitField(_l("Record the disclaimer"))
@@ -111,5 +114,5 @@ class DisclaimerForm(FlaskForm):  # type: ignore[misc]
 class RestoreForm(FlaskForm):  # type: ignore[misc]
     """Why the eligibility is restored."""
 
-    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Length(max=2000)])
+    reason = TextAreaField(_l("Reason"), validators=[DataRequired(), Checked("reason")])
     submit = SubmitField(_l("Restore eligibility"))

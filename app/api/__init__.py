@@ -10,6 +10,7 @@ from flask import Blueprint, Flask, g, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Response
 
+from app import inputs
 from app.api.problems import ApiProblem
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -34,11 +35,31 @@ def _guard() -> None:
     from app.api import auth
 
     auth.enforce()
+    _refuse_nul(next((k for k, v in request.args.items(multi=True) if "\x00" in k + v), None))
     if request.method in JSON_METHODS and request.content_length:
         if not request.is_json:
             raise ApiProblem("unsupported-media-type", "send the body as application/json")
-        if request.get_json(silent=True) is None:
+        # Checked before parsing: the parser recurses once per level.
+        if inputs.json_too_deep(request.get_data(cache=True)):
+            raise ApiProblem(
+                "invalid-json", f"the JSON nests deeper than {inputs.MAX_JSON_DEPTH} levels"
+            )
+        body = request.get_json(silent=True)
+        if body is None:
             raise ApiProblem("invalid-json", "the body is not valid JSON")
+        _refuse_nul(inputs.nul_in(body))
+
+
+def _refuse_nul(field: str | None) -> None:
+    """No NUL reaches a model or the database, wherever it sits."""
+    if field is None:
+        return
+    detail = "remove the NUL character (\\u0000): adgate does not accept it"
+    raise ApiProblem(
+        "bad-request",
+        f"{field or 'the body'} contains a NUL character",
+        errors=[{"field": field or "body", "code": "nul_character", "detail": detail}],
+    )
 
 
 @bp.after_request

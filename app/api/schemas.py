@@ -1,8 +1,8 @@
 """The API's request and response models: they validate requests, shape answers, and are
 the source of the OpenAPI document (``app.api.spec``).
 
-Text fields refuse control characters and unpaired surrogates, which no ad needs and
-which some databases cannot store; lengths match the columns.
+Text fields follow the rules of ``app.inputs`` (characters, lengths, patterns), the same
+as the pages' forms: no control, bidi or zero-width characters; lengths fit the columns.
 """
 
 from __future__ import annotations
@@ -12,29 +12,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
+from app import inputs
 from workflows.checks import SOCIAL_ISSUES
 from workflows.delivery import DEFAULT_DAILY_BUDGET, MAX_BUDGET
-
-_LINE_BREAKS = "\n\r\t"
-
-
-def _clean(value: str, *, multiline: bool) -> str:
-    allowed = _LINE_BREAKS if multiline else ""
-    if any((ord(c) < 32 and c not in allowed) or 0x7F <= ord(c) < 0xA0 for c in value):
-        raise ValueError("control characters are not allowed")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("the text is not valid Unicode") from exc
-    return value
-
-
-def _line(value: str) -> str:
-    return _clean(value, multiline=False)
-
-
-def _text(value: str) -> str:
-    return _clean(value, multiline=True)
 
 
 def _required(value: str) -> str:
@@ -50,23 +30,58 @@ def _aware(value: datetime) -> datetime:
         raise ValueError("the time is out of range") from exc
 
 
-Line = Annotated[str, AfterValidator(_line)]
+# Lengths, characters and patterns come from app.inputs, which the pages' forms use too.
 Title = Annotated[
-    str, Field(min_length=1, max_length=200), AfterValidator(_line), AfterValidator(_required)
+    str,
+    inputs.api_field("title", min_length=1),
+    AfterValidator(inputs.api_check("title")),
+    AfterValidator(_required),
 ]
-Country = Annotated[str, Field(pattern=r"^[A-Za-z]{2}$", examples=["CH"])]
-PageId = Annotated[str, Field(pattern=r"^[0-9]{1,30}$", examples=["2001"])]
-AdAccountId = Annotated[str, Field(pattern=r"^act_[0-9]{1,28}$", examples=["act_1001"])]
+Country = Annotated[
+    str, inputs.api_field("country", examples=["CH"]), AfterValidator(inputs.api_check("country"))
+]
+PageId = Annotated[
+    str,
+    inputs.api_field("page_id", examples=["2001"]),
+    AfterValidator(inputs.api_check("page_id")),
+]
+AdAccountId = Annotated[
+    str,
+    inputs.api_field("ad_account_id", examples=["act_1001"]),
+    AfterValidator(inputs.api_check("ad_account_id")),
+]
 Message = Annotated[
-    str, Field(min_length=1, max_length=5000), AfterValidator(_text), AfterValidator(_required)
+    str,
+    inputs.api_field("message", min_length=1),
+    AfterValidator(inputs.api_check("message")),
+    AfterValidator(_required),
 ]
 Headline = Annotated[
-    str, Field(min_length=1, max_length=255), AfterValidator(_line), AfterValidator(_required)
+    str,
+    inputs.api_field("headline", min_length=1),
+    AfterValidator(inputs.api_check("headline")),
+    AfterValidator(_required),
 ]
-Link = Annotated[
-    str, Field(min_length=8, max_length=2048, pattern=r"^https?://[^\s]+$"), AfterValidator(_line)
+Link = Annotated[str, inputs.api_field("link_url"), AfterValidator(inputs.api_check("link_url"))]
+PaidForBy = Annotated[
+    str, inputs.api_field("paid_for_by"), AfterValidator(inputs.api_check("paid_for_by"))
 ]
-Party = Annotated[str, Field(max_length=255), AfterValidator(_line)]
+DsaPayor = Annotated[
+    str, inputs.api_field("dsa_payor"), AfterValidator(inputs.api_check("dsa_payor"))
+]
+DsaBeneficiary = Annotated[
+    str, inputs.api_field("dsa_beneficiary"), AfterValidator(inputs.api_check("dsa_beneficiary"))
+]
+Justification = Annotated[
+    str, inputs.api_field("justification"), AfterValidator(inputs.api_check("justification"))
+]
+Email = Annotated[str, inputs.api_field("email"), AfterValidator(inputs.api_check("email"))]
+AuditActor = Annotated[
+    str, inputs.api_field("audit_actor"), AfterValidator(inputs.api_check("audit_actor"))
+]
+AuditKind = Annotated[
+    str, inputs.api_field("audit_kind"), AfterValidator(inputs.api_check("audit_kind"))
+]
 Countries = Annotated[list[Country], Field(min_length=1, max_length=30)]
 Time = Annotated[datetime, AfterValidator(_aware)]
 Topic = Literal[SOCIAL_ISSUES]  # type: ignore[valid-type]
@@ -119,9 +134,9 @@ class AdIn(Strict):
     headline: Headline
     link_url: Link
     countries: Countries
-    paid_for_by: Party = ""
-    dsa_payor: Party = ""
-    dsa_beneficiary: Party = ""
+    paid_for_by: PaidForBy = ""
+    dsa_payor: DsaPayor = ""
+    dsa_beneficiary: DsaBeneficiary = ""
     budget: BudgetIn = Field(
         default_factory=lambda: BudgetIn(type="daily", amount=DEFAULT_DAILY_BUDGET),
         description=f"default: daily, {DEFAULT_DAILY_BUDGET} minor units (10.00)",
@@ -145,9 +160,9 @@ class AdPatch(Strict):
     headline: Headline | None = None
     link_url: Link | None = None
     countries: Countries | None = None
-    paid_for_by: Party | None = None
-    dsa_payor: Party | None = None
-    dsa_beneficiary: Party | None = None
+    paid_for_by: PaidForBy | None = None
+    dsa_payor: DsaPayor | None = None
+    dsa_beneficiary: DsaBeneficiary | None = None
     budget: BudgetIn | None = None
     schedule: ScheduleIn | None = None
     placements: Placements | None = None
@@ -165,7 +180,7 @@ class ClassificationIn(Strict):
     category: CategoryName
     social_issues: Annotated[list[Topic], Field(max_length=len(SOCIAL_ISSUES))] = []
     digitally_created_media: bool = False
-    justification: Annotated[str, Field(max_length=2000), AfterValidator(_text)] | None = None
+    justification: Justification | None = None
 
 
 class ImageIn(Strict):
@@ -175,7 +190,7 @@ class ImageIn(Strict):
 
 
 class IdentityIn(Strict):
-    user: Annotated[str, Field(min_length=3, max_length=254), AfterValidator(_line)]
+    user: Email
     document_type: Literal["passport", "id_card", "residence_permit"]
     issuing_country: Country
     expires_on: date
@@ -233,6 +248,14 @@ class OtpHeaders(Headers):
     )
 
 
+class ApprovalHeaders(OtpHeaders):
+    if_match: Annotated[str, Field(max_length=40)] = Field(
+        alias="if-match",
+        description="Required. The version the reviewer read and approves, as the ETag gave "
+        'it ("3"); a stale one gets 409 and nothing is approved.',
+    )
+
+
 class ListQuery(Strict):
     limit: Annotated[int, Field(ge=1, le=200)] = 50
     cursor: Annotated[str, Field(max_length=200)] | None = None
@@ -244,21 +267,12 @@ class ChecklistQuery(ListQuery):
 
 class AuditQuery(ListQuery):
     checklist: Annotated[int, Field(ge=1, le=2**31 - 1)] | None = None
-    actor: (
-        Annotated[
-            str,
-            Field(
-                max_length=80,
-                pattern=r"^(user|token|system|anonymous):[A-Za-z0-9_.:-]{0,64}$|^[^\s@]+@[^\s@]+$",
-            ),
-        ]
-        | None
-    ) = Field(default=None, description='"user:5", "token:3", "system:adgate" or an e-mail address')
-    kind: Annotated[str, Field(max_length=65, pattern=r"^[a-z][a-z0-9_.]{0,63}\*?$")] | None = (
-        Field(
-            default=None,
-            description='An event kind ("checklist.submit") or a prefix with * ("checklist.*")',
-        )
+    actor: AuditActor | None = Field(
+        default=None, description='"user:5", "token:3", "system:adgate" or an e-mail address'
+    )
+    kind: AuditKind | None = Field(
+        default=None,
+        description='An event kind ("checklist.submit") or a prefix with * ("checklist.*")',
     )
     outcome: Literal["ok", "refused", "failed"] | None = Field(
         default=None,
@@ -332,8 +346,23 @@ class MetaIds(BaseModel):
     ad_id: str | None
 
 
+class UnmetOut(BaseModel):
+    step: str
+    code: str
+    detail: str
+
+
 class MetaErrorOut(BaseModel):
-    code: int | None = None
+    """Why the submission stopped: Meta's error, or adgate's own check right before sending."""
+
+    code: int | Literal["checks_failed"] | None = Field(
+        default=None,
+        description='Meta\'s error code, or "checks_failed" when a check no longer passed '
+        "right before the first call to Meta (then ``unmet`` lists every unmet step)",
+    )
+    unmet: list[UnmetOut] | None = Field(
+        default=None, description='the unmet steps, with code "checks_failed" only'
+    )
     subcode: int | None = None
     message: str | None = None
     user_title: str | None = None

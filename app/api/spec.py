@@ -30,13 +30,25 @@ Authenticate with `Authorization: Bearer <token>` (tokens are issued on the page
 or with `flask --app wsgi tokens create`). Each operation names the scope it needs
 (`x-adgate-scope`). Errors are RFC 9457 problem documents whose `type` is stable
 (`urn:adgate:problem:<name>`). Writes to a checklist take `If-Match` with its version;
-`POST …/submit` needs an `Idempotency-Key`. Lists are paged with an opaque `cursor`.
+an approval must name the version the reviewer read (`428` without, `409` when stale);
+`POST …/submit` needs an `Idempotency-Key`. `submissions:write`, `identity:write` and
+`approvals:write` tokens are issued by their owner only, and a manager's or reviewer's token
+works only while its owner has two-factor authentication. Lists are paged with an opaque
+`cursor`.
 Every response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateLimit-Reset`;
 a `429` carries `Retry-After`.
 """
 
-# Every operation can answer these.
-COMMON_ERRORS = {"HTTP_401": Problem, "HTTP_403": Problem, "HTTP_429": Problem, "HTTP_500": Problem}
+# Every operation can answer these (400: a NUL anywhere, JSON nested too deep or broken;
+# 413: a body above the limit).
+COMMON_ERRORS = {
+    "HTTP_400": Problem,
+    "HTTP_401": Problem,
+    "HTTP_403": Problem,
+    "HTTP_413": Problem,
+    "HTTP_429": Problem,
+    "HTTP_500": Problem,
+}
 
 
 def _validation_problem(

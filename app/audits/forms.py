@@ -8,15 +8,12 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectChoice, SelectField, StringField
-from wtforms.validators import NumberRange, Optional, Regexp, ValidationError
+from wtforms.validators import NumberRange, Optional, ValidationError
 
 from app.audits import kinds
 from app.audits.query import Filter
+from app.inputs import Checked
 
-ACTOR_PATTERN = (
-    r"^((user|token|system|anonymous)(:[A-Za-z0-9_.:-]{1,64})?|[^\s@]{1,64}@[^\s@]{1,190})$"
-)
-KIND_PATTERN = r"^[a-z][a-z0-9_.]{0,63}\*?$"
 OUTCOME_LABELS = {
     kinds.OK: _l("done"),
     kinds.REFUSED: _l("refused or blocked"),
@@ -35,20 +32,12 @@ class AuditFilterForm(FlaskForm):  # type: ignore[misc]
     )
     actor = StringField(
         _l("Who"),
-        validators=[
-            Optional(),
-            Regexp(ACTOR_PATTERN, message=_l("An e-mail address, or user:5, token:3, system.")),
-        ],
+        validators=[Optional(), Checked("audit_actor")],
         description=_l("An e-mail address, or user:5, token:3, system"),
     )
     kind = StringField(
         _l("Event"),
-        validators=[
-            Optional(),
-            Regexp(
-                KIND_PATTERN, message=_l("An event name such as checklist.submit or checklist.*")
-            ),
-        ],
+        validators=[Optional(), Checked("audit_kind")],
         description=_l("An event name, or a prefix ending in * (checklist.*)"),
     )
     outcome = SelectField(

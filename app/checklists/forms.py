@@ -18,10 +18,11 @@ from wtforms import (
     TextAreaField,
     URLField,
 )
-from wtforms.validators import DataRequired, InputRequired, Length, NumberRange, Optional, Regexp
+from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.checklists.steps import BUDGET_LABELS, CATEGORY_LABELS, PLACEMENT_LABELS, TOPIC_LABELS
+from app.inputs import Checked
 
 
 class MultiCheckboxField(SelectMultipleField):  # type: ignore[misc]
@@ -34,40 +35,31 @@ class MultiCheckboxField(SelectMultipleField):  # type: ignore[misc]
 class ChecklistForm(FlaskForm):  # type: ignore[misc]
     """The ad and where it runs."""
 
-    title = StringField(_l("Title (for adgate only)"), validators=[DataRequired(), Length(max=200)])
-    page_id = StringField(
-        _l("Facebook page id"),
-        validators=[DataRequired(), Regexp(r"^\d{1,32}$", message=_l("A page id is a number."))],
+    # Each text field's rule (characters, length, pattern) is the API's too: app.inputs.
+    title = StringField(
+        _l("Title (for adgate only)"), validators=[DataRequired(), Checked("title")]
     )
+    page_id = StringField(_l("Facebook page id"), validators=[DataRequired(), Checked("page_id")])
     ad_account_id = StringField(
-        _l("Ad account id"),
-        validators=[
-            DataRequired(),
-            Regexp(r"^act_\d{1,28}$", message=_l("An ad account id looks like act_1234.")),
-        ],
+        _l("Ad account id"), validators=[DataRequired(), Checked("ad_account_id")]
     )
-    headline = StringField(_l("Headline"), validators=[DataRequired(), Length(max=255)])
-    message = TextAreaField(_l("Ad text"), validators=[DataRequired(), Length(max=5000)])
-    link_url = URLField(
-        _l("Link"),
-        validators=[
-            DataRequired(),
-            Length(max=2048),
-            Regexp(r"^https?://\S+$", message=_l("The link must start with https:// or http://.")),
-        ],
-    )
+    headline = StringField(_l("Headline"), validators=[DataRequired(), Checked("headline")])
+    message = TextAreaField(_l("Ad text"), validators=[DataRequired(), Checked("message")])
+    link_url = URLField(_l("Link"), validators=[DataRequired(), Checked("link_url")])
     countries = StringField(
         _l("Target countries"),
         description=_l("ISO country codes, separated by commas, e.g. CH, LI"),
-        validators=[DataRequired(), Length(max=255)],
+        validators=[DataRequired(), Checked("countries")],
     )
     paid_for_by = StringField(
         _l("Paid for by"),
         description=_l("The disclaimer set up for the page at Meta, e.g. Stadt Musterstadt"),
-        validators=[Length(max=255)],
+        validators=[Checked("paid_for_by")],
     )
-    dsa_payor = StringField(_l("DSA payor (EU)"), validators=[Length(max=255)])
-    dsa_beneficiary = StringField(_l("DSA beneficiary (EU)"), validators=[Length(max=255)])
+    dsa_payor = StringField(_l("DSA payor (EU)"), validators=[Checked("dsa_payor")])
+    dsa_beneficiary = StringField(
+        _l("DSA beneficiary (EU)"), validators=[Checked("dsa_beneficiary")]
+    )
     budget_type = RadioField(
         _l("Budget"),
         choices=[SelectChoice(k, v) for k, v in BUDGET_LABELS.items()],
@@ -130,7 +122,7 @@ class ClassificationForm(FlaskForm):  # type: ignore[misc]
         _l("The ad contains digitally created or altered images, video or audio")
     )
     justification = TextAreaField(
-        _l("Justification (when the ad is none of these)"), validators=[Length(max=2000)]
+        _l("Justification (when the ad is none of these)"), validators=[Checked("justification")]
     )
     version = HiddenField()
     submit = SubmitField(_l("Save classification"))
@@ -148,7 +140,7 @@ class StepUpForm(FlaskForm):  # type: ignore[misc]
 
     code = StringField(
         _l("Current code"),
-        validators=[Optional(), Length(max=64)],
+        validators=[Optional(), Checked("code")],
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )
     submit = SubmitField()

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from app import audit
+from app import audit, inputs
 from app.checklists import gate
 from app.meta import cleanup
 from app.models import AdImage, Checklist, Submission, User
@@ -97,11 +97,12 @@ class AdInput:
                 raise ChecklistError("countries", "country_invalid", str(exc)) from exc
         if not countries:
             raise ChecklistError("countries", "countries_missing", "choose at least one country")
-        if not self.ad_account_id.startswith("act_") or not self.ad_account_id[4:].isdigit():
+        # ASCII digits only: str.isdigit() takes other scripts' digits too.
+        if not inputs.valid("ad_account_id", self.ad_account_id):
             raise ChecklistError(
                 "ad_account_id", "ad_account_invalid", "an ad account id looks like act_1234"
             )
-        if not self.page_id.isdigit():
+        if not inputs.valid("page_id", self.page_id):
             raise ChecklistError("page_id", "page_invalid", "a page id is a number")
         if not self.link_url.startswith(("https://", "http://")):
             raise ChecklistError("link_url", "link_invalid", "the link must start with https://")
