@@ -47,10 +47,11 @@ DEFAULTS: dict[str, Any] = {
     # Who answers data protection questions (the controller's contact or its DPO), shown on
     # the privacy page; None: the page tells people to ask their administrator.
     "PRIVACY_CONTACT": None,
-    # Uploaded ad images (adgate's limit; Meta takes up to 30 MB) and whole request bodies
-    # (an 8 MB image, base64-encoded in the API's JSON, is about 11 MB).
+    # Uploaded ad images (adgate's limit; Meta takes up to 30 MB) and whole request bodies:
+    # forms and JSON are far smaller; a request that uploads an image may add the image,
+    # base64-encoded (about 11 MB for 8 MB), to this (app.inputs.upload_limit).
     "IMAGE_MAX_BYTES": 8 * 1024 * 1024,
-    "MAX_CONTENT_LENGTH": 12 * 1024 * 1024,
+    "MAX_CONTENT_LENGTH": 1024 * 1024,
     # The four-eyes principle: a reviewer approves every ad before it is submitted.
     "FOUR_EYES": True,
     # Meta: "sandbox" talks to adgate's own Graph server, "live" to graph.facebook.com.
