@@ -370,7 +370,7 @@ def make_people(app: Flask, managers: int, reviewers: int) -> tuple[list[Person]
                 assert codes is not None, f"enrolment of {user.email} failed"
                 issued = tokens.issue(
                     db, user, name="soak", scopes=tokens.ROLE_SCOPES[role],
-                    lifetime=timedelta(days=1), issued_by=None, now=now,
+                    lifetime=timedelta(days=1), issued_by=user, now=now,
                 )  # fmt: skip
                 assert user.id is not None
                 made[role].append(Person(user.email, user.id, issued.secret, secret, step))
@@ -640,9 +640,13 @@ class Client:
         if handed is None:
             raise FlowAborted("stopped while waiting for a reviewer's code")
         reviewer, code = handed
+        # The reviewer reads what they approve: the approval names the version read.
+        read = self.call(
+            "GET", f"/checklists/{checklist_id}", "GET /checklists/{id}", (200,), as_=reviewer
+        )
         answer = self.call(
             "POST", f"/checklists/{checklist_id}/approval", "POST /checklists/{id}/approval",
-            (200,), as_=reviewer, headers={"X-OTP": code},
+            (200,), as_=reviewer, headers={"X-OTP": code, "If-Match": f'"{read.body["version"]}"'},
         )  # fmt: skip
         body: dict[str, Any] = answer.body
         return body

@@ -57,7 +57,9 @@ from common import (
 from sqlalchemy import Engine, func, select
 from sqlmodel import col
 
+from app import crypto
 from app.api import tokens
+from app.auth import totp
 from app.auth.accounts import create_user
 from app.db import alembic_config, new_session, transaction
 from app.models import AuditEvent, Role, utcnow
@@ -164,9 +166,14 @@ def prepare_app(env: dict[str, str]) -> tuple[str, int, int]:
     app = make_app(env)
     with app.app_context(), transaction() as db:
         user = create_user(db, MANAGER, Role.MANAGER.value, secrets.token_urlsafe(24))
+        # A manager's token acts only while its owner has 2FA on, and only its owner issues
+        # one that submits.
+        user.totp_secret = crypto.encrypt(totp.new_secret())
+        user.totp_enabled_at = utcnow()
+        db.add(user)
         issued = tokens.issue(
             db, user, name="bench", scopes=tokens.ROLE_SCOPES[Role.MANAGER],
-            lifetime=timedelta(days=1), issued_by=None, now=utcnow(),
+            lifetime=timedelta(days=1), issued_by=user, now=utcnow(),
         )  # fmt: skip
         token = issued.secret
         register_sandbox_accounts(db, "act_1001")

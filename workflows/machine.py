@@ -14,8 +14,8 @@ policy reasons (code 368) is ``held`` for a person, never retried blindly.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from workflows.checks import CHECK_NAMES, CheckResult
@@ -189,13 +189,44 @@ def meta_event(state: State, effective_status: str) -> Event | None:
     return event if state in TRANSITIONS[event].sources else None
 
 
+# What each event does, as the refusal of a wrong state names it ("cannot be approved"):
+# English for the API and the logs; the pages translate by the code and ``params``.
+DONE: dict[Event, str] = {
+    E.EDIT: "edited",
+    E.APPROVE: "approved",
+    E.SUBMIT: "submitted",
+    E.SEND: "sent to Meta",
+    E.CONFIRM: "confirmed as created at Meta",
+    E.RETRY: "tried again",
+    E.FAIL: "marked as failed",
+    E.PARK: "held for a person",
+    E.RESUME: "resumed",
+    E.META_APPROVE: "marked as approved by Meta",
+    E.META_DELIVER: "marked as delivering",
+    E.META_PAUSE: "marked as paused at Meta",
+    E.META_ISSUES: "marked as having delivery issues",
+    E.META_BILLING: "marked as waiting for billing",
+    E.META_REMOVE: "marked as removed at Meta",
+    E.REVIEW_REJECT: "marked as rejected by Meta",
+    E.ACTIVATE: "started",
+    E.ACTIVATION_FAILED: "marked as not started",
+    E.PAUSE: "paused",
+    E.PAUSE_FAILED: "marked as not paused",
+    E.WITHDRAW: "withdrawn",
+}
+# Who a party is, in a refusal's words ("Only the owner or an admin may do this.").
+WHO = {P.OWNER: "the owner", P.REVIEWER: "a reviewer", P.ADMIN: "an admin", P.WORKER: "the worker"}
+
+
 @dataclass(frozen=True)
 class Unmet:
-    """One reason a transition cannot happen."""
+    """One reason a transition cannot happen: a stable ``code``, an English ``detail`` and
+    the values in it (``params``), so that the app can say it in the user's language."""
 
     step: str
     code: str
     detail: str
+    params: Mapping[str, str] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)
@@ -222,7 +253,11 @@ def unmet_checks(
 ) -> list[Unmet]:
     """Every check that does not pass, and every check that was not evaluated at all."""
     seen = {c.name for c in checks}
-    unmet = [Unmet(c.name, c.code, c.detail) for c in checks if c.name not in skip and not c.passed]
+    unmet = [
+        Unmet(c.name, c.code, c.detail, c.params)
+        for c in checks
+        if c.name not in skip and not c.passed
+    ]
     unmet += [
         Unmet(name, f"{name}.not_evaluated", f"The {name} check was not evaluated.")
         for name in CHECK_NAMES
@@ -251,19 +286,28 @@ def fire(
     """Apply ``event`` to a checklist in ``state`` for an actor playing ``parties``."""
     transition = TRANSITIONS[event]
     unmet = []
+    params = {"event": event.value, "state": state.value}
     if state not in transition.sources:
-        allowed = ", ".join(sorted(s.value for s in transition.sources))
+        allowed = ", ".join(s.value for s in State if s in transition.sources)
         unmet.append(
             Unmet(
                 "state",
                 "state.not_allowed",
-                f"An ad that is {state.value} cannot be "
-                f"{event.value}ed here (only from {allowed}).",
+                f"An ad that is {state.value} cannot be {DONE[event]} "
+                f"(only one that is {allowed}).",
+                {**params, "allowed": allowed},
             )
         )
     if not parties & transition.parties:
-        who = ", ".join(sorted(p.value for p in transition.parties))
-        unmet.append(Unmet("party", "party.not_allowed", f"Only the {who} may do this."))
+        who = [p for p in Party if p in transition.parties]
+        unmet.append(
+            Unmet(
+                "party",
+                "party.not_allowed",
+                f"Only {' or '.join(WHO[p] for p in who)} may do this.",
+                {**params, "parties": ", ".join(p.value for p in who)},
+            )
+        )
     guard_unmet = _guard(transition.guard, checks, attempts_left)
     if unmet or (guard_unmet and transition.on_blocked is None):
         raise TransitionRefused(event, state, unmet + guard_unmet)

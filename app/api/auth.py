@@ -165,6 +165,8 @@ def enforce() -> None:
                 "revoked": "the token has been revoked",
                 "expired": "the token has expired",
                 "owner_disabled": "the token's owner is disabled",
+                "owner_no_two_factor": "the token's owner has no two-factor authentication: "
+                "a manager's or reviewer's token works only while its owner has it on",
             }[reason],
             headers={
                 "WWW-Authenticate": 'Bearer realm="adgate", error="invalid_token"'

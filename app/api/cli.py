@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import datetime, timedelta
 
 import click
 from flask.cli import AppGroup
 from sqlalchemy import select
+from sqlmodel import Session
 
+from app import audit
 from app.api import tokens
+from app.auth import lockout, twofactor
 from app.auth.accounts import find_user
 from app.db import transaction
 from app.models import ApiToken, User, utcnow
@@ -31,30 +35,67 @@ def tokens_cli() -> None:
 )
 @click.option("--name", default="command line", show_default=True, help="What the token is for.")
 @click.option("--days", default=90, show_default=True, type=click.IntRange(1, 366))
-def create_command(email: str, scopes: tuple[str, ...], name: str, days: int) -> None:
+@click.option(
+    "--code-stdin",
+    is_flag=True,
+    help="Read the owner's current code (authenticator or recovery code) from stdin: needed "
+    f"for {', '.join(sorted(tokens.PERSONAL_SCOPES))}, which act in the owner's own name.",
+)
+def create_command(
+    email: str, scopes: tuple[str, ...], name: str, days: int, code_stdin: bool
+) -> None:
     """Issue a token for EMAIL; the token is printed once, alone on the last line."""
+    code = sys.stdin.readline().strip() if code_stdin else None
     try:
         with transaction() as db:
             owner = find_user(db, email)
             if owner is None:
                 raise click.ClickException(f"no account {email}")
+            # With the owner's code, the owner issues it; without, nobody known does.
+            issued_by = owner if code is not None and _proved(db, owner, code) else None
             issued = tokens.issue(
                 db,
                 owner,
                 name=name,
                 scopes=scopes,
                 lifetime=timedelta(days=days),
-                issued_by=None,
+                issued_by=issued_by,
                 now=utcnow(),
             )
             token = issued.token
     except tokens.TokenError as exc:
+        if exc.code == "personal_scope":
+            raise click.ClickException(
+                f"{exc}; the owner creates it on the API tokens page, or gives their current "
+                "code here (--code-stdin)"
+            ) from exc
         raise click.ClickException(str(exc)) from exc
     click.echo(
         f"token {token.id} for {owner.email}: {token.scopes}, "
         f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC (shown once; store it now)"
     )
     click.echo(issued.secret)
+
+
+def _proved(db: Session, owner: User, code: str) -> bool:
+    """The owner's code, checked as every code is (lock, once only); a failure is counted
+    and audited in a transaction of its own before the command fails."""
+    now = utcnow()
+    if lockout.locked_for(owner, now) is not None:
+        raise click.ClickException(f"{owner.email} is locked after too many wrong codes")
+    if twofactor.check_code(db, owner, code, now).ok:
+        return True
+    owner_id = owner.id
+    db.rollback()
+    with transaction() as own:
+        row = own.get(User, owner_id)
+        assert row is not None
+        audit.record(
+            own, "auth.code_failed", subject=("user", owner_id or 0),
+            data={"reason": "invalid", "via": "tokens create"},
+        )  # fmt: skip
+        lockout.record_failure(own, row, now, "code")
+    raise click.ClickException("the code is not valid (each code works only once)")
 
 
 @tokens_cli.command("list")

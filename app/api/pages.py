@@ -133,7 +133,15 @@ def create() -> tuple[str, int]:
         )
     except tokens.TokenError as exc:
         field = getattr(form, exc.field, form.name)
-        field.errors = [*field.errors, str(exc)]
+        text = str(exc)
+        if exc.code == "personal_scope":
+            text = _(
+                "Only its owner can create a token that submits, verifies identities or "
+                "approves: it acts in their own name. Leave out %(scopes)s, or ask the owner "
+                "to create it.",
+                scopes=", ".join(sorted(set(form.scopes.data) & tokens.PERSONAL_SCOPES)),
+            )
+        field.errors = [*field.errors, text]
         return _page(form, 400)
     flash(_("The token was created. Copy it now: it is shown only once."), "success")
     return _page(_form(), 201, secret=issued.secret)

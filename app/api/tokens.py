@@ -36,6 +36,13 @@ ROLE_SCOPES: dict[Role, frozenset[str]] = {
     Role.AUDITOR: frozenset({"checklists:read", "audit:read"}),
     Role.ADMIN: frozenset({"checklists:read", "checklists:write"}),
 }
+# Scopes that act in the owner's own name at the gate (submitting, verifying, approving):
+# only the owner issues such a token, on the page with their own code, or on the command
+# line with their own code. Nobody, an admin included, issues one for someone else.
+PERSONAL_SCOPES = frozenset({"submissions:write", "identity:write", "approvals:write"})
+# Whose tokens act only while their owner has two-factor authentication on: the people at
+# the gate (an ad manager submits, a reviewer verifies and approves), checked on every call.
+SECOND_FACTOR_ROLES = frozenset({Role.MANAGER, Role.REVIEWER})
 MAX_LIFETIME = timedelta(days=366)
 NAME_MAX = 100
 
@@ -43,9 +50,10 @@ NAME_MAX = 100
 class TokenError(ValueError):
     """A token that cannot be issued as asked; ``field`` names the input at fault."""
 
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, code: str = "") -> None:
         super().__init__(message)
         self.field = field
+        self.code = code
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,9 @@ def issue(
     issued_by: User | None,
     now: datetime,
 ) -> Issued:
-    """Create a token for ``owner``; every scope must be one the owner's role allows."""
+    """Create a token for ``owner``; every scope must be one the owner's role allows, and
+    one of ``PERSONAL_SCOPES`` only when the owner issues it (``issued_by``: the owner, who
+    proved it with a code; None: nobody known, as on the command line without a code)."""
     name = name.strip()
     if not name or len(name) > NAME_MAX:
         raise TokenError("name", f"give the token a name of 1 to {NAME_MAX} characters")
@@ -90,6 +100,14 @@ def issue(
     if refused:
         raise TokenError(
             "scopes", f"a {owner.role}'s token cannot have the scopes {', '.join(refused)}"
+        )
+    personal = [s for s in wanted if s in PERSONAL_SCOPES]
+    if personal and (issued_by is None or issued_by.id != owner.id):
+        raise TokenError(
+            "scopes",
+            f"only the owner may create a token with {', '.join(personal)}: it acts in "
+            "their own name",
+            "personal_scope",
         )
     if not timedelta(hours=1) <= lifetime <= MAX_LIFETIME:
         raise TokenError("expires", "a token lives between one hour and one year")
@@ -180,6 +198,8 @@ def problem_with(token: ApiToken | None, owner: User | None, now: datetime) -> s
         return "expired"
     if not owner.active:
         return "owner_disabled"
+    if owner.role in SECOND_FACTOR_ROLES and not owner.totp_enabled:
+        return "owner_no_two_factor"
     return None
 
 

@@ -66,7 +66,15 @@ def _load(checklist_id: int, *, for_update: bool = False) -> Checklist:
         query = query.with_for_update()
     checklist = get_session().scalars(query).first()
     user = caller().user
-    if checklist is None or (user.role == Role.MANAGER and checklist.owner_id != user.id):
+    if checklist is not None and user.role == Role.MANAGER and checklist.owner_id != user.id:
+        # Answered as not found (its existence does not leak), audited as the refusal it is.
+        audit.defer(
+            "access.forbidden",
+            subject=("checklist", checklist_id),
+            data={"endpoint": request.endpoint, "method": request.method, "reason": "not_visible"},
+        )
+        checklist = None
+    if checklist is None:
         raise ApiProblem("not-found", f"no checklist {checklist_id}")
     return checklist
 
@@ -624,15 +632,24 @@ def _identity_out(v: IdentityVerification, email: str) -> s.IdentityOut:
 
 
 @bp.post("/checklists/<int:checklist_id>/approval")
-@operation(REVIEWS, 200, s.ChecklistOut, 404, 409)
+@operation(REVIEWS, 200, s.ChecklistOut, 404, 409, 422, 428)
 @requires("approvals:write", Role.REVIEWER)
-def approve_checklist(checklist_id: int, headers: s.OtpHeaders) -> Any:
-    """Four-eyes approval of exactly the current content; needs X-OTP, the reviewer's
+def approve_checklist(checklist_id: int, headers: s.ApprovalHeaders) -> Any:
+    """Four-eyes approval of exactly the content the reviewer read: If-Match with the version
+    read (stale: 409 with the current ETag, nothing approved) and X-OTP, the reviewer's
     current code."""
-    _second_factor(headers.x_otp)
+    version = _if_match(headers.if_match)
+    assert version is not None  # required by the headers' model
     checklist = _load(checklist_id, for_update=True)
+    if version != checklist.version:  # before the code: a stale read spends no code
+        raise _conflict(service.Conflict(checklist.version))
+    _second_factor(headers.x_otp)
     try:
-        reviews.approve(get_session(), checklist, caller().user, utcnow())
+        reviews.approve(get_session(), checklist, caller().user, utcnow(), version=version)
+    except service.Conflict as exc:
+        raise _conflict(exc) from None
+    except service.ChecklistError as exc:
+        raise ApiProblem("forbidden", str(exc)) from None
     except TransitionRefused as refused:
         raise _refused(refused) from None
     return _answer(checklist)

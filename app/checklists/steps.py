@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
 from workflows.checks import CheckResult
+from workflows.machine import Unmet
 
 LABELS = {
     "two_factor": _l("Two-factor authentication"),
@@ -71,7 +73,12 @@ DOCUMENT_LABELS = {
 
 
 def _message(result: CheckResult) -> str:
-    p = dict(result.params)
+    return _text(result.code, result.params, result.detail)
+
+
+def _text(code: str, params: Mapping[str, str], detail: str) -> str:
+    """A check's result in the user's language, by its code (``detail``: when none fits)."""
+    p = dict(params)
     texts = {
         "two_factor.adgate_totp_off": _("The owner has no two-factor authentication in adgate."),
         "two_factor.facebook_not_attested": _(
@@ -166,7 +173,7 @@ def _message(result: CheckResult) -> str:
         "approval.stale": _("The ad changed after it was approved."),
         "approval.ok": _("Approved by a reviewer."),
     }
-    return str(texts.get(result.code, result.detail))
+    return str(texts.get(code, detail))
 
 
 def _only(params: dict[str, str], *names: str) -> dict[str, str]:
@@ -219,6 +226,55 @@ NEXT_STEPS = {
     "approval.missing": _l("Wait for a reviewer's approval."),
     "approval.stale": _l("Wait for a reviewer to approve the changed ad."),
 }
+
+
+# Why a step cannot happen in the ad's state, per event (the machine's ``state.not_allowed``).
+NOT_NOW = {
+    "edit": _l("An ad that is %(state)s cannot be edited (only one that is %(allowed)s)."),
+    "approve": _l("An ad that is %(state)s cannot be approved (only one that is %(allowed)s)."),
+    "submit": _l("An ad that is %(state)s cannot be submitted (only one that is %(allowed)s)."),
+    "resume": _l("An ad that is %(state)s cannot be resumed (only one that is %(allowed)s)."),
+    "activate": _l("An ad that is %(state)s cannot be started (only one that is %(allowed)s)."),
+    "pause": _l("An ad that is %(state)s cannot be paused (only one that is %(allowed)s)."),
+    "withdraw": _l("An ad that is %(state)s cannot be withdrawn (only one that is %(allowed)s)."),
+}
+PARTY_LABELS = {
+    "owner": _l("the ad's owner"),
+    "reviewer": _l("a reviewer"),
+    "admin": _l("an admin"),
+    "worker": _l("the submission worker"),
+}
+
+
+def refusal(unmet: Unmet) -> str:
+    """Why a transition was refused, in the user's language (checks: their own texts)."""
+    p = dict(unmet.params)
+    if unmet.code == "state.not_allowed":
+        state = str(STATE_LABELS.get(p.get("state", ""), p.get("state", "?")))
+        allowed = ", ".join(
+            str(STATE_LABELS.get(a, a)) for a in p.get("allowed", "").split(", ") if a
+        )
+        text = NOT_NOW.get(p.get("event", ""))
+        if text is None:
+            return str(
+                _(
+                    "This is not possible for an ad that is %(state)s (only for one that is "
+                    "%(allowed)s).",
+                    state=state,
+                    allowed=allowed,
+                )
+            )
+        return str(text) % {"state": state, "allowed": allowed}
+    if unmet.code == "party.not_allowed":
+        who = [str(PARTY_LABELS.get(n, n)) for n in p.get("parties", "").split(", ") if n]
+        if len(who) > 1:
+            who = [str(_("%(some)s or %(last)s", some=", ".join(who[:-1]), last=who[-1]))]
+        return str(_("Only %(who)s may do this.", who=who[0] if who else "?"))
+    if unmet.code == "attempts.used_up":
+        return str(_("No attempts are left."))
+    if unmet.step in LABELS:
+        return _text(unmet.code, p, unmet.detail)
+    return unmet.detail
 
 
 @dataclass(frozen=True)

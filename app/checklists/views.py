@@ -27,6 +27,7 @@ from sqlmodel import col
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
+from app import audit
 from app.auth import stepup
 from app.auth.access import roles_required
 from app.checklists import bp, gate, images, service, steps
@@ -61,7 +62,14 @@ def load(checklist_id: int, *, for_update: bool = False) -> Checklist:
     if checklist is None:
         abort(404)
     if current_user.role == Role.MANAGER and checklist.owner_id != current_user.id:
-        abort(404)  # another manager's ad: not even its existence is shown
+        # Another manager's ad: not even its existence is shown, but the probe is audited
+        # as the refusal it is.
+        audit.defer(
+            "access.forbidden",
+            subject=("checklist", checklist_id),
+            data={"endpoint": request.endpoint, "method": request.method, "reason": "not_visible"},
+        )
+        abort(404)
     return checklist
 
 
@@ -196,7 +204,8 @@ def _field_error(form: Any, exc: service.ChecklistError) -> None:
 def refused_message(refused: TransitionRefused) -> None:
     """Flash every unmet step of a refused transition."""
     reasons = "; ".join(
-        str(steps.LABELS[u.step]) if u.step in steps.LABELS else u.detail for u in refused.unmet
+        str(steps.LABELS[u.step]) if u.step in steps.LABELS else steps.refusal(u)
+        for u in refused.unmet
     )
     flash(_("Not possible yet. Still open: %(reasons)s", reasons=reasons), "danger")
 

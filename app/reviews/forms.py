@@ -4,10 +4,23 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, SelectChoice, SelectField, StringField, SubmitField
+from wtforms import DateField, HiddenField, SelectChoice, SelectField, StringField, SubmitField
 from wtforms.validators import DataRequired, Length, Regexp
 
+from app.checklists.forms import StepUpForm
 from app.checklists.steps import DOCUMENT_LABELS
+
+
+class ApproveForm(StepUpForm):
+    """The approval: the code when it is not fresh, and the version the reviewer was shown
+    (an approval counts only for content the reviewer saw)."""
+
+    version = HiddenField()
+
+    def shown_version(self) -> int | None:
+        """The version the page showed, or None when it is missing or not a version."""
+        raw = (self.version.data or "").strip()
+        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
 
 
 class IdentityForm(FlaskForm):  # type: ignore[misc]

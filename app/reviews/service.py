@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from app import audit
 from app.checklists import gate
-from app.checklists.service import ChecklistError
+from app.checklists.service import ChecklistError, Conflict
 from app.models import Checklist, IdentityVerification, Role, User
 from workflows import policy
 from workflows.checks import DOCUMENT_TYPES, Category
@@ -78,8 +78,17 @@ def revoke_identity(
     )
 
 
-def approve(db: Session, checklist: Checklist, reviewer: User, now: datetime) -> None:
-    """Four-eyes approval of exactly the current content (the machine checks the rest)."""
+def approve(
+    db: Session, checklist: Checklist, reviewer: User, now: datetime, *, version: int
+) -> None:
+    """Four-eyes approval of exactly the content the reviewer saw: ``version`` is the one
+    shown to them (stale: ``Conflict``, nothing approved); the machine checks the rest."""
+    if reviewer.role != Role.REVIEWER:
+        # The machine refuses it too (only the reviewer party approves); said here as well so
+        # that no other path can make an admin approve.
+        raise ChecklistError("approval", "not_reviewer", "only reviewers approve")
+    if version != checklist.version:
+        raise Conflict(checklist.version)
     context = gate.context_for(db, checklist, now)
     gate.transition(
         db,

@@ -13,13 +13,13 @@ from app import audit
 from app.auth import stepup
 from app.auth.access import roles_required
 from app.checklists import gate, steps
-from app.checklists.forms import ActionForm, StepUpForm
+from app.checklists.forms import ActionForm
 from app.checklists.service import ChecklistError
 from app.checklists.views import load, refused_message, render_show
 from app.db import get_session
 from app.models import Checklist, IdentityVerification, Role, User, utcnow
 from app.reviews import bp, service
-from app.reviews.forms import IdentityForm
+from app.reviews.forms import ApproveForm, IdentityForm
 from workflows.machine import State, TransitionRefused
 
 
@@ -58,19 +58,35 @@ def queue() -> str:
 def approve(checklist_id: int) -> Response | tuple[str, int]:
     """Approve exactly this content (four eyes), with a fresh code."""
     checklist = load(checklist_id, for_update=True)
-    form = StepUpForm()
+    form = ApproveForm()
     if not form.validate():
         return render_show(checklist, 400, approve_form=form)
+    # Before the code is asked for: a stale page spends no code.
+    if form.shown_version() != checklist.version:
+        _changed_since_shown()
+        return redirect(url_for("checklists.show", checklist_id=checklist.id))
     if error := stepup.confirm(form.code.data):
         form.code.errors.append(error)
         return render_show(checklist, 400, approve_form=form)
     try:
-        service.approve(get_session(), checklist, current_user.user, utcnow())
+        service.approve(
+            get_session(), checklist, current_user.user, utcnow(), version=checklist.version
+        )
     except TransitionRefused as refused:
         refused_message(refused)
     else:
         flash(_("You approved the ad."), "success")
     return redirect(url_for("checklists.show", checklist_id=checklist.id))
+
+
+def _changed_since_shown() -> None:
+    flash(
+        _(
+            "The ad changed after you opened it, so nothing was approved. Review it again "
+            "as it is now, then approve."
+        ),
+        "warning",
+    )
 
 
 @bp.post("/checklists/<int:checklist_id>/sign-off")

@@ -33,7 +33,7 @@ NEW_CHECKLIST: dict[str, Any] = {"title": "Abstimmung 8. März", "ad": AD}
 
 
 def issue_token(app: Flask, email: str, scopes: Iterable[str], **kw: Any) -> str:
-    """A token for ``email`` (as the command line issues it)."""
+    """A token for ``email``, issued by its owner (as on the tokens page, with their code)."""
     with app.app_context(), transaction() as db:
         owner = find_user(db, email)
         assert owner is not None
@@ -43,7 +43,7 @@ def issue_token(app: Flask, email: str, scopes: Iterable[str], **kw: Any) -> str
             name=kw.get("name", "test"),
             scopes=scopes,
             lifetime=kw.get("lifetime", timedelta(days=30)),
-            issued_by=None,
+            issued_by=owner,
             now=utcnow(),
         )
         return issued.secret
@@ -121,9 +121,14 @@ class ApiCast:
         assert response.status_code == 201, response.get_json()
 
     def approve(self, checklist_id: int) -> TestResponse:
+        """The reviewer reads the checklist and approves the version read."""
+        read = self.reviewer.get(f"/checklists/{checklist_id}")
         return self.reviewer.post(
             f"/checklists/{checklist_id}/approval",
-            headers={"X-OTP": self.code("reviewer@example.org")},
+            headers={
+                "X-OTP": self.code("reviewer@example.org"),
+                "If-Match": read.headers.get("ETag", '"0"'),
+            },
         )
 
     def submit(self, checklist_id: int, key: str = "key-1") -> TestResponse:

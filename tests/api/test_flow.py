@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from app.db import transaction
 from app.meta.worker import Worker
-from app.models import AdAccount, AdImage
+from app.models import AdAccount, AdImage, IdentityVerification
 from tests.api.conftest import AD, NEW_CHECKLIST, ApiCast
 from tests.app.conftest import Sandbox, run
 from tests.conftest import png
@@ -209,3 +209,90 @@ def test_an_upload_that_is_not_a_usable_image_is_refused(
     assert answer.get_json()["errors"][0]["code"] == code
     with app.app_context(), transaction(write=False) as db:
         assert db.scalars(select(AdImage)).all() == []
+
+
+def test_an_approval_names_the_version_read_and_a_stale_one_approves_nothing(
+    app: Flask, api: ApiCast
+) -> None:
+    checklist_id = api.create()["id"]
+    api.ready(checklist_id)
+    path = f"/checklists/{checklist_id}/approval"
+    read = api.reviewer.get(f"/checklists/{checklist_id}").headers["ETag"]
+    # Without If-Match: 428, and the code is not spent.
+    code = api.code("reviewer@example.org")
+    missing = api.reviewer.post(path, headers={"X-OTP": code})
+    assert missing.status_code == 428
+    assert missing.get_json()["type"] == "urn:adgate:problem:precondition-required"
+    # The owner edits the text and the link after the reviewer read it.
+    edited = api.manager.call(
+        "PATCH", f"/checklists/{checklist_id}",
+        {"ad": {"message": "Ein anderer Text.", "link_url": "https://example.org/x"}},
+        headers={"If-Match": read},
+    )  # fmt: skip
+    assert edited.status_code == 200, edited.get_json()
+    api.manager.call("PUT", f"/checklists/{checklist_id}/classification", {"category": "POLITICAL"})
+    current = api.reviewer.get(f"/checklists/{checklist_id}").headers["ETag"]
+    stale = api.reviewer.post(path, headers={"X-OTP": code, "If-Match": read})
+    assert stale.status_code == 409
+    assert stale.get_json()["type"] == "urn:adgate:problem:version-conflict"
+    assert stale.headers["ETag"] == current
+    body = api.reviewer.get(f"/checklists/{checklist_id}").get_json()
+    assert (body["state"], body["approved_by"]) == ("draft", None)
+    # Read again, approved with the same (unspent) code.
+    fresh = api.reviewer.post(path, headers={"X-OTP": code, "If-Match": current})
+    assert fresh.status_code == 200, fresh.get_json()
+    assert fresh.get_json()["state"] == "approved"
+
+
+def test_a_refusal_names_the_step_in_words(api: ApiCast) -> None:
+    checklist_id = api.create()["id"]
+    assert api.manager.post(f"/checklists/{checklist_id}/withdrawal").status_code == 200
+    again = api.manager.post(f"/checklists/{checklist_id}/withdrawal")
+    assert again.status_code == 409
+    [state] = [e for e in again.get_json()["errors"] if e["step"] == "state"]
+    assert state["code"] == "state.not_allowed"
+    assert state["detail"] == (
+        "An ad that is withdrawn cannot be withdrawn "
+        "(only one that is draft, approved, queued, held)."
+    )
+
+
+def test_a_send_blocked_by_the_workers_check_reads_as_checks_failed(
+    app: Flask, api: ApiCast, worker: Worker
+) -> None:
+    checklist_id = api.create()["id"]
+    api.ready(checklist_id)
+    assert api.approve(checklist_id).status_code == 200
+    submitted = api.submit(checklist_id)
+    assert submitted.status_code == 202
+    # The identity is revoked while the ad waits in the queue: the worker's check stops it.
+    with app.app_context(), transaction() as db:
+        for verification in db.scalars(select(IdentityVerification)):
+            verification.revoked_at = datetime.now(UTC)
+            db.add(verification)
+    with app.app_context():
+        worker.run_once()
+    checklist = api.manager.get(f"/checklists/{checklist_id}")
+    assert checklist.status_code == 200, checklist.get_data(as_text=True)
+    error = checklist.get_json()["submission"]["error"]
+    assert error["code"] == "checks_failed"
+    assert {u["step"] for u in error["unmet"]} == {"identity"}
+    submission = api.manager.get(f"/submissions/{submitted.get_json()['submission']['id']}")
+    assert submission.status_code == 200, submission.get_data(as_text=True)
+    assert submission.get_json()["status"] == "failed"
+    assert submission.get_json()["error"]["code"] == "checks_failed"
+
+
+def test_a_managers_probe_of_anothers_checklist_is_not_found_and_audited(
+    app: Flask, api: ApiCast
+) -> None:
+    from tests.api.conftest import Api, issue_token
+
+    checklist_id = api.create()["id"]
+    api.users("other@example.org", "manager")
+    other = Api(api.manager.client, issue_token(app, "other@example.org", ["checklists:read"]))
+    assert other.get(f"/checklists/{checklist_id}").status_code == 404
+    events = api.auditor.get("/audit/events?kind=access.forbidden").get_json()["events"]
+    [probe] = [e for e in events if e["subject"]["id"] == str(checklist_id)]
+    assert probe["data"]["reason"] == "not_visible"
+    assert probe["subject"]["type"] == "checklist"

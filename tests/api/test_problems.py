@@ -119,12 +119,14 @@ def test_a_reviewer_approves_only_with_a_valid_code_once(api: ApiCast) -> None:
     checklist = api.create()
     api.ready(checklist["id"])
     path = f"/checklists/{checklist['id']}/approval"
-    _problem(api.reviewer.post(path), 403, "otp-required")
-    _problem(api.reviewer.post(path, headers={"X-OTP": "000000"}), 403, "otp-invalid")
+    read = {"If-Match": api.reviewer.get(f"/checklists/{checklist['id']}").headers["ETag"]}
+    _problem(api.reviewer.post(path, headers=read), 403, "otp-required")
+    _problem(api.reviewer.post(path, headers={**read, "X-OTP": "000000"}), 403, "otp-invalid")
     code = api.code("reviewer@example.org")
-    assert api.reviewer.post(path, headers={"X-OTP": code}).status_code == 200
+    assert api.reviewer.post(path, headers={**read, "X-OTP": code}).status_code == 200
     # Approving again with the same code: the code is spent (and the state moved on).
-    _problem(api.reviewer.post(path, headers={"X-OTP": code}), 403, "otp-invalid")
+    read = {"If-Match": api.reviewer.get(f"/checklists/{checklist['id']}").headers["ETag"]}
+    _problem(api.reviewer.post(path, headers={**read, "X-OTP": code}), 403, "otp-invalid")
     kinds = [e["kind"] for e in api.auditor.get("/audit/events?kind=auth.*").get_json()["events"]]
     assert "auth.code_failed" in kinds
 

@@ -217,3 +217,141 @@ def test_owners_revoke_their_own_tokens_and_admins_any(app: Flask, api: ApiCast)
     token = csrf_token(admin, "/tokens/")
     assert admin.post(f"/tokens/{row.id}/revoke", data={"csrf_token": token}).status_code == 302
     assert api.manager.get("/checklists").status_code == 401
+
+
+# --- separation of duties ------------------------------------------------------------------
+
+
+def test_an_admin_cannot_issue_a_token_that_acts_in_someone_elses_name(
+    app: Flask, client: FlaskClient, auth: AuthActions, make_user: UserFactory
+) -> None:
+    manager = make_user("manager@example.org", "manager")
+    make_user("admin@example.org", "admin")
+    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    assert auth.login("admin@example.org").status_code == 302
+    response = client.post(
+        "/tokens/",
+        data={
+            "user": manager.id,
+            "name": "planner",
+            "scopes": ["checklists:read", "submissions:write"],
+            "days": 90,
+            "code": auth.users.two_factor["admin@example.org"].next_code(),
+            "csrf_token": csrf_token(client, "/tokens/"),
+        },
+    )
+    assert response.status_code == 400
+    assert "Only its owner can create a token that submits" in response.get_data(as_text=True)
+    with app.app_context(), transaction(write=False) as db:
+        assert db.scalars(select(ApiToken)).all() == []
+    # The service refuses it whoever asks (a reviewer's approvals, a reviewer's identities).
+    reviewer = make_user("reviewer@example.org", "reviewer")
+    with app.app_context(), transaction() as db:
+        admin = db.scalars(select(User).where(col(User.email) == "admin@example.org")).one()
+        for owner, scope in ((manager, "submissions:write"), (reviewer, "approvals:write"),
+                             (reviewer, "identity:write")):  # fmt: skip
+            row = db.get(User, owner.id)
+            assert row is not None
+            for issuer in (admin, None):
+                with pytest.raises(tokens.TokenError, match="only the owner"):
+                    tokens.issue(
+                        db, row, name="x", scopes=[scope], lifetime=timedelta(days=1),
+                        issued_by=issuer, now=utcnow(),
+                    )  # fmt: skip
+    # A token that only reads can still be issued for someone else.
+    with app.app_context(), transaction() as db:
+        row = db.get(User, manager.id)
+        assert row is not None
+        tokens.issue(
+            db, row, name="reader", scopes=["checklists:read"], lifetime=timedelta(days=1),
+            issued_by=admin, now=utcnow(),
+        )  # fmt: skip
+
+
+def test_the_command_issues_an_acting_token_only_with_the_owners_code(
+    app: Flask, runner: FlaskCliRunner, make_user: UserFactory
+) -> None:
+    make_user("manager@example.org", "manager")
+    args = ["tokens", "create", "manager@example.org", "--scope", "submissions:write"]
+    without = runner.invoke(args=args)
+    assert without.exit_code != 0
+    assert "only the owner may create a token with submissions:write" in without.output
+    assert "--code-stdin" in without.output
+    wrong = runner.invoke(args=[*args, "--code-stdin"], input="000000\n")
+    assert wrong.exit_code != 0
+    assert "the code is not valid" in wrong.output
+    with app.app_context(), transaction(write=False) as db:
+        owner = db.scalars(select(User).where(col(User.email) == "manager@example.org")).one()
+        assert owner.failed_logins == 1
+        assert db.scalars(select(ApiToken)).all() == []
+        kinds = [e.kind for e in db.scalars(select(AuditEvent))]
+    assert "auth.code_failed" in kinds
+    code = make_user.two_factor["manager@example.org"].next_code()
+    right = runner.invoke(args=[*args, "--code-stdin"], input=f"{code}\n")
+    assert right.exit_code == 0, right.output
+    secret = right.output.strip().splitlines()[-1]
+    row = _token_row(app, secret)
+    assert row.created_by == row.user_id
+
+
+def test_a_token_of_a_manager_or_reviewer_works_only_while_its_owner_has_2fa(
+    app: Flask, api: ApiCast
+) -> None:
+    assert api.manager.get("/checklists").status_code == 200
+    for client, email in ((api.manager, "manager@example.org"),
+                          (api.reviewer, "reviewer@example.org")):  # fmt: skip
+        with app.app_context(), transaction() as db:
+            owner = db.scalars(select(User).where(col(User.email) == email)).one()
+            owner.totp_secret = None
+            db.add(owner)
+        response = client.get("/checklists")
+        assert response.status_code == 401
+        assert response.get_json()["type"] == "urn:adgate:problem:unauthorized"
+        assert "no two-factor authentication" in response.get_json()["detail"]
+    # An auditor's token needs none (auditors have no second factor to lose here).
+    assert api.auditor.get("/audit/events").status_code == 200
+    events = api.auditor.get("/audit/events?kind=api.unauthorized").get_json()["events"]
+    assert {e["data"]["reason"] for e in events} == {"owner_no_two_factor"}
+
+
+def test_an_admin_never_approves_nor_verifies_identities(app: Flask, api: ApiCast) -> None:
+    from app.checklists.service import ChecklistError
+    from app.models import Checklist
+    from app.reviews import service as reviews
+
+    checklist_id = api.create()["id"]
+    api.ready(checklist_id)
+    # A token row that claims the scopes anyway (written past the issuer): the role decides.
+    with app.app_context(), transaction() as db:
+        admin = db.scalars(select(User).where(col(User.email) == "admin@example.org")).one()
+        row = _token_row(app, api.admin.token)
+        stored = db.get(ApiToken, row.id)
+        assert stored is not None
+        stored.scopes = "approvals:write,checklists:read,identity:write"
+        db.add(stored)
+    etag = api.admin.get(f"/checklists/{checklist_id}").headers["ETag"]
+    approve = api.admin.post(
+        f"/checklists/{checklist_id}/approval",
+        headers={"X-OTP": api.code("admin@example.org"), "If-Match": etag},
+    )
+    assert approve.status_code == 403
+    verify = api.admin.post(
+        "/identity-verifications",
+        {"user": "manager@example.org", "document_type": "passport",
+         "issuing_country": "CH", "expires_on": "2031-01-01"},
+    )  # fmt: skip
+    assert verify.status_code == 403
+    # And the services refuse an admin whatever path calls them.
+    with app.app_context(), transaction() as db:
+        admin = db.scalars(select(User).where(col(User.email) == "admin@example.org")).one()
+        manager = db.scalars(select(User).where(col(User.email) == "manager@example.org")).one()
+        checklist = db.get(Checklist, checklist_id)
+        assert checklist is not None
+        with pytest.raises(ChecklistError):
+            reviews.approve(db, checklist, admin, utcnow(), version=checklist.version)
+        with pytest.raises(ChecklistError):
+            reviews.verify_identity(
+                db, admin, manager, document_type="passport", issuing_country="CH",
+                expires_on=utcnow().date() + timedelta(days=365), now=utcnow(),
+            )  # fmt: skip
+    assert api.admin.get(f"/checklists/{checklist_id}").get_json()["approved_by"] is None

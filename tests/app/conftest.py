@@ -120,9 +120,14 @@ class Cast:
                 expires_on=expires, now=utcnow(),
             )  # fmt: skip
 
-    def approve(self, checklist_id: int) -> TestResponse:
+    def approve(self, checklist_id: int, version: int | None = None) -> TestResponse:
+        """Approve as the page does: the version shown (default: the current one)."""
+        shown = self.version(checklist_id) if version is None else version
         return self._stepped_up(
-            self.reviewer, f"/reviews/checklists/{checklist_id}/approve", "reviewer@example.org"
+            self.reviewer,
+            f"/reviews/checklists/{checklist_id}/approve",
+            "reviewer@example.org",
+            {"version": str(shown)},
         )
 
     def submit(self, checklist_id: int) -> TestResponse:
@@ -130,13 +135,15 @@ class Cast:
             self.manager, f"/checklists/{checklist_id}/submit", "manager@example.org"
         )
 
-    def _stepped_up(self, client: FlaskClient, path: str, email: str) -> TestResponse:
+    def _stepped_up(
+        self, client: FlaskClient, path: str, email: str, data: dict[str, str] | None = None
+    ) -> TestResponse:
         """POST an action that needs a fresh code; send one only when the server asks."""
-        response = self.post(client, path)
+        response = self.post(client, path, data)
         if response.status_code == 400 and "Enter a current code" in response.get_data(
             as_text=True
         ):
-            response = self.post(client, path, {"code": self.code(email)})
+            response = self.post(client, path, {**(data or {}), "code": self.code(email)})
         return response
 
     def ready(self, checklist_id: int) -> None:

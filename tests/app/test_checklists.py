@@ -13,8 +13,8 @@ from sqlmodel import col
 
 from app.db import transaction
 from app.models import Checklist, IdentityVerification, Submission, User, utcnow
-from tests.app.conftest import CH_FORM, Cast
-from tests.conftest import PASSWORD, csrf_token
+from tests.app.conftest import CH_FORM, Cast, signed_in
+from tests.conftest import PASSWORD, UserFactory, csrf_token
 
 
 def test_create_shows_every_open_step_and_a_blocked_submit(cast: Cast) -> None:
@@ -43,7 +43,7 @@ def test_create_shows_every_open_step_and_a_blocked_submit(cast: Cast) -> None:
         ("countries", "CH, XX", "Use ISO country codes"),
         ("countries", "Schweiz", "Use ISO country codes"),
         ("ad_account_id", "1001", "act_1234"),
-        ("page_id", "page", "A page id is a number"),
+        ("page_id", "page", "A page id consists of the digits 0 to 9"),
         ("link_url", "javascript:alert(1)", "https://"),
         ("headline", "", "This field is required"),
     ],
@@ -416,3 +416,68 @@ def test_every_event_of_the_story_verifies(cast: Cast, app: Flask) -> None:
     cast.submit(checklist_id)
     with app.app_context():
         assert audit.verify(engine()).ok
+
+
+def test_an_approval_counts_only_for_the_version_the_reviewer_was_shown(cast: Cast) -> None:
+    checklist_id = cast.create()
+    cast.ready(checklist_id)
+    page = cast.reviewer.get(f"/checklists/{checklist_id}").get_data(as_text=True)
+    shown = re.search(r'name="version" value="(\d+)"', page.split('id="approve-form"')[1])
+    assert shown
+    # The owner changes the text and the link between the reviewer's look and the click
+    # (cast.ready again: the edit voided the classification).
+    edited = cast.post(
+        cast.manager, f"/checklists/{checklist_id}/edit",
+        {**CH_FORM, "message": "Ein ganz anderer Text.", "link_url": "https://example.org/x",
+         "version": cast.version(checklist_id)},
+    )  # fmt: skip
+    assert edited.status_code == 302
+    cast.classify(checklist_id)
+    events_before = len(cast.events("checklist.approve", checklist_id))
+    response = cast.approve(checklist_id, version=int(shown.group(1)))
+    assert response.status_code == 302
+    page = cast.reviewer.get(response.headers["Location"]).get_data(as_text=True)
+    assert "The ad changed after you opened it, so nothing was approved." in page
+    checklist = cast.checklist(checklist_id)
+    assert (checklist.state, checklist.approved_by) == ("draft", None)
+    assert len(cast.events("checklist.approve", checklist_id)) == events_before
+    # A form without a version approves nothing either.
+    missing = cast.post(cast.reviewer, f"/reviews/checklists/{checklist_id}/approve")
+    assert missing.status_code == 302
+    assert cast.checklist(checklist_id).approved_by is None
+    # Reviewed again as it is now: approved.
+    assert cast.approve(checklist_id).status_code == 302
+    assert cast.checklist(checklist_id).state == "approved"
+
+
+def test_a_refused_step_says_what_it_is_in_german_and_english(cast: Cast) -> None:
+    checklist_id = cast.create()
+    assert cast.post(cast.manager, f"/checklists/{checklist_id}/withdraw").status_code == 302
+    again = cast.post(cast.manager, f"/checklists/{checklist_id}/withdraw")
+    page = cast.manager.get(again.headers["Location"]).get_data(as_text=True)
+    assert "An ad that is withdrawn cannot be withdrawn" in page
+    assert "withdrawed" not in page
+    cast.manager.environ_base["HTTP_ACCEPT_LANGUAGE"] = "de"
+    with cast.app.app_context(), transaction() as db:
+        manager = db.get(User, cast.manager_user.id)
+        assert manager is not None
+        manager.locale = "de"
+        db.add(manager)
+    again = cast.post(cast.manager, f"/checklists/{checklist_id}/withdraw")
+    page = cast.manager.get(again.headers["Location"]).get_data(as_text=True)
+    assert "kann nicht zurückgezogen werden" in page
+    assert "cannot be withdrawn" not in page
+
+
+def test_a_managers_probe_of_anothers_checklist_is_not_found_and_audited(
+    cast: Cast, make_user: UserFactory, app: Flask
+) -> None:
+    checklist_id = cast.create()
+    make_user("other@example.org", "manager")
+    other = signed_in(app, make_user, "other@example.org")
+    assert other.get(f"/checklists/{checklist_id}").status_code == 404
+    assert other.get("/checklists/999999").status_code == 404
+    [probe] = cast.events("access.forbidden", checklist_id)
+    assert probe.subject_type == "checklist"
+    data = json.loads(probe.data)
+    assert (data["reason"], data["endpoint"]) == ("not_visible", "checklists.show")

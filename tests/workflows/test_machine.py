@@ -11,6 +11,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from workflows.checks import CHECK_NAMES, CheckResult, Provenance, Status
 from workflows.machine import (
+    DONE,
     FINAL_STATES,
     TABLE,
     Event,
@@ -246,3 +247,54 @@ class GateMachine(RuleBasedStateMachine):
 
 GateMachine.TestCase.settings = settings(max_examples=1500, stateful_step_count=20, deadline=None)
 test_random_event_sequences_never_skip_the_gate = GateMachine.TestCase
+
+
+@pytest.mark.parametrize("event", list(Event))
+def test_a_refusal_says_what_the_event_does_with_its_values(event: Event) -> None:
+    transition = next(t for t in TABLE if t.event is event)
+    state = next(s for s in State if s not in transition.sources)
+    party = next(p for p in Party if p not in transition.parties)
+    with pytest.raises(TransitionRefused) as refused:
+        fire(state, event, frozenset({party}), checks(), attempts_left=1)
+    wrong_state, wrong_party = refused.value.unmet[:2]
+    assert (wrong_state.code, wrong_party.code) == ("state.not_allowed", "party.not_allowed")
+    # A word for each event, never the event's name with "ed" glued on ("approveed").
+    assert event in DONE
+    assert wrong_state.detail.startswith(f"An ad that is {state.value} cannot be {DONE[event]} ")
+    for glued in ("approveed", "submited", "withdrawed", "sended", "pauseed", "activateed"):
+        assert glued not in wrong_state.detail
+    assert dict(wrong_state.params) == {
+        "event": event.value,
+        "state": state.value,
+        "allowed": ", ".join(s.value for s in State if s in transition.sources),
+    }
+    assert dict(wrong_party.params)["parties"] == ", ".join(
+        p.value for p in Party if p in transition.parties
+    )
+
+
+def test_refusals_read_as_english_sentences() -> None:
+    with pytest.raises(TransitionRefused) as refused:
+        fire(State.QUEUED, Event.APPROVE, frozenset({Party.OWNER}), checks())
+    assert [u.detail for u in refused.value.unmet] == [
+        "An ad that is queued cannot be approved (only one that is draft).",
+        "Only a reviewer may do this.",
+    ]
+    with pytest.raises(TransitionRefused) as refused:
+        fire(State.SUBMITTED, Event.WITHDRAW, frozenset({Party.REVIEWER}), checks())
+    assert [u.detail for u in refused.value.unmet] == [
+        "An ad that is submitted cannot be withdrawn (only one that is draft, approved, queued, "
+        "held).",
+        "Only the owner or an admin may do this.",
+    ]
+
+
+def test_a_failing_check_keeps_its_values_for_the_translation() -> None:
+    failing = CheckResult(
+        "identity", Status.FAILED, "identity.missing", "d", Provenance.VERIFIED,
+        {"countries": "CH"},
+    )  # fmt: skip
+    others = [c for c in checks() if c.name != "identity"]
+    with pytest.raises(TransitionRefused) as refused:
+        fire(State.APPROVED, Event.SUBMIT, frozenset({Party.OWNER}), [*others, failing])
+    assert dict(refused.value.unmet[0].params) == {"countries": "CH"}
