@@ -450,14 +450,16 @@ def bench(args: argparse.Namespace, db: Database, tmp: Path) -> dict[str, Any]:
 
 
 def envelope_bytes(eng: Engine, every: int = 50) -> int:
-    """The mean size of an event's envelope, from every ``every``-th event."""
+    """The mean size of an event's envelope (the second format's: the hash covers the
+    body's SHA-256), from every ``every``-th event."""
     total = n = 0
     with eng.connect() as conn:
         rows = conn.execute(select(*audit.CHAIN_COLUMNS).where(col(AuditEvent.seq) % every == 0))
         for row in rows:
             values = dict(zip([c.key for c in audit.CHAIN_COLUMNS], row, strict=True))
-            values.pop("hash")
-            total, n = total + len(audit.envelope(**values).encode()), n + 1
+            for name in ("hash", "data", "purge_id"):
+                values.pop(name)
+            total, n = total + len(audit.envelope_v2(**values).encode()), n + 1
     return round(total / max(n, 1))
 
 
