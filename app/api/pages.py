@@ -13,13 +13,14 @@ from sqlalchemy import select
 from sqlmodel import col
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice, SelectField, SelectMultipleField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length, Optional
+from wtforms.validators import DataRequired, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.api import tokens
 from app.auth import stepup
 from app.auth.access import roles_required
 from app.db import get_session
+from app.inputs import Checked
 from app.models import ApiToken, Role, User, utcnow
 
 bp = Blueprint("tokens", __name__, url_prefix="/tokens")
@@ -37,7 +38,7 @@ SCOPE_LABELS = {
 class TokenForm(FlaskForm):  # type: ignore[misc]
     user = SelectField(_l("Owner"), coerce=int, validators=[Optional()])
     name = StringField(
-        _l("Name (what the token is for)"), validators=[DataRequired(), Length(max=100)]
+        _l("Name (what the token is for)"), validators=[DataRequired(), Checked("token_name")]
     )
     scopes = SelectMultipleField(
         _l("Scopes"),
@@ -54,7 +55,7 @@ class TokenForm(FlaskForm):  # type: ignore[misc]
     )
     code = StringField(
         _l("Current code"),
-        validators=[Optional(), Length(max=64)],
+        validators=[Optional(), Checked("code")],
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )
     submit = SubmitField(_l("Create token"))

@@ -7,19 +7,21 @@ from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField, SubmitField
 from wtforms.validators import DataRequired, EqualTo, Length, Optional
 
+from app.inputs import Checked
+
 
 class LoginForm(FlaskForm):  # type: ignore[misc]
     """E-mail and password."""
 
-    email = EmailField(_l("E-mail"), validators=[DataRequired(), Length(max=254)])
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
+    email = EmailField(_l("E-mail"), validators=[DataRequired(), Checked("login_email")])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Checked("password")])
     submit = SubmitField(_l("Sign in"))
 
 
 def _code_field(label: str) -> StringField:
     return StringField(
         label,
-        validators=[DataRequired(), Length(max=64)],
+        validators=[DataRequired(), Checked("code")],
         render_kw={"autocomplete": "one-time-code", "autocapitalize": "off", "spellcheck": "false"},
     )
 
@@ -48,7 +50,7 @@ class RecoveryCodesForm(FlaskForm):  # type: ignore[misc]
 class DisableForm(FlaskForm):  # type: ignore[misc]
     """Password and a current code, to turn two-factor authentication off."""
 
-    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=128)])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Checked("password")])
     code = _code_field(_l("Current code"))
     submit = SubmitField(_l("Turn off two-factor authentication"))
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, SelectChoice, SelectField, StringField, SubmitField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired
 
 from app.checklists.forms import StepUpForm
 from app.checklists.steps import DOCUMENT_LABELS
+from app.inputs import Checked
 
 
 class ApproveForm(StepUpForm):
@@ -33,11 +34,7 @@ class IdentityForm(FlaskForm):  # type: ignore[misc]
     issuing_country = StringField(
         _l("Issuing country"),
         description=_l("ISO code, e.g. CH"),
-        validators=[
-            DataRequired(),
-            Length(min=2, max=2),
-            Regexp(r"^[A-Za-z]{2}$", message=_l("Two letters, e.g. CH.")),
-        ],
+        validators=[DataRequired(), Checked("country")],
     )
     expires_on = DateField(_l("Valid until"), validators=[DataRequired()])
     submit = SubmitField(_l("Record verification"))

@@ -45,9 +45,14 @@ def test_rules_the_model_cannot_know_are_field_errors_too(api: ApiCast) -> None:
 
 
 def test_control_characters_are_refused_not_stored(api: ApiCast) -> None:
-    body = {**NEW_CHECKLIST, "title": "nul\x00byte"}
+    body = {**NEW_CHECKLIST, "title": "bell\x07byte"}
     problem = _problem(api.manager.post("/checklists", body), 422, "validation-failed")
     assert [e["field"] for e in problem["errors"]] == ["title"]  # type: ignore[attr-defined]
+    # A NUL is refused before any model sees it, still naming the field.
+    body = {**NEW_CHECKLIST, "title": "nul\x00byte"}
+    problem = _problem(api.manager.post("/checklists", body), 400, "bad-request")
+    assert [e["field"] for e in problem["errors"]] == ["title"]  # type: ignore[attr-defined]
+    assert api.manager.get("/checklists").get_json()["checklists"] == []
 
 
 def test_malformed_json_and_other_media_types(api: ApiCast) -> None:
