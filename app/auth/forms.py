@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField, SubmitField
-from wtforms.validators import DataRequired, EqualTo, Length, Optional
+from wtforms.validators import DataRequired, EqualTo, Optional
 
 from app.inputs import Checked
 
@@ -60,12 +60,12 @@ class ChangePasswordForm(FlaskForm):  # type: ignore[misc]
 
     current_password = PasswordField(
         _l("Current password"),
-        validators=[DataRequired(), Length(max=128)],
+        validators=[DataRequired(), Checked("password")],
         render_kw={"autocomplete": "current-password"},
     )
     new_password = PasswordField(
         _l("New password"),
-        validators=[DataRequired(), Length(max=128)],
+        validators=[DataRequired(), Checked("password")],
         render_kw={"autocomplete": "new-password"},
     )
     confirm_password = PasswordField(
@@ -79,7 +79,7 @@ class ChangePasswordForm(FlaskForm):  # type: ignore[misc]
     # Required by the view when the account has 2FA (the form does not know the account).
     code = StringField(
         _l("Current code"),
-        validators=[Optional(), Length(max=64)],
+        validators=[Optional(), Checked("code")],
         render_kw={"autocomplete": "one-time-code", "autocapitalize": "off", "spellcheck": "false"},
     )
     submit = SubmitField(_l("Change password"))
