@@ -10,9 +10,8 @@ from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlmodel import Session
 
-from app import audit
 from app.api import tokens
-from app.auth import lockout, twofactor
+from app.auth import secondfactor
 from app.auth.accounts import find_user
 from app.db import transaction
 from app.models import ApiToken, User, utcnow
@@ -78,24 +77,14 @@ def create_command(
 
 
 def _proved(db: Session, owner: User, code: str) -> bool:
-    """The owner's code, checked as every code is (lock, once only); a failure is counted
-    and audited in a transaction of its own before the command fails."""
-    now = utcnow()
-    if lockout.locked_for(owner, now) is not None:
+    """The owner's code, proved as every code is (``app.auth.secondfactor``): the lock
+    first, once only, a failure counted and audited before the command fails."""
+    attempt = secondfactor.prove(db, owner, code, utcnow())
+    if attempt.locked_for is not None:
         raise click.ClickException(f"{owner.email} is locked after too many wrong codes")
-    if twofactor.check_code(db, owner, code, now).ok:
-        return True
-    owner_id = owner.id
-    db.rollback()
-    with transaction() as own:
-        row = own.get(User, owner_id)
-        assert row is not None
-        audit.record(
-            own, "auth.code_failed", subject=("user", owner_id or 0),
-            data={"reason": "invalid", "via": "tokens create"},
-        )  # fmt: skip
-        lockout.record_failure(own, row, now, "code")
-    raise click.ClickException("the code is not valid (each code works only once)")
+    if not attempt.ok:
+        raise click.ClickException("the code is not valid (each code works only once)")
+    return True
 
 
 @tokens_cli.command("list")
