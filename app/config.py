@@ -115,12 +115,17 @@ DEFAULTS: dict[str, Any] = {
     # How long an Idempotency-Key and its answer are kept (never less than 24 hours).
     "IDEMPOTENCY_TTL_HOURS": 24,
     "RATELIMIT_HEADERS_ENABLED": True,
-    # The audit log: days each class of event is kept before `flask audit purge` may delete it
-    # (app.audits.kinds names the classes; "integrity" events are never purged).
+    # The audit log: days each class of event is kept before `flask audit purge` may clear its
+    # content (app.audits.kinds names the classes; "integrity" events are never cleared).
+    # `audit verify` reports a purge that kept a class for fewer days than configured here.
     "AUDIT_RETENTION_DAYS": {"reads": 365, "security": 730, "evidence": 3650},
-    # An Ed25519 private key (PEM, `flask audit keygen`) that signs checkpoints and export
-    # manifests; a path relative to the instance folder. Without it they are unsigned.
+    # An Ed25519 private key (PEM, `flask audit keygen`) that signs checkpoints, export
+    # manifests and purges; a path relative to the instance folder. Without it they are
+    # unsigned, and `flask audit purge` refuses to run.
     "AUDIT_SIGNING_KEY_FILE": None,
+    # Public halves (.pub) of earlier signing keys, relative to the instance folder:
+    # verification trusts purges they signed besides those of the key above.
+    "AUDIT_PUBLIC_KEY_FILES": [],
     # The worker appends a checkpoint when the newest is older than this.
     "AUDIT_CHECKPOINT_HOURS": 24,
     # The bearer token Prometheus sends to GET /metrics (at least 32 random characters).
