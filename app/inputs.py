@@ -13,6 +13,7 @@ too deep to parse safely.
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
@@ -69,8 +70,13 @@ class Problem:
 
 
 def characters(value: str, kind: Kind) -> Problem | None:
-    """The first character ``kind`` does not take, as a problem; None when all are fine."""
-    found = _REFUSED.get(kind, _REFUSED_IN_LINE).search(value)
+    """The first character ``kind`` does not take, as a problem; None when all are fine.
+
+    A zero-width joiner between two pictographs is taken: it joins them into one emoji
+    (a family, a flag, a profession), which every screen shows as such, and ads use them.
+    """
+    refused = _REFUSED.get(kind, _REFUSED_IN_LINE)
+    found = next((m for m in refused.finditer(value) if not _joins_emoji(value, m.start())), None)
     if found is None:
         return None
     char, position = found.group(), found.start() + 1
@@ -108,6 +114,19 @@ def characters(value: str, kind: Kind) -> Problem | None:
             position=position,
         ),
     )
+
+
+def _joins_emoji(value: str, at: int) -> bool:
+    """Whether ``value[at]`` is a zero-width joiner between two parts of an emoji."""
+    if value[at] != "\u200d" or at == 0 or at + 1 >= len(value):
+        return False
+    return _emoji_part(value[at - 1]) and _emoji_part(value[at + 1])
+
+
+def _emoji_part(char: str) -> bool:
+    # Pictographs are "So"; skin tones are "Sk"; U+FE0F asks for the emoji form of the one
+    # before it.
+    return char == "\ufe0f" or unicodedata.category(char) in ("So", "Sk")
 
 
 @dataclass(frozen=True)

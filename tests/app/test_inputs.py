@@ -181,6 +181,23 @@ def test_line_breaks_and_tabs_are_text_in_the_ad_text(fronts: Fronts) -> None:
     assert stored == [message, message]
 
 
+def test_emoji_joined_by_a_zero_width_joiner_are_taken(fronts: Fronts) -> None:
+    """A joiner between pictographs makes one emoji that every screen shows; between
+    letters it hides itself, and the table above refuses it there."""
+    family, rainbow = (
+        "\U0001f468\u200d\U0001f469\u200d\U0001f467",
+        "\U0001f3f3\ufe0f\u200d\U0001f308",
+    )
+    headline = f"Familienfest {family} Pride {rainbow}"
+    message = "Unsere Astronautin \U0001f9d1\U0001f3fd\u200d\U0001f680 erz\u00e4hlt"
+    assert fronts.form(headline=headline, message=message).status_code == 302
+    assert fronts.api(headline=headline, message=message).status_code == 201
+    refused_by_both(
+        fronts, "headline", "Ab\u200dstimmung", "Remove the invisible character U+200D",
+        "invisible_character",
+    )  # fmt: skip
+
+
 def test_the_german_form_explains_in_german(fronts: Fronts) -> None:
     token = csrf_token(fronts.cast.manager, "/checklists/new")
     page = fronts.cast.manager.post(
