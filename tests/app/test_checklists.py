@@ -481,3 +481,20 @@ def test_a_managers_probe_of_anothers_checklist_is_not_found_and_audited(
     assert probe.subject_type == "checklist"
     data = json.loads(probe.data)
     assert (data["reason"], data["endpoint"]) == ("not_visible", "checklists.show")
+
+
+def test_a_fresh_login_approves_nothing_while_its_account_is_locked(cast: Cast) -> None:
+    """The lock comes first, also for a login that proved a code minutes ago: while someone
+    guesses the account's codes, nothing is approved in its name."""
+    checklist_id = cast.create()
+    cast.ready(checklist_id)
+    cast.reviewer.get(f"/checklists/{checklist_id}")
+    with cast.app.app_context(), transaction() as db:
+        reviewer = db.get(User, cast.reviewer_user.id)
+        assert reviewer is not None
+        reviewer.locked_until = utcnow() + timedelta(minutes=30)
+        db.add(reviewer)
+    refused = cast.approve(checklist_id)
+    assert refused.status_code == 400
+    assert "this account is locked" in refused.get_data(as_text=True)
+    assert cast.checklist(checklist_id).state == "draft"
