@@ -47,10 +47,18 @@ class Kind(StrEnum):
     PASSWORD = "password"  # noqa: S105  (a kind of field) anything but NUL: never shown
 
 
-# Characters that change how text reads without showing themselves: bidi controls and
-# marks, zero-width characters, the invisible tag characters; and line separators, which
-# some screens break on and others do not.
-_INVISIBLE = "\u061c\u200b-\u200f\u202a-\u202e\u2060\u2066-\u2069\ufeff\U000e0000-\U000e007f"
+# Characters that change how text reads without showing themselves: every format
+# character (Unicode's category Cf, up to Unicode 15.1: bidi controls and marks, zero-width
+# characters, the soft hyphen, invisible operators, the tag characters …; a test holds the
+# list to the interpreter's Unicode data) and the blank fillers and joiners of other
+# categories that show nothing either.
+_INVISIBLE = (
+    "\u00ad\u0600-\u0605\u061c\u06dd\u070f\u0890\u0891\u08e2\u180e\u200b-\u200f"
+    "\u202a-\u202e\u2060-\u2064\u2066-\u206f\ufeff\ufff9-\ufffb\U000110bd\U000110cd"
+    "\U00013430-\U0001343f\U0001bca0-\U0001bca3\U0001d173-\U0001d17a\U000e0001"
+    "\U000e0020-\U000e007f"
+    "\u034f\u115f\u1160\u17b4\u17b5\u3164\uffa0"
+)
 _LINE_BREAKS = "\n\r\u2028\u2029"
 # Control characters (C0 but tab and line breaks, DEL, C1) and lone surrogates.
 _CONTROL = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff"
@@ -307,7 +315,10 @@ def nul_in(data: Any, path: str = "") -> str | None:
 
 
 def form_nul() -> str | None:
-    """The query parameter, form field or file name of this request holding a NUL, or None."""
+    """The query parameter, form field or file name of this request holding a NUL ("path"
+    for the URL's path, whose parts views take as ids), or None."""
+    if "\x00" in request.path:
+        return "path"
     for key, value in request.args.items(multi=True):
         if "\x00" in key or "\x00" in value:
             return key

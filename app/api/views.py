@@ -95,7 +95,7 @@ def _if_match(raw: str | None) -> int | None:
     if raw is None:
         return None
     value = raw.strip().removeprefix("W/").strip('"')
-    if not value.isdigit() or len(value) > 9:
+    if not (value.isascii() and value.isdigit()) or len(value) > 9:
         raise ApiProblem(
             "validation-failed",
             "If-Match must be the checklist's version as its ETag gave it",

@@ -111,3 +111,13 @@ def test_rate_limits_count_per_token_and_answer_429_with_retry_after(
     # Another token of the same person has its own budget.
     other = Api(api.manager.client, issue_token(app, "manager@example.org", ["checklists:read"]))
     assert other.get("/checklists").status_code == 200
+
+
+def test_if_match_takes_ascii_digits_only(api: ApiCast) -> None:
+    created = api.create()
+    path = f"/checklists/{created['id']}"
+    for value in ("\u00b2", '"\u0663"', 'W/"\uff13"'):  # ², Arabic-Indic 3, full-width 3
+        response = api.manager.call("PATCH", path, {"title": "New"}, headers={"If-Match": value})
+        assert response.status_code == 422, value
+        assert response.get_json()["errors"][0]["field"] == "if-match"
+    assert api.manager.get(path).get_json()["title"] == created["title"]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import os
+import unicodedata
 from datetime import timedelta
 from typing import Any
 
@@ -22,7 +23,7 @@ from werkzeug.test import TestResponse, encode_multipart
 from app.api import tokens
 from app.auth.accounts import find_user
 from app.db import transaction
-from app.inputs import FIELDS, MAX_JSON_DEPTH, json_too_deep
+from app.inputs import FIELDS, MAX_JSON_DEPTH, Kind, characters, json_too_deep
 from app.models import AuditEvent, Checklist, utcnow
 from tests.app.conftest import CH_AD, CH_FORM, Cast
 from tests.conftest import csrf_token
@@ -163,6 +164,10 @@ def test_a_nul_in_a_new_ad_is_refused_and_nothing_is_stored(fronts: Fronts) -> N
         ("message", "\x1b", "control_character", "Remove the control character U+001B"),
         ("paid_for_by", "\u200f", "invisible_character", "Remove the invisible character U+200F"),
         ("link_url", "\u202a", "invisible_character", "Remove the invisible character U+202A"),
+        ("headline", "\u00ad", "invisible_character", "Remove the invisible character U+00AD"),
+        ("title", "\u2062", "invisible_character", "Remove the invisible character U+2062"),
+        ("message", "\u3164", "invisible_character", "Remove the invisible character U+3164"),
+        ("message", "\U000e0041", "invisible_character", "Remove the invisible character U+E0041"),
     ],
 )
 def test_hidden_and_control_characters_are_refused_by_form_and_api(
@@ -351,3 +356,18 @@ def test_json_depth_is_judged_without_parsing() -> None:
     # Brackets inside strings are text, not nesting.
     assert not json_too_deep(b'{"title": "' + b"[" * 10_000 + b'"}')
     assert not json_too_deep(b'{"a": "\\"[[[[", "b": [1, {"c": [2]}]}')
+
+
+def test_every_format_character_is_refused() -> None:
+    """The list of invisible characters holds every format character (category Cf) of the
+    interpreter's Unicode data, whatever version that is."""
+    format_characters = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
+    taken = [c for c in format_characters if characters(f"a{c}b", Kind.LINE) is None]
+    assert taken == []
+
+
+def test_a_nul_in_the_path_is_a_400_before_any_lookup(cast: Cast) -> None:
+    # PostgreSQL refused the NUL in the lookup of an account id with a 500.
+    for path in ("/admin/ad-accounts/act_1%00", "/checklists/1%00"):
+        response = cast.admin.get(path)
+        assert response.status_code == 400, path
