@@ -45,7 +45,11 @@ def _filter_form() -> AuditFilterForm:
 def events() -> tuple[str, int]:
     """Events newest first, filtered, a page at a time."""
     form = _filter_form()
-    after = request.args.get("after", type=int)
+    try:
+        after = _after(request.args.get("after"))
+    except ValueError:
+        flash(_("The page link is not valid: start again from the newest events."), "danger")
+        return render_template("audits/events.html", form=form, rows=[], next_after=None), 400
     if not form.validate():
         return render_template("audits/events.html", form=form, rows=[], next_after=None), 400
     db = get_session()
@@ -63,6 +67,16 @@ def events() -> tuple[str, int]:
         paged=after is not None,
         outcomes=OUTCOME_LABELS,
     ), 200
+
+
+def _after(raw: str | None) -> int | None:
+    """The seq a page starts below (the "older" link's), None for the newest; ValueError
+    unless ASCII digits that the database's integers hold."""
+    if raw is None:
+        return None
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise ValueError(raw)
+    return int(raw)
 
 
 @bp.get("/checklists/<int:checklist_id>")

@@ -101,6 +101,16 @@ def test_a_bad_filter_is_a_clear_400(app: Flask, auditor: FlaskClient, query: st
     assert len(_events(app)) == before  # not even a read is recorded for a refused filter
 
 
+@pytest.mark.parametrize("after", ["99999999999999999999999", "%D9%A3", "-1", "1.5"])
+def test_a_bad_page_link_is_a_clear_400(app: Flask, auditor: FlaskClient, after: str) -> None:
+    # A number beyond the database's integers answered 500; other scripts' digits were taken.
+    before = len(_events(app))
+    response = auditor.get(f"/audit/?after={after}")
+    assert response.status_code == 400
+    assert "The page link is not valid" in response.get_data(as_text=True)
+    assert len(_events(app)) == before
+
+
 def test_pages_are_keyset_cursors_newest_first(app: Flask, auditor: FlaskClient) -> None:
     generate.events(_eng(app), 130, checklists=5, users=3, days=10)
     first = auditor.get("/audit/").get_data(as_text=True)
