@@ -26,6 +26,7 @@ from werkzeug.wrappers import Response
 from app import audit
 from app.auth.access import public
 from app.db import get_session
+from app.inputs import json_too_deep
 from app.meta import follow
 from app.models import Submission, utcnow
 
@@ -74,6 +75,8 @@ def receive() -> Response | tuple[Response, int]:
     if not hmac.compare_digest(signature.encode(), expected.encode()):
         audit.defer("meta.webhook_refused", data={"reason": "signature", "bytes": len(body)})
         abort(403)
+    if json_too_deep(body):
+        abort(400)
     try:
         payload = json.loads(body)
     except ValueError:
@@ -101,7 +104,7 @@ def _objects(payload: Any) -> list[tuple[str, str, str]]:
             if not isinstance(change, dict) or change.get("field") not in FIELDS:
                 continue
             value = change.get("value")
-            if isinstance(value, dict) and re.fullmatch(r"\d{1,32}", str(value.get("id", ""))):
+            if isinstance(value, dict) and re.fullmatch(r"[0-9]{1,32}", str(value.get("id", ""))):
                 found.append((str(value["id"]), str(value.get("level", "")), change["field"]))
     return found
 

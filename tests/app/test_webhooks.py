@@ -94,6 +94,17 @@ def test_only_a_payload_signed_with_the_app_secret_is_taken(
     assert json.loads(event.data)["ads_due"] == 1
 
 
+def test_a_signed_body_nested_too_deep_or_with_other_digits_changes_nothing(
+    hooks: Flask, cast: Cast
+) -> None:
+    client = hooks.test_client()
+    deep = b"[" * 10_000 + b"]" * 10_000  # the parser recursed and answered 500
+    assert client.post("/meta/webhooks", data=deep, headers=signed(deep)).status_code == 400
+    other_digits = notification("\u0661\u0662\u0663")  # Arabic-Indic 123: no ad id
+    taken = client.post("/meta/webhooks", data=other_digits, headers=signed(other_digits))
+    assert taken.get_json() == {"received": 0, "ads_due": 0}
+
+
 @pytest.fixture
 def served(hooks: Flask) -> Iterator[str]:
     """adgate served over HTTP, for the sandbox to deliver its webhooks to."""
