@@ -113,6 +113,17 @@ class User(SQLModel, table=True):
     # The password was set by someone else (an admin, the command line): the next sign-in
     # changes it before anything else.
     must_change_password: bool = False
+    # The admin who created the account on the pages (None: the command line, or before 0012).
+    created_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
+    )
+    # A reviewer or admin created on the pages acts in that role only once a second person,
+    # neither the account nor its creator, has confirmed it (app.auth.accounts.confirm).
+    # Every other account is confirmed when it is created.
+    confirmed_at: datetime | None = _time(nullable=True)
+    confirmed_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
+    )
     # Set when the person was erased: the e-mail is replaced, the account can never sign in.
     erased_at: datetime | None = _time(nullable=True)
 

@@ -41,6 +41,19 @@ class CreateUserForm(FlaskForm):  # type: ignore[misc]
     submit = SubmitField(_l("Create account"))
 
 
+class ConfirmAccountForm(FlaskForm):  # type: ignore[misc]
+    """A second person confirms a reviewer or admin created on the pages, with a code."""
+
+    user = SelectField(_l("Account"), coerce=int)
+    code = StringField(
+        _l("Current code"),
+        validators=[Optional(), Checked("code")],
+        render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
+    )
+    # Not "submit": the page's other form has a button with that id.
+    confirm = SubmitField(_l("Confirm the account"))
+
+
 class AccountActionForm(FlaskForm):  # type: ignore[misc]
     """Enable or disable: only the CSRF token."""
 

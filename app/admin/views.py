@@ -1,9 +1,9 @@
-"""List, create, disable and enable accounts."""
+"""List, create, confirm, disable and enable accounts; ad accounts."""
 
 from __future__ import annotations
 
 from babel import Locale
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
@@ -18,17 +18,28 @@ from app.admin.forms import (
     AccountActionForm,
     AdAccountForm,
     AuthorizationForm,
+    ConfirmAccountForm,
     CreateUserForm,
     CurrencyForm,
     DisclaimerForm,
     RestoreForm,
 )
-from app.auth import stepup, twofactor
-from app.auth.access import roles_required
+from app.auth import accounts, stepup, twofactor
+from app.auth.access import refuse_unconfirmed, roles_required
 from app.auth.accounts import AccountError, create_user, set_active
 from app.db import get_session
 from app.models import AdAccount, Installation, RegisteredDisclaimer, Role, User, utcnow
 from workflows import policy
+
+
+@bp.before_request
+def confirmed_only() -> Response | None:
+    """An admin or reviewer no second person has confirmed changes nothing here (every POST):
+    else one admin could make a second admin and have it confirm the first one's reviewer."""
+    account_id = (request.view_args or {}).get("account_id")
+    if account_id is not None:
+        return refuse_unconfirmed(url_for("admin.ad_account", account_id=account_id))
+    return refuse_unconfirmed(url_for("admin.users"))
 
 
 def _account_error(exc: AccountError) -> str:
@@ -38,32 +49,73 @@ def _account_error(exc: AccountError) -> str:
         "password_short": _("The password is too short."),
         "password_long": _("The password is too long."),
         "role_unknown": _("Unknown role."),
+        "confirmed_already": _("This account is confirmed already."),
+        "confirm_self": _("Nobody confirms their own account."),
+        "confirm_creator": _(
+            "You created this account: a second person, another administrator or a "
+            "confirmed reviewer, confirms it."
+        ),
+        "confirm_refused": _(
+            "Only a confirmed administrator or reviewer confirms an active account."
+        ),
     }
     return str(messages.get(exc.code, exc))
 
 
-def _render(form: CreateUserForm, status: int = 200) -> tuple[str, int]:
-    users = get_session().scalars(select(User).order_by(User.email)).all()
+def _is_admin() -> bool:
+    return bool(current_user.role == Role.ADMIN)
+
+
+def _confirm_form(
+    form: ConfirmAccountForm | None = None, *, offered_only: bool = True
+) -> ConfirmAccountForm:
+    """The confirmation form, offering the accounts the signed-in user may confirm (every
+    waiting one when a request is checked, so that a refusal can say why)."""
+    form = form or ConfirmAccountForm()
+    waiting = get_session().scalars(
+        select(User).where(col(User.confirmed_at).is_(None)).order_by(col(User.email))
+    )
+    me = current_user.user
+    form.user.choices = [
+        (u.id, f"{u.email} ({ROLE_LABELS[Role(u.role)]})")
+        for u in waiting
+        if not offered_only or accounts.confirmation_refused(u, me) is None
+    ]
+    return form
+
+
+def _render(
+    form: CreateUserForm | None = None,
+    status: int = 200,
+    confirm_form: ConfirmAccountForm | None = None,
+) -> tuple[str, int]:
+    query = select(User).order_by(col(User.email))
+    if not _is_admin():
+        # A reviewer comes here to confirm accounts: they see only those waiting.
+        query = query.where(col(User.confirmed_at).is_(None))
     return render_template(
         "admin/users.html",
-        users=users,
-        form=form,
+        users=get_session().scalars(query).all(),
+        form=form or CreateUserForm(),
+        confirm_form=_confirm_form(confirm_form),
         action_form=AccountActionForm(),
         role_labels=ROLE_LABELS,
+        is_admin=_is_admin(),
+        unconfirmed=accounts.awaits_confirmation(current_user.user),
     ), status
 
 
 @bp.get("/users")
-@roles_required(Role.ADMIN)
+@roles_required(Role.ADMIN, Role.REVIEWER)
 def users() -> tuple[str, int]:
-    """Every account with its role and state."""
-    return _render(CreateUserForm())
+    """Every account with its role and state (reviewers: those waiting for confirmation)."""
+    return _render()
 
 
 @bp.post("/users")
 @roles_required(Role.ADMIN)
 def create() -> Response | tuple[str, int]:
-    """Create an account."""
+    """Create an account (a reviewer or admin waits for a second person's confirmation)."""
     form = CreateUserForm()
     if not form.validate():
         return _render(form, 400)
@@ -74,12 +126,47 @@ def create() -> Response | tuple[str, int]:
             form.role.data,
             form.password.data,
             must_change_password=True,
+            created_by=current_user.user,
         )
     except AccountError as exc:
         field = form.email if exc.code.startswith("email") else form.password
         field.errors.append(_account_error(exc))
         return _render(form, 400)
-    flash(_("Account %(email)s created.", email=user.email), "success")
+    if accounts.awaits_confirmation(user):
+        flash(
+            _(
+                "Account %(email)s created. It acts as %(role)s only once a second person "
+                "(another administrator or a confirmed reviewer) confirms it here.",
+                email=user.email,
+                role=ROLE_LABELS[Role(user.role)],
+            ),
+            "success",
+        )
+    else:
+        flash(_("Account %(email)s created.", email=user.email), "success")
+    return redirect(url_for("admin.users"))
+
+
+@bp.post("/users/confirm")
+@roles_required(Role.ADMIN, Role.REVIEWER)
+def confirm_account() -> Response | tuple[str, int]:
+    """A second person confirms a reviewer or admin created on this page (with a code)."""
+    form = _confirm_form(offered_only=False)
+    if not form.validate():
+        return _render(status=400, confirm_form=form)
+    db = get_session()
+    user = db.get(User, form.user.data)
+    if user is None:
+        abort(400)
+    # Before the code is asked for: a refusal spends no code.
+    if (refused := accounts.confirmation_refused(user, current_user.user)) is not None:
+        form.user.errors.append(_account_error(refused))
+        return _render(status=400, confirm_form=form)
+    if error := stepup.confirm(form.code.data):
+        form.code.errors.append(error)
+        return _render(status=400, confirm_form=form)
+    accounts.confirm(db, user, current_user.user, utcnow())
+    flash(_("Account %(email)s confirmed.", email=user.email), "success")
     return redirect(url_for("admin.users"))
 
 

@@ -18,6 +18,7 @@ from flask_limiter.util import get_remote_address
 from app import audit
 from app.api import tokens
 from app.api.problems import ApiProblem
+from app.auth.accounts import awaits_confirmation
 from app.db import WRITE_METHODS, get_session, transaction
 from app.models import ApiToken, Role, User, utcnow
 
@@ -187,6 +188,12 @@ def enforce() -> None:
     if Role(found.user.role) not in rule.roles:
         _refuse("role", rule)
         raise ApiProblem("forbidden", f"a {found.user.role} may not do this")
+    if awaits_confirmation(found.user):
+        # Its tokens are refused at issue; this holds whatever issued one before.
+        _refuse("unconfirmed", rule)
+        raise ApiProblem(
+            "forbidden", "a second person has not confirmed the token's owner's account yet"
+        )
 
 
 def _refuse(reason: str, rule: ApiRule) -> None:

@@ -18,7 +18,7 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.api import tokens
 from app.auth import stepup
-from app.auth.access import roles_required
+from app.auth.access import roles_required, unconfirmed_message
 from app.db import get_session
 from app.inputs import Checked
 from app.models import ApiToken, Role, User, utcnow
@@ -135,7 +135,9 @@ def create() -> tuple[str, int]:
     except tokens.TokenError as exc:
         field = getattr(form, exc.field, form.name)
         text = str(exc)
-        if exc.code == "personal_scope":
+        if exc.code == "owner_unconfirmed":
+            text = unconfirmed_message()
+        elif exc.code == "personal_scope":
             text = _(
                 "Only its owner can create a token that submits, verifies identities or "
                 "approves: it acts in their own name. Leave out %(scopes)s, or ask the owner "

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from app import audit
+from app.auth.accounts import awaits_confirmation
 from app.models import ApiToken, Role, User
 
 PREFIX = "adg_"
@@ -113,6 +114,10 @@ def issue(
         raise TokenError("expires", "a token lives between one hour and one year")
     if not owner.active:
         raise TokenError("user", "the account is disabled")
+    if awaits_confirmation(owner):
+        raise TokenError(
+            "user", "a second person has not confirmed the account yet", "owner_unconfirmed"
+        )
     assert owner.id is not None
     secret = PREFIX + secrets.token_urlsafe(32)
     token = ApiToken(

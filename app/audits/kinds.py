@@ -67,6 +67,8 @@ _KINDS = [
     Kind("access.forbidden", _l("Access refused"), REFUSED, SECURITY),
     Kind("access.rate_limited", _l("Too many requests"), REFUSED, SECURITY),
     Kind("account.created", _l("Account created"), OK, SECURITY),
+    # What an approval or verification by the account rests on: kept as long as they are.
+    Kind("account.confirmed", _l("Account confirmed by a second person"), OK, EVIDENCE),
     Kind("account.disabled", _l("Account disabled"), OK, SECURITY),
     Kind("account.enabled", _l("Account enabled"), OK, SECURITY),
     Kind("account.password_changed", _l("Password changed"), OK, SECURITY),

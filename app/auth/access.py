@@ -13,10 +13,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from flask import abort, current_app, redirect, request, url_for
+from flask import abort, current_app, flash, redirect, request, url_for
+from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
+from app import audit
+from app.auth.accounts import awaits_confirmation
 from app.auth.twofactor import must_enrol
 from app.models import Role
 
@@ -99,3 +102,32 @@ def enforce() -> Response | None:
     if not rule.before_enrolment and must_enrol(current_user.user):
         return redirect(url_for("auth.enrol"))
     return None
+
+
+def refuse_unconfirmed(back: str) -> Response | None:
+    """Send an account that waits for a second person's confirmation back to ``back``, told
+    why and audited; None for a confirmed account.
+
+    A blueprint's ``before_request`` for the POSTs of reviews and account administration: one
+    admin alone must not make a reviewer or an admin that acts (app.auth.accounts.confirm).
+    """
+    if request.method != "POST" or not awaits_confirmation(current_user.user):
+        return None
+    audit.defer(
+        "access.forbidden",
+        data={"endpoint": request.endpoint, "method": request.method, "reason": "unconfirmed"},
+    )
+    flash(unconfirmed_message(), "danger")
+    return redirect(back)
+
+
+def unconfirmed_message() -> str:
+    """What an account waiting for confirmation is told where its action is refused."""
+    return str(
+        _(
+            "Your account is waiting for confirmation by a second person (another "
+            "administrator or a confirmed reviewer, not the one who created it). Until then "
+            "you cannot approve, sign off, verify identities, manage accounts or create "
+            "tokens. Ask them to confirm it on the Accounts page."
+        )
+    )

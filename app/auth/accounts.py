@@ -100,13 +100,28 @@ def find_user(session: Session, email: str) -> User | None:
     return session.scalars(select(User).where(col(User.email) == email.strip().lower())).first()
 
 
+# Roles that verify, approve or manage accounts: made by one admin on the pages, such an
+# account could be that admin under another name. It acts in its role only once a second
+# person has confirmed it (``confirm``).
+CONFIRMED_ROLES = frozenset({Role.REVIEWER, Role.ADMIN})
+
+
 def create_user(
-    session: Session, email: str, role: str, password: str, *, must_change_password: bool = False
+    session: Session,
+    email: str,
+    role: str,
+    password: str,
+    *,
+    must_change_password: bool = False,
+    created_by: User | None = None,
 ) -> User:
     """A new active account.
 
     ``must_change_password`` when someone other than the person chose the password (an
     admin's page, the command line): the first sign-in then changes it before anything else.
+    ``created_by`` is the admin on the pages; a reviewer or admin they create waits for a
+    second person's confirmation. None is the command line, the installation's trust root:
+    its accounts are confirmed at once.
     """
     address = normalize_email(email)
     try:
@@ -118,11 +133,14 @@ def create_user(
     check_password_policy(password)
     if find_user(session, address) is not None:
         raise AccountError("email_taken", f"an account for {address} exists already")
+    waits = created_by is not None and checked_role in CONFIRMED_ROLES
     user = User(
         email=address,
         role=checked_role.value,
         password_hash=hash_password(password),
         must_change_password=must_change_password,
+        created_by=created_by.id if created_by is not None else None,
+        confirmed_at=None if waits else utcnow(),
     )
     session.add(user)
     session.flush()
@@ -130,9 +148,54 @@ def create_user(
         session,
         "account.created",
         subject=("user", user_id(user)),
-        data={"role": user.role, "must_change_password": must_change_password},
+        data={
+            "role": user.role,
+            "must_change_password": must_change_password,
+            "awaits_confirmation": waits,
+        },
     )
     return user
+
+
+def awaits_confirmation(user: User) -> bool:
+    """A reviewer or admin created on the pages that no second person has confirmed yet: it
+    signs in, but approves, signs off, verifies, manages accounts and issues tokens only once
+    confirmed."""
+    return user.confirmed_at is None
+
+
+def confirmation_refused(user: User, by: User) -> AccountError | None:
+    """Why ``by`` may not confirm ``user``, or None: a confirmed admin or reviewer confirms an
+    active account that waits, and is neither that account nor the admin who created it."""
+    if not awaits_confirmation(user):
+        return AccountError("confirmed_already", f"{user.email} is confirmed already")
+    if by.id == user.id:
+        return AccountError("confirm_self", "nobody confirms their own account")
+    if by.id == user.created_by:
+        return AccountError("confirm_creator", "the admin who created an account cannot confirm it")
+    if (
+        not (user.active and by.active)
+        or Role(by.role) not in CONFIRMED_ROLES
+        or awaits_confirmation(by)
+    ):
+        return AccountError(
+            "confirm_refused", "a confirmed admin or reviewer confirms an active account"
+        )
+    return None
+
+
+def confirm(session: Session, user: User, by: User, now: datetime) -> None:
+    """The second person's confirmation: from now on ``user`` acts in its role."""
+    if (refused := confirmation_refused(user, by)) is not None:
+        raise refused
+    user.confirmed_at, user.confirmed_by = now, by.id
+    session.add(user)
+    audit.record(
+        session,
+        "account.confirmed",
+        subject=("user", user_id(user)),
+        data={"role": user.role, "by": user_id(by), "created_by": user.created_by},
+    )
 
 
 def set_active(session: Session, user: User, active: bool) -> None:

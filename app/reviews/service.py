@@ -7,12 +7,21 @@ from datetime import date, datetime
 from sqlmodel import Session
 
 from app import audit
+from app.auth.accounts import awaits_confirmation
 from app.checklists import gate
 from app.checklists.service import ChecklistError, Conflict
 from app.models import Checklist, IdentityVerification, Role, User
 from workflows import policy
 from workflows.checks import DOCUMENT_TYPES, Category
 from workflows.machine import Event
+
+UNCONFIRMED = "a second person has not confirmed this account yet"
+
+
+def _confirmed(reviewer: User, field: str) -> None:
+    """Refuse a reviewer whom no second person confirmed: one admin alone made them."""
+    if awaits_confirmation(reviewer):
+        raise ChecklistError(field, "unconfirmed", UNCONFIRMED)
 
 
 def verify_identity(
@@ -30,6 +39,7 @@ def verify_identity(
         raise ChecklistError("user", "self_verification", "a reviewer cannot verify themself")
     if reviewer.role != Role.REVIEWER:
         raise ChecklistError("user", "not_reviewer", "only reviewers verify identities")
+    _confirmed(reviewer, "user")
     if document_type not in DOCUMENT_TYPES:
         raise ChecklistError("document_type", "document_type_unknown", "unknown document type")
     try:
@@ -65,6 +75,9 @@ def revoke_identity(
     db: Session, reviewer: User, verification: IdentityVerification, now: datetime
 ) -> None:
     """Withdraw a verification (a document reported lost, a mistake); the identity check fails."""
+    if reviewer.role != Role.REVIEWER:
+        raise ChecklistError("user", "not_reviewer", "only reviewers revoke verifications")
+    _confirmed(reviewer, "user")
     if verification.revoked_at is not None:
         return
     verification.revoked_at = now
@@ -87,6 +100,7 @@ def approve(
         # The machine refuses it too (only the reviewer party approves); said here as well so
         # that no other path can make an admin approve.
         raise ChecklistError("approval", "not_reviewer", "only reviewers approve")
+    _confirmed(reviewer, "approval")
     if version != checklist.version:
         raise Conflict(checklist.version)
     context = gate.context_for(db, checklist, now)
@@ -113,6 +127,7 @@ def sign_off_classification(
         raise ChecklistError(
             "classification", "not_reviewer", "another person, a reviewer, signs off"
         )
+    _confirmed(reviewer, "classification")
     if checklist.category != Category.NONE.value or not checklist.flagged:
         raise ChecklistError("classification", "nothing_to_sign", "no flagged NONE to sign off")
     if not checklist.justification:

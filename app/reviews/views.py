@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
@@ -11,7 +11,7 @@ from werkzeug.wrappers import Response
 
 from app import audit
 from app.auth import stepup
-from app.auth.access import roles_required
+from app.auth.access import refuse_unconfirmed, roles_required
 from app.checklists import gate, steps
 from app.checklists.forms import ActionForm
 from app.checklists.service import ChecklistError
@@ -21,6 +21,15 @@ from app.models import Checklist, IdentityVerification, Role, User, utcnow
 from app.reviews import bp, service
 from app.reviews.forms import ApproveForm, IdentityForm
 from workflows.machine import State, TransitionRefused
+
+
+@bp.before_request
+def confirmed_only() -> Response | None:
+    """A reviewer no second person has confirmed approves, signs off and verifies nothing."""
+    checklist_id = (request.view_args or {}).get("checklist_id")
+    if checklist_id is not None:
+        return refuse_unconfirmed(url_for("checklists.show", checklist_id=checklist_id))
+    return refuse_unconfirmed(url_for("reviews.identities"))
 
 
 @bp.get("/")

@@ -39,8 +39,10 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     # Meta calls these: the verify token and the payload's signature guard them.
     "webhooks.verify": ANYONE,
     "webhooks.receive": ANYONE,
-    "admin.users": frozenset({Role.ADMIN}),
+    # Reviewers open the accounts page to confirm a reviewer or admin made there.
+    "admin.users": frozenset({Role.ADMIN, Role.REVIEWER}),
     "admin.create": frozenset({Role.ADMIN}),
+    "admin.confirm_account": frozenset({Role.ADMIN, Role.REVIEWER}),
     "admin.disable": frozenset({Role.ADMIN}),
     "admin.enable": frozenset({Role.ADMIN}),
     "admin.reset_two_factor": frozenset({Role.ADMIN}),

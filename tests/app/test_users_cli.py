@@ -45,7 +45,12 @@ def test_create_reads_the_password_from_stdin(app: Flask, runner: FlaskCliRunner
         "system",
         str(user.id),
     )
-    assert json.loads(event.data) == {"role": "reviewer", "must_change_password": True}
+    # The shell is the trust root: its reviewer acts without a second person's confirmation.
+    assert json.loads(event.data) == {
+        "role": "reviewer",
+        "must_change_password": True,
+        "awaits_confirmation": False,
+    }
     assert "rev@example.org" not in event.data
 
 
