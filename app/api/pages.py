@@ -1,4 +1,5 @@
-"""The API tokens page: owners and admins list, issue (with a fresh code) and revoke tokens."""
+"""The API tokens page: everyone issues (with a fresh code) and revokes their own tokens;
+admins also list and revoke everyone's, but issue none for anyone else."""
 
 from __future__ import annotations
 
@@ -10,7 +11,6 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
-from sqlmodel import col
 from werkzeug.wrappers import Response
 from wtforms import SelectChoice, SelectField, SelectMultipleField, StringField, SubmitField
 from wtforms.validators import DataRequired, Optional
@@ -36,7 +36,8 @@ SCOPE_LABELS = {
 
 
 class TokenForm(FlaskForm):  # type: ignore[misc]
-    user = SelectField(_l("Owner"), coerce=int, validators=[Optional()])
+    """A token for the signed-in person: there is no owner to choose."""
+
     name = StringField(
         _l("Name (what the token is for)"), validators=[DataRequired(), Checked("token_name")]
     )
@@ -69,19 +70,6 @@ def _is_admin() -> bool:
     return bool(current_user.role == Role.ADMIN)
 
 
-def _form() -> TokenForm:
-    form = TokenForm()
-    db = get_session()
-    if _is_admin():
-        people = db.scalars(
-            select(User).where(col(User.active).is_(True)).order_by(col(User.email))
-        )
-        form.user.choices = [SelectChoice(u.id, f"{u.email} ({u.role})") for u in people]
-    else:
-        form.user.choices = [SelectChoice(current_user.id, current_user.email)]
-    return form
-
-
 def _page(form: TokenForm, status: int = 200, secret: str | None = None) -> tuple[str, int]:
     db = get_session()
     listed = tokens.of_user(db, None if _is_admin() else current_user.id)
@@ -103,7 +91,7 @@ def _page(form: TokenForm, status: int = 200, secret: str | None = None) -> tupl
 @roles_required()
 def index() -> tuple[str, int]:
     """The tokens you own (admins: everyone's), and the form to issue one."""
-    form = _form()
+    form = TokenForm()
     form.scopes.data = sorted(tokens.allowed_scopes(current_user.role))
     return _page(form)
 
@@ -112,20 +100,17 @@ def index() -> tuple[str, int]:
 @roles_required()
 def create() -> tuple[str, int]:
     """Issue a token; it is shown this once."""
-    form = _form()
+    form = TokenForm()
     if not form.validate():
         return _page(form, 400)
     if error := stepup.confirm(form.code.data):
         form.code.errors.append(error)
         return _page(form, 400)
     db = get_session()
-    owner = db.get(User, form.user.data if _is_admin() and form.user.data else current_user.id)
-    if owner is None:
-        abort(400)
     try:
         issued = tokens.issue(
             db,
-            owner,
+            current_user.user,
             name=form.name.data,
             scopes=form.scopes.data,
             lifetime=timedelta(days=form.days.data),
@@ -137,17 +122,10 @@ def create() -> tuple[str, int]:
         text = str(exc)
         if exc.code == "owner_unconfirmed":
             text = unconfirmed_message()
-        elif exc.code == "personal_scope":
-            text = _(
-                "Only its owner can create a token that submits, verifies identities or "
-                "approves: it acts in their own name. Leave out %(scopes)s, or ask the owner "
-                "to create it.",
-                scopes=", ".join(sorted(set(form.scopes.data) & tokens.PERSONAL_SCOPES)),
-            )
         field.errors = [*field.errors, text]
         return _page(form, 400)
     flash(_("The token was created. Copy it now: it is shown only once."), "success")
-    return _page(_form(), 201, secret=issued.secret)
+    return _page(TokenForm(), 201, secret=issued.secret)
 
 
 @bp.post("/<int:token_id>/revoke")

@@ -85,9 +85,15 @@ def issue(
     issued_by: User | None,
     now: datetime,
 ) -> Issued:
-    """Create a token for ``owner``; every scope must be one the owner's role allows, and
-    one of ``PERSONAL_SCOPES`` only when the owner issues it (``issued_by``: the owner, who
-    proved it with a code; None: nobody known, as on the command line without a code)."""
+    """Create a token for ``owner``; every scope must be one the owner's role allows.
+
+    ``issued_by`` is the owner, who proved it with a code (the page, the command line with
+    ``--code-stdin``), or None: the shell admin on the command line, audited as the system,
+    for any scope but ``PERSONAL_SCOPES``. Nobody else issues a token for someone: an admin on
+    the pages would act in another's name, with scopes that read the audit log or make a
+    manager's own statements. The owner must be able to sign in as themself (active, their
+    own password): else the token would be the only key to an account nobody has used.
+    """
     name = name.strip()
     if not name or len(name) > NAME_MAX:
         raise TokenError("name", f"give the token a name of 1 to {NAME_MAX} characters")
@@ -102,8 +108,10 @@ def issue(
         raise TokenError(
             "scopes", f"a {owner.role}'s token cannot have the scopes {', '.join(refused)}"
         )
+    if issued_by is not None and issued_by.id != owner.id:
+        raise TokenError("user", "a token is issued by its owner only", "not_owner")
     personal = [s for s in wanted if s in PERSONAL_SCOPES]
-    if personal and (issued_by is None or issued_by.id != owner.id):
+    if personal and issued_by is None:
         raise TokenError(
             "scopes",
             f"only the owner may create a token with {', '.join(personal)}: it acts in "
@@ -113,7 +121,13 @@ def issue(
     if not timedelta(hours=1) <= lifetime <= MAX_LIFETIME:
         raise TokenError("expires", "a token lives between one hour and one year")
     if not owner.active:
-        raise TokenError("user", "the account is disabled")
+        raise TokenError("user", "the account is disabled", "owner_disabled")
+    if owner.must_change_password:
+        raise TokenError(
+            "user",
+            "the owner has not yet replaced the password someone else set",
+            "owner_must_change_password",
+        )
     if awaits_confirmation(owner):
         raise TokenError(
             "user", "a second person has not confirmed the account yet", "owner_unconfirmed"

@@ -222,50 +222,88 @@ def test_owners_revoke_their_own_tokens_and_admins_any(app: Flask, api: ApiCast)
 # --- separation of duties ------------------------------------------------------------------
 
 
-def test_an_admin_cannot_issue_a_token_that_acts_in_someone_elses_name(
+def test_an_admin_issues_no_token_for_anyone_else(
     app: Flask, client: FlaskClient, auth: AuthActions, make_user: UserFactory
 ) -> None:
     manager = make_user("manager@example.org", "manager")
+    auditor = make_user("auditor@example.org", "auditor")
     make_user("admin@example.org", "admin")
-    client.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+    # (a) An auditor who never signed in (the password an admin set is still to be changed).
+    with app.app_context(), transaction() as db:
+        db.execute(update(User).where(col(User.id) == auditor.id).values(must_change_password=True))
     assert auth.login("admin@example.org").status_code == 302
-    response = client.post(
-        "/tokens/",
-        data={
-            "user": manager.id,
-            "name": "planner",
-            "scopes": ["checklists:read", "submissions:write"],
-            "days": 90,
-            "code": auth.users.two_factor["admin@example.org"].next_code(),
-            "csrf_token": csrf_token(client, "/tokens/"),
-        },
+    form = {
+        "name": "planner",
+        "days": 90,
+        "code": auth.users.two_factor["admin@example.org"].next_code(),
+        "csrf_token": csrf_token(client, "/tokens/"),
+    }
+    page = client.get("/tokens/").get_data(as_text=True)
+    assert 'name="user"' not in page  # no owner to choose
+    # The attacks: a token for the auditor that reads the audit log, and one for the manager
+    # that makes the manager's own statements. An owner sent anyway is ignored: the token is
+    # the admin's own, which reads no audit log and acts as nobody else.
+    page_refused = client.post(
+        "/tokens/", data={**form, "user": auditor.id, "scopes": ["audit:read", "checklists:read"]}
     )
-    assert response.status_code == 400
-    assert "Only its owner can create a token that submits" in response.get_data(as_text=True)
+    assert page_refused.status_code == 400
+    assert "cannot have the scopes audit:read" in page_refused.get_data(as_text=True)
+    own = client.post(
+        "/tokens/", data={**form, "code": "", "user": manager.id, "scopes": ["checklists:write"]}
+    )
+    assert own.status_code == 201
     with app.app_context(), transaction(write=False) as db:
-        assert db.scalars(select(ApiToken)).all() == []
-    # The service refuses it whoever asks (a reviewer's approvals, a reviewer's identities).
-    reviewer = make_user("reviewer@example.org", "reviewer")
+        owners = {t.user_id for t in db.scalars(select(ApiToken))}
+        admin_id = db.scalars(select(User).where(col(User.email) == "admin@example.org")).one().id
+    assert owners == {admin_id}
+    # The service refuses an issuer other than the owner for every scope, and an owner who
+    # cannot sign in as themself yet.
     with app.app_context(), transaction() as db:
         admin = db.scalars(select(User).where(col(User.email) == "admin@example.org")).one()
-        for owner, scope in ((manager, "submissions:write"), (reviewer, "approvals:write"),
-                             (reviewer, "identity:write")):  # fmt: skip
+        for owner, scope in ((manager, "checklists:write"), (manager, "checklists:read"),
+                             (auditor, "audit:read"), (manager, "submissions:write")):  # fmt: skip
             row = db.get(User, owner.id)
             assert row is not None
-            for issuer in (admin, None):
-                with pytest.raises(tokens.TokenError, match="only the owner"):
-                    tokens.issue(
-                        db, row, name="x", scopes=[scope], lifetime=timedelta(days=1),
-                        issued_by=issuer, now=utcnow(),
-                    )  # fmt: skip
-    # A token that only reads can still be issued for someone else.
-    with app.app_context(), transaction() as db:
-        row = db.get(User, manager.id)
+            with pytest.raises(tokens.TokenError) as refused:
+                tokens.issue(
+                    db, row, name="x", scopes=[scope], lifetime=timedelta(days=1),
+                    issued_by=admin, now=utcnow(),
+                )  # fmt: skip
+            assert refused.value.code == "not_owner"
+        issued_before = len(db.scalars(select(ApiToken)).all())
+        row = db.get(User, auditor.id)
         assert row is not None
-        tokens.issue(
-            db, row, name="reader", scopes=["checklists:read"], lifetime=timedelta(days=1),
-            issued_by=admin, now=utcnow(),
-        )  # fmt: skip
+        for issuer in (row, None):
+            with pytest.raises(tokens.TokenError) as refused:
+                tokens.issue(
+                    db, row, name="x", scopes=["audit:read"], lifetime=timedelta(days=1),
+                    issued_by=issuer, now=utcnow(),
+                )  # fmt: skip
+            assert refused.value.code == "owner_must_change_password"
+        # Acting scopes need the owner even on the command line (None: the shell admin).
+        manager_row = db.get(User, manager.id)
+        assert manager_row is not None
+        with pytest.raises(tokens.TokenError, match="only the owner"):
+            tokens.issue(
+                db, manager_row, name="x", scopes=["submissions:write"],
+                lifetime=timedelta(days=1), issued_by=None, now=utcnow(),
+            )  # fmt: skip
+        assert len(db.scalars(select(ApiToken)).all()) == issued_before
+
+
+def test_the_command_refuses_an_owner_who_has_not_signed_in_yet(
+    app: Flask, runner: FlaskCliRunner
+) -> None:
+    created = runner.invoke(
+        args=["users", "create", "aud@example.org", "--role", "auditor", "--password-stdin"],
+        input="correct horse battery staple\n",
+    )
+    assert created.exit_code == 0, created.output
+    refused = runner.invoke(args=["tokens", "create", "aud@example.org", "--scope", "audit:read"])
+    assert refused.exit_code != 0
+    assert "has not yet replaced the password" in refused.output
+    with app.app_context(), transaction(write=False) as db:
+        assert db.scalars(select(ApiToken)).all() == []
 
 
 def test_the_command_issues_an_acting_token_only_with_the_owners_code(
