@@ -113,6 +113,9 @@ class User(SQLModel, table=True):
     # The password was set by someone else (an admin, the command line): the next sign-in
     # changes it before anything else.
     must_change_password: bool = False
+    # Counts changes of the credentials (password set or changed, 2FA reset or turned off): a
+    # half-finished sign-in carries the count it began with and is void once it differs.
+    credentials_version: int = 0
     # The admin who created the account on the pages (None: the command line, or before 0012).
     created_by: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)

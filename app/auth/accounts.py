@@ -225,16 +225,32 @@ def set_password(
     own = by is not None and by.id == user.id
     user.password_hash = hash_password(password)
     user.must_change_password = not own
-    session.add(user)
+    renew_credentials(session, user)
     end_all_logins(session, user, keep=keep_login)
     revoked = tokens.revoke_all(session, user, by, utcnow(), reason="password_changed")
     audit.record(
         session,
         "account.password_changed",
         subject=("user", user_id(user)),
-        data={"own": own, "tokens_revoked": revoked},
+        data={
+            "own": own,
+            "tokens_revoked": revoked,
+            "credentials_version": user.credentials_version,
+        },
     )
     return revoked
+
+
+def renew_credentials(session: Session, user: User) -> None:
+    """The account's credentials changed: every half-finished sign-in (its password step made
+    with the old ones, app.auth.views) and the secret a pending enrolment was shown are void.
+
+    Else whoever knew the old password and stood at the code step or on the enrolment page
+    would finish there after the admin's new password, and enrol their own authenticator.
+    """
+    user.credentials_version += 1
+    user.totp_pending = user.totp_pending_binding = None
+    session.add(user)
 
 
 def authenticate(session: Session, email: str, password: str, now: datetime) -> Attempt:

@@ -254,8 +254,16 @@ def is_fresh(login: LoginSession | None, now: datetime | None = None) -> bool:
 
 def disable(session: Session, user: User) -> None:
     """Remove the account's TOTP secret and recovery codes (the user's own decision)."""
+    from app.auth.accounts import renew_credentials
+
     _remove(session, user)
-    audit.record(session, "twofactor.disabled", subject=("user", _id(user)))
+    renew_credentials(session, user)
+    audit.record(
+        session,
+        "twofactor.disabled",
+        subject=("user", _id(user)),
+        data={"credentials_version": user.credentials_version},
+    )
 
 
 def reset(session: Session, user: User, by: User | None = None) -> None:
@@ -265,13 +273,17 @@ def reset(session: Session, user: User, by: User | None = None) -> None:
     the person) must not inherit tokens issued while the old second factor guarded them.
     """
     from app.api import tokens
-    from app.auth.accounts import end_all_logins
+    from app.auth.accounts import end_all_logins, renew_credentials
 
     _remove(session, user)
+    renew_credentials(session, user)
     end_all_logins(session, user)
     revoked = tokens.revoke_all(session, user, by, utcnow(), reason="two_factor_reset")
     audit.record(
-        session, "twofactor.reset", subject=("user", _id(user)), data={"tokens_revoked": revoked}
+        session,
+        "twofactor.reset",
+        subject=("user", _id(user)),
+        data={"tokens_revoked": revoked, "credentials_version": user.credentials_version},
     )
 
 

@@ -58,6 +58,8 @@ def _begin_pending(user: User, stage: str, next_url: str) -> None:
     ttl = current_app.config["TWO_FACTOR_PENDING_SECONDS"]
     session[PENDING] = {
         "user": user.id,
+        # The credentials the password step was made with: a change since voids this step.
+        "credentials": user.credentials_version,
         "stage": stage,
         "until": utcnow().timestamp() + ttl,
         "next": next_url,
@@ -71,6 +73,9 @@ def _pending(stage: str) -> tuple[User, dict[str, Any]] | None:
         return None
     user = get_session().get(User, state["user"])
     if user is None or not user.active:
+        return None
+    if state.get("credentials") != user.credentials_version:
+        # A new password, a 2FA reset or 2FA turned off since the password step.
         return None
     return user, state
 

@@ -89,7 +89,8 @@ def test_a_change_ends_the_other_logins_keeps_this_one_and_revokes_tokens(
     [revoked] = _events(app, "token.revoked")
     assert json.loads(revoked.data)["reason"] == "password_changed"
     [changed] = _events(app, "account.password_changed")
-    assert json.loads(changed.data) == {"own": True, "tokens_revoked": 1}
+    # The credentials' new version voids any half-finished sign-in of the account.
+    assert json.loads(changed.data) == {"own": True, "tokens_revoked": 1, "credentials_version": 1}
     with app.app_context(), transaction(write=False) as db:
         logged = " ".join(e.data for e in db.scalars(select(AuditEvent)))
     assert NEW_PASSWORD not in logged

@@ -662,4 +662,4 @@ def test_admin_reset_of_2fa_revokes_the_accounts_tokens(
     [revoked] = _events(app, "token.revoked")
     assert json.loads(revoked.data) == {"owner": manager.id, "reason": "two_factor_reset"}
     [reset] = _events(app, "twofactor.reset")
-    assert json.loads(reset.data) == {"tokens_revoked": 1}
+    assert json.loads(reset.data) == {"tokens_revoked": 1, "credentials_version": 1}
