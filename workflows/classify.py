@@ -6,37 +6,30 @@ weights, so the words that pushed it towards "political" can be shown to the ad 
 - ``tokenize`` turns German text into lower-case words (URLs, @mentions, numbers, very
   short words and stop words dropped; "#Wahl2017" gives "wahl").
 - The learned part is a logistic regression over word presence (1 if a word occurs in
-  the text; words reduced to a light stem, so "Schulen" counts as "Schule"), trained with
-  plain-Python stochastic gradient descent (AdaGrad steps, L2). Proper names, places,
-  months, media and party names are never learned (see ``NOT_LEARNED``): in the training
-  data they identify the 2017 Austrian pages that posted a text rather than what the
-  text is about.
+  the text; words reduced to a light stem, so "Schulen" counts as "Schule"). Proper
+  names, places, months, media and party names are never learned (see ``NOT_LEARNED``):
+  in the training data they identify the 2017 Austrian pages that posted a text rather
+  than what the text is about.
 - ``LEXICON`` adds hand-written weights for political and social-issue words of all
   German-speaking countries (elections, votes, parliaments, offices, parties, issues)
   on top of the learned weights, with German compounds matched by prefix or suffix
   (``*wahl`` matches "Gemeinderatswahl").
-- The score (log-odds) goes through a Platt calibration to a probability; the threshold
-  is the one with the best F1 on out-of-fold predictions of the training data only.
+- The score (log-odds) goes through a Platt calibration to a probability, compared with
+  the model's threshold.
 
 The model file (``classifier_model.json``) holds word weights and metadata, never texts.
-It is derived from ProPublica's data (MIT licence, see ``LICENSE-propublica``).
-Regenerate it with::
+It is derived from ProPublica's data (MIT licence, see ``LICENSE-propublica``). Training
+and evaluation live outside the service, in ``tools.classifier``; regenerate it with::
 
-    python -m workflows.classify train --data ../shared/data/classifier/de-AT.json \\
+    python -m tools.classifier train --data ../shared/data/classifier/de-AT.json \\
         --out workflows/classifier_model.json
 """
 
 from __future__ import annotations
 
-import argparse
-import datetime
 import json
 import math
-import os
-import random
 import re
-import sys
-import time
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -45,12 +38,6 @@ from typing import Any
 
 MODEL_PATH = Path(__file__).with_name("classifier_model.json")
 FORMAT = "adgate-classifier/1"
-LICENCE = "MIT, ProPublica (see LICENSE-propublica)"
-SOURCE = (
-    "ProPublica Political Ad Collector, backend/classifier/data/de-AT/seeds.json of "
-    "propublica/facebook-political-ads (commit 73914603): Facebook posts and ads from "
-    "Austria, 2017, labelled by the page that posted them"
-)
 MAX_TERMS = 8
 
 # --- tokenizer ---------------------------------------------------------------------------
@@ -107,7 +94,7 @@ def tokenize(text: str) -> list[str]:
     return words
 
 
-def _unique(words: Iterable[str]) -> list[str]:
+def unique(words: Iterable[str]) -> list[str]:
     """Each word once, in order of first occurrence (deterministic, unlike a set)."""
     return list(dict.fromkeys(words))
 
@@ -361,7 +348,7 @@ class Suggester:
         """
         seen: set[str] = set()
         parts = []
-        for word in _unique(words):
+        for word in unique(words):
             base, value = self._word(word)
             if base is not None and base not in seen:
                 seen.add(base)
@@ -375,397 +362,20 @@ class Suggester:
 
     def probability(self, words: Iterable[str]) -> float:
         """The calibrated probability that a tokenized text is political."""
-        return _sigmoid(self.scale * self.score(words) + self.offset)
+        return sigmoid(self.scale * self.score(words) + self.offset)
 
     def suggest(self, text: str) -> Suggestion:
         parts = self.contributions(tokenize(text))
         score = self.bias + sum(v for _, v in parts)
-        probability = _sigmoid(self.scale * score + self.offset)
+        probability = sigmoid(self.scale * score + self.offset)
         label = "political" if probability >= self.threshold else "not_political"
         pushing = sorted((p for p in parts if p[1] > 0), key=lambda p: -p[1])
         return Suggestion(probability, label, tuple(w for w, _ in pushing[:MAX_TERMS]))
 
 
-def _sigmoid(z: float) -> float:
+def sigmoid(z: float) -> float:
+    """The logistic function, without overflow for scores far from 0."""
     if z >= 0:
         return 1.0 / (1.0 + math.exp(-z))
     e = math.exp(z)
     return e / (1.0 + e)
-
-
-# --- training -------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Options:
-    """Training settings (the defaults are the shipped model's)."""
-
-    epochs: int = 10
-    rate: float = 0.1  # AdaGrad step size
-    l2: float = 1e-3  # L2 penalty, applied to a weight whenever its word occurs
-    min_count: int = 2  # a word is learned only if it occurs in at least this many texts
-    max_words: int = 4000  # keep the words with the largest absolute weights
-    calibration_folds: int = 3  # inner folds for calibration and threshold
-    seed: int = 0
-
-
-def prepare(texts: Sequence[str], labels: Sequence[bool]) -> tuple[list[list[str]], list[bool]]:
-    """Tokenized texts (each word once), without empty texts and duplicates.
-
-    A text whose words repeat an earlier text's is dropped (re-posted ads would otherwise
-    sit on both sides of a cross-validation split).
-    """
-    if len(texts) != len(labels):
-        raise ValueError("texts and labels differ in length")
-    seen: set[tuple[str, ...]] = set()
-    docs: list[list[str]] = []
-    ys: list[bool] = []
-    for text, label in zip(texts, labels, strict=True):
-        words = tokenize(text)
-        key = tuple(words)
-        if not words or key in seen:
-            continue
-        seen.add(key)
-        docs.append(_unique(words))
-        ys.append(bool(label))
-    return docs, ys
-
-
-def train(
-    texts: Sequence[str],
-    labels: Sequence[bool],
-    options: Options | None = None,
-    *,
-    lexicon: dict[str, float] | None = None,
-    exceptions: Sequence[str] | None = None,
-) -> dict[str, Any]:
-    """Train on ``texts`` (``labels``: True = political); the model as a JSON-able dict.
-
-    Calibration and threshold come from out-of-fold predictions within these texts only.
-    """
-    docs, ys = prepare(texts, labels)
-    return _train_docs(
-        docs,
-        ys,
-        options or Options(),
-        LEXICON if lexicon is None else lexicon,
-        LEXICON_EXCEPTIONS if exceptions is None else exceptions,
-    )
-
-
-def _train_docs(
-    docs: list[list[str]],
-    ys: list[bool],
-    options: Options,
-    lexicon: dict[str, float],
-    exceptions: Sequence[str],
-) -> dict[str, Any]:
-    if sum(ys) == 0 or sum(ys) == len(ys):
-        raise ValueError("training needs political and non-political texts")
-    weights, bias = _fit(docs, ys, options)
-    model: dict[str, Any] = {
-        "format": FORMAT,
-        "bias": bias,
-        "calibration": {"scale": 1.0, "offset": 0.0},
-        "threshold": 0.5,
-        "weights": weights,
-        "lexicon": dict(sorted(lexicon.items())),
-        "lexicon_exceptions": list(exceptions),
-    }
-    # Out-of-fold scores within the training texts: calibration and threshold.
-    scores = [0.0] * len(ys)
-    for train_idx, test_idx in _stratified_folds(ys, options.calibration_folds, options.seed):
-        inner_w, inner_b = _fit([docs[i] for i in train_idx], [ys[i] for i in train_idx], options)
-        inner = Suggester({**model, "weights": inner_w, "bias": inner_b})
-        for i in test_idx:
-            scores[i] = inner.score(docs[i])
-    scale, offset = _platt(scores, ys)
-    probabilities = [_sigmoid(scale * s + offset) for s in scores]
-    model["calibration"] = {"scale": round(scale, 6), "offset": round(offset, 6)}
-    model["threshold"] = round(_best_threshold(probabilities, ys), 4)
-    return model
-
-
-def _fit(docs: list[list[str]], ys: list[bool], options: Options) -> tuple[dict[str, float], float]:
-    """Logistic regression over word presence, by SGD with AdaGrad steps and L2."""
-    stems = [_unique(f for f in map(feature, doc) if f is not None) for doc in docs]
-    counts: dict[str, int] = {}
-    for doc in stems:
-        for base in doc:
-            counts[base] = counts.get(base, 0) + 1
-    vocabulary = sorted(b for b, c in counts.items() if c >= options.min_count)
-    index = {b: i for i, b in enumerate(vocabulary)}
-    rows = [[index[b] for b in doc if b in index] for doc in stems]
-    targets = [1.0 if y else 0.0 for y in ys]
-    w = [0.0] * len(vocabulary)
-    g2 = [1e-6] * len(vocabulary)
-    positives = sum(targets)
-    bias = math.log(positives / (len(targets) - positives))
-    bias_g2 = 1e-6
-    rate, l2 = options.rate, options.l2
-    rng = random.Random(options.seed)  # noqa: S311 (reproducible shuffling, not secrets)
-    order = list(range(len(rows)))
-    for _ in range(options.epochs):
-        rng.shuffle(order)
-        for i in order:
-            row = rows[i]
-            z = bias
-            for j in row:
-                z += w[j]
-            g = _sigmoid(z) - targets[i]
-            bias_g2 += g * g
-            bias -= rate * g / math.sqrt(bias_g2)
-            for j in row:
-                gj = g + l2 * w[j]
-                g2[j] += gj * gj
-                w[j] -= rate * gj / math.sqrt(g2[j])
-    ranked = sorted(range(len(w)), key=lambda j: (-abs(w[j]), vocabulary[j]))
-    kept = sorted(ranked[: options.max_words], key=lambda j: vocabulary[j])
-    return {vocabulary[j]: round(w[j], 4) for j in kept if round(w[j], 4) != 0}, round(bias, 6)
-
-
-def _platt(scores: Sequence[float], ys: Sequence[bool]) -> tuple[float, float]:
-    """Fit p = sigmoid(a * score + b) by Newton's method (Platt's targets against overfit)."""
-    positives = sum(ys)
-    negatives = len(ys) - positives
-    hi, lo = (positives + 1) / (positives + 2), 1 / (negatives + 2)
-    targets = [hi if y else lo for y in ys]
-    a, b = 1.0, 0.0
-    for _ in range(50):
-        ga = gb = haa = hab = hbb = 0.0
-        for s, t in zip(scores, targets, strict=True):
-            p = _sigmoid(a * s + b)
-            d = p - t
-            v = max(p * (1 - p), 1e-12)
-            ga += d * s
-            gb += d
-            haa += v * s * s
-            hab += v * s
-            hbb += v
-        haa += 1e-9
-        hbb += 1e-9
-        det = haa * hbb - hab * hab
-        if det <= 0:
-            break
-        da = (hbb * ga - hab * gb) / det
-        db = (haa * gb - hab * ga) / det
-        a, b = a - da, b - db
-        if abs(da) < 1e-10 and abs(db) < 1e-10:
-            break
-    return a, b
-
-
-def _best_threshold(probabilities: Sequence[float], ys: Sequence[bool]) -> float:
-    """The probability cut with the best F1 (midway between neighbouring predictions)."""
-    ranked = sorted(zip(probabilities, ys, strict=True), key=lambda p: -p[0])
-    positives = sum(ys)
-    best_f1, best = -1.0, 0.5
-    tp = fp = 0
-    for k, (p, y) in enumerate(ranked):
-        tp += y
-        fp += not y
-        nxt = ranked[k + 1][0] if k + 1 < len(ranked) else 0.0
-        if nxt == p:
-            continue  # cut only between different probabilities
-        f1 = 2 * tp / (tp + fp + positives)
-        if f1 > best_f1:
-            best_f1, best = f1, (p + nxt) / 2
-    return best
-
-
-def _stratified_folds(
-    ys: Sequence[bool], folds: int, seed: int
-) -> list[tuple[list[int], list[int]]]:
-    """``folds`` (train, test) index splits with each class spread evenly, seeded."""
-    if folds < 2:
-        raise ValueError("need at least 2 folds")
-    rng = random.Random(seed)  # noqa: S311 (reproducible folds, not secrets)
-    fold_of = [0] * len(ys)
-    for cls in (True, False):
-        members = [i for i, y in enumerate(ys) if y == cls]
-        rng.shuffle(members)
-        for k, i in enumerate(members):
-            fold_of[i] = k % folds
-    return [
-        (
-            [i for i in range(len(ys)) if fold_of[i] != f],
-            [i for i in range(len(ys)) if fold_of[i] == f],
-        )
-        for f in range(folds)
-    ]
-
-
-def auc(scores: Sequence[float], ys: Sequence[bool]) -> float:
-    """Area under the ROC curve (ties count one half)."""
-    ranked = sorted(zip(scores, ys, strict=True), key=lambda p: p[0])
-    positives = sum(ys)
-    negatives = len(ys) - positives
-    if not positives or not negatives:
-        raise ValueError("AUC needs both classes")
-    rank_sum = 0.0
-    k = 0
-    while k < len(ranked):
-        end = k
-        while end < len(ranked) and ranked[end][0] == ranked[k][0]:
-            end += 1
-        mid_rank = (k + 1 + end) / 2
-        rank_sum += mid_rank * sum(1 for j in range(k, end) if ranked[j][1])
-        k = end
-    return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
-
-
-def cross_validate(
-    texts: Sequence[str],
-    labels: Sequence[bool],
-    folds: int = 5,
-    seed: int = 2017,
-    options: Options | None = None,
-) -> dict[str, Any]:
-    """Stratified k-fold cross-validation of the whole training procedure.
-
-    Each fold is scored by a model trained on the other folds, whose calibration and
-    threshold were chosen inside those training folds only. Reports the mean per-fold
-    AUC, precision and recall pooled over the folds (each at its own threshold), and the
-    mean threshold.
-    """
-    options = options or Options()
-    docs, ys = prepare(texts, labels)
-    aucs: list[float] = []
-    thresholds: list[float] = []
-    tp = fp = fn = 0
-    for train_idx, test_idx in _stratified_folds(ys, folds, seed):
-        model = _train_docs(
-            [docs[i] for i in train_idx],
-            [ys[i] for i in train_idx],
-            options,
-            LEXICON,
-            LEXICON_EXCEPTIONS,
-        )
-        suggester = Suggester(model)
-        probabilities = [suggester.probability(docs[i]) for i in test_idx]
-        truth = [ys[i] for i in test_idx]
-        aucs.append(auc(probabilities, truth))
-        thresholds.append(suggester.threshold)
-        for p, y in zip(probabilities, truth, strict=True):
-            flagged = p >= suggester.threshold
-            tp += flagged and y
-            fp += flagged and not y
-            fn += (not flagged) and y
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
-    return {
-        "auc": round(sum(aucs) / len(aucs), 4),
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "f1": round(2 * precision * recall / (precision + recall), 4) if tp else 0.0,
-        "threshold": round(sum(thresholds) / len(thresholds), 4),
-        "auc_per_fold": [round(a, 4) for a in aucs],
-        "folds": folds,
-        "seed": seed,
-        "texts": len(ys),
-        "political": sum(ys),
-    }
-
-
-# --- data and command line -------------------------------------------------------------------
-
-
-def load_data(path: Path) -> tuple[list[str], list[bool]]:
-    """Texts and labels from ``{"political": [...], "not_political": [...]}``."""
-    with path.open(encoding="utf-8") as f:
-        data = json.load(f)
-    if not isinstance(data, dict) or not all(
-        isinstance(data.get(k), list) and all(isinstance(t, str) for t in data[k])
-        for k in ("political", "not_political")
-    ):
-        raise ValueError(f"{path}: expected lists of texts under 'political' and 'not_political'")
-    political: list[str] = data["political"]
-    other: list[str] = data["not_political"]
-    return political + other, [True] * len(political) + [False] * len(other)
-
-
-def _training_date() -> str:
-    """Today (UTC), or SOURCE_DATE_EPOCH's date for byte-identical rebuilds."""
-    epoch = os.environ.get("SOURCE_DATE_EPOCH")
-    moment = (
-        datetime.datetime.fromtimestamp(int(epoch), datetime.UTC)
-        if epoch
-        else datetime.datetime.now(datetime.UTC)
-    )
-    return moment.date().isoformat()
-
-
-def build_model(data: Path, folds: int = 5, seed: int = 2017) -> dict[str, Any]:
-    """The shipped model: trained on all of ``data``, with its cross-validated metrics."""
-    texts, labels = load_data(data)
-    options = Options()
-    metrics = cross_validate(texts, labels, folds=folds, seed=seed, options=options)
-    model = train(texts, labels, options)
-    model["metadata"] = {
-        "source": SOURCE,
-        "licence": LICENCE,
-        "trained": _training_date(),
-        "texts": metrics["texts"],
-        "political": metrics["political"],
-        "vocabulary_size": len(model["weights"]),
-        "lexicon_size": len(model["lexicon"]),
-        "threshold": model["threshold"],
-        "cross_validation": metrics,
-        "method": (
-            "logistic regression over word presence (SGD, AdaGrad, L2) plus a hand-written "
-            "lexicon; Platt calibration and F1-best threshold from out-of-fold predictions"
-        ),
-        "options": {
-            "epochs": options.epochs,
-            "rate": options.rate,
-            "l2": options.l2,
-            "min_count": options.min_count,
-            "max_words": options.max_words,
-            "calibration_folds": options.calibration_folds,
-            "seed": options.seed,
-        },
-    }
-    return model
-
-
-def _metrics_line(metrics: dict[str, Any]) -> str:
-    return (
-        f"AUC {metrics['auc']:.4f}  precision {metrics['precision']:.4f}  "
-        f"recall {metrics['recall']:.4f}  F1 {metrics['f1']:.4f}  "
-        f"at threshold {metrics['threshold']:.4f}  "
-        f"({metrics['folds']}-fold stratified cross-validation, {metrics['texts']} texts)"
-    )
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m workflows.classify", description="Train or evaluate the suggester."
-    )
-    commands = parser.add_subparsers(dest="command", required=True)
-    train_cmd = commands.add_parser("train", help="train on all texts and write the model")
-    evaluate_cmd = commands.add_parser("evaluate", help="print cross-validated metrics")
-    for cmd in (train_cmd, evaluate_cmd):
-        cmd.add_argument("--data", type=Path, required=True, help="de-AT.json style texts")
-        cmd.add_argument("--folds", type=int, default=5)
-        cmd.add_argument("--seed", type=int, default=2017)
-    train_cmd.add_argument("--out", type=Path, default=MODEL_PATH)
-    args = parser.parse_args(argv)
-    started = time.perf_counter()
-    if args.command == "evaluate":
-        texts, labels = load_data(args.data)
-        print(_metrics_line(cross_validate(texts, labels, folds=args.folds, seed=args.seed)))
-        return 0
-    model = build_model(args.data, folds=args.folds, seed=args.seed)
-    text = json.dumps(model, ensure_ascii=False, sort_keys=True, indent=1)
-    args.out.write_text(text + "\n", encoding="utf-8")
-    print(_metrics_line(model["metadata"]["cross_validation"]))
-    print(
-        f"wrote {args.out} ({len(text.encode()) // 1024} KiB, "
-        f"{model['metadata']['vocabulary_size']} words, threshold {model['threshold']}) "
-        f"in {time.perf_counter() - started:.1f} s"
-    )
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
