@@ -13,7 +13,7 @@ from tests.conftest import require_or_skip
 from tools.classifier.cli import LICENCE, load_data, main
 from tools.classifier.evaluation import auc, cross_validate
 from tools.classifier.training import train
-from workflows.classify import MODEL_PATH, Suggester
+from workflows.classify.suggester import MODEL_PATH, Suggester
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "classifier" / "de-AT.json"
 

@@ -13,7 +13,7 @@ from typing import Any
 
 from tools.classifier.evaluation import cross_validate
 from tools.classifier.training import Options, train
-from workflows.classify import MODEL_PATH
+from workflows.classify.suggester import MODEL_PATH
 
 LICENCE = "MIT, ProPublica (see LICENSE-propublica)"
 SOURCE = (

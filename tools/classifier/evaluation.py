@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from tools.classifier.training import Options, prepare, stratified_folds, train_docs
-from workflows.classify import LEXICON, LEXICON_EXCEPTIONS, Suggester
+from workflows.classify.lexicon import LEXICON, LEXICON_EXCEPTIONS
+from workflows.classify.suggester import Suggester
 
 
 def auc(scores: Sequence[float], ys: Sequence[bool]) -> float:

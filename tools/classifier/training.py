@@ -1,7 +1,7 @@
 """Training the suggester: logistic regression by SGD, Platt calibration, F1-best threshold.
 
 Plain Python (standard library only), deterministic for a given seed. The model it makes
-is the JSON-able dict that ``workflows.classify.Suggester`` reads.
+is the JSON-able dict that ``workflows.classify.suggester.Suggester`` reads.
 """
 
 from __future__ import annotations
@@ -12,16 +12,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from workflows.classify import (
-    FORMAT,
-    LEXICON,
-    LEXICON_EXCEPTIONS,
-    Suggester,
-    feature,
-    sigmoid,
-    tokenize,
-    unique,
-)
+from workflows.classify.lexicon import LEXICON, LEXICON_EXCEPTIONS, feature
+from workflows.classify.suggester import FORMAT, Suggester, sigmoid
+from workflows.classify.text import tokenize, unique
 
 
 @dataclass(frozen=True)

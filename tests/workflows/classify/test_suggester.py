@@ -1,27 +1,19 @@
-"""The classification suggester: tokenizer, lexicon, suggestions, the shipped model file."""
+"""The suggester: suggestions, the shipped model file, a runtime of the standard library only."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 import re
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from workflows import classify
-from workflows.classify import (
-    LEXICON,
-    LEXICON_EXCEPTIONS,
-    MODEL_PATH,
-    Lexicon,
-    Suggester,
-    Suggestion,
-    feature,
-    stem,
-    tokenize,
-)
+from workflows.classify.suggester import MAX_TERMS, MODEL_PATH, Suggester, Suggestion
+from workflows.classify.text import tokenize
 
 POLITICAL = "Am Sonntag ist Gemeinderatswahl: Gehen Sie wählen!"
 COMMERCIAL = "20% Rabatt auf alle Sneaker, nur dieses Wochenende"
@@ -30,105 +22,6 @@ COMMERCIAL = "20% Rabatt auf alle Sneaker, nur dieses Wochenende"
 @pytest.fixture(scope="module")
 def suggester() -> Suggester:
     return Suggester.load()
-
-
-# --- tokenizer ---------------------------------------------------------------------------
-
-
-def test_tokenize_lowercases_and_keeps_umlauts() -> None:
-    assert tokenize("Bürgermeisterin ÖFFNET Äpfel") == ["bürgermeisterin", "öffnet", "äpfel"]
-
-
-def test_tokenize_folds_sharp_s_like_swiss_spelling() -> None:
-    assert tokenize("Straße und Strasse, GROSSE Größe") == [
-        "strasse",
-        "strasse",
-        "grosse",
-        "grösse",
-    ]
-
-
-def test_tokenize_normalizes_unicode() -> None:
-    decomposed = "Wa\u0308hlen"  # "a" + combining diaeresis
-    assert tokenize(decomposed) == ["wählen"]
-
-
-def test_tokenize_drops_urls_mentions_numbers_short_and_stop_words() -> None:
-    text = (
-        "Jetzt 20% sparen: https://shop.example.com/sale?x=1 www.example.de bit.ly/3xYz "
-        "spoe.at info@example.org @shopname am 3.5. ab 19,99 € - z. B. bei uns!"
-    )
-    assert tokenize(text) == ["sparen"]
-
-
-def test_tokenize_splits_hashtags_from_digits() -> None:
-    assert tokenize("#Wahl2017 #NRW17 #Gemeinderatswahl") == ["wahl", "nrw", "gemeinderatswahl"]
-
-
-def test_tokenize_joins_gender_forms() -> None:
-    assert tokenize("Bürger*innen, Lehrer:innen und Wähler_innen") == [
-        "bürgerinnen",
-        "lehrerinnen",
-        "wählerinnen",
-    ]
-
-
-def test_tokenize_keeps_meaningful_short_words() -> None:
-    assert tokenize("Die EU, die UN und die SP - ab zu so") == ["eu", "un", "sp"]
-
-
-def test_tokenize_handles_empty_and_non_latin_text() -> None:
-    assert tokenize("") == []
-    assert tokenize("123 !!! 😀") == []
-    assert tokenize("Ελλάδα") == ["ελλάδα"]
-
-
-def test_stem_strips_one_inflection_ending() -> None:
-    assert stem("wohnungen") == stem("wohnung") == "wohnung"
-    assert stem("schulen") == stem("schule") == "schul"
-    assert stem("kindern") == "kinder"
-    assert stem("diskussion") == "diskussion"  # no "-n" after a vowel
-    assert stem("status") == "status"
-    assert stem("wahl") == "wahl"  # stems keep four letters
-
-
-def test_names_places_and_parties_are_never_learned() -> None:
-    for word in ("kurz", "kurze", "hamburg", "hamburger", "österreich", "oktober", "spd", "orf"):
-        assert feature(word) is None, word
-    assert feature("wohnungen") == "wohnung"
-
-
-# --- lexicon -----------------------------------------------------------------------------
-
-
-def test_lexicon_matches_compounds_by_prefix_and_suffix() -> None:
-    lexicon = Lexicon(LEXICON, LEXICON_EXCEPTIONS)
-    for word in (
-        "gemeinderatswahl",
-        "bundestagswahlen",
-        "volksabstimmung",
-        "wahlkampfauftakt",
-        "stadträtin",
-        "oberbürgermeisterin",
-        "gesundheitspolitik",
-        "kantonsrat",
-        "spitzenkandidatin",
-    ):
-        assert lexicon.weight(word) == classify.STRONG, word
-    assert lexicon.weight("klimaschutzgesetz") == classify.MEDIUM
-    assert lexicon.weight("wahl") == classify.WEAK  # "die beste Wahl" is not political
-
-
-def test_lexicon_exceptions_and_unrelated_words_weigh_nothing() -> None:
-    lexicon = Lexicon(LEXICON, LEXICON_EXCEPTIONS)
-    for word in ("auswahl", "farbauswahl", "durchwahl", "preispolitik", "initiative", "sneaker"):
-        assert lexicon.weight(word) == 0.0, word
-
-
-def test_lexicon_patterns_are_normalized_words() -> None:
-    for pattern in (*LEXICON, *LEXICON_EXCEPTIONS):
-        assert re.fullmatch(r"\*?[^\W\d_]+\*?", pattern), pattern
-        assert tokenize(pattern.strip("*")) == [pattern.strip("*")], pattern
 
 
 # --- suggestions -------------------------------------------------------------------------
@@ -192,7 +85,7 @@ def test_terms_are_pushing_words_strongest_first_at_most_eight(suggester: Sugges
         "Parlament, der Landtag, der Bundestag, die Abstimmung, das Referendum, die Koalition."
     )
     suggestion = suggester.suggest(text)
-    assert len(suggestion.terms) == classify.MAX_TERMS
+    assert len(suggestion.terms) == MAX_TERMS
     weights = dict(suggester.contributions(tokenize(text)))
     pushes = [weights[t] for t in suggestion.terms]
     assert all(w > 0 for w in pushes)
@@ -255,3 +148,23 @@ def test_other_files_are_refused(tmp_path: Path) -> None:
     path.write_text(json.dumps({"format": "something else"}), encoding="utf-8")
     with pytest.raises(ValueError, match="model"):
         Suggester.load(path)
+
+
+# --- what the runtime loads ----------------------------------------------------------------
+
+
+def test_the_runtime_imports_only_the_standard_library() -> None:
+    code = (
+        "import json, sys\n"
+        "before = set(sys.modules)\n"
+        "import workflows.classify.suggester\n"
+        "print(json.dumps(sorted({m.split('.')[0] for m in set(sys.modules) - before})))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=Path(__file__).resolve().parents[3],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert set(json.loads(loaded)) - sys.stdlib_module_names == {"workflows"}
