@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from workflows.classify import Suggester
+from workflows.classify.suggester import Suggester
 
 
 @functools.cache

@@ -39,7 +39,7 @@ from app.models import Checklist, Role, utcnow
 from app.reviews import service as reviews
 from tools.sandbox_accounts import register_sandbox_accounts
 from workflows.checks import Category, evaluate_all
-from workflows.classify import Suggestion
+from workflows.classify.suggester import Suggestion
 
 PASSWORD = secrets.token_urlsafe(24)
 AD: dict[str, Any] = {

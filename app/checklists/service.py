@@ -20,7 +20,7 @@ from app.meta import cleanup
 from app.models import AdImage, Checklist, Submission, User
 from workflows import delivery, policy
 from workflows.checks import SOCIAL_ISSUES, Category, CheckResult, evaluate_all
-from workflows.classify import Suggestion
+from workflows.classify.suggester import Suggestion
 from workflows.delivery import ALL_PLACEMENTS, Budget, BudgetType, Placement, Schedule
 from workflows.machine import Event, State
 

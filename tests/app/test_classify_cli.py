@@ -8,7 +8,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 
 from app.suggester import classify_command, get_suggester
-from workflows.classify import Suggester
+from workflows.classify.suggester import Suggester
 
 POLITICAL = "Am Sonntag ist Gemeinderatswahl: Gehen Sie wählen!"
 COMMERCIAL = "20% Rabatt auf alle Sneaker, nur dieses Wochenende"
