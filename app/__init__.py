@@ -76,7 +76,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     inputs.init_app(app)
     csrf.init_app(app)
 
-    from app import admin, api, audits, auth, checklists, main, metrics, reviews
+    from app import admin, api, auditors, auth, checklists, main, metrics, reviews
 
     auth.init_app(app)
     api.init_app(app)
@@ -84,7 +84,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     checklists.init_app(app)
     reviews.init_app(app)
     admin.init_app(app)
-    audits.init_app(app)
+    auditors.init_app(app)
     metrics.init_app(app)
     errors.init_app(app)
 

@@ -116,7 +116,7 @@ DEFAULTS: dict[str, Any] = {
     "IDEMPOTENCY_TTL_HOURS": 24,
     "RATELIMIT_HEADERS_ENABLED": True,
     # The audit log: days each class of event is kept before `flask audit purge` may clear its
-    # content (app.audits.kinds names the classes; "integrity" events are never cleared).
+    # content (app.audit.kinds names the classes; "integrity" events are never cleared).
     # `audit verify` reports a purge that kept a class for fewer days than configured here.
     "AUDIT_RETENTION_DAYS": {"reads": 365, "security": 730, "evidence": 3650},
     # An Ed25519 private key (PEM, `flask audit keygen`) that signs checkpoints, export

@@ -49,7 +49,7 @@ from sqlmodel import Session, col
 from werkzeug.wrappers import Response
 
 from app import audit, config, db
-from app.audits.dashboard import REFUSED, SEND_BLOCKED
+from app.audit.kinds import CHECKLIST_REFUSED, SEND_BLOCKED
 from app.auth.access import public
 from app.meta import throttle
 from app.models import AdAccount, AuditCheckpoint, AuditEvent, Checklist, Submission, utcnow
@@ -63,7 +63,7 @@ SUBMISSION_STATES = tuple(s.value for s in State if s not in (State.DRAFT, State
 # The worker's failed attempts: a retry (transient error, attempts left) or the final failure.
 # Both carry Meta's error as the worker recorded it (app.meta.worker: _failed_attempt).
 META_ERROR_KINDS = ("checklist.retry", "checklist.fail")
-COUNTED_KINDS = (REFUSED, SEND_BLOCKED, *META_ERROR_KINDS)
+COUNTED_KINDS = (CHECKLIST_REFUSED, SEND_BLOCKED, *META_ERROR_KINDS)
 # The label of an absent code or subcode: no answer from Meta (timeout, dropped connection).
 NONE = "none"
 BATCH = 1_000
@@ -89,7 +89,7 @@ class Tally:
         data = json.loads(raw) if raw is not None else None  # None: cleared by a purge
         if not isinstance(data, dict):
             return
-        if kind == REFUSED:
+        if kind == CHECKLIST_REFUSED:
             # As on the auditors' dashboard: a refused submit, not a refused approval or edit.
             if data.get("event") == "submit":
                 self.blocked.update(("submit", step) for step in _steps(data.get("unmet")))

@@ -206,7 +206,7 @@ class AuditEvent(SQLModel, table=True):
     hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     # SHA-256 of ``data`` as stored: the hash covers this, so a cleared body still verifies.
     body_hash: str = Field(sa_column=Column(String(64), nullable=False))
-    # The retention class (app.audits.kinds) when the event was appended.
+    # The retention class (app.audit.kinds) when the event was appended.
     retention: str = Field(sa_column=Column(String(16), nullable=False))
     purge_id: int | None = Field(
         default=None,
@@ -215,7 +215,7 @@ class AuditEvent(SQLModel, table=True):
 
 
 class AuditCheckpoint(SQLModel, table=True):
-    """The chain's head at one moment, signed when a key is configured (see app.audits.integrity).
+    """The chain's head at one moment, signed when a key is configured (see app.audit.integrity).
 
     The head is always an ``audit.checkpoint`` event, which is never purged, so a checkpoint
     can be checked against the chain for as long as the installation lives.
@@ -251,7 +251,7 @@ class AuditSeal(SQLModel, table=True):
 
 
 class AuditPurge(SQLModel, table=True):
-    """One purge: its authorization, signed with the audit key (see app.audits.retention).
+    """One purge: its authorization, signed with the audit key (see app.audit.retention).
 
     ``statement`` is the canonical JSON that was signed: the purge's id and time, the
     retention days and cutoff of each class it cleared, and how many bodies it cleared.

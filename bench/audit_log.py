@@ -7,11 +7,11 @@
 A fresh database each run: on SQLite a file in a temporary folder (``sqlite``) or the path
 given (which must not exist yet); on PostgreSQL a schema of its own in the database given,
 dropped at the end (``--keep`` keeps it). ``--existing`` measures a database as it is, e.g.
-one filled by ``flask --app wsgi audit generate 1000000 --yes`` with its defaults (a scratch
+one filled by ``bench/audit_generate.py 1000000 --yes`` with its defaults (a scratch
 database: the run adds an auditor account and its own events).
 
-The events are made by ``app.audits.generate.events``, the function behind ``flask audit
-generate``, with its defaults (20,000 checklists, 500 users, 730 days). Every page and API
+The events are made by ``tools.synthetic_audit.events`` (as by ``bench/audit_generate.py``),
+with its defaults (20,000 checklists, 500 users, 730 days). Every page and API
 call goes through the whole app (a signed-in auditor, a bearer token) and, as in production,
 appends its own ``audit.read`` event. Export, verification and the offline check of an
 export each run in a process of their own, whose peak RSS GNU time reports (/usr/bin/time).
@@ -73,10 +73,11 @@ from sqlmodel import col
 
 from app import audit
 from app.api import tokens
-from app.audits import generate, query
+from app.audit import query, verification
 from app.auth.accounts import create_user
 from app.db import alembic_config, new_session, transaction
 from app.models import AuditEvent, Role, utcnow
+from tools import synthetic_audit
 
 CHECKLISTS, USERS, DAYS = 20_000, 500, 730
 # A new account each run, with a password that is never shown (also with --existing).
@@ -267,10 +268,12 @@ def bench(args: argparse.Namespace, db: Database, tmp: Path) -> dict[str, Any]:
     if not args.existing:
         print(f"generating {args.events} events …", flush=True)
         started = time.perf_counter()
-        made = generate.events(eng, args.events, checklists=CHECKLISTS, users=USERS, days=DAYS)
+        made = synthetic_audit.events(
+            eng, args.events, checklists=CHECKLISTS, users=USERS, days=DAYS
+        )
         gen_s = time.perf_counter() - started
         started = time.perf_counter()
-        generate.analyze(eng)
+        synthetic_audit.analyze(eng)
         analyze_s = time.perf_counter() - started
         results["generate"] = {
             "events": made,
@@ -411,11 +414,11 @@ def bench(args: argparse.Namespace, db: Database, tmp: Path) -> dict[str, Any]:
             "verify", [flask, "--app", "wsgi", "audit", "verify", "--no-progress"], env, ROOT
         )
     )
-    offline = [python, "-m", "app.audits.evidence", str(out / "audit.csv")]
-    runs.append(run_measured("check-export offline (app.audits.evidence)", offline, env, ROOT))
+    offline = [python, "-m", "app.auditors.evidence", str(out / "audit.csv")]
+    runs.append(run_measured("check-export offline (app.auditors.evidence)", offline, env, ROOT))
 
     timed_verify = run_measured(
-        "verify: audit.verify() timed in its process (--time-verify)",
+        "verify: verify() timed in its process (--time-verify)",
         [python, str(Path(__file__).resolve()), "--time-verify"], env, ROOT,
     )  # fmt: skip
     runs.append(timed_verify)
@@ -438,7 +441,7 @@ def bench(args: argparse.Namespace, db: Database, tmp: Path) -> dict[str, Any]:
             "floor_s": round(floor_s, 3),
             "ratio": round(verify["seconds"] / floor_s, 2),
             "single_process_ratio": round(verify["single_process_seconds"] / floor_s, 2),
-            "note": "audit.verify()'s best of three runs in one process (the app created, not"
+            "note": "verify()'s best of three runs in one process (the app created, not"
             " counted) over the SHA-256 floor; its peak RSS is the process above, children"
             " included (GNU time reports the largest process of the tree)",
         }
@@ -477,7 +480,7 @@ def sha256_floor(events: int, size: int, repeat: int = 3) -> float:
 
 
 def time_verify(repeat: int = 3) -> dict[str, Any]:
-    """``--time-verify``: audit.verify() in this process (configured by the environment).
+    """``--time-verify``: verify() in this process (configured by the environment).
 
     The best of ``repeat`` runs as it chooses its processes, then the best of ``repeat`` in
     one process, each with the CPU seconds it took (its children's included); printed as
@@ -488,12 +491,12 @@ def time_verify(repeat: int = 3) -> dict[str, Any]:
     eng: Engine = create_app().extensions["adgate.db"]
     with eng.connect() as conn:
         span = conn.execute(select(func.max(col(AuditEvent.seq)))).scalar_one() or 0
-    out: dict[str, Any] = {"workers": audit.workers_for(eng, span)}
+    out: dict[str, Any] = {"workers": verification.workers_for(eng, span)}
     for name, workers in (("seconds", None), ("single_process_seconds", 1)):
         best, cpu = float("inf"), float("inf")
         for _ in range(repeat):
             started, times = time.perf_counter(), os.times()
-            result = audit.verify(eng, workers=workers)
+            result = verification.verify(eng, workers=workers)
             best = min(best, time.perf_counter() - started)
             after = os.times()
             cpu = min(cpu, sum(after[:4]) - sum(times[:4]))
@@ -546,7 +549,7 @@ def table(results: dict[str, Any]) -> str:
     )
     if ratio := results.get("verify_vs_sha256"):
         lines.append(
-            f"verify_vs_sha256: {ratio['ratio']}x (audit.verify() {ratio['seconds']} s in "
+            f"verify_vs_sha256: {ratio['ratio']}x (verify() {ratio['seconds']} s in "
             f"{ratio['workers']} processes; in one: {ratio['single_process_seconds']} s, "
             f"{ratio['single_process_ratio']}x)"
         )
@@ -570,7 +573,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, help="the JSON results (default bench/results/…)")
     parser.add_argument(
         "--time-verify", action="store_true",
-        help="(run by the benchmark) time audit.verify() on the database the environment names",
+        help="(run by the benchmark) time verify() on the database the environment names",
     )  # fmt: skip
     args = parser.parse_args(argv)
     if args.time_verify:

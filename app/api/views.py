@@ -27,7 +27,8 @@ from app.api import schemas as s
 from app.api.auth import caller, public, rate_key, requires
 from app.api.problems import MEDIA_TYPE, ApiProblem
 from app.api.spec import document, operation
-from app.audits import query as audit_query
+from app.audit import query as audit_query
+from app.audit import verification
 from app.auth import limiter, secondfactor, twofactor
 from app.checklists import gate, images, service
 from app.checklists.views import FACEBOOK_2FA_WORDING
@@ -784,7 +785,7 @@ def _event_out(e: AuditEvent) -> s.AuditEventOut:
 @requires("audit:read", Role.AUDITOR)
 def audit_verify() -> s.VerifyOut:
     """Walk the whole hash chain now (streamed); ok, or the first broken event."""
-    result = audit.verify(engine())
+    result = verification.verify(engine())
     audit.defer("audit.verified", data={"ok": result.ok, "events": result.events, "via": "api"})
     return s.VerifyOut(
         ok=result.ok,

@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from app import db
 from app.api.tokens import MAX_LIFETIME
-from app.audits import kinds
+from app.audit import kinds
 from app.auth.access import public, roles_required
 from app.auth.views import safe_next
 from app.main import bp

@@ -39,7 +39,7 @@ from sqlmodel import Session, col
 
 from app import audit
 from app.admin import ad_accounts as ad_account_service
-from app.audits import integrity
+from app.audit import integrity
 from app.checklists import gate
 from app.db import is_sqlite, transaction
 from app.meta import WORKER, cleanup, follow, throttle

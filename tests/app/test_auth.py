@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlmodel import col
 from werkzeug import security
 
-from app import audit
+from app.audit import verification
 from app.db import engine, transaction
 from app.models import AuditEvent
 from tests.conftest import PASSWORD, AuthActions, UserFactory, csrf_token
@@ -210,7 +210,7 @@ def test_every_event_so_far_verifies(
     csrf_token(client, "/")
     auth.logout()
     with app.app_context():
-        result = audit.verify(engine())
+        result = verification.verify(engine())
     assert result.ok
     # created, recovery codes made, failed, login, logout
     assert [e.kind for e in events(app)] == [

@@ -407,7 +407,7 @@ def test_ad_accounts_cli_and_admin_page(cast: Cast, app: Flask) -> None:
 
 
 def test_every_event_of_the_story_verifies(cast: Cast, app: Flask) -> None:
-    from app import audit
+    from app.audit import verification
     from app.db import engine
 
     checklist_id = cast.create()
@@ -415,7 +415,7 @@ def test_every_event_of_the_story_verifies(cast: Cast, app: Flask) -> None:
     cast.approve(checklist_id)
     cast.submit(checklist_id)
     with app.app_context():
-        assert audit.verify(engine()).ok
+        assert verification.verify(engine()).ok
 
 
 def test_an_approval_counts_only_for_the_version_the_reviewer_was_shown(cast: Cast) -> None:

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, col
 
 from app import audit
-from app.audits.dashboard import Period, summarize
+from app.auditors.dashboard import Period, summarize
 from app.config import UnsafeConfigError
 from app.db import head_revision, transaction
 from app.meta.sandbox_rules import RATE_LIMITS

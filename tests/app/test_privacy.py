@@ -20,7 +20,7 @@ from sqlmodel import SQLModel, col
 from werkzeug.security import check_password_hash
 
 from app import audit
-from app.audits import kinds
+from app.audit import kinds, verification
 from app.auth.erasure import ErasureError, erase
 from app.db import engine, transaction
 from app.models import (
@@ -95,9 +95,9 @@ def places_holding(app: Flask, *needles: str) -> list[str]:
     return found
 
 
-def chain_ok(app: Flask) -> audit.VerifyResult:
+def chain_ok(app: Flask) -> verification.VerifyResult:
     with app.app_context():
-        return audit.verify(engine())
+        return verification.verify(engine())
 
 
 # --- erasing a person --------------------------------------------------------------------

@@ -17,7 +17,7 @@ from flask import Flask
 from sqlalchemy import Engine, select, text
 from sqlmodel import col
 
-from app import audit
+from app.audit import verification
 from app.db import engine, transaction
 from app.meta import follow
 from app.meta.gateway import AdStatus
@@ -121,7 +121,7 @@ def test_two_workers_never_send_the_same_submission(
     claimed_by = {submission_of(app, i).claimed_by for i in ids}
     assert claimed_by <= {"worker-1", "worker-2"}
     with app.app_context():
-        assert audit.verify(engine()).ok
+        assert verification.verify(engine()).ok
 
 
 def test_a_worker_whose_claim_was_taken_over_stops(

@@ -10,7 +10,7 @@ import pytest
 from flask import Flask
 from playwright.sync_api import BrowserContext, Page, expect
 
-from app.audits import evidence
+from app.auditors import evidence
 from tests.app.conftest import CH_AD
 from tests.browser.helpers import (
     check_page_under_csp,

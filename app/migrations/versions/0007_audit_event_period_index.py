@@ -1,6 +1,6 @@
 """Audit events by period: an index on (occurred_at, seq) instead of occurred_at alone.
 
-A period far back in the log is found by the seq range its events lie in (``app.audits.
+A period far back in the log is found by the seq range its events lie in (``app.audit.
 query``): the smallest and largest seq of the period come out of this index alone. It
 serves every query the index on occurred_at served.
 

@@ -3,7 +3,7 @@
 Each event gets ``body_hash`` (the SHA-256 of its ``data``), its retention class and the
 purge that cleared its body, if one did; ``data`` may become NULL. Events appended from
 now on hash ``body_hash`` and the retention class instead of ``data`` (the second
-envelope, ``app.audit_chain.envelope_v2_text``). The events already in the log keep their
+envelope, ``app.audit.chain.envelope_v2_text``). The events already in the log keep their
 hashes, so that checkpoints exported before still match: this migration appends one
 ``audit.format`` event that records where the old format ends, a digest over every old
 event's seq, hash and second-format hash, and the seals of the segments purged until now
@@ -30,8 +30,8 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-from app import audit_chain
-from app.audits import kinds
+from app.audit import chain as audit_chain
+from app.audit import kinds
 from app.models import UTCDateTime
 
 revision: str = "0010"

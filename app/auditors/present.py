@@ -12,7 +12,7 @@ from flask_babel import gettext as _
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from app.audits import kinds
+from app.audit import kinds
 from app.checklists.steps import LABELS as STEP_LABELS
 from app.checklists.steps import STATE_LABELS
 from app.models import ApiToken, AuditEvent, User

@@ -5,7 +5,7 @@ export stops there, so it is a consistent snapshot), the file's size and SHA-256
 signed when a signing key is configured. Each line carries the event's own fields, its
 ``prev_hash``, ``hash``, ``body_hash`` and retention class (and the purge that cleared its
 body, if one did), so a changed line is found by recomputing the line's hash as well as
-by the file's digest (``app.audits.evidence``).
+by the file's digest (``app.auditors.evidence``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from typing import IO, Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from app.audits import query, signing
+from app.audit import query, signing
 from app.models import AuditEvent
 
 FORMAT = "adgate-audit-export/1"

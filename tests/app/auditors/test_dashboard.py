@@ -18,8 +18,8 @@ from sqlmodel import col
 
 from app import audit
 from app.admin.ad_accounts import add as add_ad_account
-from app.audits import charts
-from app.audits.charts import bar_chart
+from app.auditors import charts
+from app.auditors.charts import bar_chart
 from app.db import transaction
 from app.models import AdAccount, AuditEvent, utcnow
 from tests.app.conftest import Cast, signed_in

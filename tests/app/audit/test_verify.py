@@ -1,7 +1,7 @@
 """Verification's fast walk: byte for byte ``audit.envelope``, and the plain walk's verdicts.
 
 The plain walk (SQLAlchemy rows, datetimes, ``audit.envelope`` per event) is kept here as
-the reference: on both databases, in one process and in several, ``audit.verify`` must find
+the reference: on both databases, in one process and in several, ``verification.verify`` must find
 the same first bad event for the same reason, and the same count and head.
 """
 
@@ -22,11 +22,12 @@ from hypothesis import strategies as st
 from sqlalchemy import Connection, Engine, make_url, select, text, update
 from sqlmodel import col
 
-from app import audit, audit_chain
-from app.audits import generate
+from app import audit
+from app.audit import chain, verification
 from app.db import engine, transaction
 from app.models import AuditEvent
-from tests.app.legacy_audit import write_legacy_log
+from tests.app.audit.legacy import write_legacy_log
+from tools import synthetic_audit
 
 
 def _eng(app: Flask) -> Engine:
@@ -34,21 +35,21 @@ def _eng(app: Flask) -> Engine:
         return engine()
 
 
-def reference_verify(eng: Engine) -> audit.VerifyResult:
+def reference_verify(eng: Engine) -> verification.VerifyResult:
     """The plain walk over SQLAlchemy rows and ``audit.envelope``/``envelope_v2``.
 
     What the walk is given (the format change's record, each purge's checked
-    authorization) is read as ``audit.verify`` reads it.
+    authorization) is read as ``verification.verify`` reads it.
     """
     with eng.connect() as conn:
-        legacy = audit._legacy(conn)
-        purges = audit._purges(conn, audit.Trust())
+        legacy = verification._legacy(conn)
+        purges = verification._purges(conn, verification.Trust())
         rows = conn.execute(select(*audit.CHAIN_COLUMNS).order_by(col(AuditEvent.seq))).all()
     seals = legacy.seals
     heads = {up_to: head for up_to, head, _, _ in seals}
     sealed_to = seals[-1][0] if seals else 0
     kept, kept_digest = 0, hashlib.sha256()
-    digest = audit_chain.LegacyDigest()
+    digest = chain.LegacyDigest()
     attested: set[tuple[int, str]] = set()
     cleared: dict[int, list[int]] = {}
     prev, count, last_seq = audit.GENESIS, 0, 0
@@ -87,7 +88,7 @@ def reference_verify(eng: Engine) -> audit.VerifyResult:
         if reason is None and seq in heads and heads.pop(seq) != stored:
             reason = "the event differs from the seal of a purged segment"
         if reason is not None:
-            return audit.VerifyResult(False, count, prev, first_bad_event=seq, reason=reason)
+            return verification.VerifyResult(False, count, prev, first_bad_event=seq, reason=reason)
         if seq <= sealed_to:
             kept += 1
             kept_digest.update(audit.kept_line(seq, stored))
@@ -104,7 +105,7 @@ def reference_verify(eng: Engine) -> audit.VerifyResult:
     if (
         problem is None
         and legacy.to
-        and (audit_chain.LegacyDigest.combine(digest.chunks) != legacy.digest)
+        and (chain.LegacyDigest.combine(digest.chunks) != legacy.digest)
     ):
         problem = (legacy.to + 1, "the events before the format change differ from the digest "
                    "it recorded")  # fmt: skip
@@ -117,9 +118,9 @@ def reference_verify(eng: Engine) -> audit.VerifyResult:
         elif unattested := [s[0] for s in seals if (s[0], s[1]) not in attested]:
             problem = (up_to, f"the seal up to event {unattested[0]} is not attested in the chain")
     if problem is not None:
-        return audit.VerifyResult(False, count, prev, first_bad_event=problem[0],
+        return verification.VerifyResult(False, count, prev, first_bad_event=problem[0],
                                   reason=problem[1])  # fmt: skip
-    return audit.VerifyResult(True, count, prev)
+    return verification.VerifyResult(True, count, prev)
 
 
 # --- the envelope from the stored text ----------------------------------------
@@ -167,16 +168,16 @@ def test_the_envelope_from_the_stored_text_is_the_envelope(
     }  # fmt: skip
     expected = audit.envelope(seq=seq, occurred_at=at, **fields)
     for stored, padded in zip(_stored_texts(at), (False, True), strict=True):
-        time_text = audit_chain.stored_time(stored, padded=padded)
+        time_text = chain.stored_time(stored, padded=padded)
         assert time_text is not None
-        assert audit_chain.envelope_text(seq=seq, at=time_text, **fields) == expected
+        assert chain.envelope_text(seq=seq, at=time_text, **fields) == expected
         # The walk's lean loop and its full check agree with it too.
         body = audit.body_hash(fields["data"])
         row = (seq, stored, actor_type, actor_id, kind, subject_type, subject_id,
                fields["data"], request_id, prev_hash,
                hashlib.sha256(expected.encode()).hexdigest(), body, "evidence", None)  # fmt: skip
         for sealed_to in (0, seq):
-            walked = audit_chain.walk(
+            walked = chain.walk(
                 [[row]], start=(seq - 1, prev_hash), sealed_to=sealed_to, heads={},
                 legacy_to=seq, padded_times=padded,
             )  # fmt: skip
@@ -187,14 +188,14 @@ def test_the_envelope_from_the_stored_text_is_the_envelope(
         second = audit.envelope_v2(
             seq=seq, occurred_at=at, **fields2, body_hash=body, retention="evidence"
         )
-        assert audit_chain.envelope_v2_text(
+        assert chain.envelope_v2_text(
             seq, time_text, actor_type, actor_id, kind, subject_type, subject_id, body,
             "evidence", request_id, prev_hash,
         ) == second  # fmt: skip
         assert json.loads(second)["body"] == body
         row2 = (*row[:10], hashlib.sha256(second.encode()).hexdigest(), body, "evidence", None)
         for start in ((seq - 1, prev_hash), None):
-            walked = audit_chain.walk([[row2]], start=start, sealed_to=0, heads={},
+            walked = chain.walk([[row2]], start=start, sealed_to=0, heads={},
                                       padded_times=padded)  # fmt: skip
             assert walked.bad is None
             assert walked.events == 1
@@ -212,18 +213,16 @@ def test_the_envelope_from_the_stored_text_is_the_envelope(
     ],
 )
 def test_sqlite_times_in_another_text_are_not_the_stored_time(stored: str) -> None:
-    assert audit_chain.stored_time(stored, padded=False) is None
+    assert chain.stored_time(stored, padded=False) is None
 
 
 def test_postgresql_times_get_their_zeros_back() -> None:
-    assert audit_chain.stored_time("2026-01-02 03:04:05", padded=True) == (
-        "2026-01-02 03:04:05.000000"
-    )
-    assert audit_chain.stored_time("2026-01-02 03:04:05.12", padded=True) == (
+    assert chain.stored_time("2026-01-02 03:04:05", padded=True) == ("2026-01-02 03:04:05.000000")
+    assert chain.stored_time("2026-01-02 03:04:05.12", padded=True) == (
         "2026-01-02 03:04:05.120000"
     )
-    assert audit_chain.stored_time("2026-01-02 03:04:05.", padded=True) is None
-    assert audit_chain.stored_time("10000-01-02 03:04:05", padded=True) is None
+    assert chain.stored_time("2026-01-02 03:04:05.", padded=True) is None
+    assert chain.stored_time("10000-01-02 03:04:05", padded=True) is None
 
 
 EDGE_TIMES = [
@@ -248,18 +247,18 @@ def test_stored_times_give_the_envelope_on_both_databases(app: Flask) -> None:
     with eng.connect() as conn:
         if dialect == "postgresql":
             conn.exec_driver_sql("SET LOCAL DateStyle = 'ISO'")
-        raw = conn.exec_driver_sql(audit_chain.select_sql(dialect), (1, len(EDGE_TIMES))).all()
+        raw = conn.exec_driver_sql(chain.select_sql(dialect), (1, len(EDGE_TIMES))).all()
         orm = conn.execute(select(*audit.CHAIN_COLUMNS).order_by(col(AuditEvent.seq))).all()
     for stored, row in zip(raw, orm, strict=True):
-        time_text = audit_chain.stored_time(stored[1], padded=dialect == "postgresql")
+        time_text = chain.stored_time(stored[1], padded=dialect == "postgresql")
         assert time_text is not None, stored[1]
-        fast = audit_chain.envelope_v2_text(row[0], time_text, *row[2:7], *row[11:13], *row[8:10])
+        fast = chain.envelope_v2_text(row[0], time_text, *row[2:7], *row[11:13], *row[8:10])
         keys = [c.key for c in audit.CHAIN_COLUMNS]
         values = dict(zip(keys, row, strict=True))
         del values["data"], values["hash"], values["purge_id"]
         assert fast == audit.envelope_v2(**values)
     for workers in (1, 2):
-        result = audit.verify(eng, workers=workers)
+        result = verification.verify(eng, workers=workers)
         assert result.ok, result
         assert result.events == len(EDGE_TIMES)
 
@@ -383,7 +382,7 @@ def test_verdicts_are_the_plain_walks(app: Flask, tampering: str, workers: int) 
         _writable(conn)
         change(conn)
     seen: list[int] = []
-    result = audit.verify(eng, seen.append, workers=workers)
+    result = verification.verify(eng, seen.append, workers=workers)
     assert result == reference_verify(eng)
     assert result.first_bad_event == first_bad, result
     assert result.ok is (first_bad is None)
@@ -412,7 +411,7 @@ def test_a_time_stored_in_another_text_is_a_change_on_sqlite(
     with eng.begin() as conn:
         _writable(conn)
         conn.execute(text(f"UPDATE audit_event SET occurred_at = {change} WHERE seq = 12"))
-    result = audit.verify(eng, workers=workers)
+    result = verification.verify(eng, workers=workers)
     assert not result.ok
     assert result.first_bad_event == 12
     assert result.reason == "hash does not match the event's content"
@@ -425,7 +424,7 @@ def test_a_time_stored_in_another_text_is_a_change_on_sqlite(
 def _purged(app: Flask) -> int:
     """A log from before migration 0010 with a purged segment, and events after it."""
     legacy = write_legacy_log(app, 60)
-    generate.events(_eng(app), 3000, checklists=30, users=5, days=900)
+    synthetic_audit.events(_eng(app), 3000, checklists=30, users=5, days=900)
     return legacy.sealed_to
 
 
@@ -458,32 +457,34 @@ def test_sealed_segments_get_the_plain_walks_verdicts(
         statement = SEAL_TAMPERINGS[tampering]
         if statement is not None:
             conn.execute(text(statement), {"s": sealed_to})
-    result = audit.verify(eng, workers=workers)
+    result = verification.verify(eng, workers=workers)
     assert result == reference_verify(eng)
     assert result.ok is (tampering == "untouched"), result
 
 
 def test_the_first_range_holds_the_whole_sealed_segment() -> None:
-    chunk = audit_chain.LEGACY_CHUNK
+    chunk = chain.LEGACY_CHUNK
     # Old-format events are split at the digest's chunks only.
-    assert audit._ranges(1, 3 * chunk, 0, 3, 3 * chunk - 10) == [
+    assert verification._ranges(1, 3 * chunk, 0, 3, 3 * chunk - 10) == [
         (1, chunk), (chunk + 1, 2 * chunk), (2 * chunk + 1, 3 * chunk)
     ]  # fmt: skip
-    assert audit._ranges(1, 2 * chunk, 0, 4, 2 * chunk) == [(1, chunk), (chunk + 1, 2 * chunk)]
-    assert audit._ranges(1, 30, 0, 3) == [(1, 10), (11, 20), (21, 30)]
-    assert audit._ranges(1, 30, 15, 3) == [(1, 20), (21, 30)]
-    assert audit._ranges(1, 30, 30, 3) == [(1, 30)]
-    assert audit._ranges(5, 6, 0, 4) == [(5, 5), (6, 6)]
-    assert audit._ranges(1, 1, 0, 1) == [(1, 1)]
+    assert verification._ranges(1, 2 * chunk, 0, 4, 2 * chunk) == [
+        (1, chunk), (chunk + 1, 2 * chunk)
+    ]  # fmt: skip
+    assert verification._ranges(1, 30, 0, 3) == [(1, 10), (11, 20), (21, 30)]
+    assert verification._ranges(1, 30, 15, 3) == [(1, 20), (21, 30)]
+    assert verification._ranges(1, 30, 30, 3) == [(1, 30)]
+    assert verification._ranges(5, 6, 0, 4) == [(5, 5), (6, 6)]
+    assert verification._ranges(1, 1, 0, 1) == [(1, 1)]
 
 
 # --- processes -----------------------------------------------------------------
 
 
 def test_progress_in_several_processes_rises_to_the_total(app: Flask) -> None:
-    generate.events(_eng(app), 12_000, checklists=50, users=5, days=30)
+    synthetic_audit.events(_eng(app), 12_000, checklists=50, users=5, days=30)
     seen: list[int] = []
-    result = audit.verify(_eng(app), seen.append, workers=3)
+    result = verification.verify(_eng(app), seen.append, workers=3)
     assert result == reference_verify(_eng(app))
     assert result.ok
     assert len(seen) > 3
@@ -506,22 +507,22 @@ def test_every_process_sees_the_chain_as_verification_began(app: Flask) -> None:
                 conn.execute(text("UPDATE audit_event SET data = '[]' WHERE seq = 25"))
             changed.append(True)
 
-    assert audit.verify(eng, change_once, workers=3).ok
+    assert verification.verify(eng, change_once, workers=3).ok
     assert changed
-    assert audit.verify(eng, workers=3).first_bad_event == 25
+    assert verification.verify(eng, workers=3).first_bad_event == 25
 
 
 @pytest.mark.dialect("sqlite")
 def test_a_process_that_cannot_read_the_database_is_an_error(app: Flask) -> None:
     _log(app)
     eng = _eng(app)
-    assert audit.verify(eng, workers=2).ok  # the pool now holds an open connection
+    assert verification.verify(eng, workers=2).ok  # the pool now holds an open connection
     path = Path(make_url(str(eng.url)).database or "")
     moved = path.with_name("moved.sqlite3")
     path.rename(moved)
     try:
         with pytest.raises(RuntimeError, match="verifying events 16 to 30 failed"):
-            audit.verify(eng, workers=2)
+            verification.verify(eng, workers=2)
     finally:
         moved.rename(path)
-    assert audit.verify(eng, workers=2).ok
+    assert verification.verify(eng, workers=2).ok

@@ -7,7 +7,7 @@ days and the cutoff that follows from it, and how many bodies it clears
 trigger reads: it lets an UPDATE set ``data`` to NULL (and ``purge_id``) on an event of
 a class older than that class's cutoff, and refuses every other change. Each event's
 hash covers the SHA-256 of its body, not the body, so the chain still verifies; and
-``audit.verify`` checks every cleared body against a purge signed by a trusted key.
+``verification.verify`` checks every cleared body against a purge signed by a trusted key.
 An ``audit.purged`` event then names the purge and its signature in the chain itself.
 
 With an archive folder, the bodies to be cleared are first exported there (JSON Lines
@@ -27,7 +27,7 @@ from sqlalchemy import func, or_, select, update
 from sqlmodel import Session, col
 
 from app import audit
-from app.audits import export, kinds, query, signing
+from app.audit import export, kinds, query, signing
 from app.models import AuditEvent, AuditPurge, AuditPurgeCutoff
 
 STATEMENT_FORMAT = "adgate-audit-purge/1"

@@ -20,10 +20,11 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
 from app import audit
-from app.audits import generate, integrity, retention, signing
+from app.audit import integrity, retention, signing, verification
 from app.db import engine, transaction
 from app.models import AuditEvent, AuditPurge, AuditPurgeCutoff, utcnow
-from tests.app.legacy_audit import write_legacy_log
+from tests.app.audit.legacy import write_legacy_log
+from tools import synthetic_audit
 
 DAYS = {"reads": 365, "security": 730, "evidence": 3650}
 
@@ -33,10 +34,10 @@ def _eng(app: Flask) -> Engine:
         return engine()
 
 
-def _verify(app: Flask, workers: int | None = None) -> audit.VerifyResult:
+def _verify(app: Flask, workers: int | None = None) -> verification.VerifyResult:
     """Verification as the app runs it: trusting the configured key."""
     with app.app_context():
-        return audit.verify(engine(), workers=workers)
+        return verification.verify(engine(), workers=workers)
 
 
 def _events(app: Flask) -> list[AuditEvent]:
@@ -60,7 +61,7 @@ def keyed(app: Flask, runner: FlaskCliRunner) -> Flask:
 
 def _old_log(app: Flask, n: int = 400) -> None:
     """Events spread over two and a half years: reads and security events past retention."""
-    generate.events(_eng(app), n, checklists=10, users=3, days=900)
+    synthetic_audit.events(_eng(app), n, checklists=10, users=3, days=900)
 
 
 def _purge(app: Flask, **kwargs: object) -> retention.PurgeReport:
@@ -235,12 +236,12 @@ def test_a_purge_signed_by_another_key_or_too_short_is_reported(
     assert not result.ok
     assert f"signed by key {stranger.key_id}, which is not trusted" in (result.reason or "")
     with keyed.app_context():
-        trusted = audit.Trust.configured((stranger.private.public_key(),))
-        assert audit.verify(engine(), trust=trusted).ok
+        trusted = verification.Trust.configured((stranger.private.public_key(),))
+        assert verification.verify(engine(), trust=trusted).ok
         # Kept for 30 days where 365 are configured: signed, and still reported.
         with transaction() as db:
             retention.purge(db, {"reads": 30}, utcnow(), sign=integrity.signer())
-        result = audit.verify(engine(), trust=trusted)
+        result = verification.verify(engine(), trust=trusted)
     assert not result.ok
     assert "fewer than the 365 configured" in (result.reason or "")
     assert report.purge_id == 1

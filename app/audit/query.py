@@ -22,7 +22,7 @@ from sqlalchemy import Row, Select, and_, false, func, or_, select
 from sqlmodel import Session, col
 
 from app import audit
-from app.audits import kinds
+from app.audit import kinds
 from app.models import AuditEvent, Submission, User, utcnow
 
 PAGE_SIZE = 50

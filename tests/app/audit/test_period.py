@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app import audit
-from app.audits import query
+from app.audit import query
 from app.db import transaction
 from app.models import AuditEvent, utcnow
 

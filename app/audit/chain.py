@@ -1,4 +1,8 @@
-"""Walking the audit chain fast: the checks ``audit.verify`` makes on every event.
+"""Walking the audit chain fast: the checks ``app.audit.verification.verify`` makes on every event.
+
+One file of over 500 lines on purpose: child processes run it by its path, and a sibling
+module could only be imported through the ``app`` package, whose import costs seconds
+(see the last paragraph).
 
 Rows come straight from the database driver as plain tuples, the time as the text SQLite
 stores (PostgreSQL formats it the same way, see ``select_sql``), and the envelope is
@@ -17,7 +21,8 @@ A long log is walked in ranges of seq, one per CPU: each event's check needs onl
 row and its predecessor's hash, so a range can be walked without the ones before it, and
 ``join`` then checks each range's first link against the hash the range before it ended
 on. This process walks the first range itself; the others run in child processes started
-as ``python app/audit_chain.py`` with their job on stdin (connection settings included, so
+as ``python -P app/audit/chain.py`` (by path: not as ``app.audit.chain``, which would run
+``app/audit/__init__.py`` first) with their job on stdin (connection settings included, so
 none shows in a process list). The module therefore imports nothing from ``app`` and only
 the standard library and the driver, so that a child starts in a fraction of a second.
 """
@@ -356,7 +361,7 @@ class _Walker:
         return True
 
     def _problem(self, row: Sequence[Any]) -> str | None:
-        """Why the event is not good (None if it is), as ``audit.verify`` says it."""
+        """Why the event is not good (None if it is), as verification says it."""
         (seq, at, a_type, a_id, kind, s_type, s_id, data, req, prev_hash, stored, body,
          retention, purge) = row  # fmt: skip
         last_seq, prev = self.last_seq, self.prev
@@ -461,7 +466,7 @@ def join(parts: Sequence[Walk], sealed_to: int) -> Walk:
         if part.bad is not None:
             whole.bad = part.bad
             break
-    # Only the first range reaches into a sealed segment (see audit.verify's plan).
+    # Only the first range reaches into a sealed segment (see ``verification._ranges``).
     kept_in = [d for k, d in digests if k]
     whole.kept_digest = kept_in[0] if kept_in else Walk().kept_digest
     return whole

@@ -18,10 +18,12 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
 from app import audit
-from app.audits import evidence, generate, integrity, retention
+from app.audit import integrity, retention, verification
+from app.auditors import evidence
 from app.db import engine, transaction
 from app.models import AuditEvent, AuditSeal, utcnow
 from tests.app.conftest import Cast
+from tools import synthetic_audit
 
 DAY = timedelta(days=1)
 
@@ -112,7 +114,7 @@ def test_a_bad_page_link_is_a_clear_400(app: Flask, auditor: FlaskClient, after:
 
 
 def test_pages_are_keyset_cursors_newest_first(app: Flask, auditor: FlaskClient) -> None:
-    generate.events(_eng(app), 130, checklists=5, users=3, days=10)
+    synthetic_audit.events(_eng(app), 130, checklists=5, users=3, days=10)
     first = auditor.get("/audit/").get_data(as_text=True)
     seqs = _seqs(first)
     assert len(seqs) == 50
@@ -192,7 +194,7 @@ def test_export_manifest_verifies_and_a_changed_line_fails(
 def test_cli_export_jsonl_with_progress_signature_and_check(
     app: Flask, runner: FlaskCliRunner, tmp_path: Path
 ) -> None:
-    generate.events(_eng(app), 3000, checklists=50, users=5, days=30)
+    synthetic_audit.events(_eng(app), 3000, checklists=50, users=5, days=30)
     result = runner.invoke(args=["audit", "keygen"])
     assert result.exit_code == 0, result.output
     app.config["AUDIT_SIGNING_KEY_FILE"] = "audit-signing.pem"
@@ -283,7 +285,7 @@ def test_a_checkpoint_from_yesterday_detects_a_chain_rewritten_today(
 
     created = next(e for e in _events(app, "checklist.created") if e.subject_id == str(checklist))
     _rewrite_chain(_eng(app), created.seq, '{"countries":["DE"],"version":1}')
-    assert audit.verify(_eng(app)).ok  # consistent: the chain alone cannot tell
+    assert verification.verify(_eng(app)).ok  # consistent: the chain alone cannot tell
     result = runner.invoke(args=["audit", "check-checkpoints", str(kept), "--public-key", public])
     assert result.exit_code == 1
     assert "the chain was rewritten" in result.output
@@ -311,7 +313,7 @@ def test_the_worker_takes_the_daily_checkpoint_once(app: Flask) -> None:
 
 def _old_log(app: Flask) -> None:
     """Two years and a half of events; reads and security events older than retention."""
-    generate.events(_eng(app), 2000, checklists=30, users=5, days=900)
+    synthetic_audit.events(_eng(app), 2000, checklists=30, users=5, days=900)
 
 
 def _keyed(app: Flask, runner: FlaskCliRunner) -> None:
@@ -349,7 +351,7 @@ def test_purge_of_old_events_leaves_verify_ok(
     with app.app_context(), transaction() as db:
         audit.record(db, "test.after_purge")
     with app.app_context():
-        assert audit.verify(engine()).ok
+        assert verification.verify(engine()).ok
     assert "nothing to purge" in runner.invoke(args=["audit", "purge"]).output
 
 
@@ -363,7 +365,7 @@ def test_tampering_after_a_purge_is_still_detected(app: Flask, runner: FlaskCliR
     assert report.total > 0
     eng = _eng(app)
     with app.app_context():
-        assert audit.verify(eng).ok
+        assert verification.verify(eng).ok
     victim = [e for e in _events(app) if e.data is not None][10]
     # Changing a kept body needs the database's owner (the trigger refuses), and is found.
     with eng.begin() as conn:
@@ -373,7 +375,7 @@ def test_tampering_after_a_purge_is_still_detected(app: Flask, runner: FlaskCliR
             conn.execute(text("DROP TRIGGER audit_event_no_update"))
         conn.execute(text("UPDATE audit_event SET data = '[]' WHERE seq = :s"), {"s": victim.seq})
     with app.app_context():
-        result = audit.verify(eng)
+        result = verification.verify(eng)
     assert not result.ok
     assert result.first_bad_event == victim.seq
     assert "body_hash" in (result.reason or "")
@@ -403,7 +405,7 @@ def test_deleting_after_a_purge_is_refused(app: Flask, runner: FlaskCliRunner) -
 def test_verification_from_the_page_reports_progress_and_result(
     app: Flask, auditor: FlaskClient
 ) -> None:
-    generate.events(_eng(app), 12_000, checklists=50, users=5, days=30)
+    synthetic_audit.events(_eng(app), 12_000, checklists=50, users=5, days=30)
     page = auditor.get("/audit/integrity").get_data(as_text=True)
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page)
     assert token

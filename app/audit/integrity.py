@@ -20,8 +20,8 @@ from sqlalchemy import Engine, func, select, update
 from sqlmodel import Session, col
 
 from app import audit
-from app.audits import signing
-from app.audits.export import timestamp
+from app.audit import signing, verification
+from app.audit.export import timestamp
 from app.db import new_session
 from app.models import AuditCheckpoint, AuditEvent, AuditSeal, AuditVerification, utcnow
 
@@ -97,7 +97,7 @@ class CheckpointFinding:
 
 def check_checkpoints(
     eng: Engine, doc: dict[str, Any], keys: Sequence[Any] = ()
-) -> tuple[list[CheckpointFinding], audit.VerifyResult]:
+) -> tuple[list[CheckpointFinding], verification.VerifyResult]:
     """Each exported checkpoint against the chain as it is now, and the chain itself.
 
     A checkpoint holds when its signature is valid for one of ``keys`` (Ed25519 public
@@ -147,7 +147,7 @@ def check_checkpoints(
             else:
                 signed = "signed" if by_id else "signature not checked"
                 findings.append(CheckpointFinding(seq, True, f"head and count match ({signed})"))
-    return findings, audit.verify(eng, trust=audit.Trust.configured(tuple(keys)))
+    return findings, verification.verify(eng, trust=verification.Trust.configured(tuple(keys)))
 
 
 def _signature(item: dict[str, Any], keys: dict[str, Any]) -> str | None:
@@ -203,14 +203,15 @@ def execute_run(app: Flask, run_id: int) -> None:
                 )
 
         try:
-            result = audit.verify(eng, progress=progress)
+            result = verification.verify(eng, progress=progress)
         except Exception:
-            _finish(eng, run_id, audit.VerifyResult(False, 0, "", reason="stopped by an error"))
+            stopped = verification.VerifyResult(False, 0, "", reason="stopped by an error")
+            _finish(eng, run_id, stopped)
             raise
         _finish(eng, run_id, result)
 
 
-def _finish(eng: Engine, run_id: int, result: audit.VerifyResult) -> None:
+def _finish(eng: Engine, run_id: int, result: verification.VerifyResult) -> None:
     with new_session(write=True, eng=eng) as db, db.begin():
         run = db.get(AuditVerification, run_id)
         assert run is not None

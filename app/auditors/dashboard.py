@@ -28,8 +28,10 @@ from wtforms import DateField
 from wtforms.validators import Optional
 
 from app import audit
-from app.audits import bp, kinds
-from app.audits.charts import bar_chart
+from app.audit import kinds
+from app.audit.kinds import CHECKLIST_REFUSED, SEND_BLOCKED
+from app.auditors import bp
+from app.auditors.charts import bar_chart
 from app.auth.access import roles_required
 from app.checklists.steps import LABELS as CHECK_LABELS
 from app.db import get_session
@@ -50,9 +52,6 @@ OUTCOME_KINDS = (
     "checklist.fail",
     "checklist.withdraw",
 )
-REFUSED = "checklist.refused"
-# The worker's last check before Meta: a submit that got through, stopped before sending.
-SEND_BLOCKED = "checklist.send_blocked"
 VIOLATION = "ad_account.violation"
 _Key = TypeVar("_Key", str, tuple[str, str])
 # The machine's own reasons for refusing, besides the checks (workflows.machine.fire).
@@ -200,7 +199,7 @@ def _refusals(
     refusals, checks = 0, Counter[tuple[str, str]]()
     query = (
         select(col(AuditEvent.kind), col(AuditEvent.data))
-        .where(col(AuditEvent.kind).in_((REFUSED, SEND_BLOCKED)), *_within(period))
+        .where(col(AuditEvent.kind).in_((CHECKLIST_REFUSED, SEND_BLOCKED)), *_within(period))
         .execution_options(yield_per=BATCH)
     )
     with closing(db.execute(query)) as rows:

@@ -1,7 +1,10 @@
 """Synthetic audit events for measuring: a realistic mix, chained exactly like real ones.
 
-``flask audit generate 1000000`` appends to the log through the same envelope and lock as
-``audit.record``, in batches of plain INSERTs (the ORM would dominate the time).
+``events`` appends to the log through the same envelope and lock as ``audit.record``, in
+batches of plain INSERTs (the ORM would dominate the time). The benchmarks fill their
+databases with it (``bench/audit_generate.py``, ``bench/audit_log.py``), and the tests a
+log long enough to be walked in ranges. Never on a production log: appended events cannot
+be removed.
 """
 
 from __future__ import annotations

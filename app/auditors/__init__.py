@@ -1,4 +1,7 @@
-"""The auditors' pages (blueprint) and ``flask audit …``."""
+"""The auditors' workspace: their pages (blueprint) and ``flask audit …``.
+
+What they read and run is the audit engine, ``app.audit``; nothing there imports this.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,8 @@ bp = Blueprint("audits", __name__, url_prefix="/audit")
 
 def init_app(app: Flask) -> None:
     """Register the blueprint and the CLI."""
-    from app.audits import cli, dashboard, views  # noqa: F401  (registers the routes)
-    from app.audits.kinds import CATALOGUE
+    from app.audit.kinds import CATALOGUE
+    from app.auditors import cli, dashboard, views  # noqa: F401  (registers the routes)
 
     app.register_blueprint(bp)
     app.jinja_env.globals["kind_names"] = lambda: sorted(CATALOGUE)

@@ -1,4 +1,4 @@
-"""``flask audit …``: verify, export, checkpoints, retention, and test data for measuring."""
+"""``flask audit …``: verify, export, checkpoints, retention, and the client-address key."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from sqlmodel import col
 from werkzeug.datastructures import MultiDict
 
 from app import audit
-from app.audits import evidence, export, generate, integrity, query, retention, signing
-from app.audits.forms import AuditFilterForm
+from app.audit import export, integrity, query, retention, signing, verification
+from app.auditors import evidence, privacy
+from app.auditors.forms import AuditFilterForm
 from app.db import engine, new_session, transaction
 from app.models import AuditCheckpoint, AuditEvent, utcnow
 
@@ -25,6 +26,9 @@ from app.models import AuditCheckpoint, AuditEvent, utcnow
 @click.group("audit", cls=AppGroup)
 def audit_cli() -> None:
     """Verify, export, checkpoint and purge the audit log."""
+
+
+audit_cli.add_command(privacy.rotate_ip_key_command)
 
 
 def public_keys(command: Any) -> Any:
@@ -49,7 +53,7 @@ def _load_keys(paths: tuple[Path, ...]) -> tuple[Any, ...]:
 def verify_command(progress: bool | None, public_keys: tuple[Path, ...]) -> None:
     """Verify the whole hash chain in constant memory, and every purge's signature."""
     eng = engine()
-    trust = audit.Trust.configured(_load_keys(public_keys))
+    trust = verification.Trust.configured(_load_keys(public_keys))
     show = sys.stderr.isatty() if progress is None else progress
     if show:
         with new_session(write=False, eng=eng) as db:
@@ -61,9 +65,9 @@ def verify_command(progress: bool | None, public_keys: tuple[Path, ...]) -> None
                 bar.update(checked - done[0])
                 done[0] = checked
 
-            result = audit.verify(eng, progress=step, trust=trust)
+            result = verification.verify(eng, progress=step, trust=trust)
     else:
-        result = audit.verify(eng, trust=trust)
+        result = verification.verify(eng, trust=trust)
     if result.ok:
         click.echo(f"ok {result.events} events head={result.head}")
         return
@@ -256,28 +260,3 @@ def purge_command(dry_run: bool, archive: Path | None) -> None:
         click.echo(
             f"cleared the contents of {report.total} events; purge #{report.purge_id}{where}"
         )
-
-
-# --- test data ---------------------------------------------------------------
-
-
-@audit_cli.command("generate")
-@click.argument("count", type=click.IntRange(1, 50_000_000))
-@click.option("--checklists", type=click.IntRange(1), default=20_000, show_default=True)
-@click.option("--users", type=click.IntRange(1), default=500, show_default=True)
-@click.option("--days", type=click.IntRange(1), default=730, show_default=True)
-@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def generate_command(count: int, checklists: int, users: int, days: int, yes: bool) -> None:
-    """Append COUNT synthetic events (for measuring; never on a production log)."""
-    url = engine().url.render_as_string(hide_password=True)
-    if not yes:
-        click.confirm(f"Append {count} synthetic events to the audit log of {url}?", abort=True)
-    with click.progressbar(length=count, label="generating", file=sys.stderr) as bar:
-        made = generate.events(
-            engine(), count, checklists=checklists, users=users, days=days, progress=bar.update
-        )
-    generate.analyze(engine())
-    click.echo(f"{made} events appended")
-
-
-from app.audits import privacy as _privacy  # noqa: E402,F401  (registers audit rotate-ip-key)

@@ -26,6 +26,11 @@ OK, REFUSED, FAILED = "ok", "refused", "failed"
 OUTCOMES = (OK, REFUSED, FAILED)
 READS, SECURITY, EVIDENCE, INTEGRITY = "reads", "security", "evidence", "integrity"
 CLASSES = (READS, SECURITY, EVIDENCE, INTEGRITY)
+# A step refused because checks are unmet (its data lists them under "unmet").
+CHECKLIST_REFUSED = "checklist.refused"
+# The worker's last check before Meta: a submit that got through, stopped before sending
+# (its data lists the checks under "blocked").
+SEND_BLOCKED = "checklist.send_blocked"
 
 
 @dataclass(frozen=True)

@@ -28,8 +28,9 @@ from sqlmodel import col
 from werkzeug.wrappers import Response as WerkzeugResponse
 
 from app import audit
-from app.audits import bp, export, integrity, present, query
-from app.audits.forms import OUTCOME_LABELS, AuditFilterForm
+from app.audit import export, integrity, query
+from app.auditors import bp, present
+from app.auditors.forms import OUTCOME_LABELS, AuditFilterForm
 from app.auth.access import roles_required
 from app.checklists.steps import STATE_LABELS
 from app.db import get_session, new_session

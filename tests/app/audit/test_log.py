@@ -15,6 +15,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
 from app import audit
+from app.audit import verification
 from app.db import engine, new_session, transaction
 from app.models import AuditEvent
 
@@ -48,7 +49,7 @@ def test_chain_links_each_event_to_the_previous(app: Flask) -> None:
     assert events[0].prev_hash == audit.GENESIS
     assert events[1].prev_hash == events[0].hash
     assert events[2].prev_hash == events[1].hash
-    result = audit.verify(_eng(app))
+    result = verification.verify(_eng(app))
     assert result.ok
     assert result.events == 3
     assert result.head == events[2].hash
@@ -118,7 +119,7 @@ def test_free_text_cannot_enter_the_envelope(
 ) -> None:
     with app.app_context(), transaction() as db, pytest.raises(audit.AuditError):
         audit.record(db, kind, subject=subject, actor=actor)
-    assert audit.verify(_eng(app)).events == 0
+    assert verification.verify(_eng(app)).events == 0
 
 
 @pytest.mark.dialect("sqlite")
@@ -139,7 +140,7 @@ def test_update_and_delete_are_refused_by_the_database(app: Flask) -> None:
     ):
         with pytest.raises(DBAPIError, match="append-only"), eng.begin() as conn:
             conn.execute(text(statement))
-    assert audit.verify(eng).events == 2
+    assert verification.verify(eng).events == 2
 
 
 @pytest.mark.dialect("postgresql")
@@ -201,7 +202,7 @@ def test_verify_names_the_first_broken_event(
     result = runner.invoke(args=["audit", "verify"])
     assert result.exit_code == 1
     assert f"broken at event {first_bad}:" in result.output
-    assert audit.verify(eng).first_bad_event == first_bad
+    assert verification.verify(eng).first_bad_event == first_bad
 
 
 def test_inserted_event_is_detected(app: Flask) -> None:
@@ -219,7 +220,7 @@ def test_inserted_event_is_detected(app: Flask) -> None:
             ),
             {"h": hashlib.sha256(b"x").hexdigest()},
         )
-    result = audit.verify(eng)
+    result = verification.verify(eng)
     assert not result.ok
     assert result.first_bad_event == 4
 
@@ -239,7 +240,7 @@ def test_concurrent_appends_keep_one_unbroken_chain(app: Flask) -> None:
     for t in threads:
         t.join()
     assert errors == []
-    result = audit.verify(_eng(app))
+    result = verification.verify(_eng(app))
     assert result.ok
     assert result.events == 40
 
@@ -254,7 +255,7 @@ def test_rolled_back_change_leaves_no_event(app: Flask) -> None:
 
         with pytest.raises(RuntimeError):
             change_that_fails()
-        assert audit.verify(engine()).events == 0
+        assert verification.verify(engine()).events == 0
 
 
 @pytest.mark.dialect("postgresql")
@@ -276,7 +277,7 @@ def test_a_transaction_that_recorded_an_event_does_not_hold_the_append_lock(app:
         with transaction(write=False) as db:
             kinds = list(db.scalars(select(col(AuditEvent.kind)).order_by(col(AuditEvent.seq))))
     assert kinds == ["test.event", "test.quick", "test.slow"]
-    assert audit.verify(_eng(app)).ok
+    assert verification.verify(_eng(app)).ok
 
 
 def test_recorded_events_go_with_a_rollback_and_keep_their_data_as_recorded(app: Flask) -> None:

@@ -10,8 +10,8 @@ from flask_wtf import FlaskForm
 from wtforms import DateField, IntegerField, SelectChoice, SelectField, StringField
 from wtforms.validators import NumberRange, Optional, ValidationError
 
-from app.audits import kinds
-from app.audits.query import Filter
+from app.audit import kinds
+from app.audit.query import Filter
 from app.inputs import Checked
 
 OUTCOME_LABELS = {

@@ -1,7 +1,7 @@
 """Checking exports offline: the file against its manifest, every line against its hash.
 
 Needs no database: ``flask --app wsgi audit check-export FILE`` (or ``python -m
-app.audits.evidence FILE``) on any machine with adgate installed. FILE is the ZIP from the
+app.auditors.evidence FILE``) on any machine with adgate installed. FILE is the ZIP from the
 pages, or a file from ``flask audit export`` with ``FILE.manifest.json`` beside it.
 """
 
@@ -19,9 +19,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from app.audit import body_hash, canonical_data, envelope, envelope_v2
-from app.audits import signing
-from app.audits.export import FIELDS, FORMAT, TIME_FORMAT
+from app.audit import body_hash, canonical_data, envelope, envelope_v2, signing
+from app.audit.export import FIELDS, FORMAT, TIME_FORMAT
 
 MAX_PROBLEMS = 20
 
@@ -170,9 +169,9 @@ def _check_event(event: dict[str, Any]) -> str | None:
 
 
 def main(argv: list[str]) -> int:
-    """``python -m app.audits.evidence FILE [PUBLIC_KEY.pem]``: exit 0 when the export is intact."""
+    """``python -m app.auditors.evidence FILE [PUBLIC_KEY.pem]``: exit 0 when it is intact."""
     if not argv or len(argv) > 2:
-        print("usage: python -m app.audits.evidence EXPORT [PUBLIC_KEY.pem]", file=sys.stderr)
+        print("usage: python -m app.auditors.evidence EXPORT [PUBLIC_KEY.pem]", file=sys.stderr)
         return 2
     public = Path(argv[1]).read_bytes() if len(argv) == 2 else None
     report = check_export(Path(argv[0]), public)

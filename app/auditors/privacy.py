@@ -18,9 +18,9 @@ from pathlib import Path
 
 import click
 from flask import Config, current_app
+from flask.cli import with_appcontext
 
 from app import audit
-from app.audits.cli import audit_cli
 from app.config import ENV_PREFIX, update_secret
 from app.db import transaction
 
@@ -40,7 +40,8 @@ def _in_instance_config(instance: Path) -> bool:
     return KEY in config
 
 
-@audit_cli.command("rotate-ip-key")
+@click.command("rotate-ip-key")
+@with_appcontext
 def rotate_ip_key_command() -> None:
     """Replace the key of client-address pseudonyms (restart every process afterwards)."""
     instance = Path(current_app.instance_path)
