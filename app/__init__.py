@@ -92,9 +92,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     webhooks.init_app(app)
 
-    from app.meta.cli import meta_cli, worker_command
     from app.meta.sandbox import meta_sandbox_command
     from app.stack import stack_command
+    from app.submissions.cli import meta_cli, worker_command
 
     app.cli.add_command(worker_command)
     app.cli.add_command(meta_cli)

@@ -88,9 +88,9 @@ from app.meta.gateway import (
     object_name,
     params_for,
 )
-from app.meta.worker import Worker, installation_name, make_gateway
 from app.models import Checklist, Submission, User, utcnow
 from app.reviews import service as reviews
+from app.submissions.worker import Worker, installation_name, make_gateway
 from app.suggester import get_suggester
 from tools.sandbox_accounts import register_sandbox_accounts
 from workflows.checks import Category

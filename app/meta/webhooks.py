@@ -26,8 +26,8 @@ from werkzeug.wrappers import Response
 from app import audit
 from app.auth.access import public
 from app.db import get_session
-from app.meta import follow
 from app.models import Submission, utcnow
+from app.submissions import follow
 
 bp = Blueprint("webhooks", __name__, url_prefix="/meta")
 FIELDS = frozenset({"with_issues_ad_objects", "in_process_ad_objects"})

@@ -37,9 +37,9 @@ from app.db import transaction
 from app.meta.gateway import AdSpec, MetaError, SdkGateway, params_for
 from app.meta.sandbox import SandboxState
 from app.meta.sandbox_rules import GraphError, decode_params
-from app.meta.worker import spec_of
 from app.models import Checklist, User, utcnow
 from app.reviews.service import verify_identity
+from app.submissions.worker import spec_of
 from tests.conftest import UserFactory, png
 from tests.meta.conftest import RunningSandbox
 from tools.sandbox_accounts import register_sandbox_accounts

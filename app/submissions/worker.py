@@ -1,6 +1,6 @@
 """The submission worker: claims queued submissions, checks them again, sends them to Meta once,
-and then follows what Meta does with them (``app.meta.follow``), removes what must go
-(``app.meta.cleanup``) and obeys Meta's throttling (``app.meta.throttle``).
+and then follows what Meta does with them (``app.submissions.follow``), removes what must go
+(``app.submissions.cleanup``) and obeys Meta's throttling (``app.meta.throttle``).
 
 Crash safety:
 - Claims are short transactions: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the write
@@ -42,7 +42,7 @@ from app.admin import ad_accounts as ad_account_service
 from app.audits import integrity
 from app.checklists import gate
 from app.db import is_sqlite, transaction
-from app.meta import WORKER, cleanup, follow, throttle
+from app.meta import throttle
 from app.meta.gateway import KINDS, AdSpec, Gateway, MetaError, Named, SdkGateway
 from app.models import (
     OBJECT_COLUMNS,
@@ -53,6 +53,7 @@ from app.models import (
     Submission,
     utcnow,
 )
+from app.submissions import WORKER, cleanup, follow
 from workflows.delivery import BudgetType, Placement
 from workflows.machine import Event, State
 from workflows.policy import EU

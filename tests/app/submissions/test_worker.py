@@ -24,8 +24,8 @@ from app.meta.gateway import (
     SdkGateway,
     Usage,
 )
-from app.meta.worker import ID_COLUMNS, Worker, make_gateway
 from app.models import AdAccount, IdentityVerification, User, utcnow
+from app.submissions.worker import ID_COLUMNS, Worker, make_gateway
 from tests.app.conftest import (
     CH_FORM,
     Cast,
