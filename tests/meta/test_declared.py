@@ -42,7 +42,7 @@ from app.meta.gateway import (
     send_checked,
 )
 from tests.conftest import png
-from tests.meta.conftest import RunningSandbox
+from tests.sandbox.conftest import RunningSandbox
 from workflows.delivery import BudgetType, Placement
 
 # The nested objects whose keys the SDK declares, by where they sit in a call.

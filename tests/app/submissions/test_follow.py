@@ -15,8 +15,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.db import transaction
-from app.meta.sandbox_usage import Tier
 from app.models import AdAccount, IdentityVerification, Submission, utcnow
+from app.sandbox.usage import Tier
 from app.submissions import cleanup, follow
 from app.submissions.worker import Worker, make_gateway
 from tests.app.conftest import (
