@@ -18,6 +18,10 @@ Crash safety:
   holds the submission for a person; permanent errors fail it with Meta's code, subcode,
   message, fbtrace_id and blamed fields. Whatever a failed, blocked or withdrawn
   submission left at Meta is removed.
+
+Longer than 500 lines on purpose: sending is one sequence of short transactions around each
+call to Meta (claim, intent, call, record, confirm, retry or fail), and its crash safety is
+checked best where the whole sequence reads as one class.
 """
 
 from __future__ import annotations
@@ -43,7 +47,8 @@ from app.audits import integrity
 from app.checklists import gate
 from app.db import is_sqlite, transaction
 from app.meta import throttle
-from app.meta.gateway import KINDS, AdSpec, Gateway, MetaError, Named, SdkGateway
+from app.meta.gateway import KINDS, AdSpec, Gateway, MetaError, Named
+from app.meta.sdk import SdkGateway
 from app.models import (
     OBJECT_COLUMNS,
     AdAccount,

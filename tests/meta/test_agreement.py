@@ -34,7 +34,9 @@ from sqlmodel import Session
 from app.checklists import gate, images
 from app.checklists.service import AdInput, ChecklistError
 from app.db import transaction
-from app.meta.gateway import AdSpec, MetaError, SdkGateway, params_for
+from app.meta.gateway import AdSpec, MetaError
+from app.meta.params import params_for
+from app.meta.sdk import SdkGateway
 from app.models import Checklist, User, utcnow
 from app.reviews.service import verify_identity
 from app.sandbox.errors import GraphError

@@ -21,9 +21,9 @@ from app.meta.gateway import (
     Gateway,
     MetaError,
     Named,
-    SdkGateway,
     Usage,
 )
+from app.meta.sdk import SdkGateway
 from app.models import AdAccount, IdentityVerification, User, utcnow
 from app.submissions.worker import ID_COLUMNS, Worker, make_gateway
 from tests.app.conftest import (
