@@ -16,8 +16,6 @@ from flask_wtf.csrf import CSRFProtect
 from werkzeug.middleware.proxy_fix import ProxyFix
 from werkzeug.wrappers import Response
 
-from app import config, crypto, db, errors, i18n, inputs
-
 csrf = CSRFProtect()
 bootstrap = Bootstrap5()
 
@@ -39,6 +37,9 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: configuration, database, extensions, blueprints."""
+    # Imported here, not above: ``import app.sandbox`` then loads nothing else of adgate.
+    from app import config, crypto, db, errors, i18n, inputs
+
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
         "ADGATE_INSTANCE_PATH"
     )
@@ -92,9 +93,9 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
 
     webhooks.init_app(app)
 
-    from app.meta.cli import meta_cli, worker_command
-    from app.meta.sandbox import meta_sandbox_command
+    from app.sandbox.server import meta_sandbox_command
     from app.stack import stack_command
+    from app.submissions.cli import meta_cli, worker_command
 
     app.cli.add_command(worker_command)
     app.cli.add_command(meta_cli)

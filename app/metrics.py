@@ -61,7 +61,7 @@ EXTENSION = "adgate.metrics"
 # Every state a submission can be in, reported even when none is (an alert needs the zero).
 SUBMISSION_STATES = tuple(s.value for s in State if s not in (State.DRAFT, State.APPROVED))
 # The worker's failed attempts: a retry (transient error, attempts left) or the final failure.
-# Both carry Meta's error as the worker recorded it (app.meta.worker: _failed_attempt).
+# Both carry Meta's error as the worker recorded it (app.submissions.worker: _failed_attempt).
 META_ERROR_KINDS = ("checklist.retry", "checklist.fail")
 COUNTED_KINDS = (CHECKLIST_REFUSED, SEND_BLOCKED, *META_ERROR_KINDS)
 # The label of an absent code or subcode: no answer from Meta (timeout, dropped connection).

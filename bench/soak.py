@@ -85,7 +85,6 @@ from app.auth import twofactor
 from app.auth.accounts import create_user
 from app.checklists import gate
 from app.db import alembic_config, new_session, transaction
-from app.meta import cleanup
 from app.meta.gateway import NAME
 from app.models import (
     AuditEvent,
@@ -98,6 +97,7 @@ from app.models import (
     utcnow,
 )
 from app.reviews import service as reviews_service
+from app.submissions import cleanup
 from tools.sandbox_accounts import register_sandbox_accounts
 from workflows.checks import Status
 from workflows.machine import AT_META, IN_REVIEW, META_PAUSED, State
@@ -329,7 +329,7 @@ def _wait_for(url: str, what: str, timeout: float = 60.0) -> None:
 
 
 def worker_name(process: Process) -> str:
-    """The name a worker process claims submissions under (see ``app.meta.worker``)."""
+    """The name a worker process claims submissions under (see ``app.submissions.worker``)."""
     return f"{socket.gethostname()}:{process.pid}"
 
 

@@ -78,19 +78,11 @@ from app.auth.accounts import create_user
 from app.checklists import service
 from app.checklists.views import FACEBOOK_2FA_WORDING
 from app.db import alembic_config, transaction
-from app.meta.gateway import (
-    AccountReading,
-    AdSpec,
-    AdStatus,
-    Gateway,
-    Named,
-    Usage,
-    object_name,
-    params_for,
-)
-from app.meta.worker import Worker, installation_name, make_gateway
+from app.meta.gateway import AccountReading, AdSpec, AdStatus, Gateway, Named, Usage, object_name
+from app.meta.params import params_for
 from app.models import Checklist, Submission, User, utcnow
 from app.reviews import service as reviews
+from app.submissions.worker import Worker, installation_name, make_gateway
 from app.suggester import get_suggester
 from tools.sandbox_accounts import register_sandbox_accounts
 from workflows.checks import Category

@@ -1,6 +1,6 @@
 """adgate's records of the Meta sandbox's ad accounts, as an admin would make them.
 
-The sandbox holds Meta's side (``app.meta.sandbox_rules.INITIAL_ACCOUNTS``): each account's
+The sandbox holds Meta's side (``app.sandbox.accounts.INITIAL_ACCOUNTS``): each account's
 page, currency, the countries the page is authorized in and the disclaimers registered
 there. Tests and benchmarks register the same in adgate through the admin's services, as
 ``make run`` does with ``flask ad-accounts``.
@@ -11,8 +11,8 @@ from __future__ import annotations
 from sqlmodel import Session
 
 from app.admin import ad_accounts
-from app.meta.sandbox_rules import INITIAL_ACCOUNTS
 from app.models import AdAccount, utcnow
+from app.sandbox.accounts import INITIAL_ACCOUNTS
 
 
 def register_sandbox_accounts(db: Session, *account_ids: str) -> list[AdAccount]:

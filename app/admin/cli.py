@@ -168,7 +168,7 @@ def deauthorize_command(
 def check_command(account_id: str) -> None:
     """Ask Meta about ACCOUNT_ID (page authorization, currency, minimum budget) and keep it."""
     from app.meta.gateway import MetaError
-    from app.meta.worker import make_gateway
+    from app.submissions.worker import make_gateway
 
     with transaction(write=False) as db:
         _account(db, account_id)

@@ -16,8 +16,8 @@ from sqlmodel import Session, col
 
 from app import audit, inputs
 from app.checklists import gate
-from app.meta import cleanup
 from app.models import AdImage, Checklist, Submission, User
+from app.submissions import cleanup
 from workflows import delivery, policy
 from workflows.checks import SOCIAL_ISSUES, Category, CheckResult, evaluate_all
 from workflows.classify.suggester import Suggestion

@@ -27,8 +27,8 @@ from app import audit
 from app.auth.access import public
 from app.db import get_session
 from app.inputs import json_too_deep
-from app.meta import follow
 from app.models import Submission, utcnow
+from app.submissions import follow
 
 bp = Blueprint("webhooks", __name__, url_prefix="/meta")
 FIELDS = frozenset({"with_issues_ad_objects", "in_process_ad_objects"})

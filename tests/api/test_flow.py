@@ -11,8 +11,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.db import transaction
-from app.meta.worker import Worker
 from app.models import AdAccount, AdImage, IdentityVerification
+from app.submissions.worker import Worker
 from tests.api.conftest import AD, NEW_CHECKLIST, ApiCast
 from tests.app.conftest import Sandbox, run
 from tests.conftest import png

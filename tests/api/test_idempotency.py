@@ -13,8 +13,8 @@ from sqlalchemy import select, update
 from werkzeug.serving import make_server
 
 from app.db import transaction
-from app.meta.worker import Worker
 from app.models import IdempotencyKey, Submission, utcnow
+from app.submissions.worker import Worker
 from tests.api.conftest import NEW_CHECKLIST, ApiCast
 from tests.app.conftest import Sandbox, run
 

@@ -20,10 +20,10 @@ from werkzeug.test import TestResponse
 
 from app.admin import ad_accounts
 from app.db import transaction
-from app.meta.sandbox import create_sandbox_app, make_sandbox_server
-from app.meta.worker import Worker, make_gateway
 from app.models import AuditEvent, Checklist, Installation, Submission, User, utcnow
 from app.reviews.service import verify_identity
+from app.sandbox.server import create_sandbox_app, make_sandbox_server
+from app.submissions.worker import Worker, make_gateway
 from tests.conftest import (
     AuthActions,
     UserFactory,

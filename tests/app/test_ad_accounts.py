@@ -12,8 +12,8 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.db import transaction
-from app.meta.worker import Worker
 from app.models import AdAccount, PageAuthorization, RegisteredDisclaimer
+from app.submissions.worker import Worker
 from tests.app.conftest import Cast, Sandbox, register_unknown_at_meta
 
 GEMEINDE = "Gemeinde Beispielhausen"

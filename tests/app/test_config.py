@@ -96,7 +96,7 @@ def test_live_mode_names_everything_it_lacks(
 
 
 def test_the_gateway_takes_the_proxy_the_ca_bundle_and_the_app_secret(tmp_path: Path) -> None:
-    from app.meta.gateway import SdkGateway
+    from app.meta.sdk import SdkGateway
 
     bundle = tmp_path / "ca.pem"
     gateway = SdkGateway(

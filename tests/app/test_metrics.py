@@ -22,10 +22,10 @@ from app import audit
 from app.auditors.dashboard import Period, summarize
 from app.config import UnsafeConfigError
 from app.db import head_revision, transaction
-from app.meta.sandbox_rules import RATE_LIMITS
-from app.meta.worker import Worker
 from app.metrics import Tally
 from app.models import AdAccount, AuditEvent, Checklist, Submission, utcnow
+from app.sandbox.errors import RATE_LIMITS
+from app.submissions.worker import Worker
 from tests.app.conftest import (
     CH_AD,
     Cast,

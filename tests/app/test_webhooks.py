@@ -16,8 +16,8 @@ import requests
 from flask import Flask
 from werkzeug.serving import make_server
 
-from app.meta.worker import Worker
 from app.models import utcnow
+from app.submissions.worker import Worker
 from tests.app.conftest import Cast, Sandbox, queued, run, submission_of
 
 SECRET = "the-apps-secret"

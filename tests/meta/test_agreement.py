@@ -34,14 +34,17 @@ from sqlmodel import Session
 from app.checklists import gate, images
 from app.checklists.service import AdInput, ChecklistError
 from app.db import transaction
-from app.meta.gateway import AdSpec, MetaError, SdkGateway, params_for
-from app.meta.sandbox import SandboxState
-from app.meta.sandbox_rules import GraphError, decode_params
-from app.meta.worker import spec_of
+from app.meta.gateway import AdSpec, MetaError
+from app.meta.params import params_for
+from app.meta.sdk import SdkGateway
 from app.models import Checklist, User, utcnow
 from app.reviews.service import verify_identity
+from app.sandbox.errors import GraphError
+from app.sandbox.params import decode_params
+from app.sandbox.store import SandboxState
+from app.submissions.worker import spec_of
 from tests.conftest import UserFactory, png
-from tests.meta.conftest import RunningSandbox
+from tests.sandbox.conftest import RunningSandbox
 from tools.sandbox_accounts import register_sandbox_accounts
 from workflows.checks import Approval, Category, evaluate_all
 

@@ -33,16 +33,11 @@ from facebook_business.adobjects.targetinggeolocation import (  # type: ignore[i
 )
 from facebook_business.api import FacebookAdsApi, FacebookSession  # type: ignore[import-untyped]
 
-from app.meta.gateway import (
-    CREATE_METHODS,
-    AdSpec,
-    MetaError,
-    SdkGateway,
-    params_for,
-    send_checked,
-)
+from app.meta.gateway import AdSpec, MetaError
+from app.meta.params import params_for
+from app.meta.sdk import CREATE_METHODS, SdkGateway, send_checked
 from tests.conftest import png
-from tests.meta.conftest import RunningSandbox
+from tests.sandbox.conftest import RunningSandbox
 from workflows.delivery import BudgetType, Placement
 
 # The nested objects whose keys the SDK declares, by where they sit in a call.

@@ -299,7 +299,7 @@ def test_a_checkpoint_from_yesterday_detects_a_chain_rewritten_today(
 
 
 def test_the_worker_takes_the_daily_checkpoint_once(app: Flask) -> None:
-    from app.meta.worker import Worker, make_gateway
+    from app.submissions.worker import Worker, make_gateway
 
     with app.app_context():
         worker = Worker(make_gateway(app))

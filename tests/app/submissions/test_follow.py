@@ -15,10 +15,10 @@ from flask import Flask
 from sqlalchemy import select
 
 from app.db import transaction
-from app.meta import cleanup, follow
-from app.meta.sandbox_usage import Tier
-from app.meta.worker import Worker, make_gateway
 from app.models import AdAccount, IdentityVerification, Submission, utcnow
+from app.sandbox.usage import Tier
+from app.submissions import cleanup, follow
+from app.submissions.worker import Worker, make_gateway
 from tests.app.conftest import (
     Cast,
     Sandbox,
@@ -28,7 +28,7 @@ from tests.app.conftest import (
     run,
     submission_of,
 )
-from tests.app.test_worker import Watched
+from tests.app.submissions.test_worker import Watched
 
 
 def review(
@@ -374,8 +374,8 @@ def test_a_blocked_retry_removes_what_the_first_attempt_made(
 ) -> None:
     checklist_id = queued(cast)
     # Everything but the ad is recorded; the ad's answer is lost.
-    from app.meta.worker import make_gateway
-    from tests.app.test_worker import Watched
+    from app.submissions.worker import make_gateway
+    from tests.app.submissions.test_worker import Watched
 
     lossy = Worker(Watched(make_gateway(app), sandbox, lose="ad"), name=worker.name)
     with app.app_context():

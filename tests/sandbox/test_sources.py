@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from app.meta.sandbox_rules import RULES, Rule
+from app.sandbox.rules import RULES, Rule
 
 DOC = (Path(__file__).resolve().parents[2] / "docs" / "meta.md").read_text(encoding="utf-8")
 SECTION = DOC.split("## 4. The sandbox's rules")[1].split("\n## ")[0]

@@ -1,6 +1,6 @@
 """The submission worker: claims queued submissions, checks them again, sends them to Meta once,
-and then follows what Meta does with them (``app.meta.follow``), removes what must go
-(``app.meta.cleanup``) and obeys Meta's throttling (``app.meta.throttle``).
+and then follows what Meta does with them (``app.submissions.follow``), removes what must go
+(``app.submissions.cleanup``) and obeys Meta's throttling (``app.meta.throttle``).
 
 Crash safety:
 - Claims are short transactions: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the write
@@ -18,6 +18,10 @@ Crash safety:
   holds the submission for a person; permanent errors fail it with Meta's code, subcode,
   message, fbtrace_id and blamed fields. Whatever a failed, blocked or withdrawn
   submission left at Meta is removed.
+
+Longer than 500 lines on purpose: sending is one sequence of short transactions around each
+call to Meta (claim, intent, call, record, confirm, retry or fail), and its crash safety is
+checked best where the whole sequence reads as one class.
 """
 
 from __future__ import annotations
@@ -42,8 +46,9 @@ from app.admin import ad_accounts as ad_account_service
 from app.audit import integrity
 from app.checklists import gate
 from app.db import is_sqlite, transaction
-from app.meta import WORKER, cleanup, follow, throttle
-from app.meta.gateway import KINDS, AdSpec, Gateway, MetaError, Named, SdkGateway
+from app.meta import throttle
+from app.meta.gateway import KINDS, AdSpec, Gateway, MetaError, Named
+from app.meta.sdk import SdkGateway
 from app.models import (
     OBJECT_COLUMNS,
     AdAccount,
@@ -53,6 +58,7 @@ from app.models import (
     Submission,
     utcnow,
 )
+from app.submissions import WORKER, cleanup, follow
 from workflows.delivery import BudgetType, Placement
 from workflows.machine import Event, State
 from workflows.policy import EU

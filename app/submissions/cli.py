@@ -1,4 +1,5 @@
-"""``flask worker`` (the submission worker) and ``flask meta-sandbox`` (the local Graph server)."""
+"""``flask worker`` (the submission worker) and ``flask meta reconcile`` (what adgate holds at
+Meta)."""
 
 from __future__ import annotations
 
@@ -11,8 +12,8 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
-from app.meta import cleanup
-from app.meta.worker import Worker, make_gateway
+from app.submissions import cleanup
+from app.submissions.worker import Worker, make_gateway
 
 
 @click.command("worker")

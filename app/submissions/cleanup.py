@@ -23,13 +23,14 @@ from sqlmodel import Session, col
 
 from app import audit
 from app.db import transaction
-from app.meta import WORKER, claims, throttle
+from app.meta import throttle
 from app.meta.gateway import NAME, MetaError, Named
 from app.models import AdAccount, Checklist, Installation, Submission, utcnow
+from app.submissions import WORKER, claims
 from workflows.machine import State
 
 if TYPE_CHECKING:
-    from app.meta.worker import Worker
+    from app.submissions.worker import Worker
 
 log = logging.getLogger(__name__)
 PENDING, DONE = "pending", "done"

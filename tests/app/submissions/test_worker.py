@@ -21,11 +21,11 @@ from app.meta.gateway import (
     Gateway,
     MetaError,
     Named,
-    SdkGateway,
     Usage,
 )
-from app.meta.worker import ID_COLUMNS, Worker, make_gateway
+from app.meta.sdk import SdkGateway
 from app.models import AdAccount, IdentityVerification, User, utcnow
+from app.submissions.worker import ID_COLUMNS, Worker, make_gateway
 from tests.app.conftest import (
     CH_FORM,
     Cast,

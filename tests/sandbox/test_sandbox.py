@@ -30,9 +30,9 @@ from facebook_business.adobjects.adset import AdSet  # type: ignore[import-untyp
 from facebook_business.api import FacebookAdsApi, FacebookSession  # type: ignore[import-untyped]
 from facebook_business.exceptions import FacebookRequestError  # type: ignore[import-untyped]
 
-from app.meta.sandbox import create_sandbox_app, redact
+from app.sandbox.server import create_sandbox_app, redact
 from tests.conftest import png
-from tests.meta.conftest import RunningSandbox, StartSandbox
+from tests.sandbox.conftest import RunningSandbox, StartSandbox
 
 apiconfig.ads_api_config["STRICT_MODE"] = True
 
@@ -929,7 +929,7 @@ def test_redact_removes_tokens_from_any_line() -> None:
 
 
 def test_command_serves_until_interrupted(tmp_path: Path) -> None:
-    script = "from app.meta.sandbox import meta_sandbox_command; meta_sandbox_command()"
+    script = "from app.sandbox.server import meta_sandbox_command; meta_sandbox_command()"
     args = ["--port", "0", "--review-delay", "0", "--state-file", str(tmp_path / "s.json")]
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     process = subprocess.Popen(

@@ -29,13 +29,14 @@ from sqlmodel import Session, col
 from app import audit
 from app.checklists import gate
 from app.db import is_sqlite, transaction
-from app.meta import WORKER, claims, throttle
+from app.meta import throttle
 from app.meta.gateway import AdStatus, MetaError
 from app.models import AdAccount, Checklist, Submission, utcnow
+from app.submissions import WORKER, claims
 from workflows.machine import AT_META, Event, State, meta_event
 
 if TYPE_CHECKING:
-    from app.meta.worker import Worker
+    from app.submissions.worker import Worker
 
 log = logging.getLogger(__name__)
 # How many ads one round reads at most.

@@ -19,10 +19,10 @@ from sqlmodel import col
 
 from app.audit import verification
 from app.db import engine, transaction
-from app.meta import follow
 from app.meta.gateway import AdStatus
-from app.meta.worker import Worker, make_gateway
 from app.models import Submission
+from app.submissions import follow
+from app.submissions.worker import Worker, make_gateway
 from tests.app.conftest import Cast, Sandbox, queued, queued_many, run, submission_of
 
 
@@ -41,7 +41,7 @@ def _worker_process(app: Flask, sandbox: Sandbox, tmp_path: Path) -> subprocess.
     }
     flask = str(Path(sys.executable).parent / "flask")
     return subprocess.Popen(
-        [flask, "--app", "wsgi", "worker"], env=env, cwd=Path(__file__).parents[2]
+        [flask, "--app", "wsgi", "worker"], env=env, cwd=Path(__file__).parents[3]
     )
 
 
