@@ -152,6 +152,9 @@ class CheckContext:
     standing: Standing = field(default_factory=lambda: Standing(registered=False))
     approval: Approval | None = None
     four_eyes: bool = True
+    # The content hash the submission recorded when the owner submitted: the worker's check
+    # before sending compares it with what it is about to send (None: not sending).
+    submitted_hash: str | None = None
 
     @property
     def content_hash(self) -> str:
@@ -584,7 +587,16 @@ def budget(ctx: CheckContext) -> CheckResult:
 
 
 def approval(ctx: CheckContext) -> CheckResult:
-    """Four-eyes: another person, a reviewer, approved exactly this content."""
+    """Four-eyes: another person, a reviewer, approved exactly this content; and what the
+    worker sends is what was submitted."""
+    if ctx.submitted_hash is not None and ctx.submitted_hash != ctx.content_hash:
+        return _result(
+            "approval",
+            Status.FAILED,
+            "not_submitted",
+            "What would be sent differs from what was approved and submitted.",
+            Provenance.SYSTEM,
+        )
     if not ctx.four_eyes:
         return _result(
             "approval",

@@ -74,8 +74,11 @@ def classification_of(checklist: Checklist) -> Classification | None:
     )
 
 
-def context_for(db: Session, checklist: Checklist, now: datetime) -> CheckContext:
-    """Everything the checks need, read now (2FA, identities, the ad account, the approval)."""
+def context_for(
+    db: Session, checklist: Checklist, now: datetime, *, submitted_hash: str | None = None
+) -> CheckContext:
+    """Everything the checks need, read now (2FA, identities, the ad account, the approval);
+    ``submitted_hash``: the submission's, when the worker checks before sending."""
     owner = db.get(User, checklist.owner_id)
     assert owner is not None
     identities = db.scalars(
@@ -118,6 +121,7 @@ def context_for(db: Session, checklist: Checklist, now: datetime) -> CheckContex
         standing=standing,
         approval=approval,
         four_eyes=bool(current_app.config["FOUR_EYES"]),
+        submitted_hash=submitted_hash,
     )
 
 

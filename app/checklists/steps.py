@@ -171,6 +171,9 @@ def _text(code: str, params: Mapping[str, str], detail: str) -> str:
         "approval.missing": _("No reviewer has approved this ad yet."),
         "approval.self_approved": _("The owner cannot approve their own ad."),
         "approval.stale": _("The ad changed after it was approved."),
+        "approval.not_submitted": _(
+            "What would be sent differs from what was approved and submitted."
+        ),
         "approval.ok": _("Approved by a reviewer."),
     }
     return str(texts.get(code, detail))

@@ -59,9 +59,10 @@ from app.models import (
     utcnow,
 )
 from app.submissions import WORKER, cleanup, follow
+from workflows.checks import Category, evaluate_all
 from workflows.delivery import BudgetType, Placement
 from workflows.machine import Event, State
-from workflows.policy import EU
+from workflows.policy import needs_dsa_fields
 
 log = logging.getLogger(__name__)
 CHECKPOINT_CHECK_SECONDS = 60.0
@@ -261,7 +262,9 @@ class Worker:
     def _start(
         self, db: Session, submission: Submission, checklist: Checklist, now: datetime
     ) -> bool:
-        checks = gate.evaluate(db, checklist, now)
+        # Every check again, and what is about to be sent against what was submitted.
+        context = gate.context_for(db, checklist, now, submitted_hash=submission.content_hash)
+        checks = evaluate_all(context)
         outcome = gate.transition(db, checklist, Event.SEND, None, now, checks=checks, actor=WORKER)
         if outcome.blocked:
             submission.status = State.FAILED.value
@@ -591,7 +594,10 @@ def spec_of(
     installation: str = "00000000",
 ) -> AdSpec:
     """What is sent to Meta for a checklist: derived from it alone (and its image's bytes)."""
-    eu = any(c in EU for c in checklist.country_list)
+    # Meta's rules as workflows states them: SIEP by the category, the DSA's fields where
+    # the policy in force on the day of submission asks for them.
+    dsa = any(needs_dsa_fields(c, created_at.date()) for c in checklist.country_list)
+    category = Category(checklist.category) if checklist.category is not None else None
     return AdSpec(
         submission_id=submission_id,
         ad_account_id=checklist.ad_account_id,
@@ -600,10 +606,10 @@ def spec_of(
         headline=checklist.headline,
         link_url=checklist.link_url,
         countries=checklist.country_list,
-        siep=checklist.category not in (None, "NONE"),
+        siep=category is not None and category.is_siep,
         digitally_created_media=checklist.digitally_created_media,
-        dsa_payor=checklist.dsa_payor if eu else "",
-        dsa_beneficiary=checklist.dsa_beneficiary if eu else "",
+        dsa_payor=checklist.dsa_payor if dsa else "",
+        dsa_beneficiary=checklist.dsa_beneficiary if dsa else "",
         status=status,
         budget_type=BudgetType(checklist.budget_type),
         budget_amount=checklist.budget_amount,

@@ -323,6 +323,11 @@ def test_approval_codes() -> None:
     assert (
         codes(replace(ctx, approval=None, four_eyes=False))["approval"] == "approval.not_required"
     )
+    # Before sending: what would be sent must be what was submitted, four eyes or not.
+    assert codes(replace(ctx, submitted_hash=ctx.content_hash))["approval"] == "approval.ok"
+    for four_eyes in (True, False):
+        elsewise = replace(ctx, submitted_hash="0" * 64, four_eyes=four_eyes)
+        assert codes(elsewise)["approval"] == "approval.not_submitted"
 
 
 def test_digitally_created_media_changes_what_is_sent() -> None:

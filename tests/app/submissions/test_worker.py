@@ -445,3 +445,27 @@ def test_with_the_app_secret_every_call_carries_the_proof(
     proved = queued(cast, title="Mit Nachweis")
     run(app, Worker(make_gateway(app), name=worker.name))
     assert cast.checklist(proved).state == "submitted"
+
+
+def test_the_worker_sends_only_what_was_submitted(
+    cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
+) -> None:
+    """The submission records the content hash approved and checked at submit; content that
+    hashes otherwise when the worker takes it (here: the stored record changed behind the
+    service's back) is not sent."""
+    from app.models import Submission
+
+    checklist_id = queued(cast)
+    with app.app_context(), transaction() as db:
+        submission = db.scalars(select(Submission)).one()
+        submission.content_hash = "0" * 64
+        db.add(submission)
+    run(app, worker)
+    failed = submission_of(app, checklist_id)
+    assert failed.status == "failed"
+    error = json.loads(failed.error or "{}")
+    assert error["code"] == "checks_failed"
+    assert [(u["step"], u["code"]) for u in error["unmet"]] == [("approval", "approval.not_submitted")]
+    assert sandbox.objects()["campaigns"] == []
+    [blocked] = cast.events("checklist.send_blocked", checklist_id)
+    assert "not_submitted" in blocked.data
