@@ -30,8 +30,8 @@ from app.api.spec import document, operation
 from app.audit import query as audit_query
 from app.audit import verification
 from app.auth import limiter, secondfactor, twofactor
-from app.checklists import gate, images, service
-from app.checklists.views import FACEBOOK_2FA_WORDING
+from app.checklists import access, gate, images, service
+from app.checklists.wording import FACEBOOK_2FA_WORDING
 from app.db import engine, get_session
 from app.models import (
     AdAccount,
@@ -44,14 +44,13 @@ from app.models import (
     utcnow,
 )
 from app.reviews import service as reviews
-from app.suggester import get_suggester
 from workflows.checks import Category
 from workflows.machine import Event, TransitionRefused
 
 F = TypeVar("F", bound=Callable[..., Any])
 # Once per process: the limiter (like the blueprint) outlives the apps it is registered on.
 limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=rate_key, per_method=False)(bp)
-MAX_ID = 2**31 - 1
+
 CHECKLISTS, REVIEWS, SUBMISSIONS, AUDIT = "checklists", "reviews", "submissions", "audit"
 
 
@@ -59,32 +58,21 @@ CHECKLISTS, REVIEWS, SUBMISSIONS, AUDIT = "checklists", "reviews", "submissions"
 
 
 def _load(checklist_id: int, *, for_update: bool = False) -> Checklist:
-    """A checklist the caller may see: managers see their own only (others are not found)."""
-    if not 0 < checklist_id <= MAX_ID:
-        raise ApiProblem("not-found", f"no checklist {checklist_id}")
-    query = select(Checklist).where(col(Checklist.id) == checklist_id)
-    if for_update:
-        query = query.with_for_update()
-    checklist = get_session().scalars(query).first()
-    user = caller().user
-    if checklist is not None and user.role == Role.MANAGER and checklist.owner_id != user.id:
-        # Answered as not found (its existence does not leak), audited as the refusal it is.
-        audit.defer(
-            "access.forbidden",
-            subject=("checklist", checklist_id),
-            data={"endpoint": request.endpoint, "method": request.method, "reason": "not_visible"},
-        )
-        checklist = None
-    if checklist is None:
-        raise ApiProblem("not-found", f"no checklist {checklist_id}")
-    return checklist
+    """A checklist the caller may see (``access.load``), else not found."""
+    try:
+        return access.load(get_session(), checklist_id, caller().user, for_update=for_update)
+    except access.NotVisible:
+        raise ApiProblem("not-found", f"no checklist {checklist_id}") from None
 
 
 def _owned(checklist_id: int) -> Checklist:
-    checklist = _load(checklist_id, for_update=True)
-    if checklist.owner_id != caller().user.id:
-        raise ApiProblem("forbidden", "only the checklist's owner may do this")
-    return checklist
+    """A checklist the caller owns (``access.load_owned``), locked."""
+    try:
+        return access.load_owned(get_session(), checklist_id, caller().user)
+    except access.NotVisible:
+        raise ApiProblem("not-found", f"no checklist {checklist_id}") from None
+    except access.NotOwner as exc:
+        raise ApiProblem("forbidden", str(exc)) from None
 
 
 def _etag(checklist: Checklist) -> str:
@@ -394,10 +382,7 @@ def openapi() -> Response:
 @requires("checklists:read", *Role)
 def list_checklists(query: s.ChecklistQuery) -> s.ChecklistPage:
     """List checklists, newest first (managers see their own)."""
-    user = caller().user
-    select_ = select(Checklist)
-    if user.role == Role.MANAGER:
-        select_ = select_.where(col(Checklist.owner_id) == user.id)
+    select_ = access.visible(caller().user)
     if query.state is not None:
         select_ = select_.where(col(Checklist.state) == query.state)
     rows, next_cursor = _page(select_, col(Checklist.id), _after(query.cursor), query.limit)
@@ -503,7 +488,7 @@ def classify_checklist(
     justification and a reviewer's sign-off)."""
     checklist = _owned(checklist_id)
     version = _if_match(headers.if_match)
-    suggestion = get_suggester().suggest(f"{checklist.headline}\n{checklist.message}")
+    suggestion = service.suggestion(checklist)
     try:
         service.classify(
             get_session(),
@@ -727,7 +712,9 @@ def pause_checklist(checklist_id: int) -> Any:
 @requires("checklists:read", *Role)
 def get_submission(submission_id: int) -> s.SubmissionOut:
     """A submission's way through Meta: status, Meta's ids, Meta's last error."""
-    sub = get_session().get(Submission, submission_id) if 0 < submission_id <= MAX_ID else None
+    sub = (
+        get_session().get(Submission, submission_id) if 0 < submission_id <= access.MAX_ID else None
+    )
     if sub is None:
         raise ApiProblem("not-found", f"no submission {submission_id}")
     _load(sub.checklist_id)  # the same visibility as its checklist

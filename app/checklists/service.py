@@ -18,6 +18,7 @@ from app import audit, inputs
 from app.checklists import gate
 from app.meta import cleanup
 from app.models import AdImage, Checklist, Submission, User
+from app.suggester import get_suggester
 from workflows import delivery, policy
 from workflows.checks import SOCIAL_ISSUES, Category, CheckResult, evaluate_all
 from workflows.classify.suggester import Suggestion
@@ -233,6 +234,11 @@ def edit(
         },
     )
     return list(changed), voided
+
+
+def suggestion(checklist: Checklist) -> Suggestion:
+    """adgate's classification suggestion for the ad's text, with the words behind it."""
+    return get_suggester().suggest(f"{checklist.headline}\n{checklist.message}")
 
 
 def classify(

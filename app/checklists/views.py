@@ -20,17 +20,14 @@ from flask import (
 )
 from flask_babel import get_timezone
 from flask_babel import gettext as _
-from flask_babel import lazy_gettext as _l
 from flask_login import current_user
-from sqlalchemy import select
 from sqlmodel import col
 from werkzeug.datastructures import FileStorage
 from werkzeug.wrappers import Response
 
-from app import audit
 from app.auth import stepup
 from app.auth.access import roles_required
-from app.checklists import bp, gate, images, service, steps
+from app.checklists import access, bp, gate, images, service, steps
 from app.checklists.forms import (
     ActionForm,
     AttestForm,
@@ -38,46 +35,34 @@ from app.checklists.forms import (
     ClassificationForm,
     StepUpForm,
 )
+from app.checklists.wording import FACEBOOK_2FA_WORDING
 from app.db import get_session
 from app.models import AdAccount, AdImage, Checklist, Role, User, utcnow
-from app.suggester import get_suggester
 from workflows import delivery
 from workflows.checks import Category
 from workflows.machine import MAIN_LINE, Event, State, TransitionRefused, events_from
 
-# Recorded as shown: the attestation keeps the words the ad manager confirmed, in their language.
-FACEBOOK_2FA_WORDING = _l(
-    "I confirm that two-factor authentication is turned on for the Facebook account "
-    "that I use to manage ads for this page."
-)
 EDITABLE = (State.DRAFT.value, State.APPROVED.value)
 
 
 def load(checklist_id: int, *, for_update: bool = False) -> Checklist:
-    """The checklist if the current user may see it (owners see theirs; others by role)."""
-    query = select(Checklist).where(col(Checklist.id) == checklist_id)
-    if for_update:
-        query = query.with_for_update()
-    checklist = get_session().scalars(query).first()
-    if checklist is None:
+    """The checklist if the current user may see it (``access.load``), else 404."""
+    try:
+        return access.load(get_session(), checklist_id, current_user.user, for_update=for_update)
+    except access.NotVisible:
         abort(404)
-    if current_user.role == Role.MANAGER and checklist.owner_id != current_user.id:
-        # Another manager's ad: not even its existence is shown, but the probe is audited
-        # as the refusal it is.
-        audit.defer(
-            "access.forbidden",
-            subject=("checklist", checklist_id),
-            data={"endpoint": request.endpoint, "method": request.method, "reason": "not_visible"},
+
+
+def _owned(checklist_id: int, *, for_update: bool = True) -> Checklist:
+    """The checklist if the current user owns it (``access.load_owned``), else 404 or 403."""
+    try:
+        return access.load_owned(
+            get_session(), checklist_id, current_user.user, for_update=for_update
         )
+    except access.NotVisible:
         abort(404)
-    return checklist
-
-
-def _owned(checklist_id: int) -> Checklist:
-    checklist = load(checklist_id, for_update=True)
-    if checklist.owner_id != current_user.id:
+    except access.NotOwner:
         abort(403)
-    return checklist
 
 
 def _offset(ad_account_id: str) -> int:
@@ -214,9 +199,7 @@ def refused_message(refused: TransitionRefused) -> None:
 @roles_required(Role.MANAGER, Role.ADMIN)
 def index() -> str:
     """The user's checklists (an admin sees all), newest first."""
-    query = select(Checklist).order_by(col(Checklist.id).desc())
-    if current_user.role == Role.MANAGER:
-        query = query.where(col(Checklist.owner_id) == current_user.id)
+    query = access.visible(current_user.user).order_by(col(Checklist.id).desc())
     checklists = get_session().scalars(query.limit(200)).all()
     return render_template(
         "checklists/index.html", checklists=checklists, state_labels=steps.STATE_LABELS
@@ -329,9 +312,7 @@ def image(checklist_id: int) -> Response:
 @roles_required(Role.MANAGER)
 def edit(checklist_id: int) -> str | Response | tuple[str, int]:
     """Change the ad; a stale version is a conflict that keeps the user's text."""
-    checklist = _owned(checklist_id) if request.method == "POST" else load(checklist_id)
-    if checklist.owner_id != current_user.id:
-        abort(403)
+    checklist = _owned(checklist_id, for_update=request.method == "POST")
     if checklist.state not in EDITABLE:
         flash(_("The ad can no longer be changed (state: %(state)s).",
                 state=steps.STATE_LABELS[checklist.state]), "warning")  # fmt: skip
@@ -421,12 +402,10 @@ def _version(raw: str | None) -> int:
 @roles_required(Role.MANAGER)
 def classify(checklist_id: int) -> str | Response | tuple[str, int]:
     """Classify the ad, next to adgate's own suggestion and the words behind it."""
-    checklist = _owned(checklist_id) if request.method == "POST" else load(checklist_id)
-    if checklist.owner_id != current_user.id:
-        abort(403)
+    checklist = _owned(checklist_id, for_update=request.method == "POST")
     if checklist.state not in EDITABLE:
         return redirect(url_for("checklists.show", checklist_id=checklist.id))
-    suggestion = get_suggester().suggest(f"{checklist.headline}\n{checklist.message}")
+    suggestion = service.suggestion(checklist)
     form = ClassificationForm()
     if request.method == "GET":
         form.category.data = checklist.category
