@@ -16,6 +16,7 @@ import base64
 import binascii
 from typing import Any
 
+from flask import request
 from sqlalchemy import Select
 
 from app.api.auth import caller
@@ -51,12 +52,19 @@ def etag(checklist: Checklist) -> str:
     return f'"{checklist.version}"'
 
 
-def if_match(raw: str | None) -> int | None:
-    """The version named by If-Match ("3", W/"3" or 3), or None when absent."""
-    if raw is None:
+def if_match(sent: str | None) -> int | None:
+    """The version named by If-Match ("3", W/"3" or 3), or None when it was not sent.
+
+    ``sent`` is the header as the operation's contract took it; its value is read through
+    werkzeug's parser (``request.if_match``): exactly one tag, ASCII digits only.
+    """
+    if sent is None:
         return None
-    value = raw.strip().removeprefix("W/").strip('"')
-    if not (value.isascii() and value.isdigit()) or len(value) > 9:
+    tags = request.if_match
+    named = tags.as_set(include_weak=True)
+    value = next(iter(named)) if len(named) == 1 and not tags.star_tag else None
+    # ASCII digits only: str.isdigit() takes other scripts' digits too.
+    if value is None or not (value.isascii() and value.isdigit()) or len(value) > 9:
         raise ApiProblem(
             "validation-failed",
             "If-Match must be the checklist's version as its ETag gave it",
