@@ -29,8 +29,10 @@ def approve_checklist(checklist_id: int, headers: s.ApprovalHeaders) -> Any:
     version = common.if_match(headers.if_match)
     assert version is not None  # required by the headers' model
     checklist = common.load(checklist_id, for_update=True)
-    if version != checklist.version:  # before the code: a stale read spends no code
-        raise common.conflict(service.Conflict(checklist.version))
+    try:  # before the code: a stale read spends no code
+        service.expect_version(checklist, version)
+    except service.Conflict as exc:
+        raise common.conflict(exc) from None
     _second_factor(headers.x_otp)
     try:
         reviews.approve(get_session(), checklist, caller().user, utcnow(), version=version)

@@ -202,7 +202,7 @@ def edit(
     does not), any change voids the approval;
     checks that change outcome are audited.
     """
-    _expect(checklist, version)
+    expect_version(checklist, version)
     values = ad.values()
     if values["image_id"] != checklist.image_id:
         _check_image(db, checklist.owner_id, values["image_id"])
@@ -255,7 +255,7 @@ def classify(
     now: datetime,
 ) -> None:
     """Record the ad manager's classification next to adgate's suggestion."""
-    _expect(checklist, version)
+    expect_version(checklist, version)
     unknown = sorted(set(social_issues) - set(SOCIAL_ISSUES))
     if unknown:
         raise ChecklistError("social_issues", "topic_unknown", f"unknown topics: {unknown}")
@@ -404,7 +404,8 @@ def _fire_edit(
     _audit_changed_checks(db, checklist, before, now)
 
 
-def _expect(checklist: Checklist, version: int) -> None:
+def expect_version(checklist: Checklist, version: int | None) -> None:
+    """Refuse a change based on another version than the checklist's (``Conflict``)."""
     if version != checklist.version:
         raise Conflict(checklist.version)
 
