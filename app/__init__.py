@@ -77,10 +77,11 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     inputs.init_app(app)
     csrf.init_app(app)
 
-    from app import admin, api, auditors, auth, checklists, main, metrics, reviews
+    from app import admin, api, auditors, auth, checklists, main, metrics, reviews, tokens
 
     auth.init_app(app)
     api.init_app(app)
+    tokens.init_app(app)
     main.init_app(app)
     checklists.init_app(app)
     reviews.init_app(app)

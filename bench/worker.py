@@ -76,7 +76,7 @@ from app import crypto
 from app.auth import totp
 from app.auth.accounts import create_user
 from app.checklists import service
-from app.checklists.views import FACEBOOK_2FA_WORDING
+from app.checklists.wording import FACEBOOK_2FA_WORDING
 from app.db import alembic_config, transaction
 from app.meta.gateway import AccountReading, AdSpec, AdStatus, Gateway, Named, Usage, object_name
 from app.meta.params import params_for

@@ -21,11 +21,20 @@ JSON_METHODS = frozenset({"POST", "PUT", "PATCH"})
 def init_app(app: Flask) -> None:
     """Register the blueprint without CSRF (no cookie is ever read), with per-token limits."""
     from app import csrf
-    from app.api import cli, docs, pages, spec, views  # noqa: F401  (registers the routes)
+    from app.api import (  # noqa: F401  (registers the routes)
+        approvals,
+        audit,
+        checklists,
+        cli,
+        docs,
+        identities,
+        images,
+        spec,
+        submissions,
+    )
 
     csrf.exempt(bp)
     app.register_blueprint(bp)
-    app.register_blueprint(pages.bp)
     spec.init_app(app)
     app.cli.add_command(cli.tokens_cli)
 

@@ -16,8 +16,9 @@ from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
 
 from app import audit
-from app.api import tokens
+from app.api import bp, tokens
 from app.api.problems import ApiProblem
+from app.auth import limiter
 from app.auth.accounts import awaits_confirmation
 from app.db import WRITE_METHODS, get_session, transaction
 from app.models import ApiToken, Role, User, utcnow
@@ -139,6 +140,10 @@ def rate_key() -> str:
         )
     key: str = g.api_rate_key
     return key
+
+
+# Once per process: the limiter (like the blueprint) outlives the apps it is registered on.
+limiter.limit(lambda: current_app.config["API_RATE_LIMIT"], key_func=rate_key, per_method=False)(bp)
 
 
 def enforce() -> None:

@@ -14,20 +14,26 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from functools import wraps
+from typing import Any, TypeVar, get_type_hints
 
 from flask import current_app, request
 from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col
+from werkzeug.wrappers import Response
 
 from app import audit
-from app.api.problems import ApiProblem
-from app.db import transaction
+from app.api import bp
+from app.api.auth import caller
+from app.api.problems import MEDIA_TYPE, ApiProblem
+from app.db import get_session, transaction
 from app.models import IdempotencyKey, utcnow
 
+F = TypeVar("F", bound=Callable[..., Any])
 LOCK_SECONDS = 60
 
 
@@ -130,3 +136,56 @@ def release(token_id: int, key: str) -> None:
                 col(IdempotencyKey.status_code).is_(None),
             )
         )
+
+
+class _Stored(Exception):
+    """A stored problem answer, replayed for a repeated Idempotency-Key."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__("replayed answer")
+        self.response = response
+
+
+def idempotent(view: F) -> F:
+    """The decorator of an operation: a repeated Idempotency-Key gets the first answer."""
+
+    @wraps(view)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        key = request.headers.get("Idempotency-Key")
+        if not key:
+            return view(*args, **kwargs)
+        token_id = caller().token_id
+        # The claim runs in its own transaction: nothing of the request's may be open yet.
+        get_session().commit()
+        replay = begin(token_id, key, fingerprint())
+        if replay is not None:
+            headers = {"Idempotent-Replayed": "true"}
+            if replay.location:
+                headers["Location"] = replay.location
+            if replay.status >= 400:
+                raise _Stored(Response(replay.body, replay.status, headers, mimetype=MEDIA_TYPE))
+            return json.loads(replay.body), replay.status, headers
+        try:
+            model, status, headers = view(*args, **kwargs)
+        except ApiProblem as problem:
+            get_session().rollback()
+            body = json.dumps(problem.body(), ensure_ascii=False)
+            finish_apart(token_id, key, problem.status, body, None)
+            raise
+        except BaseException:
+            get_session().rollback()
+            release(token_id, key)
+            raise
+        body = model.model_dump_json()
+        finish(get_session(), token_id, key, status, body, headers.get("Location"))
+        return model, status, headers
+
+    # Resolved now, in the view's module: the contract (spectree) evaluates the annotations
+    # in the namespace of the function it is given, which is this module's.
+    wrapper.__annotations__ = get_type_hints(view, include_extras=True)
+    return wrapper  # type: ignore[return-value]
+
+
+@bp.errorhandler(_Stored)
+def _replay_stored(exc: _Stored) -> Response:
+    return exc.response

@@ -39,6 +39,8 @@ Every response carries `X-RateLimit-Limit`, `X-RateLimit-Remaining` and `X-RateL
 a `429` carries `Retry-After`.
 """
 
+# The document's tags, in the order it lists them (the operations are declared by resource).
+TAGS = ("checklists", "reviews", "submissions", "audit")
 # Every operation can answer these (400: a NUL anywhere, JSON nested too deep or broken;
 # 413: a body above the limit).
 COMMON_ERRORS = {
@@ -115,7 +117,7 @@ def operation(
 
 
 def init_app(app: Flask) -> None:
-    # The document is served by the API blueprint (app.api.views.openapi), not by spectree.
+    # The document is served by the API blueprint (app.api.docs.openapi), not by spectree.
     api_spec.app = app
 
 
@@ -137,6 +139,7 @@ def _postprocess(doc: dict[str, Any]) -> dict[str, Any]:
         if endpoint.startswith("api.") and rule is not None:
             scopes[endpoint.removeprefix("api.")] = rule.scope
     problem_ref = "#/components/schemas/Problem"
+    doc["tags"] = sorted(doc.get("tags", []), key=lambda tag: TAGS.index(tag["name"]))
     for operations in doc.get("paths", {}).values():
         for operation in operations.values():
             for answer in operation.get("responses", {}).values():

@@ -171,6 +171,7 @@ def start_verification() -> WerkzeugResponse:
     """Start verifying the whole chain in the background; the page shows its progress."""
     db = get_session()
     run = integrity.start_run(db, current_user.id, utcnow())
+    # Committed before the thread starts: it reads and updates the run in its own transactions.
     db.commit()
     assert run.id is not None
     app = current_app._get_current_object()  # type: ignore[attr-defined]

@@ -18,6 +18,7 @@ from app import audit, inputs
 from app.checklists import gate
 from app.models import AdImage, Checklist, Submission, User
 from app.submissions import cleanup
+from app.suggester import get_suggester
 from workflows import delivery, policy
 from workflows.checks import SOCIAL_ISSUES, Category, CheckResult, evaluate_all
 from workflows.classify.suggester import Suggestion
@@ -201,7 +202,7 @@ def edit(
     does not), any change voids the approval;
     checks that change outcome are audited.
     """
-    _expect(checklist, version)
+    expect_version(checklist, version)
     values = ad.values()
     if values["image_id"] != checklist.image_id:
         _check_image(db, checklist.owner_id, values["image_id"])
@@ -235,6 +236,11 @@ def edit(
     return list(changed), voided
 
 
+def suggestion(checklist: Checklist) -> Suggestion:
+    """adgate's classification suggestion for the ad's text, with the words behind it."""
+    return get_suggester().suggest(f"{checklist.headline}\n{checklist.message}")
+
+
 def classify(
     db: Session,
     checklist: Checklist,
@@ -249,7 +255,7 @@ def classify(
     now: datetime,
 ) -> None:
     """Record the ad manager's classification next to adgate's suggestion."""
-    _expect(checklist, version)
+    expect_version(checklist, version)
     unknown = sorted(set(social_issues) - set(SOCIAL_ISSUES))
     if unknown:
         raise ChecklistError("social_issues", "topic_unknown", f"unknown topics: {unknown}")
@@ -398,7 +404,8 @@ def _fire_edit(
     _audit_changed_checks(db, checklist, before, now)
 
 
-def _expect(checklist: Checklist, version: int) -> None:
+def expect_version(checklist: Checklist, version: int | None) -> None:
+    """Refuse a change based on another version than the checklist's (``Conflict``)."""
     if version != checklist.version:
         raise Conflict(checklist.version)
 

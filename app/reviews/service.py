@@ -9,7 +9,7 @@ from sqlmodel import Session
 from app import audit
 from app.auth.accounts import awaits_confirmation
 from app.checklists import gate
-from app.checklists.service import ChecklistError, Conflict
+from app.checklists.service import ChecklistError, expect_version
 from app.models import Checklist, IdentityVerification, Role, User
 from workflows import policy
 from workflows.checks import DOCUMENT_TYPES, Category
@@ -101,8 +101,7 @@ def approve(
         # that no other path can make an admin approve.
         raise ChecklistError("approval", "not_reviewer", "only reviewers approve")
     _confirmed(reviewer, "approval")
-    if version != checklist.version:
-        raise Conflict(checklist.version)
+    expect_version(checklist, version)
     context = gate.context_for(db, checklist, now)
     gate.transition(
         db,

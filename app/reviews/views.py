@@ -14,7 +14,7 @@ from app.auth import stepup
 from app.auth.access import refuse_unconfirmed, roles_required
 from app.checklists import gate, steps
 from app.checklists.forms import ActionForm
-from app.checklists.service import ChecklistError
+from app.checklists.service import ChecklistError, Conflict, expect_version
 from app.checklists.views import load, refused_message, render_show
 from app.db import get_session
 from app.models import Checklist, IdentityVerification, Role, User, utcnow
@@ -71,7 +71,9 @@ def approve(checklist_id: int) -> Response | tuple[str, int]:
     if not form.validate():
         return render_show(checklist, 400, approve_form=form)
     # Before the code is asked for: a stale page spends no code.
-    if form.shown_version() != checklist.version:
+    try:
+        expect_version(checklist, form.shown_version())
+    except Conflict:
         _changed_since_shown()
         return redirect(url_for("checklists.show", checklist_id=checklist.id))
     if error := stepup.confirm(form.code.data):

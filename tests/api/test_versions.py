@@ -121,3 +121,19 @@ def test_if_match_takes_ascii_digits_only(api: ApiCast) -> None:
         assert response.status_code == 422, value
         assert response.get_json()["errors"][0]["field"] == "if-match"
     assert api.manager.get(path).get_json()["title"] == created["title"]
+
+
+def test_if_match_takes_the_version_quoted_weak_or_bare_and_one_only(api: ApiCast) -> None:
+    created = api.create()
+    path = f"/checklists/{created['id']}"
+    for form in ('"{}"', 'W/"{}"', "{}"):
+        version = api.manager.get(path).get_json()["version"]
+        value = form.format(version)
+        edited = api.manager.call("PATCH", path, {"title": value}, headers={"If-Match": value})
+        assert edited.status_code == 200, value
+        assert edited.get_json()["title"] == value
+    version = api.manager.get(path).get_json()["version"]
+    for value in ("*", f'"{version}", "{version + 1}"', '""'):
+        response = api.manager.call("PATCH", path, {"title": "New"}, headers={"If-Match": value})
+        assert response.status_code == 422, value
+        assert response.get_json()["errors"][0]["field"] == "if-match"

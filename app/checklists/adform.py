@@ -1,0 +1,186 @@
+"""The ad's form and the checklist service: the form read as an ``AdInput`` (its image
+uploaded, its times in the installation's zone as UTC, its amount in minor units), filled
+from a saved checklist, the service's refusals shown on its fields, and the differences
+a stale form has from the saved ad."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from flask import abort, flash
+from flask_babel import get_timezone
+from flask_babel import gettext as _
+from flask_login import current_user
+from werkzeug.datastructures import FileStorage
+
+from app.checklists import images, service, steps
+from app.checklists.forms import ChecklistForm
+from app.db import get_session
+from app.models import AdAccount, Checklist, utcnow
+from workflows import delivery
+
+
+def _offset(ad_account_id: str) -> int:
+    """How many minor units make one unit of the ad account's currency (100 when unknown)."""
+    account = get_session().get(AdAccount, ad_account_id.strip())
+    currency = delivery.CURRENCIES.get(account.currency or "") if account else None
+    return currency.offset if currency else 100
+
+
+def _zone() -> ZoneInfo:
+    """The installation's time zone, in which times are entered on the pages."""
+    # zoneinfo, not the pytz zone Flask-Babel returns: replace(tzinfo=…) with a pytz zone
+    # would use its historic local mean time (Berlin: +0:53).
+    return ZoneInfo(str(get_timezone()))
+
+
+def _utc(local: datetime | None) -> datetime | None:
+    """A time entered on the page, in the installation's time zone, as UTC."""
+    if local is None:
+        return None
+    return local.replace(tzinfo=_zone()).astimezone(UTC)
+
+
+def _local(moment: datetime | None) -> datetime | None:
+    """A stored time as the page shows it (the installation's time zone, no zone shown)."""
+    return moment.astimezone(_zone()).replace(tzinfo=None) if moment else None
+
+
+def _image_id(form: ChecklistForm, current: int | None) -> int | None:
+    """The image the ad uses after the form: an upload, the removal, or the one it had.
+
+    Raises ImageError for an upload that is not a usable image (shown on the field).
+    """
+    upload = form.image.data
+    if isinstance(upload, FileStorage) and upload.filename:
+        image = images.upload(get_session(), current_user.user, upload.read(), utcnow())
+        return image.id
+    if form.remove_image.data:
+        return None
+    return current
+
+
+def _ad_input(form: ChecklistForm, image_id: int | None) -> service.AdInput:
+    ad_account_id = form.ad_account_id.data.strip()
+    amount = (form.budget_amount.data or Decimal(0)) * _offset(ad_account_id)
+    return service.AdInput(
+        title=form.title.data,
+        page_id=form.page_id.data.strip(),
+        ad_account_id=ad_account_id,
+        message=form.message.data,
+        headline=form.headline.data,
+        link_url=form.link_url.data,
+        countries=[c for c in form.countries.data.replace(";", ",").split(",") if c.strip()],
+        paid_for_by=form.paid_for_by.data or "",
+        dsa_payor=form.dsa_payor.data or "",
+        dsa_beneficiary=form.dsa_beneficiary.data or "",
+        budget_type=form.budget_type.data,
+        budget_amount=int(amount.to_integral_value()),
+        start_time=_utc(form.start_time.data),
+        end_time=_utc(form.end_time.data),
+        placements=list(form.placements.data or []),
+        image_id=image_id,
+    )
+
+
+def fill(form: ChecklistForm, checklist: Checklist) -> None:
+    """The form's fields from the saved checklist (what the form shows differently)."""
+    form.countries.data = ", ".join(checklist.country_list)
+    form.version.data = str(checklist.version)
+    form.budget_amount.data = Decimal(checklist.budget_amount) / _offset(checklist.ad_account_id)
+    form.start_time.data = _local(checklist.start_time)
+    form.end_time.data = _local(checklist.end_time)
+    form.placements.data = list(checklist.placements)
+
+
+def read(form: ChecklistForm, checklist: Checklist | None) -> service.AdInput | None:
+    """The form as an ad, its image uploaded; None (errors on the fields) when it is not one."""
+    try:
+        image_id = _image_id(form, checklist.image_id if checklist else None)
+    except images.ImageError as exc:
+        form.image.errors = [*form.image.errors, _image_error(exc)]
+        return None
+    return _ad_input(form, image_id)
+
+
+def _image_error(exc: images.ImageError) -> str:
+    messages = {
+        "image_empty": _("The file is empty."),
+        "image_too_large": _("The image is too large (at most 8 MB)."),
+        "image_type": _("The file is not a PNG or JPEG image."),
+        "image_dimensions": _(
+            "The image must be at least 600 x 600 and at most 8000 x 8000 pixels."
+        ),
+        "image_ratio": _(
+            "The image's width must be between 0.8 and 1.91 times its height (4:5 to 1.91:1)."
+        ),
+    }
+    return str(messages.get(exc.code, str(exc)))
+
+
+def field_error(form: Any, exc: service.ChecklistError) -> None:
+    messages = {
+        "country_invalid": _("Use ISO country codes such as CH, LI or DE."),
+        "countries_missing": _("Choose at least one target country."),
+        "ad_account_invalid": _("An ad account id looks like act_1234."),
+        "page_invalid": _("A page id is a number."),
+        "link_invalid": _("The link must start with https:// or http://."),
+        "topic_unknown": _("Unknown topic."),
+        "amount_invalid": _("Enter an amount above zero."),
+        "end_missing": _("A lifetime budget needs an end time."),
+        "end_before_start": _("The end must be after the start."),
+        "placements_missing": _("Choose at least one placement."),
+        "image_unknown": _("This image is not one of yours."),
+    }
+    names = {"budget": "budget_amount", "image": "image"}
+    field = getattr(form, names.get(exc.field, exc.field), None)
+    text = str(messages.get(exc.code, str(exc)))
+    if field is not None:
+        field.errors.append(text)
+    else:
+        flash(text, "danger")
+
+
+# The form field that shows each stored field (the image is an upload, shown apart).
+FORM_FIELD = {"image_id": "image"}
+
+
+def differences(form: ChecklistForm, checklist: Checklist) -> list[tuple[str, str, str, str]]:
+    """Every field where the saved checklist and the user's stale form differ."""
+    saved = ChecklistForm(formdata=None, obj=checklist)
+    fill(saved, checklist)
+    rows = []
+    for name in service.FIELDS:
+        if name == "image_id":
+            continue
+        mine, theirs = _shown(form[name]), _shown(saved[name])
+        if mine != theirs:
+            rows.append((name, str(form[name].label.text), theirs, mine))
+    return rows
+
+
+def _shown(field: Any) -> str:
+    """A form field's value as the conflict table shows it."""
+    data = field.data
+    if isinstance(data, list):
+        return ", ".join(str(PLACEMENT_NAMES.get(v, v)) for v in data)
+    if isinstance(data, datetime):
+        return data.strftime("%Y-%m-%d %H:%M")
+    if isinstance(data, Decimal):
+        return f"{data:.2f}"
+    if data is None:
+        return ""
+    return str(data).strip()
+
+
+PLACEMENT_NAMES = steps.PLACEMENT_LABELS
+
+
+def version(raw: str | None) -> int:
+    try:
+        return int(raw or "")
+    except ValueError:
+        abort(400)
