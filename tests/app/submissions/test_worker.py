@@ -465,7 +465,9 @@ def test_the_worker_sends_only_what_was_submitted(
     assert failed.status == "failed"
     error = json.loads(failed.error or "{}")
     assert error["code"] == "checks_failed"
-    assert [(u["step"], u["code"]) for u in error["unmet"]] == [("approval", "approval.not_submitted")]
+    assert [(u["step"], u["code"]) for u in error["unmet"]] == [
+        ("approval", "approval.not_submitted")
+    ]
     assert sandbox.objects()["campaigns"] == []
     [blocked] = cast.events("checklist.send_blocked", checklist_id)
     assert "not_submitted" in blocked.data
