@@ -317,6 +317,17 @@ def fire(
     return Outcome(event, state, transition.target)
 
 
+def allowed(event: Event, state: State | str) -> bool:
+    """Whether the table lets ``event`` happen in ``state`` (parties and guards aside)."""
+    return State(state) in TRANSITIONS[event].sources
+
+
+def editable(state: State | str) -> bool:
+    """Whether what the checklist says may still change: the states an edit starts from.
+    Classifying, attesting and signing off change it as an edit does."""
+    return allowed(Event.EDIT, state)
+
+
 def events_from(state: State, parties: frozenset[Party]) -> list[Event]:
     """The events the table allows from ``state`` for these parties (guards not evaluated)."""
     return [t.event for t in TABLE if state in t.sources and parties & t.parties]

@@ -23,7 +23,7 @@ from workflows import delivery, policy
 from workflows.checks import SOCIAL_ISSUES, Category, CheckResult, evaluate_all
 from workflows.classify.suggester import Suggestion
 from workflows.delivery import ALL_PLACEMENTS, Budget, BudgetType, Placement, Schedule
-from workflows.machine import Event, State
+from workflows.machine import Event, State, editable
 
 # The fields of the ad; all but the title are part of what is sent to Meta.
 AD_FIELDS = (
@@ -288,7 +288,7 @@ def attest_facebook_2fa(
     """The owner declares that 2FA is on for the Facebook account used for ads."""
     if user.id != checklist.owner_id:
         raise ChecklistError("attestation", "not_owner", "only the owner can attest")
-    if checklist.state not in (State.DRAFT, State.APPROVED):
+    if not editable(checklist.state):
         raise ChecklistError("attestation", "not_editable", f"the ad is {checklist.state}")
     before = gate.evaluate(db, checklist, now)
     checklist.facebook_2fa_attested_at = now

@@ -27,9 +27,14 @@ from app.db import get_session
 from app.models import AdAccount, AdImage, Checklist, Role, User, utcnow
 from workflows import delivery
 from workflows.checks import Category
-from workflows.machine import MAIN_LINE, Event, State, TransitionRefused, events_from
-
-EDITABLE = (State.DRAFT.value, State.APPROVED.value)
+from workflows.machine import (
+    MAIN_LINE,
+    Event,
+    State,
+    TransitionRefused,
+    editable,
+    events_from,
+)
 
 
 def load(checklist_id: int, *, for_update: bool = False) -> Checklist:
@@ -179,7 +184,7 @@ def image(checklist_id: int) -> Response:
 def edit(checklist_id: int) -> str | Response | tuple[str, int]:
     """Change the ad; a stale version is a conflict that keeps the user's text."""
     checklist = _owned(checklist_id, for_update=request.method == "POST")
-    if checklist.state not in EDITABLE:
+    if not editable(checklist.state):
         flash(_("The ad can no longer be changed (state: %(state)s).",
                 state=steps.STATE_LABELS[checklist.state]), "warning")  # fmt: skip
         return redirect(url_for("checklists.show", checklist_id=checklist.id))
@@ -227,7 +232,7 @@ def edit(checklist_id: int) -> str | Response | tuple[str, int]:
 def classify(checklist_id: int) -> str | Response | tuple[str, int]:
     """Classify the ad, next to adgate's own suggestion and the words behind it."""
     checklist = _owned(checklist_id, for_update=request.method == "POST")
-    if checklist.state not in EDITABLE:
+    if not editable(checklist.state):
         return redirect(url_for("checklists.show", checklist_id=checklist.id))
     suggestion = service.suggestion(checklist)
     form = ClassificationForm()

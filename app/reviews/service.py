@@ -13,7 +13,7 @@ from app.checklists.service import ChecklistError, expect_version
 from app.models import Checklist, IdentityVerification, Role, User
 from workflows import policy
 from workflows.checks import DOCUMENT_TYPES, Category
-from workflows.machine import Event
+from workflows.machine import Event, editable
 
 UNCONFIRMED = "a second person has not confirmed this account yet"
 
@@ -131,7 +131,7 @@ def sign_off_classification(
         raise ChecklistError("classification", "nothing_to_sign", "no flagged NONE to sign off")
     if not checklist.justification:
         raise ChecklistError("classification", "justification_missing", "no justification yet")
-    if checklist.state not in ("draft", "approved"):
+    if not editable(checklist.state):
         raise ChecklistError("classification", "not_editable", f"the ad is {checklist.state}")
     checklist.signed_off_by = reviewer.id
     gate.touch(db, checklist, now)

@@ -18,6 +18,8 @@ from workflows.machine import (
     Party,
     State,
     TransitionRefused,
+    allowed,
+    editable,
     events_from,
     fire,
     mermaid,
@@ -298,3 +300,12 @@ def test_a_failing_check_keeps_its_values_for_the_translation() -> None:
     with pytest.raises(TransitionRefused) as refused:
         fire(State.APPROVED, Event.SUBMIT, frozenset({Party.OWNER}), [*others, failing])
     assert dict(refused.value.unmet[0].params) == {"countries": "CH"}
+
+
+def test_what_may_happen_in_a_state_is_read_from_the_table() -> None:
+    for transition in TABLE:
+        for state in State:
+            assert allowed(transition.event, state) == (state in transition.sources)
+            assert allowed(transition.event, state.value) == (state in transition.sources)
+    # The pages and services ask this instead of listing the states again.
+    assert {s for s in State if editable(s)} == {State.DRAFT, State.APPROVED}
