@@ -1,4 +1,9 @@
-"""The tables. Names are singular; times are timezone-aware UTC everywhere."""
+"""The tables. Names are singular; times are timezone-aware UTC everywhere.
+
+All tables in one module, longer than the others for a reason: the schema is read as a
+whole (foreign keys, the migrations' autogenerate comparison in tests/app/test_db.py), and
+each table is a short declaration with the comment that says why a column exists.
+"""
 
 from __future__ import annotations
 
