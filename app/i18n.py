@@ -1,7 +1,9 @@
-"""German and English: the user's choice, else the browser's, else German."""
+"""German and English: the user's choice, else the browser's, else German; the API's from
+``Accept-Language`` alone, else English."""
 
 from __future__ import annotations
 
+from babel.core import negotiate_locale
 from flask import Flask, current_app, request, session
 from flask_babel import Babel, format_datetime, get_locale
 from flask_login import current_user
@@ -12,6 +14,10 @@ babel = Babel()
 def select_locale() -> str:
     """The language of this response."""
     languages: tuple[str, ...] = tuple(current_app.config["LANGUAGES"])
+    if "api" in request.blueprints:
+        # In the header's order of preference, a regional tag ("de-CH") counting as its language.
+        asked = [tag for tag, _ in request.accept_languages]
+        return negotiate_locale(asked, languages, sep="-") or "en"
     if current_user and current_user.is_authenticated and current_user.user.locale in languages:
         return str(current_user.user.locale)
     chosen = session.get("lang")

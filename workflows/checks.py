@@ -1,7 +1,8 @@
 """The checks of the authorization checklist: one function each, from plain values to a result.
 
 Each check returns a ``CheckResult`` with a status, a stable ``code`` (for machines and
-translations), a human ``detail`` in English (the UI translates by code) and the
+translations), a plain English ``detail`` for logs (what people read, on the pages and in
+the API, is the text of its code in ``app/checklists/steps.py``, filled with ``params``) and the
 ``provenance`` of what it relied on: ``system`` (adgate checked it itself),
 ``verified`` (a reviewer checked evidence) or ``attested`` (the ad manager declared it).
 """

@@ -8,7 +8,7 @@ from flask import url_for
 
 from app.api import common
 from app.api import schemas as s
-from app.checklists import gate, images, service
+from app.checklists import gate, images, service, steps
 from app.db import get_session
 from app.models import AdAccount, Checklist, Submission, User, utcnow
 
@@ -120,7 +120,7 @@ def checklist_out(checklist: Checklist) -> s.ChecklistOut:
                 name=r.name,
                 status=r.status.value,
                 code=r.code,
-                detail=r.detail,
+                detail=steps.message(r),
                 provenance=r.provenance.value,
             )
             for r in gate.evaluate(db, checklist, now)

@@ -22,7 +22,7 @@ from sqlalchemy import Select
 from app.api.auth import caller
 from app.api.problems import ApiProblem
 from app.api.spec import TAGS
-from app.checklists import access, service
+from app.checklists import access, service, steps
 from app.db import get_session
 from app.models import Checklist
 from workflows.machine import Event, TransitionRefused
@@ -112,7 +112,7 @@ def refused(exc: TransitionRefused) -> ApiProblem:
         name,
         f"cannot {exc.event.value} a checklist that is {exc.state.value}: "
         f"{len(exc.unmet)} step(s) unmet",
-        errors=[{"step": u.step, "code": u.code, "detail": u.detail} for u in exc.unmet],
+        errors=[{"step": u.step, "code": u.code, "detail": steps.refusal(u)} for u in exc.unmet],
     )
 
 

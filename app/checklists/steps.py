@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -72,12 +73,31 @@ DOCUMENT_LABELS = {
 }
 
 
-def _message(result: CheckResult) -> str:
-    return _text(result.code, result.params, result.detail)
+def message(result: CheckResult) -> str:
+    """A check's result in the response's language: its code's text, filled with its params."""
+    return text(result.code, result.params, result.detail)
 
 
-def _text(code: str, params: Mapping[str, str], detail: str) -> str:
-    """A check's result in the user's language, by its code (``detail``: when none fits)."""
+def text(code: str, params: Mapping[str, str], fallback: str = "") -> str:
+    """The text of a check's ``code`` in the response's language: the one text per code, for
+    the pages and the API alike. A code without one is an error (see :func:`unknown`)."""
+    texts = catalogue(params)
+    if code not in texts:
+        return unknown(code, fallback)
+    return texts[code]
+
+
+def unknown(code: str, fallback: str) -> str:
+    """A code the catalogue has no text for: raised in tests, logged as an error otherwise
+    (and the domain's English ``fallback`` shown, rather than nothing)."""
+    if current_app.testing:
+        raise LookupError(f"no text for the code {code!r}")
+    current_app.logger.error("no text for the code %r", code)
+    return fallback or code
+
+
+def catalogue(params: Mapping[str, str]) -> dict[str, str]:
+    """Every check code's text in the response's language, filled with ``params``."""
     p = dict(params)
     texts = {
         "two_factor.adgate_totp_off": _("The owner has no two-factor authentication in adgate."),
@@ -167,6 +187,8 @@ def _text(code: str, params: Mapping[str, str], detail: str) -> str:
         "budget.too_short": _("The ad must run for more than 24 hours."),
         "budget.amount_invalid": _("The budget must be a positive amount."),
         "budget.placements_missing": _("Choose at least one placement."),
+        "budget.placements_repeated": _("Name each placement once."),
+        "budget.naive_time": _("Give the time with its time zone."),
         "approval.not_required": _("Four-eyes approval is turned off."),
         "approval.missing": _("No reviewer has approved this ad yet."),
         "approval.self_approved": _("The owner cannot approve their own ad."),
@@ -176,7 +198,7 @@ def _text(code: str, params: Mapping[str, str], detail: str) -> str:
         ),
         "approval.ok": _("Approved by a reviewer."),
     }
-    return str(texts.get(code, detail))
+    return {code: str(t) for code, t in texts.items()}
 
 
 def _only(params: dict[str, str], *names: str) -> dict[str, str]:
@@ -250,15 +272,15 @@ PARTY_LABELS = {
 
 
 def refusal(unmet: Unmet) -> str:
-    """Why a transition was refused, in the user's language (checks: their own texts)."""
+    """Why a transition was refused, in the response's language (checks: their own texts)."""
     p = dict(unmet.params)
     if unmet.code == "state.not_allowed":
         state = str(STATE_LABELS.get(p.get("state", ""), p.get("state", "?")))
         allowed = ", ".join(
             str(STATE_LABELS.get(a, a)) for a in p.get("allowed", "").split(", ") if a
         )
-        text = NOT_NOW.get(p.get("event", ""))
-        if text is None:
+        not_now = NOT_NOW.get(p.get("event", ""))
+        if not_now is None:
             return str(
                 _(
                     "This is not possible for an ad that is %(state)s (only for one that is "
@@ -267,7 +289,7 @@ def refusal(unmet: Unmet) -> str:
                     allowed=allowed,
                 )
             )
-        return str(text) % {"state": state, "allowed": allowed}
+        return str(not_now) % {"state": state, "allowed": allowed}
     if unmet.code == "party.not_allowed":
         who = [str(PARTY_LABELS.get(n, n)) for n in p.get("parties", "").split(", ") if n]
         if len(who) > 1:
@@ -275,9 +297,11 @@ def refusal(unmet: Unmet) -> str:
         return str(_("Only %(who)s may do this.", who=who[0] if who else "?"))
     if unmet.code == "attempts.used_up":
         return str(_("No attempts are left."))
+    if unmet.step in LABELS and unmet.code == f"{unmet.step}.not_evaluated":
+        return str(_("The check “%(check)s” was not evaluated.", check=LABELS[unmet.step]))
     if unmet.step in LABELS:
-        return _text(unmet.code, p, unmet.detail)
-    return unmet.detail
+        return text(unmet.code, p, unmet.detail)
+    return unknown(unmet.code, unmet.detail)
 
 
 @dataclass(frozen=True)
@@ -303,7 +327,7 @@ def present(results: tuple[CheckResult, ...]) -> list[Step]:
             status=r.status.value,
             status_label=str(STATUS_LABELS[r.status.value]),
             code=r.code,
-            message=_message(r),
+            message=message(r),
             provenance=str(PROVENANCE_LABELS[r.provenance.value]),
             next_step=str(NEXT_STEPS[r.code]) if r.code in NEXT_STEPS and not r.passed else None,
         )

@@ -253,8 +253,39 @@ def test_a_refusal_names_the_step_in_words(api: ApiCast) -> None:
     assert state["code"] == "state.not_allowed"
     assert state["detail"] == (
         "An ad that is withdrawn cannot be withdrawn "
-        "(only one that is draft, approved, queued, held)."
+        "(only one that is draft, approved, queued, held for a person)."
     )
+
+
+def test_the_api_speaks_english_unless_accept_language_asks_for_german(
+    app: Flask, api: ApiCast
+) -> None:
+    """The API renders the pages' catalogue: in English by default, in German when the
+    ``Accept-Language`` header asks for it (never after the session's language)."""
+    checklist_id = api.create()["id"]
+    path = f"/checklists/{checklist_id}"
+    english = {s["code"]: s["detail"] for s in api.manager.get(path).get_json()["steps"]}
+    german = {
+        s["code"]: s["detail"]
+        for s in api.manager.get(path, headers={"Accept-Language": "de"}).get_json()["steps"]
+    }
+    assert english["classification.missing"] == "The ad is not classified yet."
+    assert german["classification.missing"] == "Die Anzeige ist noch nicht eingestuft."
+    assert english.keys() == german.keys()
+    assert all(german[code] != english[code] for code in english)
+    # A refusal, too: English by default, German on request.
+    assert api.manager.post(f"{path}/withdrawal").status_code == 200
+    again = api.manager.post(f"{path}/withdrawal")
+    auf_deutsch = api.manager.post(
+        f"{path}/withdrawal", headers={"Accept-Language": "de-CH, en;q=0.5"}
+    )
+    assert (again.status_code, auf_deutsch.status_code) == (409, 409)
+    [state] = [e for e in again.get_json()["errors"] if e["step"] == "state"]
+    [zustand] = [e for e in auf_deutsch.get_json()["errors"] if e["step"] == "state"]
+    assert state["detail"].startswith("An ad that is withdrawn cannot be withdrawn")
+    assert zustand["code"] == state["code"] == "state.not_allowed"
+    assert "zurückgezogen" in zustand["detail"]
+    assert zustand["detail"] != state["detail"]
 
 
 def test_a_send_blocked_by_the_workers_check_reads_as_checks_failed(
