@@ -15,17 +15,21 @@ def select_locale() -> str:
     """The language of this response."""
     languages: tuple[str, ...] = tuple(current_app.config["LANGUAGES"])
     if "api" in request.blueprints:
-        # In the header's order of preference, a regional tag ("de-CH") counting as its language.
-        asked = [tag for tag, _ in request.accept_languages]
-        return negotiate_locale(asked, languages, sep="-") or "en"
+        return _asked(languages) or "en"
     if current_user and current_user.is_authenticated and current_user.user.locale in languages:
         return str(current_user.user.locale)
     chosen = session.get("lang")
     if chosen in languages:
         return str(chosen)
-    return (
-        request.accept_languages.best_match(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
-    )
+    return _asked(languages) or current_app.config["BABEL_DEFAULT_LOCALE"]
+
+
+def _asked(languages: tuple[str, ...]) -> str | None:
+    """The first of ``languages`` in the Accept-Language header's order of preference, a
+    regional tag ("de-CH") counting as its language (werkzeug's best_match would take "en"
+    from "de-CH, en;q=0.5")."""
+    asked = [tag for tag, _ in request.accept_languages]
+    return negotiate_locale(asked, languages, sep="-")
 
 
 def init_app(app: Flask) -> None:

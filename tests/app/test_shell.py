@@ -141,6 +141,9 @@ def test_language_follows_the_browser_then_the_choice(client: FlaskClient) -> No
     assert 'lang="de"' in client.get("/login", headers={"Accept-Language": "fr"}).get_data(
         as_text=True
     )
+    # A Swiss browser: its regional German first, English as a second choice.
+    swiss = {"Accept-Language": "de-CH, en;q=0.5"}
+    assert '<html lang="de"' in client.get("/login", headers=swiss).get_data(as_text=True)
     token = csrf_token(client, "/login")
     response = client.post("/language", data={"lang": "de", "next": "/login", "csrf_token": token})
     assert response.status_code == 302
