@@ -49,6 +49,13 @@ def issue_token(app: Flask, email: str, scopes: Iterable[str], **kw: Any) -> str
         return issued.secret
 
 
+def token_status(app: Flask, token: str) -> int:
+    """401 for a token that does not authenticate; a valid one reaches the view (404)."""
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}", "Accept-Language": "en"}
+    return client.get("/api/v1/checklists/999999", headers=headers).status_code
+
+
 @dataclass
 class Api:
     """Calls the API as one token."""

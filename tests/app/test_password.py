@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import timedelta
 
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
@@ -13,10 +12,10 @@ from sqlmodel import col
 from werkzeug.security import check_password_hash
 from werkzeug.test import TestResponse
 
-from app.api import tokens
 from app.auth import totp
 from app.db import transaction
 from app.models import AuditEvent, User, utcnow
+from tests.api.conftest import issue_token, token_status
 from tests.conftest import PASSWORD, AuthActions, UserFactory, csrf_token, english_client
 
 NEW_PASSWORD = "a new and longer passphrase"
@@ -30,27 +29,6 @@ def _events(app: Flask, kind: str) -> list[AuditEvent]:
 def _user(app: Flask, email: str) -> User:
     with app.app_context(), transaction(write=False) as db:
         return db.scalars(select(User).where(col(User.email) == email)).one()
-
-
-def _issue_token(app: Flask, email: str) -> str:
-    with app.app_context(), transaction() as db:
-        owner = db.scalars(select(User).where(col(User.email) == email)).one()
-        return tokens.issue(
-            db,
-            owner,
-            name="planner",
-            scopes=["checklists:read"],
-            lifetime=timedelta(days=30),
-            issued_by=owner,
-            now=utcnow(),
-        ).secret
-
-
-def _api_status(app: Flask, token: str) -> int:
-    """401 for a token that does not authenticate; a valid one reaches the view (404)."""
-    client = english_client(app)
-    headers = {"Authorization": f"Bearer {token}"}
-    return client.get("/api/v1/checklists/999999", headers=headers).status_code
 
 
 def _change(client: FlaskClient, **fields: str) -> TestResponse:
@@ -78,14 +56,14 @@ def test_a_change_ends_the_other_logins_keeps_this_one_and_revokes_tokens(
     elsewhere = AuthActions(english_client(app), make_user)
     elsewhere.login("m@example.org")
     assert elsewhere.client.get("/").status_code == 200
-    secret = _issue_token(app, "m@example.org")
-    assert _api_status(app, secret) == 404
+    secret = issue_token(app, "m@example.org", ["checklists:read"])
+    assert token_status(app, secret) == 404
     auth.login("m@example.org")
     response = _change(client, code=two_factor.next_code())
     assert response.headers["Location"] == "/"
     assert client.get("/").status_code == 200  # this login goes on
     assert elsewhere.client.get("/").headers["Location"].startswith("/login")  # that one ended
-    assert _api_status(app, secret) == 401
+    assert token_status(app, secret) == 401
     [revoked] = _events(app, "token.revoked")
     assert json.loads(revoked.data)["reason"] == "password_changed"
     [changed] = _events(app, "account.password_changed")
@@ -200,13 +178,13 @@ def test_with_2fa_the_code_comes_before_the_forced_change(
 ) -> None:
     make_user("m@example.org")
     two_factor = make_user.two_factor["m@example.org"]
-    secret = _issue_token(app, "m@example.org")
+    secret = issue_token(app, "m@example.org", ["checklists:read"])
     result = runner.invoke(
         args=["users", "set-password", "m@example.org", "--password-stdin"],
         input="a password the admin chose",
     )
     assert result.exit_code == 0, result.output
-    assert _api_status(app, secret) == 401
+    assert token_status(app, secret) == 401
     assert _user(app, "m@example.org").must_change_password
     assert auth.password("m@example.org", "a password the admin chose").headers["Location"] == (
         "/login/code"

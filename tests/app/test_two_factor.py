@@ -17,10 +17,10 @@ from sqlalchemy import select, text, update
 from sqlmodel import col
 from werkzeug.test import TestResponse
 
-from app.api import tokens
 from app.auth import totp, twofactor
 from app.db import engine, transaction
 from app.models import AuditEvent, LoginSession, User, utcnow
+from tests.api.conftest import issue_token, token_status
 from tests.conftest import (
     PASSWORD,
     AuthActions,
@@ -491,27 +491,6 @@ def _feedback(response: TestResponse) -> list[str]:
     )
 
 
-def _issue_token(app: Flask, email: str) -> str:
-    with app.app_context(), transaction() as db:
-        owner = db.scalars(select(User).where(col(User.email) == email)).one()
-        issued = tokens.issue(
-            db,
-            owner,
-            name="planner",
-            scopes=["checklists:read"],
-            lifetime=timedelta(days=30),
-            issued_by=owner,
-            now=utcnow(),
-        )
-        return issued.secret
-
-
-def _api_status(client: FlaskClient, token: str) -> int:
-    """401 for a token that does not authenticate; a valid one reaches the view (404)."""
-    response = client.get("/api/v1/checklists/999999", headers={"Authorization": f"Bearer {token}"})
-    return response.status_code
-
-
 def test_step_up_is_refused_while_locked_without_looking_at_the_code(
     app: Flask, client: FlaskClient, auth: AuthActions, make_user: UserFactory
 ) -> None:
@@ -653,12 +632,12 @@ def test_admin_reset_of_2fa_revokes_the_accounts_tokens(
 ) -> None:
     make_user("a@example.org", "admin")
     manager = make_user("m@example.org")
-    secret = _issue_token(app, "m@example.org")
-    assert _api_status(english_client(app), secret) == 404
+    secret = issue_token(app, "m@example.org", ["checklists:read"])
+    assert token_status(app, secret) == 404
     auth.login("a@example.org")
     token = csrf_token(client, "/admin/users")
     client.post(f"/admin/users/{manager.id}/reset-two-factor", data={"csrf_token": token})
-    assert _api_status(english_client(app), secret) == 401
+    assert token_status(app, secret) == 401
     [revoked] = _events(app, "token.revoked")
     assert json.loads(revoked.data) == {"owner": manager.id, "reason": "two_factor_reset"}
     [reset] = _events(app, "twofactor.reset")
