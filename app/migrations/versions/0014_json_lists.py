@@ -4,9 +4,10 @@ were comma-joined text ("CH,LI"); they are JSON arrays now (["CH", "LI"]), in th
 The content hash takes the countries as a sorted list, whatever the column holds, so an
 approval given before this migration covers the same ad after it. The audit log is untouched.
 
-The rows are read as text, the column's type is changed, and each row is written back as
-JSON (and the other way round on downgrade): SQLite's table copy would cast the text to a
-number, and PostgreSQL's cast of a longer JSON text could overflow the old VARCHAR.
+The rows are read, the column's type is changed, and each row is written back as JSON (as
+text on downgrade). The type change alone would not do: SQLite's table copy casts the text to
+a number, PostgreSQL reads "CH,LI" as no JSON, and on the way back the JSON text can be
+longer than the VARCHAR.
 
 Revision ID: 0014
 Revises: 0013
@@ -34,42 +35,47 @@ COLUMNS = {
 def _convert(
     table: str,
     columns: Sequence[tuple[str, int]],
-    old: sa.types.TypeEngine[Any],
+    old: Callable[[int], sa.types.TypeEngine[Any]],
     new: Callable[[int], sa.types.TypeEngine[Any]],
     placeholder: str,
     value: Callable[[Any], Any],
 ) -> None:
-    """Read ``columns`` of every row as ``old``, change their type, write ``value`` of each."""
+    """Read ``columns`` of every row as ``old``, change their type to ``new`` and write back
+    ``value`` of what was read (``placeholder``: PostgreSQL's value until then)."""
     names = [name for name, _ in columns]
-    read = sa.table(table, sa.column("id", sa.Integer()), *(sa.column(n, old) for n in names))
+
+    def table_as(type_: Callable[[int], sa.types.TypeEngine[Any]]) -> sa.TableClause:
+        return sa.table(
+            table, sa.column("id", sa.Integer()), *(sa.column(n, type_(k)) for n, k in columns)
+        )
+
     bind = op.get_bind()
     rows = [
         {"row_id": row.id, **{f"new_{n}": value(getattr(row, n)) for n in names}}
-        for row in bind.execute(sa.select(read))
+        for row in bind.execute(sa.select(table_as(old)))
     ]
     with op.batch_alter_table(table) as batch:
         for name, length in columns:
             batch.alter_column(
                 name,
-                existing_type=old if isinstance(old, sa.JSON) else sa.String(length),
+                existing_type=old(length),
                 existing_nullable=False,
                 type_=new(length),
-                # Every row is written again below from the values read above.
                 postgresql_using=placeholder,
             )
     if not rows:
         return
-    write = sa.table(
-        table,
-        sa.column("id", sa.Integer()),
-        *(sa.column(n, new(length)) for n, length in columns),
-    )
+    write = table_as(new)
     bind.execute(
         sa.update(write)
         .where(write.c.id == sa.bindparam("row_id"))
-        .values({n: sa.bindparam(f"new_{n}", type_=new(length)) for n, length in columns}),
+        .values({n: sa.bindparam(f"new_{n}", type_=write.c[n].type) for n in names}),
         rows,
     )
+
+
+def _json(_: int) -> sa.types.TypeEngine[Any]:
+    return sa.JSON()
 
 
 def upgrade() -> None:
@@ -77,8 +83,8 @@ def upgrade() -> None:
         _convert(
             table,
             columns,
-            sa.Text(),
-            lambda _: sa.JSON(),
+            sa.String,
+            _json,
             "'[]'::json",
             lambda text: [item for item in text.split(",") if item],
         )
@@ -86,4 +92,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     for table, columns in COLUMNS.items():
-        _convert(table, columns, sa.JSON(), sa.String, "''", ",".join)
+        _convert(table, columns, _json, sa.String, "''", ",".join)
