@@ -470,7 +470,8 @@ class Checklist(SQLModel, table=True):
     message: str = Field(sa_column=Column(Text, nullable=False))
     headline: str = Field(sa_column=Column(String(255), nullable=False))
     link_url: str = Field(sa_column=Column(String(2048), nullable=False))
-    countries: str = Field(sa_column=Column(String(255), nullable=False))  # "CH,LI"
+    # ISO 3166 codes, upper-case, each once, sorted: ["CH", "LI"].
+    countries: list[str] = Field(sa_column=Column(JSON, nullable=False))
     paid_for_by: str = Field(default="", sa_column=Column(String(255), nullable=False))
     dsa_payor: str = Field(default="", sa_column=Column(String(255), nullable=False))
     dsa_beneficiary: str = Field(default="", sa_column=Column(String(255), nullable=False))
@@ -492,7 +493,8 @@ class Checklist(SQLModel, table=True):
     )
     # The classification (all None until classified; an edit of the content clears it).
     category: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
-    social_issues: str = Field(default="", sa_column=Column(String(500), nullable=False))
+    # Meta's topics (workflows.checks.SOCIAL_ISSUES), only for the SOCIAL_ISSUE category.
+    social_issues: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     digitally_created_media: bool = False
     justification: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     suggested_probability: float | None = None
@@ -513,14 +515,6 @@ class Checklist(SQLModel, table=True):
     approved_at: datetime | None = _time(nullable=True)
     created_at: datetime = _time(now=True)
     updated_at: datetime = _time(now=True)
-
-    @property
-    def country_list(self) -> tuple[str, ...]:
-        return tuple(c for c in self.countries.split(",") if c)
-
-    @property
-    def topic_list(self) -> tuple[str, ...]:
-        return tuple(t for t in self.social_issues.split(",") if t)
 
 
 class IdentityVerification(SQLModel, table=True):
@@ -628,7 +622,8 @@ class ApiToken(SQLModel, table=True):
         sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=False, index=True)
     )
     name: str = Field(sa_column=Column(String(100), nullable=False))
-    scopes: str = Field(sa_column=Column(String(255), nullable=False))  # "checklists:read,…"
+    # Sorted: ["checklists:read", "checklists:write"].
+    scopes: list[str] = Field(sa_column=Column(JSON, nullable=False))
     token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
     prefix: str = Field(sa_column=Column(String(16), nullable=False))
     created_at: datetime = _time(now=True)
@@ -642,10 +637,6 @@ class ApiToken(SQLModel, table=True):
     revoked_by: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
     )
-
-    @property
-    def scope_set(self) -> frozenset[str]:
-        return frozenset(s for s in self.scopes.split(",") if s)
 
 
 class IdempotencyKey(SQLModel, table=True):

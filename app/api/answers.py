@@ -77,7 +77,7 @@ def checklist_out(checklist: Checklist) -> s.ChecklistOut:
     if checklist.category is not None:
         classification = s.Classification(
             category=checklist.category,
-            social_issues=list(checklist.topic_list),
+            social_issues=list(checklist.social_issues),
             digitally_created_media=checklist.digitally_created_media,
             justification=checklist.justification,
             suggested_probability=checklist.suggested_probability,
@@ -98,7 +98,7 @@ def checklist_out(checklist: Checklist) -> s.ChecklistOut:
             message=checklist.message,
             headline=checklist.headline,
             link_url=checklist.link_url,
-            countries=list(checklist.country_list),
+            countries=list(checklist.countries),
             paid_for_by=checklist.paid_for_by,
             dsa_payor=checklist.dsa_payor,
             dsa_beneficiary=checklist.dsa_beneficiary,

@@ -66,7 +66,7 @@ def list_checklists(query: s.ChecklistQuery) -> s.ChecklistPage:
                 state=c.state,
                 version=c.version,
                 owner=owners.get(c.owner_id, ""),
-                countries=list(c.country_list),
+                countries=c.countries,
                 updated_at=c.updated_at,
             )
             for c in rows
@@ -113,7 +113,6 @@ def edit_checklist(checklist_id: int, json: s.ChecklistPatch, headers: s.IfMatch
     version = common.if_match(headers.if_match)
     checklist = common.owned(checklist_id)
     current = {f: getattr(checklist, f) for f in service.FIELDS}
-    current["countries"] = list(checklist.country_list)
     sent = json.ad.model_dump(exclude_unset=True) if json.ad else {}
     if json.title is not None:
         sent["title"] = json.title

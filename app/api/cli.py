@@ -70,7 +70,7 @@ def create_command(
             ) from exc
         raise click.ClickException(str(exc)) from exc
     click.echo(
-        f"token {token.id} for {owner.email}: {token.scopes}, "
+        f"token {token.id} for {owner.email}: {','.join(token.scopes)}, "
         f"expires {token.expires_at:%Y-%m-%d %H:%M} UTC (shown once; store it now)"
     )
     click.echo(issued.secret)
@@ -102,7 +102,7 @@ def list_command(email: str | None) -> None:
         emails = {u.id: u.email for u in db.scalars(select(User))}
         for token in tokens.of_user(db, user_id):
             click.echo(
-                f"{token.id}\t{emails.get(token.user_id)}\t{token.prefix}…\t{token.scopes}\t"
+                f"{token.id}\t{emails.get(token.user_id)}\t{token.prefix}…\t{','.join(token.scopes)}\t"
                 f"{_state(token, now)}\t{token.name}"
             )
 

@@ -137,7 +137,7 @@ def issue(
     token = ApiToken(
         user_id=owner.id,
         name=name,
-        scopes=",".join(wanted),
+        scopes=wanted,
         token_hash=digest(secret),
         prefix=secret[: len(PREFIX) + 6],
         created_at=now,
@@ -224,7 +224,7 @@ def problem_with(token: ApiToken | None, owner: User | None, now: datetime) -> s
 
 def effective_scopes(token: ApiToken, owner: User) -> frozenset[str]:
     """The token's scopes that its owner's role still allows."""
-    return token.scope_set & allowed_scopes(owner.role)
+    return frozenset(token.scopes) & allowed_scopes(owner.role)
 
 
 def of_user(db: Session, user_id: int | None = None) -> list[ApiToken]:

@@ -88,7 +88,7 @@ def _ad_input(form: ChecklistForm, image_id: int | None) -> service.AdInput:
 
 def fill(form: ChecklistForm, checklist: Checklist) -> None:
     """The form's fields from the saved checklist (what the form shows differently)."""
-    form.countries.data = ", ".join(checklist.country_list)
+    form.countries.data = ", ".join(checklist.countries)
     form.version.data = str(checklist.version)
     form.budget_amount.data = Decimal(checklist.budget_amount) / _offset(checklist.ad_account_id)
     form.start_time.data = _local(checklist.start_time)

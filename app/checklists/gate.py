@@ -43,7 +43,7 @@ def ad_of(checklist: Checklist, image_sha256: str | None = None) -> Ad:
         message=checklist.message,
         headline=checklist.headline,
         link_url=checklist.link_url,
-        countries=checklist.country_list,
+        countries=tuple(checklist.countries),
         paid_for_by=checklist.paid_for_by,
         dsa_payor=checklist.dsa_payor,
         dsa_beneficiary=checklist.dsa_beneficiary,
@@ -66,7 +66,7 @@ def classification_of(checklist: Checklist) -> Classification | None:
         return None
     return Classification(
         category=Category(checklist.category),
-        social_issues=checklist.topic_list,
+        social_issues=tuple(checklist.social_issues),
         digitally_created_media=checklist.digitally_created_media,
         justification=checklist.justification,
         flagged=checklist.flagged,

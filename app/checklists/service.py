@@ -117,7 +117,7 @@ class AdInput:
             "message": self.message.strip(),
             "headline": self.headline.strip(),
             "link_url": self.link_url.strip(),
-            "countries": ",".join(sorted(dict.fromkeys(countries))),
+            "countries": sorted(set(countries)),
             "paid_for_by": self.paid_for_by.strip(),
             "dsa_payor": self.dsa_payor.strip(),
             "dsa_beneficiary": self.dsa_beneficiary.strip(),
@@ -162,8 +162,12 @@ def _check_image(db: Session, owner_id: int, image_id: int | None) -> None:
         raise ChecklistError("image", "image_unknown", f"there is no image {image_id} of yours")
 
 
-def _logged(value: Any) -> Any:
-    """A stored value as the audit log keeps it (times as ISO 8601)."""
+def _logged(field: str, value: Any) -> Any:
+    """A stored value as the audit log keeps it: times as ISO 8601, and a change of the
+    countries as the text "CH,LI" that the log has recorded since the first edit (stored
+    as a list since 0014; the log's readers keep meeting one form)."""
+    if field == "countries":
+        return ",".join(value)
     return value.isoformat() if isinstance(value, datetime) else value
 
 
@@ -182,9 +186,9 @@ def create(db: Session, owner: User, ad: AdInput, now: datetime) -> Checklist:
         subject=("checklist", _cid(checklist)),
         data={
             "version": checklist.version,
-            "countries": checklist.country_list,
+            "countries": checklist.countries,
             "delivery": {
-                f: _logged(values[f])
+                f: _logged(f, values[f])
                 for f in ("budget_type", "budget_amount", "start_time", "end_time", "placements")
             },
             "image_id": values["image_id"],
@@ -228,7 +232,7 @@ def edit(
         voided,
         {
             "changed": {
-                f: {"before": _logged(old), "after": _logged(new)}
+                f: {"before": _logged(f, old), "after": _logged(f, new)}
                 for f, (old, new) in changed.items()
             }
         },
@@ -263,7 +267,7 @@ def classify(
         social_issues = ()
     before = gate.evaluate(db, checklist, now)
     checklist.category = category.value
-    checklist.social_issues = ",".join(social_issues)
+    checklist.social_issues = list(social_issues)
     checklist.digitally_created_media = digitally_created_media
     checklist.justification = (justification or "").strip() or None
     checklist.suggested_probability = round(suggestion.probability, 4)
@@ -412,7 +416,7 @@ def expect_version(checklist: Checklist, version: int | None) -> None:
 
 def _clear_classification(checklist: Checklist) -> None:
     checklist.category = None
-    checklist.social_issues = ""
+    checklist.social_issues = []
     checklist.digitally_created_media = False
     checklist.justification = None
     checklist.suggested_probability = None

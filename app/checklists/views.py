@@ -238,7 +238,7 @@ def classify(checklist_id: int) -> str | Response | tuple[str, int]:
     form = ClassificationForm()
     if request.method == "GET":
         form.category.data = checklist.category
-        form.social_issues.data = list(checklist.topic_list)
+        form.social_issues.data = list(checklist.social_issues)
         form.digitally_created_media.data = checklist.digitally_created_media
         form.justification.data = checklist.justification
         form.version.data = str(checklist.version)

@@ -1,6 +1,9 @@
 """Alembic's environment: the URL comes from adgate's configuration (``app.db.alembic_config``)."""
 
+from typing import Any
+
 from alembic import context
+from sqlalchemy import Connection, event
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
@@ -21,20 +24,39 @@ def run_migrations_offline() -> None:
         context.run_migrations()
 
 
+def _foreign_keys_off(dbapi_conn: Any, _record: Any) -> None:
+    # SQLite changes a table by copying it (batch mode), and dropping the original fails
+    # while rows of other tables refer to it. As SQLite's own procedure for such changes
+    # asks: off before the transaction (the pragma does nothing inside one), and every
+    # reference checked before the commit (``_check_foreign_keys``).
+    dbapi_conn.execute("PRAGMA foreign_keys=OFF")
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        raise RuntimeError(f"the migration leaves rows that refer to no row: {broken[:10]}")
+
+
 def run_migrations_online() -> None:
     """Run against the database, in one transaction."""
     url = context.config.get_main_option("sqlalchemy.url")
     assert url is not None
     engine = make_engine(url)
+    sqlite = engine.dialect.name == "sqlite"
+    if sqlite:
+        event.listen(engine, "connect", _foreign_keys_off)
     with engine.connect() as connection:
         context.configure(
             connection=connection,
             target_metadata=target_metadata,
-            render_as_batch=connection.dialect.name == "sqlite",
+            render_as_batch=sqlite,
             transactional_ddl=True,
         )
         with context.begin_transaction():
             context.run_migrations()
+            if sqlite:
+                _check_foreign_keys(connection)
     engine.dispose()
 
 

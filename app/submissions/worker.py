@@ -596,7 +596,7 @@ def spec_of(
     """What is sent to Meta for a checklist: derived from it alone (and its image's bytes)."""
     # Meta's rules as workflows states them: SIEP by the category, the DSA's fields where
     # the policy in force on the day of submission asks for them.
-    dsa = any(needs_dsa_fields(c, created_at.date()) for c in checklist.country_list)
+    dsa = any(needs_dsa_fields(c, created_at.date()) for c in checklist.countries)
     category = Category(checklist.category) if checklist.category is not None else None
     return AdSpec(
         submission_id=submission_id,
@@ -605,7 +605,7 @@ def spec_of(
         message=checklist.message,
         headline=checklist.headline,
         link_url=checklist.link_url,
-        countries=checklist.country_list,
+        countries=tuple(checklist.countries),
         siep=category is not None and category.is_siep,
         digitally_created_media=checklist.digitally_created_media,
         dsa_payor=checklist.dsa_payor if dsa else "",

@@ -365,7 +365,7 @@ def test_an_admin_never_approves_nor_verifies_identities(app: Flask, api: ApiCas
         row = _token_row(app, api.admin.token)
         stored = db.get(ApiToken, row.id)
         assert stored is not None
-        stored.scopes = "approvals:write,checklists:read,identity:write"
+        stored.scopes = ["approvals:write", "checklists:read", "identity:write"]
         db.add(stored)
     etag = api.admin.get(f"/checklists/{checklist_id}").headers["ETag"]
     approve = api.admin.post(

@@ -31,8 +31,9 @@ def at_meta(app: Flask, owner_id: int, state: str, **submission: Any) -> int:
         checklist = Checklist(
             owner_id=owner_id, title="Abstimmung", state=state, page_id="2001",
             ad_account_id="act_1001", message="Am 8. März stimmen Sie ab.", headline="Abstimmung",
-            link_url="https://www.musterstadt.ch", countries="CH", paid_for_by="Stadt Musterstadt",
-            category="POLITICAL", facebook_2fa_attested_at=now, created_at=now, updated_at=now,
+            link_url="https://www.musterstadt.ch", countries=["CH"],
+            paid_for_by="Stadt Musterstadt", category="POLITICAL", facebook_2fa_attested_at=now,
+            created_at=now, updated_at=now,
         )  # fmt: skip
         db.add(checklist)
         db.flush()

@@ -192,7 +192,7 @@ def adgate_decides(
         owner_id=seeded.owner.id,
         state="approved",
         category=ad.category.value,
-        social_issues="health" if ad.category is Category.SOCIAL_ISSUE else "",
+        social_issues=["health"] if ad.category is Category.SOCIAL_ISSUE else [],
         digitally_created_media=ad.digitally_created_media,
         facebook_2fa_attested_at=now,
         **values,

@@ -208,7 +208,7 @@ def test_social_issue_needs_topics_and_digital_media_is_recorded(cast: Cast) -> 
         checklist_id, "SOCIAL_ISSUE", social_issues=["education"], digitally_created_media="y"
     )
     checklist = cast.checklist(checklist_id)
-    assert (checklist.social_issues, checklist.digitally_created_media) == ("education", True)
+    assert (checklist.social_issues, checklist.digitally_created_media) == (["education"], True)
     assert cast.steps(cast.manager, checklist_id)["classification"] == "passed"
     bad = cast.classify(checklist_id, "WHATEVER")
     assert bad.status_code == 400

@@ -3,8 +3,10 @@ suggestion, approving and a blocked submission (the operations both front doors 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -55,8 +57,8 @@ def db(app: Flask) -> Iterator[Session]:
         session.rollback()
 
 
-def _draft(db: Session, owner: User) -> Checklist:
-    ad = service.AdInput(
+def _ad() -> service.AdInput:
+    return service.AdInput(
         title=CH_AD["title"],
         page_id=CH_AD["page_id"],
         ad_account_id=CH_AD["ad_account_id"],
@@ -66,7 +68,10 @@ def _draft(db: Session, owner: User) -> Checklist:
         countries=[CH_AD["countries"]],
         paid_for_by=CH_AD["paid_for_by"],
     )
-    return service.create(db, owner, ad, utcnow())
+
+
+def _draft(db: Session, owner: User) -> Checklist:
+    return service.create(db, owner, _ad(), utcnow())
 
 
 def _ready(db: Session, checklist: Checklist, people: People) -> None:
@@ -137,6 +142,52 @@ def test_a_manager_lists_their_own_checklists_others_list_all(db: Session, peopl
     assert listed(people.other) == {theirs.id}
     for person in (people.reviewer, people.admin, people.auditor):
         assert listed(person) == {mine.id, theirs.id}
+
+
+# --- lists --------------------------------------------------------------------------------
+
+
+def _bodies(db: Session, kind: str) -> list[dict[str, Any]]:
+    """The bodies of the events of ``kind`` recorded in the session, as the log keeps them."""
+    found = [p for p in db.info.get(audit.PENDING, []) if p.kind == kind]
+    return [json.loads(p.body) for p in found]
+
+
+def test_countries_and_topics_are_lists_kept_in_one_order(db: Session, people: People) -> None:
+    checklist = _draft(db, people.owner)
+    assert checklist.countries == ["CH"]
+    edited = replace(_ad(), countries=["li", " CH", "LI", "at"])
+    assert service.edit(db, checklist, people.owner, edited, checklist.version, utcnow()) == (
+        ["countries"],
+        [],
+    )
+    assert checklist.countries == ["AT", "CH", "LI"]
+    # The same countries again, in another order and case: no change.
+    again = replace(_ad(), countries=["ch", "LI", "AT"])
+    assert service.edit(db, checklist, people.owner, again, checklist.version, utcnow()) == (
+        [],
+        [],
+    )
+    # The log keeps the forms it always had: a list when created, a text when changed.
+    assert _bodies(db, "checklist.created")[0]["countries"] == ["CH"]
+    [change] = _bodies(db, "checklist.edit")
+    assert change["changed"] == {"countries": {"before": "CH", "after": "AT,CH,LI"}}
+    service.classify(
+        db, checklist, people.owner, category=Category.SOCIAL_ISSUE,
+        social_issues=["health", "education"], digitally_created_media=False,
+        justification=None, suggestion=service.suggestion(checklist),
+        version=checklist.version, now=utcnow(),
+    )  # fmt: skip
+    assert checklist.social_issues == ["health", "education"]
+    service.classify(
+        db, checklist, people.owner, category=Category.POLITICAL, social_issues=["health"],
+        digitally_created_media=False, justification=None,
+        suggestion=service.suggestion(checklist), version=checklist.version, now=utcnow(),
+    )  # fmt: skip
+    assert checklist.social_issues == []
+    db.flush()
+    db.expire(checklist)
+    assert (checklist.countries, checklist.social_issues) == (["AT", "CH", "LI"], [])
 
 
 # --- the suggestion -----------------------------------------------------------------------
