@@ -6,7 +6,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
 from sqlmodel import col
@@ -28,6 +37,7 @@ from app.models import AdAccount, AdImage, Checklist, Role, User, utcnow
 from workflows import delivery
 from workflows.checks import Category
 from workflows.machine import (
+    IN_FLIGHT,
     MAIN_LINE,
     Event,
     State,
@@ -108,7 +118,8 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
     results = gate.evaluate(db, checklist, now)
     parties = gate.parties(current_user.user, checklist)
     owner = db.get(User, checklist.owner_id)
-    blocked_submit = [s for s in steps.present(results) if s.status != "passed"]
+    presented = steps.present(results)
+    blocked_submit = steps.open_steps(presented)
     blocked_approve = [s for s in blocked_submit if s.name != "approval"]
     submission = service.latest_submission(db, checklist)
     account = db.get(AdAccount, checklist.ad_account_id)
@@ -126,7 +137,9 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
         image=image,
         checklist=checklist,
         owner=owner,
-        steps=steps.present(results),
+        steps=presented,
+        refusal=steps.jurisdiction_refusal(results),
+        in_flight=State(checklist.state) in IN_FLIGHT,
         main_line=MAIN_LINE,
         state=State(checklist.state),
         state_labels=steps.STATE_LABELS,
@@ -166,6 +179,21 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
         four_eyes=current_app.config["FOUR_EYES"],
     )
     return page, status_code
+
+
+@bp.get("/<int:checklist_id>/state")
+@roles_required(Role.MANAGER, Role.REVIEWER, Role.ADMIN, Role.AUDITOR)
+def state(checklist_id: int) -> Response:
+    """Where the ad stands, as JSON for the checklist page's own script (the session's
+    cookie, same origin): it follows the ad while the worker or Meta has it."""
+    checklist = load(checklist_id)
+    return jsonify(
+        id=checklist.id,
+        state=checklist.state,
+        label=str(steps.STATE_LABELS.get(checklist.state, checklist.state)),
+        version=checklist.version,
+        in_flight=State(checklist.state) in IN_FLIGHT,
+    )
 
 
 @bp.get("/<int:checklist_id>/image")
