@@ -18,15 +18,18 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import literal, select
 from sqlmodel import col
 from werkzeug.wrappers import Response
 
+from app import paging
 from app.auth import stepup
 from app.auth.access import roles_required
 from app.checklists import access, adform, bp, gate, images, service, steps
 from app.checklists.forms import (
     ActionForm,
     AttestForm,
+    ChecklistFilterForm,
     ChecklistForm,
     ClassificationForm,
     StepUpForm,
@@ -76,14 +79,51 @@ def refused_message(refused: TransitionRefused) -> None:
     flash(_("Not possible yet. Still open: %(reasons)s", reasons=reasons), "danger")
 
 
+ORDERS = {
+    "changed": (col(Checklist.updated_at).desc(), col(Checklist.id).desc()),
+    "oldest": (col(Checklist.updated_at), col(Checklist.id)),
+    "title": (col(Checklist.title), col(Checklist.id)),
+    "number": (col(Checklist.id).desc(),),
+}
+
+
 @bp.get("/")
 @roles_required(Role.MANAGER, Role.ADMIN)
-def index() -> str:
-    """The user's checklists (an admin sees all), newest first."""
-    query = access.visible(current_user.user).order_by(col(Checklist.id).desc())
-    checklists = get_session().scalars(query.limit(200)).all()
+def index() -> tuple[str, int]:
+    """The user's checklists (an admin sees all): filtered, ordered, a page at a time."""
+    db, user = get_session(), current_user.user
+    form = ChecklistFilterForm(formdata=request.args)
+    if user.role == Role.ADMIN:
+        owners = db.execute(
+            select(col(User.id), col(User.email))
+            .where(col(User.id).in_(select(col(Checklist.owner_id)).distinct()))
+            .order_by(col(User.email))
+        ).all()
+        form.owner.choices = [("", _("anyone"))] + [(str(i), e) for i, e in owners]
+    if not form.validate():
+        page: paging.Page[Checklist] = paging.page_of([], 1, paging.DEFAULT_SIZE)
+        return _index_page(form, page), 400
+    query = access.visible(user)
+    if form.state.data:
+        query = query.where(col(Checklist.state) == form.state.data)
+    if form.country.data:
+        padded = literal(",") + col(Checklist.countries) + literal(",")
+        query = query.where(padded.like(f"%,{form.country.data},%"))
+    if user.role == Role.ADMIN and form.owner.data:
+        query = query.where(col(Checklist.owner_id) == int(form.owner.data))
+    query = query.order_by(*ORDERS.get(form.sort.data or "changed", ORDERS["changed"]))
+    page = paging.paginate(db, query, form.page.data, paging.size_of(form.per_page.data))
+    return _index_page(form, page), 200
+
+
+def _index_page(form: ChecklistFilterForm, page: paging.Page[Checklist]) -> str:
     return render_template(
-        "checklists/index.html", checklists=checklists, state_labels=steps.STATE_LABELS
+        "checklists/index.html",
+        form=form,
+        page=page,
+        checklists=page.items,
+        args=paging.kept_args(request.args, "page"),
+        state_labels=steps.STATE_LABELS,
     )
 
 
@@ -92,17 +132,32 @@ def index() -> str:
 def create() -> str | Response | tuple[str, int]:
     """Draft a new ad."""
     form = ChecklistForm()
-    if form.validate_on_submit() and (ad := adform.read(form, None)) is not None:
-        try:
-            checklist = service.create(get_session(), current_user.user, ad, utcnow())
-        except service.ChecklistError as exc:
-            adform.field_error(form, exc)
-        else:
-            flash(_("The ad was saved as a draft."), "success")
-            return redirect(url_for("checklists.show", checklist_id=checklist.id))
-        return render_template("checklists/edit.html", form=form, checklist=None), 400
+    if form.validate_on_submit():
+        if warned := _refusal_warning(form, None):
+            return warned
+        if (ad := adform.read(form, None)) is not None:
+            try:
+                checklist = service.create(get_session(), current_user.user, ad, utcnow())
+            except service.ChecklistError as exc:
+                adform.field_error(form, exc)
+            else:
+                flash(_("The ad was saved as a draft."), "success")
+                return redirect(url_for("checklists.show", checklist_id=checklist.id))
     status = 400 if request.method == "POST" else 200
     return render_template("checklists/edit.html", form=form, checklist=None), status
+
+
+def _refusal_warning(form: ChecklistForm, checklist: Checklist | None) -> tuple[str, int] | None:
+    """The form again, unsaved (nothing uploaded either), when the chosen countries will refuse
+    the ad and the user has not yet said to save it anyway; None to go on saving."""
+    if form.save_anyway.data:
+        return None
+    ahead = adform.refusal_ahead(form, checklist, utcnow())
+    if ahead is None:
+        return None
+    return render_template(
+        "checklists/edit.html", form=form, checklist=checklist, refusal_ahead=ahead
+    ), 200
 
 
 @bp.get("/<int:checklist_id>")
@@ -219,6 +274,8 @@ def edit(checklist_id: int) -> str | Response | tuple[str, int]:
     form = ChecklistForm(obj=None if request.method == "POST" else checklist)
     if request.method == "GET":
         adform.fill(form, checklist)
+    if form.validate_on_submit() and (warned := _refusal_warning(form, checklist)):
+        return warned
     if form.validate_on_submit() and (ad := adform.read(form, checklist)) is not None:
         try:
             changed, voided = service.edit(

@@ -178,6 +178,17 @@ def changes_requested(db: Session, user: User) -> list[Item]:
 # --- reviewers -----------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Sorted:
+    """Drafts as a reviewer sees them: what they can approve or sign off, the identity
+    documents they could verify, and the rest with the steps still open."""
+
+    ready: list[Checklist]
+    sign_offs: list[Checklist]
+    identity: list[Item]
+    others: list[tuple[Checklist, tuple[str, ...]]]
+
+
 def for_reviewer(db: Session, user: User, now: datetime) -> Inbox:
     """Others' drafts a reviewer can move: to approve, identities to verify, to sign off."""
     drafts = db.scalars(
@@ -185,22 +196,32 @@ def for_reviewer(db: Session, user: User, now: datetime) -> Inbox:
         .where(col(Checklist.state) == State.DRAFT.value, col(Checklist.owner_id) != user.id)
         .order_by(col(Checklist.updated_at))
     ).all()
-    results = _evaluated(db, drafts, now)
-    ready, sign_offs = [], []
-    for c in drafts:
-        by_name = {r.name: r for r in results[_id(c)]}
-        if by_name["classification"].code == "classification.sign_off_pending":
-            sign_offs.append(_checklist(c))
-        elif all(r.passed for name, r in by_name.items() if name != "approval"):
-            ready.append(_checklist(c))
+    found = sort_drafts(db, drafts, now)
     return Inbox(
         Role.REVIEWER,
         (
-            Section("ready_for_approval", tuple(ready)),
-            Section("identity_requests", tuple(identity_requests(drafts, results))),
-            Section("sign_offs", tuple(sign_offs)),
+            Section("ready_for_approval", tuple(_checklist(c) for c in found.ready)),
+            Section("identity_requests", tuple(found.identity)),
+            Section("sign_offs", tuple(_checklist(c) for c in found.sign_offs)),
         ),
     )
+
+
+def sort_drafts(db: Session, drafts: Sequence[Checklist], now: datetime) -> Sorted:
+    """Sort others' drafts by what a reviewer can do for them (their checks in one batch)."""
+    results = _evaluated(db, drafts, now)
+    found = Sorted([], [], identity_requests(drafts, results), [])
+    for c in drafts:
+        by_name = {r.name: r for r in results[_id(c)]}
+        if by_name["classification"].code == "classification.sign_off_pending":
+            found.sign_offs.append(c)
+        elif all(r.passed for name, r in by_name.items() if name != "approval"):
+            found.ready.append(c)
+        else:
+            mooted = moot(results[_id(c)])
+            still = tuple(n for n, r in by_name.items() if not r.passed and n not in mooted)
+            found.others.append((c, still))
+    return found
 
 
 def identity_requests(
