@@ -100,6 +100,8 @@ def index() -> tuple[str, int]:
             .order_by(col(User.email))
         ).all()
         form.owner.choices = [("", _("anyone"))] + [(str(i), e) for i, e in owners]
+    else:
+        del form.owner  # a manager sees their own ads only
     if not form.validate():
         page: paging.Page[Checklist] = paging.page_of([], 1, paging.DEFAULT_SIZE)
         return _index_page(form, page), 400
@@ -109,7 +111,7 @@ def index() -> tuple[str, int]:
     if form.country.data:
         padded = literal(",") + col(Checklist.countries) + literal(",")
         query = query.where(padded.like(f"%,{form.country.data},%"))
-    if user.role == Role.ADMIN and form.owner.data:
+    if "owner" in form and form.owner.data:
         query = query.where(col(Checklist.owner_id) == int(form.owner.data))
     query = query.order_by(*ORDERS.get(form.sort.data or "changed", ORDERS["changed"]))
     page = paging.paginate(db, query, form.page.data, paging.size_of(form.per_page.data))
