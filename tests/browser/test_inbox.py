@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -35,10 +36,10 @@ MANAGER, REVIEWER = "manager@example.org", "reviewer@example.org"
 EU_AD = {**CH_AD, "countries": "DE", "dsa_payor": "Stadt X", "dsa_beneficiary": "Stadt X"}
 
 
-def _draft(app: Flask, owner_id: int, **changes: object) -> int:
+def _draft(app: Flask, owner_id: int, **changes: Any) -> int:
     """A draft as the form saves it, classified political and attested; returns its id."""
     now = utcnow()
-    fields = {
+    fields: dict[str, Any] = {
         "owner_id": owner_id, "title": "Abstimmung", "state": "draft", "page_id": "2001",
         "ad_account_id": "act_1001", "message": CH_AD["message"], "headline": CH_AD["headline"],
         "link_url": CH_AD["link_url"], "countries": "CH", "paid_for_by": "Stadt Musterstadt",
