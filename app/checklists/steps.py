@@ -142,7 +142,7 @@ def catalogue(params: Mapping[str, str]) -> dict[str, str]:
             "(%(reference)s).",
             countries=country_names(p.get("countries", "")),
             since=", ".join(day(d) for d in p.get("since", "").split(", ") if d),
-            reference=reference_of(p),
+            reference=reference_of(p, short=True),
         ),
         "jurisdiction.unknown_country": _(
             "adgate has no rules for %(countries)s; such ads are not sent.", **_only(p, "countries")
@@ -400,6 +400,8 @@ REFERENCES = {
         "2024 on the transparency and targeting of political advertising"
     ),
 }
+# How a step's one line cites them (the refusal's explanation gives the full title).
+SHORT_REFERENCES = {"eu_ttpa": _l("Regulation (EU) 2024/900")}
 EXPLANATIONS = {
     "eu_ttpa": _l(
         "Regulation (EU) 2024/900 applies in the European Union since 10 October 2025. In "
@@ -412,12 +414,13 @@ EXPLANATIONS = {
 }
 
 
-def reference_of(params: Mapping[str, str]) -> str:
-    """The legal reference of a refusal in the user's language (the policy's own English text
-    for a basis without a translation)."""
+def reference_of(params: Mapping[str, str], *, short: bool = False) -> str:
+    """The legal reference of a refusal in the user's language, its official title or (short)
+    its citation (the policy's own English text for a basis without a translation)."""
     bases = [b for b in params.get("basis", "").split(", ") if b]
-    if bases and all(b in REFERENCES for b in bases):
-        return "; ".join(str(REFERENCES[b]) for b in bases)
+    known = SHORT_REFERENCES if short else REFERENCES
+    if bases and all(b in known for b in bases):
+        return "; ".join(str(known[b]) for b in bases)
     return params.get("reference", "?")
 
 
