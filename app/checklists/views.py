@@ -276,9 +276,10 @@ def edit(checklist_id: int) -> str | Response | tuple[str, int]:
     form = ChecklistForm(obj=None if request.method == "POST" else checklist)
     if request.method == "GET":
         adform.fill(form, checklist)
-    if form.validate_on_submit() and (warned := _refusal_warning(form, checklist)):
+    valid = form.validate_on_submit()
+    if valid and (warned := _refusal_warning(form, checklist)):
         return warned
-    if form.validate_on_submit() and (ad := adform.read(form, checklist)) is not None:
+    if valid and (ad := adform.read(form, checklist)) is not None:
         try:
             changed, voided = service.edit(
                 get_session(), checklist, current_user.user, ad,

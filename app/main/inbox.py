@@ -11,7 +11,7 @@ counts once.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from flask import current_app
@@ -82,7 +82,6 @@ class Inbox:
     sections: tuple[Section, ...] = ()
     since: datetime | None = None
     checkpoint_at: datetime | None = None
-    facts: dict[str, int] = field(default_factory=dict)
 
     @property
     def count(self) -> int:
