@@ -75,7 +75,7 @@ def sha256_of(db: Session, image_ids: Collection[int]) -> dict[int, str]:
     rows = db.execute(
         select(col(AdImage.id), col(AdImage.sha256)).where(col(AdImage.id).in_(image_ids))
     )
-    return {int(image_id): str(digest) for image_id, digest in rows.tuples()}
+    return {int(row[0]): str(row[1]) for row in rows}
 
 
 @dataclass(frozen=True)
