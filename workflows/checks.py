@@ -454,6 +454,7 @@ def jurisdiction(ctx: CheckContext) -> CheckResult:
             countries=", ".join(c for c, _ in refused_rules),
             since=", ".join(sorted({r.since.isoformat() for _, r in refused_rules})),
             reference="; ".join(sorted({r.reference for _, r in refused_rules})),
+            basis=", ".join(sorted({r.basis for _, r in refused_rules if r.basis})),
         )
     if unknown:
         return _result(
@@ -651,3 +652,22 @@ CHECK_NAMES = tuple(name for name, _ in CHECKS)
 def evaluate_all(ctx: CheckContext) -> tuple[CheckResult, ...]:
     """Every check, in checklist order: all failures, never only the first."""
     return tuple(check(ctx) for _, check in CHECKS)
+
+
+# What a refusal leaves standing: the refusal itself, and the classification it rests on.
+STILL_RELEVANT_WHEN_REFUSED = frozenset({"jurisdiction", "classification"})
+
+
+def refused(results: tuple[CheckResult, ...]) -> CheckResult | None:
+    """The jurisdiction's refusal of the ad, or None when no target country refuses it."""
+    return next((r for r in results if r.code == "jurisdiction.refused"), None)
+
+
+def moot(results: tuple[CheckResult, ...]) -> frozenset[str]:
+    """The steps that no longer matter because a target country refuses the ad: whatever is
+    done about them, the ad cannot run there (only removing those countries helps)."""
+    if refused(results) is None:
+        return frozenset()
+    return frozenset(
+        r.name for r in results if not r.passed and r.name not in STILL_RELEVANT_WHEN_REFUSED
+    )

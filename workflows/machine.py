@@ -157,6 +157,9 @@ TABLE: tuple[Transition, ...] = (
 )  # fmt: skip
 TRANSITIONS = {t.event: t for t in TABLE}
 FINAL_STATES = frozenset({S.REJECTED, S.REMOVED, S.FAILED, S.WITHDRAWN})
+# Where the ad is with the worker or with Meta for a moment: the next state comes on its own
+# (the checklist page follows it without a reload).
+IN_FLIGHT = frozenset({S.QUEUED, S.SENDING, S.SUBMITTED, S.ACTIVATING, S.PAUSING})
 # The main line, for showing where an ad stands; the other states branch off it.
 MAIN_LINE = (S.DRAFT, S.APPROVED, S.QUEUED, S.SENDING, S.SUBMITTED, S.PAUSED, S.LIVE)
 # Meta's effective_status of an ad, by what it means to adgate (docs/meta.md).

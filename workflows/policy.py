@@ -31,6 +31,8 @@ class Rule:
     reference: str
     needs_authorization: bool = False
     needs_disclaimer: bool = False
+    # A stable key of the legal basis, by which the pages explain it in the user's language.
+    basis: str = ""
 
 
 class InvalidCountry(ValueError):
@@ -65,6 +67,8 @@ META_SIEP_POLICY = (
     "Meta's policy on ads about social issues, elections or politics: authorization "
     "and a 'paid for by' disclaimer required (mandatory in CH and LI since 2022-07-25)"
 )
+EU_TTPA = "eu_ttpa"
+TTPA_APPLICABLE = date(2025, 10, 10)
 DSA = "Regulation (EU) 2022/2065 (Digital Services Act), Art. 26 and 39: payor and beneficiary"
 DSA_SINCE = date(2023, 8, 16)
 EU_SIEP_STOP = date(2025, 10, 6)
@@ -76,7 +80,7 @@ def _rules() -> tuple[Rule, ...]:
     for country in sorted(EU):
         rules += [
             Rule(country, AdKind.SIEP, date.min, True, META_SIEP_POLICY, True, True),
-            Rule(country, AdKind.SIEP, EU_SIEP_STOP, False, TTPA),
+            Rule(country, AdKind.SIEP, EU_SIEP_STOP, False, TTPA, basis=EU_TTPA),
             Rule(country, AdKind.OTHER, date.min, True, "no restriction"),
         ]
     for country in ("CH", "LI"):
@@ -111,3 +115,10 @@ def rule_for(country: str, kind: AdKind, on: date) -> Rule | None:
 def needs_dsa_fields(country: str, on: date) -> bool:
     """Whether an ad targeting ``country`` must name its payor and beneficiary (DSA)."""
     return check_country(country) in EU and on >= DSA_SINCE
+
+
+def refusing(countries: tuple[str, ...], kind: AdKind, on: date) -> list[Rule]:
+    """The rules by which some of ``countries`` refuse an ad of ``kind`` on ``on``, in the
+    countries' order (empty: none refuses; a country without rules is not a refusal here)."""
+    found = [rule_for(country, kind, on) for country in sorted(set(countries))]
+    return [rule for rule in found if rule is not None and not rule.allowed]

@@ -243,6 +243,28 @@ def standing_facts(
     return frozenset(countries), {c: frozenset(d.text for d in ds) for c, ds in texts.items()}
 
 
+def standing_facts_of(
+    db: Session, account_ids: Sequence[str]
+) -> dict[str, tuple[frozenset[str], Mapping[str, frozenset[str]]]]:
+    """``standing_facts`` of many accounts in two queries (lists of checklists)."""
+    countries: dict[str, set[str]] = defaultdict(set)
+    for account_id, country in db.execute(
+        select(col(PageAuthorization.ad_account_id), col(PageAuthorization.country)).where(
+            col(PageAuthorization.ad_account_id).in_(account_ids),
+            col(PageAuthorization.revoked_at).is_(None),
+        )
+    ):
+        countries[account_id].add(country)
+    texts = _disclaimers_by_country(db, account_ids)
+    return {
+        a: (
+            frozenset(countries.get(a, ())),
+            {c: frozenset(d.text for d in ds) for c, ds in texts.get(a, {}).items()},
+        )
+        for a in account_ids
+    }
+
+
 def request_meta_check(db: Session, account: AdAccount, now: datetime) -> None:
     """Ask for Meta's answer about the account: the worker reads it on its next round."""
     account.meta_check_requested_at = now

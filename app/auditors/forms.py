@@ -11,9 +11,10 @@ from wtforms import DateField, IntegerField, SelectChoice, SelectField, StringFi
 from wtforms.validators import NumberRange, Optional, ValidationError
 
 from app.audit import kinds
-from app.audit.query import Filter
+from app.audit.query import PAGE_SIZE, Filter
 from app.inputs import Checked
 
+PAGE_SIZES = (25, PAGE_SIZE, 100, 200)
 OUTCOME_LABELS = {
     kinds.OK: _l("done"),
     kinds.REFUSED: _l("refused or blocked"),
@@ -46,6 +47,13 @@ class AuditFilterForm(FlaskForm):  # type: ignore[misc]
         + [SelectChoice(k, v) for k, v in OUTCOME_LABELS.items()],
         validators=[Optional()],
     )
+    # Events per page (the pages only; exports take every event that matches).
+    per_page = SelectField(
+        _l("Per page"),
+        choices=[SelectChoice(str(n), str(n)) for n in PAGE_SIZES],
+        default=str(PAGE_SIZE),
+        validators=[Optional()],
+    )
     since = DateField(_l("From (UTC)"), validators=[Optional()])
     until = DateField(_l("To (UTC, inclusive)"), validators=[Optional()])
 
@@ -73,4 +81,11 @@ class AuditFilterForm(FlaskForm):  # type: ignore[misc]
             value = getattr(self, name).data
             if value not in (None, ""):
                 args[name] = str(value)
+        if self.per_page.data and self.per_page.data != str(PAGE_SIZE):
+            args["per_page"] = self.per_page.data
         return args
+
+    def page_size(self) -> int:
+        """Events per page: the chosen size, else the default."""
+        raw = self.per_page.data or ""
+        return int(raw) if raw in {str(n) for n in PAGE_SIZES} else PAGE_SIZE

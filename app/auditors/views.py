@@ -54,7 +54,7 @@ def events() -> tuple[str, int]:
     if not form.validate():
         return render_template("audits/events.html", form=form, rows=[], next_after=None), 400
     db = get_session()
-    page = query.page(db, query.resolved(db, form.to_filter()), after=after)
+    page = query.page(db, query.resolved(db, form.to_filter()), after=after, limit=form.page_size())
     audit.defer(
         "audit.read",
         data={"view": "events", "count": len(page.events), "filters": page.filter.describe()},

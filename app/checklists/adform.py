@@ -5,6 +5,7 @@ a stale form has from the saved ad."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -20,7 +21,10 @@ from app.checklists import images, service, steps
 from app.checklists.forms import ChecklistForm
 from app.db import get_session
 from app.models import AdAccount, Checklist, utcnow
-from workflows import delivery
+from app.suggester import get_suggester
+from workflows import delivery, policy
+from workflows.checks import Category
+from workflows.policy import AdKind
 
 
 def _offset(ad_account_id: str) -> int:
@@ -142,6 +146,62 @@ def field_error(form: Any, exc: service.ChecklistError) -> None:
         field.errors.append(text)
     else:
         flash(text, "danger")
+
+
+@dataclass(frozen=True)
+class RefusalAhead:
+    """The chosen countries will refuse the ad: which, why, and what the kind rests on
+    (``classified``: the ad's classification; ``suggested``: adgate's reading of its text,
+    as Meta reads ads by their content)."""
+
+    refusal: steps.Refusal
+    because: str
+
+
+def refusal_ahead(
+    form: ChecklistForm, checklist: Checklist | None, now: datetime
+) -> RefusalAhead | None:
+    """Whether saving the form makes target countries refuse the ad, before anything is saved;
+    None also when the saved ad was refused in those countries already (nothing new)."""
+    kind, because = _kind(f"{form.headline.data}\n{form.message.data}", checklist)
+    if kind is None:
+        return None
+    today = now.date()
+    rules = policy.refusing(_codes(form.countries.data or ""), kind, today)
+    if checklist is not None:
+        before = {r.country for r in policy.refusing(checklist.country_list, kind, today)}
+        if {r.country for r in rules} <= before:
+            return None
+    if not rules:
+        return None
+    params = {"basis": ", ".join(sorted({r.basis for r in rules if r.basis})),
+              "reference": "; ".join(sorted({r.reference for r in rules}))}  # fmt: skip
+    refusal = steps.refusal_for(
+        ", ".join(r.country for r in rules),
+        ", ".join(sorted({r.since.isoformat() for r in rules})),
+        params,
+    )
+    return RefusalAhead(refusal, because)
+
+
+def _kind(text: str, checklist: Checklist | None) -> tuple[AdKind | None, str]:
+    """The kind of the ad: its classification, else what adgate reads in its ``text``."""
+    if checklist is not None and checklist.category is not None:
+        siep = Category(checklist.category).is_siep
+        return (AdKind.SIEP if siep else AdKind.OTHER), "classified"
+    read = get_suggester().suggest(text)
+    return (AdKind.SIEP if read.label == "political" else None), "suggested"
+
+
+def _codes(countries: str) -> tuple[str, ...]:
+    """The valid ISO codes among the entered countries (the service refuses the others)."""
+    found = []
+    for raw in countries.replace(";", ",").split(","):
+        try:
+            found.append(policy.check_country(raw.strip().upper()))
+        except policy.InvalidCountry:
+            continue
+    return tuple(found)
 
 
 # The form field that shows each stored field (the image is an upload, shown apart).

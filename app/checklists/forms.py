@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
@@ -12,17 +14,33 @@ from wtforms import (
     HiddenField,
     RadioField,
     SelectChoice,
+    SelectField,
     SelectMultipleField,
     StringField,
     SubmitField,
     TextAreaField,
     URLField,
 )
-from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    ValidationError,
+)
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from app.checklists.steps import BUDGET_LABELS, CATEGORY_LABELS, PLACEMENT_LABELS, TOPIC_LABELS
+from app.checklists.steps import (
+    BUDGET_LABELS,
+    CATEGORY_LABELS,
+    PLACEMENT_LABELS,
+    STATE_LABELS,
+    TOPIC_LABELS,
+)
 from app.inputs import Checked
+from app.paging import PagingFields
+from workflows import policy
 
 
 class MultiCheckboxField(SelectMultipleField):  # type: ignore[misc]
@@ -48,7 +66,11 @@ class ChecklistForm(FlaskForm):  # type: ignore[misc]
     link_url = URLField(_l("Link"), validators=[DataRequired(), Checked("link_url")])
     countries = StringField(
         _l("Target countries"),
-        description=_l("ISO country codes, separated by commas, e.g. CH, LI"),
+        description=_l(
+            "ISO country codes, separated by commas, e.g. CH, LI. Ads about social issues, "
+            "elections or politics cannot run in EU countries (Meta refuses them since "
+            "6 October 2025)."
+        ),
         validators=[DataRequired(), Checked("countries")],
     )
     paid_for_by = StringField(
@@ -101,6 +123,10 @@ class ChecklistForm(FlaskForm):  # type: ignore[misc]
         render_kw={"accept": "image/png,image/jpeg"},
     )
     remove_image = BooleanField(_l("Remove the image"))
+    # Shown once the form warned that the chosen countries refuse this kind of ad.
+    save_anyway = BooleanField(
+        _l("Save it anyway: I know that the ad cannot run in these countries.")
+    )
     version = HiddenField()
     submit = SubmitField(_l("Save"))
 
@@ -148,3 +174,48 @@ class StepUpForm(FlaskForm):  # type: ignore[misc]
 
 class ActionForm(FlaskForm):  # type: ignore[misc]
     """A button: only the CSRF token."""
+
+
+SORTS = {
+    "changed": _l("Last changed first"),
+    "oldest": _l("Least recently changed first"),
+    "title": _l("Title"),
+    "number": _l("Newest first"),
+}
+
+
+class ChecklistFilterForm(PagingFields, FlaskForm):  # type: ignore[misc]
+    """Which ads the list shows, in which order, a page at a time (a GET form: no CSRF
+    token, nothing changes)."""
+
+    class Meta:
+        csrf = False
+
+    state = SelectField(
+        _l("State"),
+        choices=[SelectChoice("", _l("any"))]
+        + [SelectChoice(k, v) for k, v in STATE_LABELS.items()],
+        validators=[Optional()],
+    )
+    country = StringField(
+        _l("Country"),
+        description=_l("An ISO code, e.g. CH"),
+        validators=[Optional(), Length(min=2, max=2)],
+        render_kw={"size": 4, "autocomplete": "off"},
+    )
+    # The choices are the owners the reader sees (set by the view; admins only).
+    owner = SelectField(_l("Owner"), choices=[], validators=[Optional()])
+    sort = SelectField(
+        _l("Order"),
+        choices=[SelectChoice(k, v) for k, v in SORTS.items()],
+        default="changed",
+        validators=[Optional()],
+    )
+
+    def validate_country(self, field: Any) -> None:
+        """An ISO 3166-1 code (any case)."""
+        if field.data:
+            try:
+                field.data = policy.check_country(field.data.strip().upper())
+            except policy.InvalidCountry:
+                raise ValidationError(_l("Use an ISO country code such as CH.")) from None

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import date
 
 from flask import current_app
+from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from workflows.checks import CheckResult
+from workflows.checks import CheckResult, moot, refused
 from workflows.machine import Unmet
 
 LABELS = {
@@ -136,8 +138,11 @@ def catalogue(params: Mapping[str, str]) -> dict[str, str]:
         "jurisdiction.unclassified": _("Depends on the classification."),
         "jurisdiction.no_countries": _("Choose at least one target country."),
         "jurisdiction.refused": _(
-            "Refused in %(countries)s since %(since)s: %(reference)s.",
-            **_only(p, "countries", "since", "reference"),
+            "Cannot run in %(countries)s: such ads are refused there since %(since)s "
+            "(%(reference)s).",
+            countries=country_names(p.get("countries", "")),
+            since=", ".join(day(d) for d in p.get("since", "").split(", ") if d),
+            reference=reference_of(p, short=True),
         ),
         "jurisdiction.unknown_country": _(
             "adgate has no rules for %(countries)s; such ads are not sent.", **_only(p, "countries")
@@ -306,7 +311,8 @@ def refusal(unmet: Unmet) -> str:
 
 @dataclass(frozen=True)
 class Step:
-    """A check as the checklist page shows it."""
+    """A check as the checklist page shows it; ``moot`` when it no longer matters because a
+    target country refuses the ad (``refusal``)."""
 
     name: str
     label: str
@@ -316,20 +322,121 @@ class Step:
     message: str
     provenance: str
     next_step: str | None
+    moot: bool = False
 
 
 def present(results: tuple[CheckResult, ...]) -> list[Step]:
     """The checks, translated, in checklist order."""
+    mooted = moot(results)
     return [
         Step(
             name=r.name,
             label=str(LABELS[r.name]),
             status=r.status.value,
-            status_label=str(STATUS_LABELS[r.status.value]),
+            status_label=_status_label(r, mooted),
             code=r.code,
             message=message(r),
             provenance=str(PROVENANCE_LABELS[r.provenance.value]),
-            next_step=str(NEXT_STEPS[r.code]) if r.code in NEXT_STEPS and not r.passed else None,
+            next_step=(
+                str(NEXT_STEPS[r.code])
+                if r.code in NEXT_STEPS and not r.passed and r.name not in mooted
+                else None
+            ),
+            moot=r.name in mooted,
         )
         for r in results
     ]
+
+
+def _status_label(result: CheckResult, mooted: frozenset[str]) -> str:
+    if result.name in mooted:
+        return str(_("not needed: the ad cannot run"))
+    if result.code == "jurisdiction.refused":
+        return str(_("cannot run"))
+    return str(STATUS_LABELS[result.status.value])
+
+
+def open_steps(presented: list[Step]) -> list[Step]:
+    """The steps still to be done, without those a refusal made moot."""
+    return [s for s in presented if s.status != "passed" and not s.moot]
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why the ad cannot run where it targets, in the user's language."""
+
+    countries: str
+    since: str
+    reference: str
+    explanation: str
+
+
+def jurisdiction_refusal(results: tuple[CheckResult, ...]) -> Refusal | None:
+    """The jurisdiction's refusal as the checklist page explains it, or None."""
+    found = refused(results)
+    if found is None:
+        return None
+    return refusal_for(
+        found.params.get("countries", ""), found.params.get("since", ""), found.params
+    )
+
+
+def refusal_for(countries: str, since: str, params: Mapping[str, str]) -> Refusal:
+    """A refusal of the ad in ``countries`` (ISO codes, comma-separated) since ``since``."""
+    bases = [b for b in params.get("basis", "").split(", ") if b]
+    explanations = [str(EXPLANATIONS[b]) for b in bases if b in EXPLANATIONS]
+    return Refusal(
+        countries=country_names(countries),
+        since=", ".join(day(d) for d in since.split(", ") if d),
+        reference=reference_of(params),
+        explanation=" ".join(explanations),
+    )
+
+
+# The legal references of workflows.policy by their stable key: the official titles.
+REFERENCES = {
+    "eu_ttpa": _l(
+        "Regulation (EU) 2024/900 of the European Parliament and of the Council of 13 March "
+        "2024 on the transparency and targeting of political advertising"
+    ),
+}
+# How a step's one line cites them (the refusal's explanation gives the full title).
+SHORT_REFERENCES = {"eu_ttpa": _l("Regulation (EU) 2024/900")}
+EXPLANATIONS = {
+    "eu_ttpa": _l(
+        "Regulation (EU) 2024/900 applies in the European Union since 10 October 2025. In "
+        "response, Meta stopped all ads about social issues, elections or politics in the EU "
+        "on 6 October 2025: Meta rejects every such ad that targets an EU country, whoever "
+        "places it, and it decides by the ad's content. Such an ad can still run in "
+        "Switzerland and Liechtenstein. Remove the EU countries from the ad to run it "
+        "elsewhere; the steps that concern only them are not needed then."
+    ),
+}
+
+
+def reference_of(params: Mapping[str, str], *, short: bool = False) -> str:
+    """The legal reference of a refusal in the user's language, its official title or (short)
+    its citation (the policy's own English text for a basis without a translation)."""
+    bases = [b for b in params.get("basis", "").split(", ") if b]
+    known = SHORT_REFERENCES if short else REFERENCES
+    if bases and all(b in known for b in bases):
+        return "; ".join(str(known[b]) for b in bases)
+    return params.get("reference", "?")
+
+
+def country_names(codes: str) -> str:
+    """ISO country codes ("DE, AT") as names in the response's language ("Deutschland, …")."""
+    names = get_locale().territories if get_locale() is not None else {}
+    return ", ".join(names.get(c, c) for c in (c.strip() for c in codes.split(",")) if c)
+
+
+def day(iso: str) -> str:
+    """An ISO date as people read it: 06.10.2025 in German, 6 October 2025 in English."""
+    try:
+        found = date.fromisoformat(iso)
+    except ValueError:
+        return iso
+    locale = get_locale()
+    if locale is not None and locale.language == "de":
+        return found.strftime("%d.%m.%Y")
+    return f"{found.day} {format_date(found, 'MMMM yyyy')}"

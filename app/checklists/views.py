@@ -6,18 +6,30 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flask import abort, current_app, flash, redirect, render_template, request, url_for
+from flask import (
+    abort,
+    current_app,
+    flash,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_login import current_user
+from sqlalchemy import literal, select
 from sqlmodel import col
 from werkzeug.wrappers import Response
 
+from app import paging
 from app.auth import stepup
 from app.auth.access import roles_required
 from app.checklists import access, adform, bp, gate, images, service, steps
 from app.checklists.forms import (
     ActionForm,
     AttestForm,
+    ChecklistFilterForm,
     ChecklistForm,
     ClassificationForm,
     StepUpForm,
@@ -28,6 +40,7 @@ from app.models import AdAccount, AdImage, Checklist, Role, User, utcnow
 from workflows import delivery
 from workflows.checks import Category
 from workflows.machine import (
+    IN_FLIGHT,
     MAIN_LINE,
     Event,
     State,
@@ -66,14 +79,53 @@ def refused_message(refused: TransitionRefused) -> None:
     flash(_("Not possible yet. Still open: %(reasons)s", reasons=reasons), "danger")
 
 
+ORDERS = {
+    "changed": (col(Checklist.updated_at).desc(), col(Checklist.id).desc()),
+    "oldest": (col(Checklist.updated_at), col(Checklist.id)),
+    "title": (col(Checklist.title), col(Checklist.id)),
+    "number": (col(Checklist.id).desc(),),
+}
+
+
 @bp.get("/")
 @roles_required(Role.MANAGER, Role.ADMIN)
-def index() -> str:
-    """The user's checklists (an admin sees all), newest first."""
-    query = access.visible(current_user.user).order_by(col(Checklist.id).desc())
-    checklists = get_session().scalars(query.limit(200)).all()
+def index() -> tuple[str, int]:
+    """The user's checklists (an admin sees all): filtered, ordered, a page at a time."""
+    db, user = get_session(), current_user.user
+    form = ChecklistFilterForm(formdata=request.args)
+    if user.role == Role.ADMIN:
+        owners = db.execute(
+            select(col(User.id), col(User.email))
+            .where(col(User.id).in_(select(col(Checklist.owner_id)).distinct()))
+            .order_by(col(User.email))
+        ).all()
+        form.owner.choices = [("", _("anyone"))] + [(str(i), e) for i, e in owners]
+    else:
+        del form.owner  # a manager sees their own ads only
+    if not form.validate():
+        page: paging.Page[Checklist] = paging.page_of([], 1, paging.DEFAULT_SIZE)
+        return _index_page(form, page), 400
+    query = access.visible(user)
+    if form.state.data:
+        query = query.where(col(Checklist.state) == form.state.data)
+    if form.country.data:
+        padded = literal(",") + col(Checklist.countries) + literal(",")
+        query = query.where(padded.like(f"%,{form.country.data},%"))
+    if "owner" in form and form.owner.data:
+        query = query.where(col(Checklist.owner_id) == int(form.owner.data))
+    query = query.order_by(*ORDERS.get(form.sort.data or "changed", ORDERS["changed"]))
+    page = paging.paginate(db, query, form.page.data, paging.size_of(form.per_page.data))
+    return _index_page(form, page), 200
+
+
+def _index_page(form: ChecklistFilterForm, page: paging.Page[Checklist]) -> str:
     return render_template(
-        "checklists/index.html", checklists=checklists, state_labels=steps.STATE_LABELS
+        "checklists/index.html",
+        form=form,
+        page=page,
+        checklists=page.items,
+        args=paging.kept_args(request.args, "page"),
+        state_labels=steps.STATE_LABELS,
     )
 
 
@@ -82,17 +134,32 @@ def index() -> str:
 def create() -> str | Response | tuple[str, int]:
     """Draft a new ad."""
     form = ChecklistForm()
-    if form.validate_on_submit() and (ad := adform.read(form, None)) is not None:
-        try:
-            checklist = service.create(get_session(), current_user.user, ad, utcnow())
-        except service.ChecklistError as exc:
-            adform.field_error(form, exc)
-        else:
-            flash(_("The ad was saved as a draft."), "success")
-            return redirect(url_for("checklists.show", checklist_id=checklist.id))
-        return render_template("checklists/edit.html", form=form, checklist=None), 400
+    if form.validate_on_submit():
+        if warned := _refusal_warning(form, None):
+            return warned
+        if (ad := adform.read(form, None)) is not None:
+            try:
+                checklist = service.create(get_session(), current_user.user, ad, utcnow())
+            except service.ChecklistError as exc:
+                adform.field_error(form, exc)
+            else:
+                flash(_("The ad was saved as a draft."), "success")
+                return redirect(url_for("checklists.show", checklist_id=checklist.id))
     status = 400 if request.method == "POST" else 200
     return render_template("checklists/edit.html", form=form, checklist=None), status
+
+
+def _refusal_warning(form: ChecklistForm, checklist: Checklist | None) -> tuple[str, int] | None:
+    """The form again, unsaved (nothing uploaded either), when the chosen countries will refuse
+    the ad and the user has not yet said to save it anyway; None to go on saving."""
+    if form.save_anyway.data:
+        return None
+    ahead = adform.refusal_ahead(form, checklist, utcnow())
+    if ahead is None:
+        return None
+    return render_template(
+        "checklists/edit.html", form=form, checklist=checklist, refusal_ahead=ahead
+    ), 200
 
 
 @bp.get("/<int:checklist_id>")
@@ -108,7 +175,8 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
     results = gate.evaluate(db, checklist, now)
     parties = gate.parties(current_user.user, checklist)
     owner = db.get(User, checklist.owner_id)
-    blocked_submit = [s for s in steps.present(results) if s.status != "passed"]
+    presented = steps.present(results)
+    blocked_submit = steps.open_steps(presented)
     blocked_approve = [s for s in blocked_submit if s.name != "approval"]
     submission = service.latest_submission(db, checklist)
     account = db.get(AdAccount, checklist.ad_account_id)
@@ -126,7 +194,9 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
         image=image,
         checklist=checklist,
         owner=owner,
-        steps=steps.present(results),
+        steps=presented,
+        refusal=steps.jurisdiction_refusal(results),
+        in_flight=State(checklist.state) in IN_FLIGHT,
         main_line=MAIN_LINE,
         state=State(checklist.state),
         state_labels=steps.STATE_LABELS,
@@ -168,6 +238,21 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
     return page, status_code
 
 
+@bp.get("/<int:checklist_id>/state")
+@roles_required(Role.MANAGER, Role.REVIEWER, Role.ADMIN, Role.AUDITOR)
+def state(checklist_id: int) -> Response:
+    """Where the ad stands, as JSON for the checklist page's own script (the session's
+    cookie, same origin): it follows the ad while the worker or Meta has it."""
+    checklist = load(checklist_id)
+    return jsonify(
+        id=checklist.id,
+        state=checklist.state,
+        label=str(steps.STATE_LABELS.get(checklist.state, checklist.state)),
+        version=checklist.version,
+        in_flight=State(checklist.state) in IN_FLIGHT,
+    )
+
+
 @bp.get("/<int:checklist_id>/image")
 @roles_required(Role.MANAGER, Role.REVIEWER, Role.ADMIN, Role.AUDITOR)
 def image(checklist_id: int) -> Response:
@@ -191,7 +276,10 @@ def edit(checklist_id: int) -> str | Response | tuple[str, int]:
     form = ChecklistForm(obj=None if request.method == "POST" else checklist)
     if request.method == "GET":
         adform.fill(form, checklist)
-    if form.validate_on_submit() and (ad := adform.read(form, checklist)) is not None:
+    valid = form.validate_on_submit()
+    if valid and (warned := _refusal_warning(form, checklist)):
+        return warned
+    if valid and (ad := adform.read(form, checklist)) is not None:
         try:
             changed, voided = service.edit(
                 get_session(), checklist, current_user.user, ad,

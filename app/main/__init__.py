@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask
+from flask import Blueprint, Flask, current_app, g, request
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
+from sqlalchemy.exc import SQLAlchemyError
 
 from app.auth.access import rule_for
 from app.models import Role
@@ -47,6 +48,30 @@ def nav_items() -> list[tuple[str, Any]]:
     return items
 
 
+def inbox_count() -> int | None:
+    """How many things wait for the signed-in user (the navigation's count); None when not
+    signed in or when it cannot be counted now (an error page must still render)."""
+    if not current_user.is_authenticated or request.blueprint == "api":
+        return None
+    if "inbox" in g:
+        return int(g.inbox.count)
+    from app.db import transaction
+    from app.main.inbox import inbox
+    from app.models import User, utcnow
+
+    try:
+        # A session of its own: the request's may be in a failed transaction (a 500 page).
+        with transaction(write=False) as db:
+            user = db.get(User, current_user.id)
+            if user is None:
+                return None
+            g.inbox = inbox(db, user, utcnow())
+    except SQLAlchemyError:
+        current_app.logger.exception("the inbox could not be counted")
+        return None
+    return int(g.inbox.count)
+
+
 def init_app(app: Flask) -> None:
     """Register the blueprint and the template helpers."""
     from app.main import views  # noqa: F401  (registers the routes)
@@ -55,6 +80,7 @@ def init_app(app: Flask) -> None:
     app.register_blueprint(bp)
     app.jinja_env.globals.update(
         nav_items=nav_items,
+        inbox_count=inbox_count,
         role_label=lambda role: ROLE_NAMES.get(Role(role), role),
         languages=LANGUAGE_NAMES,
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flask import abort, current_app, jsonify, redirect, render_template, session, url_for
+from flask import abort, current_app, g, jsonify, redirect, render_template, session, url_for
+from flask_babel import format_timedelta
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.wrappers import Response
@@ -15,9 +16,11 @@ from app.api.tokens import MAX_LIFETIME
 from app.audit import kinds
 from app.auth.access import public, roles_required
 from app.auth.views import safe_next
+from app.checklists import steps
 from app.main import bp
 from app.main.forms import LanguageForm
-from app.models import Role
+from app.main.inbox import inbox
+from app.models import Role, utcnow
 
 RETENTION_CLASSES = {
     kinds.READS: (_l("Reads"), _l("who looked at the audit log or at identity records")),
@@ -44,11 +47,62 @@ class RetentionClass:
     kinds: list[kinds.Kind]
 
 
+SECTION_LABELS = {
+    "needs_action": _l("Your ads that need you"),
+    "changes_requested": _l("Changes a reviewer asked for"),
+    "meta_outcomes": _l("Meta's decisions since your last visit"),
+    "ready_for_approval": _l("Ready for your approval"),
+    "identity_requests": _l("Identity documents to verify"),
+    "sign_offs": _l("Classifications to sign off"),
+    "failed_verifications": _l("Verifications that found the log broken"),
+    "checkpoint": _l("Checkpoint overdue"),
+    "unconfirmed_accounts": _l("Accounts waiting for your confirmation"),
+    "ad_accounts": _l("Ad accounts that need an administrator"),
+    "held": _l("Ads held for a person"),
+}
+EMPTY_LABELS = {
+    "needs_action": _l("None of your ads needs you now."),
+    "changes_requested": _l("No changes asked for."),
+    "meta_outcomes": _l("No news from Meta."),
+    "ready_for_approval": _l("Nothing to approve."),
+    "identity_requests": _l("No identity document to verify."),
+    "sign_offs": _l("Nothing to sign off."),
+    "failed_verifications": _l("No verification found the log broken."),
+    "checkpoint": _l("The last checkpoint is recent."),
+    "unconfirmed_accounts": _l("No account waits for your confirmation."),
+    "ad_accounts": _l("Every ad account is in order."),
+    "held": _l("No ad is held."),
+}
+REASON_LABELS = {
+    "not_eligible": _l("lost its eligibility for political ads"),
+    "meta_not_authorized": _l("Meta says the page has not authorized the account"),
+    "meta_check_failed": _l("Meta could not be asked about it"),
+    "currency_missing": _l("currency not recorded"),
+    "throttled": _l("Meta throttles it"),
+}
+
+
 @bp.get("/")
 @roles_required()
 def index() -> str:
-    """The signed-in user's start page, with what their role can do."""
-    return render_template("main/index.html")
+    """The signed-in user's start page: what waits for them, and what their role can do."""
+    now = utcnow()
+    g.inbox = inbox(db.get_session(), current_user.user, now)
+    return render_template(
+        "main/index.html",
+        inbox=g.inbox,
+        section_labels=SECTION_LABELS,
+        empty_labels=EMPTY_LABELS,
+        reason_labels=REASON_LABELS,
+        step_labels=steps.LABELS,
+        state_labels=steps.STATE_LABELS,
+        country_names=steps.country_names,
+        checkpoint_age=(
+            format_timedelta(now - g.inbox.checkpoint_at)
+            if g.inbox.checkpoint_at is not None
+            else None
+        ),
+    )
 
 
 @bp.get("/privacy")

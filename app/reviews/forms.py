@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import DateField, HiddenField, SelectChoice, SelectField, StringField, SubmitField
-from wtforms.validators import DataRequired
+from wtforms.validators import DataRequired, Optional
 
-from app.checklists.forms import StepUpForm
+from app.checklists.forms import ChecklistFilterForm, StepUpForm
 from app.checklists.steps import DOCUMENT_LABELS
 from app.inputs import Checked
+from app.paging import PagingFields
 
 
 class ApproveForm(StepUpForm):
@@ -38,3 +39,29 @@ class IdentityForm(FlaskForm):  # type: ignore[misc]
     )
     expires_on = DateField(_l("Valid until"), validators=[DataRequired()])
     submit = SubmitField(_l("Record verification"))
+
+
+QUEUE_ORDERS = {
+    "oldest": _l("Waiting longest first"),
+    "changed": _l("Last changed first"),
+    "title": _l("Title"),
+}
+
+
+class QueueFilterForm(PagingFields, FlaskForm):  # type: ignore[misc]
+    """Which drafts the review queue shows and in which order; the other drafts a page at a
+    time (a GET form: no CSRF token, nothing changes)."""
+
+    class Meta:
+        csrf = False
+
+    country = ChecklistFilterForm.country
+    validate_country = ChecklistFilterForm.validate_country
+    # The managers whose drafts wait (set by the view).
+    owner = SelectField(_l("Owner"), choices=[], validators=[Optional()])
+    sort = SelectField(
+        _l("Order"),
+        choices=[SelectChoice(k, v) for k, v in QUEUE_ORDERS.items()],
+        default="oldest",
+        validators=[Optional()],
+    )

@@ -5,21 +5,22 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import literal, select
 from sqlmodel import col
 from werkzeug.wrappers import Response
 
-from app import audit
+from app import audit, paging
 from app.auth import stepup
 from app.auth.access import refuse_unconfirmed, roles_required
-from app.checklists import gate, steps
+from app.checklists import steps
 from app.checklists.forms import ActionForm
 from app.checklists.service import ChecklistError, Conflict, expect_version
 from app.checklists.views import load, refused_message, render_show
 from app.db import get_session
+from app.main import inbox
 from app.models import Checklist, IdentityVerification, Role, User, utcnow
 from app.reviews import bp, service
-from app.reviews.forms import ApproveForm, IdentityForm
+from app.reviews.forms import ApproveForm, IdentityForm, QueueFilterForm
 from workflows.machine import State, TransitionRefused
 
 
@@ -32,33 +33,59 @@ def confirmed_only() -> Response | None:
     return refuse_unconfirmed(url_for("reviews.identities"))
 
 
+QUEUE_ORDERS = {
+    "oldest": (col(Checklist.updated_at), col(Checklist.id)),
+    "changed": (col(Checklist.updated_at).desc(), col(Checklist.id).desc()),
+    "title": (col(Checklist.title), col(Checklist.id)),
+}
+
+
 @bp.get("/")
 @roles_required(Role.REVIEWER)
-def queue() -> str:
-    """Checklists waiting for this reviewer: approvals and classification sign-offs."""
+def queue() -> tuple[str, int]:
+    """Others' drafts by what this reviewer can do for them: approve, verify an identity,
+    sign off; the rest with what is still open (a page at a time), filtered and ordered."""
     db, now = get_session(), utcnow()
-    drafts = db.scalars(
-        select(Checklist)
-        .where(
-            col(Checklist.state) == State.DRAFT.value,
-            col(Checklist.owner_id) != current_user.id,
-        )
-        .order_by(col(Checklist.updated_at))
-        .limit(200)
+    form = QueueFilterForm(formdata=request.args)
+    others = select(Checklist).where(
+        col(Checklist.state) == State.DRAFT.value, col(Checklist.owner_id) != current_user.id
+    )
+    owners = db.execute(
+        select(col(User.id), col(User.email))
+        .where(col(User.id).in_(others.with_only_columns(col(Checklist.owner_id)).distinct()))
+        .order_by(col(User.email))
     ).all()
-    to_approve, to_sign_off, waiting = [], [], []
-    for checklist in drafts:
-        results = {r.name: r for r in gate.evaluate(db, checklist, now)}
-        if results["classification"].code == "classification.sign_off_pending":
-            to_sign_off.append(checklist)
-        elif all(r.passed for name, r in results.items() if name != "approval"):
-            to_approve.append(checklist)
-        else:
-            waiting.append(
-                (checklist, [steps.LABELS[n] for n, r in results.items() if not r.passed])
-            )
+    form.owner.choices = [("", _("anyone"))] + [(str(i), e) for i, e in owners]
+    if not form.validate():
+        empty = inbox.Sorted([], [], [], [])
+        return _queue_page(form, empty, paging.page_of([], 1, paging.DEFAULT_SIZE)), 400
+    query = others
+    if form.country.data:
+        padded = literal(",") + col(Checklist.countries) + literal(",")
+        query = query.where(padded.like(f"%,{form.country.data},%"))
+    if form.owner.data:
+        query = query.where(col(Checklist.owner_id) == int(form.owner.data))
+    query = query.order_by(*QUEUE_ORDERS.get(form.sort.data or "oldest", QUEUE_ORDERS["oldest"]))
+    found = inbox.sort_drafts(db, db.scalars(query).all(), now)
+    page = paging.page_of(found.others, form.page.data, paging.size_of(form.per_page.data))
+    return _queue_page(form, found, page), 200
+
+
+def _queue_page(
+    form: QueueFilterForm,
+    found: inbox.Sorted,
+    page: paging.Page[tuple[Checklist, tuple[str, ...]]],
+) -> str:
     return render_template(
-        "reviews/queue.html", to_approve=to_approve, to_sign_off=to_sign_off, waiting=waiting
+        "reviews/queue.html",
+        form=form,
+        to_approve=found.ready,
+        to_sign_off=found.sign_offs,
+        to_verify=found.identity,
+        page=page,
+        waiting=[(c, [steps.LABELS[n] for n in still]) for c, still in page.items],
+        args=paging.kept_args(request.args, "page"),
+        country_names=steps.country_names,
     )
 
 

@@ -20,6 +20,8 @@ from workflows.checks import (
     Status,
     content_hash,
     evaluate_all,
+    moot,
+    refused,
 )
 from workflows.delivery import Budget, BudgetType, Placement, Schedule
 
@@ -361,3 +363,28 @@ def test_the_dsa_fields_are_needed_in_the_eus_territories_too() -> None:
     assert codes(complete(liechtenstein, Classification(Category.NONE)))["disclaimer"] == (
         "disclaimer.not_required"
     )
+
+
+def test_a_refusal_makes_the_other_open_steps_moot_and_names_its_basis() -> None:
+    ad = replace(CH_AD, countries=("CH", "DE"), dsa_payor="Stadt X", dsa_beneficiary="Stadt X")
+    ctx = replace(complete(ad), facebook_2fa_attested=False, identities=())
+    results = evaluate_all(ctx)
+    found = refused(results)
+    assert found is not None
+    assert found.params["countries"] == "DE"
+    assert found.params["basis"] == policy.EU_TTPA
+    # What cannot make the ad run is moot; the refusal and the classification stay.
+    assert moot(results) == {"two_factor", "identity"}
+    # Without the refusing country nothing is moot.
+    swiss = evaluate_all(replace(ctx, ad=CH_AD))
+    assert refused(swiss) is None
+    assert moot(swiss) == frozenset()
+
+
+def test_refusing_names_the_rules_of_the_countries_that_refuse() -> None:
+    on = NOW.date()
+    rules = policy.refusing(("LI", "DE", "AT", "DE"), policy.AdKind.SIEP, on)
+    assert [r.country for r in rules] == ["AT", "DE"]
+    assert all(r.basis == policy.EU_TTPA and r.since == policy.EU_SIEP_STOP for r in rules)
+    assert policy.refusing(("DE",), policy.AdKind.OTHER, on) == []
+    assert policy.refusing(("DE",), policy.AdKind.SIEP, date(2025, 10, 5)) == []

@@ -425,3 +425,19 @@ def test_verification_from_the_page_reports_progress_and_result(
     verified = _events(app, "audit.verified")
     assert json.loads(verified[-1].data)["ok"] is True
     assert verified[-1].actor_type == "user"
+
+
+def test_the_page_size_is_chosen_and_kept_by_the_page_links(
+    app: Flask, auditor: FlaskClient
+) -> None:
+    synthetic_audit.events(_eng(app), 60, checklists=2, users=2, days=3)
+    first = auditor.get("/audit/?per_page=25").get_data(as_text=True)
+    assert len(_seqs(first)) == 25
+    nav = first.split('<nav aria-label="Pages of the audit log">')[1].split("</nav>")[0]
+    assert 'aria-current="page"' in nav
+    older = re.search(r'id="older" href="/audit/\?after=(\d+)&amp;per_page=25" rel="next"', nav)
+    assert older
+    second = auditor.get(f"/audit/?after={older.group(1)}&per_page=25").get_data(as_text=True)
+    assert len(_seqs(second)) == 25
+    assert max(_seqs(second)) < min(_seqs(first))
+    assert auditor.get("/audit/?per_page=7").status_code == 400

@@ -59,6 +59,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "checklists.create": frozenset({Role.MANAGER}),
     "checklists.show": frozenset(Role),
     "checklists.image": frozenset(Role),
+    "checklists.state": frozenset(Role),
     "checklists.edit": frozenset({Role.MANAGER}),
     "checklists.classify": frozenset({Role.MANAGER}),
     "checklists.attest": frozenset({Role.MANAGER}),

@@ -164,7 +164,9 @@ def test_a_stale_edit_is_a_conflict_that_keeps_the_text(cast: Cast) -> None:
 
 
 def test_eu_political_ad_is_blocked_with_the_legal_reference(cast: Cast) -> None:
-    checklist_id = cast.create(countries="DE", dsa_payor="Stadt X", dsa_beneficiary="Stadt X")
+    checklist_id = cast.create(
+        countries="DE", dsa_payor="Stadt X", dsa_beneficiary="Stadt X", save_anyway="y"
+    )
     cast.ready(checklist_id)
     cast.verify_identity("DE")
     html = cast.manager.get(f"/checklists/{checklist_id}").get_data(as_text=True)

@@ -118,7 +118,9 @@ def test_digitally_created_media_and_a_non_political_ad(
 def test_an_eu_political_ad_never_reaches_meta_and_meta_would_refuse_it(
     cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
 ) -> None:
-    checklist_id = cast.create(countries="AT", dsa_payor="Stadt X", dsa_beneficiary="Stadt X")
+    checklist_id = cast.create(
+        countries="AT", dsa_payor="Stadt X", dsa_beneficiary="Stadt X", save_anyway="y"
+    )
     cast.ready(checklist_id)
     cast.verify_identity("AT")
     cast.submit(checklist_id)
