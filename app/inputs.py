@@ -204,6 +204,8 @@ FIELDS: dict[str, Rule] = {
     "dsa_payor": Rule(Kind.LINE, 255),
     "dsa_beneficiary": Rule(Kind.LINE, 255),
     "justification": Rule(Kind.TEXT, 2000),
+    # the review conversation: a comment, or the reason of a change request
+    "comment": Rule(Kind.TEXT, 4000),
     # people and sign-in
     "email": Rule(Kind.EMAIL, 254, pattern=_ONE_LINE_EMAIL, mismatch=_EMAIL_MESSAGE),
     # what someone signs in with is looked up, not checked for shape

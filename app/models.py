@@ -15,6 +15,7 @@ from sqlalchemy import (
     JSON,
     BigInteger,
     Boolean,
+    CheckConstraint,
     Column,
     Date,
     DateTime,
@@ -540,6 +541,34 @@ class IdentityVerification(SQLModel, table=True):
     revoked_by: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
     )
+
+
+class CommentKind(StrEnum):
+    """What a word in a checklist's conversation is."""
+
+    COMMENT = "comment"
+    # A reviewer sent the ad back: the body is the reason.
+    CHANGE_REQUEST = "change_request"
+
+
+class Comment(SQLModel, table=True):
+    """A word in a checklist's review conversation: a comment, or a reviewer's request for
+    changes with its reason. Never edited or deleted: the thread is part of the record."""
+
+    __tablename__ = "comment"
+    __table_args__ = (CheckConstraint("kind IN ('comment', 'change_request')", name="kind"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    checklist_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("checklist.id"), nullable=False, index=True)
+    )
+    author_id: int = Field(sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=False))
+    kind: str = Field(sa_column=Column(String(16), nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    # The checklist's version once the comment was written (a change request moves it): a
+    # change request stays open while the checklist is at this version.
+    checklist_version: int = Field(sa_column=Column(Integer, nullable=False))
+    created_at: datetime = _time(now=True)
 
 
 # Where a submission keeps the id of each object it creates at Meta (an image: Meta's hash).

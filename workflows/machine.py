@@ -43,6 +43,7 @@ class State(StrEnum):
 class Event(StrEnum):
     EDIT = "edit"
     APPROVE = "approve"
+    REQUEST_CHANGES = "request_changes"
     SUBMIT = "submit"
     SEND = "send"
     CONFIRM = "confirm"
@@ -117,6 +118,9 @@ TABLE: tuple[Transition, ...] = (
        note="voids the approval; a content change voids the classification"),
     _t(E.APPROVE, {S.DRAFT}, S.APPROVED, G.CHECKS_BUT_APPROVAL, {P.REVIEWER},
        note="four-eyes: a reviewer other than the owner, with a fresh TOTP code"),
+    _t(E.REQUEST_CHANGES, {S.DRAFT, S.APPROVED}, S.DRAFT, G.NONE, {P.REVIEWER},
+       note="a reviewer sends the ad back with a reason: voids the approval; once the ad is "
+            "submitted, Meta has it and only withdrawing stops it"),
     _t(E.SUBMIT, {S.APPROVED, S.DRAFT}, S.QUEUED, G.ALL_CHECKS, {P.OWNER},
        note="from draft only when four-eyes is off (else the approval check fails)"),
     _t(E.SEND, {S.QUEUED}, S.SENDING, G.ALL_CHECKS, {P.WORKER}, on_blocked=S.DRAFT,
@@ -197,6 +201,7 @@ def meta_event(state: State, effective_status: str) -> Event | None:
 DONE: dict[Event, str] = {
     E.EDIT: "edited",
     E.APPROVE: "approved",
+    E.REQUEST_CHANGES: "sent back for changes",
     E.SUBMIT: "submitted",
     E.SEND: "sent to Meta",
     E.CONFIRM: "confirmed as created at Meta",

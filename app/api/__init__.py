@@ -26,6 +26,7 @@ def init_app(app: Flask) -> None:
         audit,
         checklists,
         cli,
+        comments,
         docs,
         identities,
         images,

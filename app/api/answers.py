@@ -10,7 +10,8 @@ from app.api import common
 from app.api import schemas as s
 from app.checklists import gate, images, service, steps
 from app.db import get_session
-from app.models import AdAccount, Checklist, Submission, User, utcnow
+from app.models import AdAccount, Checklist, CommentKind, Submission, User, utcnow
+from app.reviews import conversation
 
 
 def _email(user_id: int | None) -> str | None:
@@ -54,6 +55,16 @@ def submission_out(sub: Submission) -> s.SubmissionOut:
         created_at=sub.created_at,
         updated_at=sub.updated_at,
         sent_at=sub.sent_at,
+    )
+
+
+def comment_out(entry: conversation.Entry) -> s.CommentOut:
+    return s.CommentOut(
+        id=entry.id,
+        author=entry.author,
+        kind=CommentKind(entry.kind),
+        body=entry.body,
+        created_at=entry.created_at,
     )
 
 
@@ -126,6 +137,7 @@ def checklist_out(checklist: Checklist) -> s.ChecklistOut:
             for r in gate.evaluate(db, checklist, now)
         ],
         submission=submission_out(latest) if latest is not None else None,
+        comments=[comment_out(e) for e in conversation.thread(db, checklist)],
         created_at=checklist.created_at,
         updated_at=checklist.updated_at,
     )

@@ -7,7 +7,7 @@ token. Each view declares ``requires(scope, *roles)``; a view without it is refu
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
@@ -30,16 +30,29 @@ LAST_USED_RESOLUTION = timedelta(minutes=1)
 
 @dataclass(frozen=True)
 class ApiRule:
-    """What a view needs: a scope on the token and a role of its owner (None: public)."""
+    """What a view needs: a scope on the token and a role of its owner (None: public).
+
+    ``by_role``: where a role needs another scope than ``scope`` (a reviewer's comment is
+    written with approvals:write, which is what a reviewer's token carries to act).
+    """
 
     scope: str | None
     roles: frozenset[Role]
+    by_role: tuple[tuple[Role, str], ...] = ()
+
+    def scope_for(self, role: Role) -> str | None:
+        """The scope a token of an owner with ``role`` needs."""
+        return dict(self.by_role).get(role, self.scope)
 
 
-def requires(scope: str, *roles: Role) -> Callable[[F], F]:
-    """Admit tokens carrying ``scope`` whose owner has one of ``roles``."""
+def requires(
+    scope: str, *roles: Role, by_role: Mapping[Role, str] | None = None
+) -> Callable[[F], F]:
+    """Admit tokens carrying ``scope`` (or the role's own in ``by_role``) whose owner has
+    one of ``roles``."""
     assert scope in tokens.SCOPES, scope
-    rule = ApiRule(scope, frozenset(roles))
+    assert all(s in tokens.SCOPES and r in roles for r, s in (by_role or {}).items()), by_role
+    rule = ApiRule(scope, frozenset(roles), tuple(sorted((by_role or {}).items())))
 
     def decorator(view: F) -> F:
         view.api_rule = rule  # type: ignore[attr-defined]
@@ -180,34 +193,35 @@ def enforce() -> None:
                 else 'Bearer realm="adgate"'
             },
         )
-    if rule.scope not in found.scopes:
-        _refuse("insufficient_scope", rule)
+    needed = rule.scope_for(Role(found.user.role))
+    if needed not in found.scopes:
+        _refuse("insufficient_scope", needed)
         raise ApiProblem(
             "insufficient-scope",
-            f"this request needs a token with the scope {rule.scope}",
+            f"this request needs a token with the scope {needed}",
             headers={
                 "WWW-Authenticate": f'Bearer realm="adgate", error="insufficient_scope", '
-                f'scope="{rule.scope}"'
+                f'scope="{needed}"'
             },
         )
     if Role(found.user.role) not in rule.roles:
-        _refuse("role", rule)
+        _refuse("role", needed)
         raise ApiProblem("forbidden", f"a {found.user.role} may not do this")
     if awaits_confirmation(found.user):
         # Its tokens are refused at issue; this holds whatever issued one before.
-        _refuse("unconfirmed", rule)
+        _refuse("unconfirmed", needed)
         raise ApiProblem(
             "forbidden", "a second person has not confirmed the token's owner's account yet"
         )
 
 
-def _refuse(reason: str, rule: ApiRule) -> None:
+def _refuse(reason: str, scope: str | None) -> None:
     audit.defer(
         "access.forbidden",
         data={
             "endpoint": request.endpoint,
             "method": request.method,
             "reason": reason,
-            "scope": rule.scope,
+            "scope": scope,
         },
     )

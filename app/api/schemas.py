@@ -3,6 +3,9 @@ the source of the OpenAPI document (``app.api.spec``).
 
 Text fields follow the rules of ``app.inputs`` (characters, lengths, patterns), the same
 as the pages' forms: no control, bidi or zero-width characters; lengths fit the columns.
+
+Longer than 500 lines on purpose: the models are the API's contract, read side by side,
+and the OpenAPI document's one source.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
 
 from app import inputs
+from app.models import CommentKind
 from workflows.checks import SOCIAL_ISSUES
 from workflows.delivery import DEFAULT_DAILY_BUDGET, MAX_BUDGET
 
@@ -74,6 +78,12 @@ DsaBeneficiary = Annotated[
 ]
 Justification = Annotated[
     str, inputs.api_field("justification"), AfterValidator(inputs.api_check("justification"))
+]
+CommentText = Annotated[
+    str,
+    inputs.api_field("comment", min_length=1),
+    AfterValidator(inputs.api_check("comment")),
+    AfterValidator(_required),
 ]
 Email = Annotated[str, inputs.api_field("email"), AfterValidator(inputs.api_check("email"))]
 AuditActor = Annotated[
@@ -183,6 +193,14 @@ class ClassificationIn(Strict):
     justification: Justification | None = None
 
 
+class CommentIn(Strict):
+    body: CommentText
+
+
+class ChangeRequestIn(Strict):
+    comment: CommentText = Field(description="what must change: the ad's owner reads it")
+
+
 class ImageIn(Strict):
     data: Annotated[str, Field(min_length=4, max_length=12 * 1024 * 1024)] = Field(
         description="the PNG or JPEG file, base64-encoded (at most 8 MB decoded)"
@@ -239,6 +257,15 @@ class IfMatchHeaders(Headers):
 class OptionalIfMatchHeaders(Headers):
     if_match: Annotated[str, Field(max_length=40)] | None = Field(
         default=None, alias="if-match", description="Optional: refuse the change if stale."
+    )
+
+
+class ChangeRequestHeaders(CreateHeaders):
+    if_match: Annotated[str, Field(max_length=40)] | None = Field(
+        default=None,
+        alias="if-match",
+        description='Optional. The version the reviewer read ("3"); when the ad changed since, '
+        "409 and nothing is sent back.",
     )
 
 
@@ -397,6 +424,14 @@ class SubmissionOut(BaseModel):
     sent_at: datetime | None
 
 
+class CommentOut(BaseModel):
+    id: int
+    author: str = Field(description="the author's e-mail address")
+    kind: CommentKind
+    body: str
+    created_at: datetime
+
+
 class ChecklistOut(BaseModel):
     id: int
     title: str
@@ -410,6 +445,7 @@ class ChecklistOut(BaseModel):
     approved_at: datetime | None
     steps: list[Step]
     submission: SubmissionOut | None
+    comments: list[CommentOut] = Field(description="the review conversation, oldest first")
     created_at: datetime
     updated_at: datetime
 

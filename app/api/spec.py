@@ -28,7 +28,9 @@ submit ads to Meta, with the same gate and the same audit trail as the pages.
 
 Authenticate with `Authorization: Bearer <token>` (tokens are issued on the page *API tokens*
 or with `flask --app wsgi tokens create`). Each operation names the scope it needs
-(`x-adgate-scope`). Errors are RFC 9457 problem documents whose `type` is stable
+(`x-adgate-scope`; where a role needs another, `x-adgate-scope-by-role`: a comment is
+written with `checklists:write` by the ad's owner or an admin, with `approvals:write` by a
+reviewer). Errors are RFC 9457 problem documents whose `type` is stable
 (`urn:adgate:problem:<name>`). Writes to a checklist take `If-Match` with its version;
 an approval must name the version the reviewer read (`428` without, `409` when stale);
 `POST …/submit` needs an `Idempotency-Key`. `submissions:write`, `identity:write` and
@@ -133,11 +135,12 @@ def document() -> dict[str, Any]:
 
 def _postprocess(doc: dict[str, Any]) -> dict[str, Any]:
     """Problems as application/problem+json; each operation's scope; public ones unsecured."""
-    scopes = {}
+    scopes, by_role = {}, {}
     for endpoint, view in current_app.view_functions.items():
         rule = getattr(view, "api_rule", None)
         if endpoint.startswith("api.") and rule is not None:
             scopes[endpoint.removeprefix("api.")] = rule.scope
+            by_role[endpoint.removeprefix("api.")] = dict(rule.by_role)
     problem_ref = "#/components/schemas/Problem"
     doc["tags"] = sorted(doc.get("tags", []), key=lambda tag: TAGS.index(tag["name"]))
     for operations in doc.get("paths", {}).values():
@@ -152,6 +155,13 @@ def _postprocess(doc: dict[str, Any]) -> dict[str, Any]:
                 operation["security"] = []
                 continue
             operation["x-adgate-scope"] = scope
+            needs = f"Needs the scope `{scope}`"
+            others = by_role.get(operation.get("operationId", ""))
+            if others:
+                # x-adgate-scope is the scope of the roles not named here.
+                operation["x-adgate-scope-by-role"] = {r.value: s for r, s in others.items()}
+                named = ", ".join(f"`{s}` for a {r.value}" for r, s in others.items())
+                needs = f"Needs the scope `{scope}`; {named}"
             description = operation.get("description", "")
-            operation["description"] = f"Needs the scope `{scope}`.\n\n{description}".strip()
+            operation["description"] = f"{needs}.\n\n{description}".strip()
     return doc

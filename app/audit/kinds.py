@@ -46,6 +46,7 @@ class Kind:
 _TRANSITIONS = {
     Event.EDIT: _l("Ad changed"),
     Event.APPROVE: _l("Ad approved (four eyes)"),
+    Event.REQUEST_CHANGES: _l("Changes requested by a reviewer"),
     Event.SUBMIT: _l("Ad submitted"),
     Event.SEND: _l("Sending to Meta started"),
     Event.CONFIRM: _l("Meta accepted the ad"),
@@ -109,6 +110,7 @@ _KINDS = [
     Kind("checklist.created", _l("Ad created"), OK, EVIDENCE),
     Kind("checklist.attested", _l("Facebook 2FA attested"), OK, EVIDENCE),
     Kind("checklist.checks_changed", _l("Check results changed"), OK, EVIDENCE),
+    Kind("checklist.commented", _l("Comment on the ad"), OK, EVIDENCE),
     Kind("checklist.classification_signed_off", _l("Classification signed off"), OK, EVIDENCE),
     Kind("checklist.refused", _l("Step refused: checks unmet"), REFUSED, EVIDENCE),
     Kind("image.uploaded", _l("Ad image uploaded"), OK, EVIDENCE),

@@ -169,7 +169,7 @@ def refusal_ahead(
     today = now.date()
     rules = policy.refusing(_codes(form.countries.data or ""), kind, today)
     if checklist is not None:
-        before = {r.country for r in policy.refusing(checklist.country_list, kind, today)}
+        before = {r.country for r in policy.refusing(tuple(checklist.countries), kind, today)}
         if {r.country for r in rules} <= before:
             return None
     if not rules:

@@ -262,6 +262,9 @@ NEXT_STEPS = {
 NOT_NOW = {
     "edit": _l("An ad that is %(state)s cannot be edited (only one that is %(allowed)s)."),
     "approve": _l("An ad that is %(state)s cannot be approved (only one that is %(allowed)s)."),
+    "request_changes": _l(
+        "An ad that is %(state)s cannot be sent back for changes (only one that is %(allowed)s)."
+    ),
     "submit": _l("An ad that is %(state)s cannot be submitted (only one that is %(allowed)s)."),
     "resume": _l("An ad that is %(state)s cannot be resumed (only one that is %(allowed)s)."),
     "activate": _l("An ad that is %(state)s cannot be started (only one that is %(allowed)s)."),

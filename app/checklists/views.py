@@ -23,6 +23,7 @@ from sqlmodel import col
 from werkzeug.wrappers import Response
 
 from app import paging
+from app.admin.forms import ROLE_LABELS
 from app.auth import stepup
 from app.auth.access import roles_required
 from app.checklists import access, adform, bp, gate, images, service, steps
@@ -37,6 +38,8 @@ from app.checklists.forms import (
 from app.checklists.wording import FACEBOOK_2FA_WORDING
 from app.db import get_session
 from app.models import AdAccount, AdImage, Checklist, Role, User, utcnow
+from app.reviews import conversation
+from app.reviews.forms import ChangeRequestForm, CommentForm
 from workflows import delivery
 from workflows.checks import Category
 from workflows.machine import (
@@ -182,6 +185,8 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
     account = db.get(AdAccount, checklist.ad_account_id)
     currency = delivery.CURRENCIES.get(account.currency or "") if account else None
     image = images.meta(db, checklist.image_id)
+    thread = conversation.thread(db, checklist)
+    open_request = conversation.open_change_request(db, checklist)
     page = render_template(
         "checklists/show.html",
         budget=(
@@ -234,6 +239,12 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
         approve_form=forms.get("approve_form") or StepUpForm(),
         wording=FACEBOOK_2FA_WORDING,
         four_eyes=current_app.config["FOUR_EYES"],
+        thread=thread,
+        open_request=next((e for e in thread if open_request and e.id == open_request.id), None),
+        may_comment=conversation.may_write(current_user.user, checklist),
+        comment_form=forms.get("comment_form") or CommentForm(),
+        change_form=forms.get("change_form") or ChangeRequestForm(version=checklist.version),
+        role_labels=ROLE_LABELS,
     )
     return page, status_code
 

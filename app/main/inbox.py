@@ -26,6 +26,8 @@ from app.models import (
     AuditEvent,
     AuditVerification,
     Checklist,
+    Comment,
+    CommentKind,
     LoginSession,
     Role,
     User,
@@ -166,12 +168,39 @@ def for_manager(db: Session, user: User, now: datetime) -> Inbox:
 
 
 def changes_requested(db: Session, user: User) -> list[Item]:
-    """The owner's ads a reviewer sent back with a reason.
-
-    None yet: adgate has no change requests so far. This is the hook the change-request
-    feature fills (its ads then count in the manager's inbox and the navigation).
-    """
-    return []
+    """The owner's ads a reviewer sent back with a reason that is still open: the ad has not
+    changed since and its owner has not answered in the conversation (the rule of
+    ``app.reviews.conversation.open_change_request``, for all the owner's ads at once)."""
+    latest = (
+        select(col(Comment.checklist_id), func.max(col(Comment.id)).label("last"))
+        .where(col(Comment.kind) == CommentKind.CHANGE_REQUEST.value)
+        .group_by(col(Comment.checklist_id))
+        .subquery()
+    )
+    request = Comment.__table__.alias("request")  # type: ignore[attr-defined]
+    answer = Comment.__table__.alias("answer")  # type: ignore[attr-defined]
+    rows = db.execute(
+        select(Checklist, request.c.body)
+        .join(latest, latest.c.checklist_id == col(Checklist.id))
+        .join(request, request.c.id == latest.c.last)
+        .where(
+            col(Checklist.owner_id) == user.id,
+            col(Checklist.state) == State.DRAFT.value,
+            request.c.checklist_version == col(Checklist.version),
+            ~select(answer.c.id)
+            .where(
+                answer.c.checklist_id == col(Checklist.id),
+                answer.c.author_id == col(Checklist.owner_id),
+                answer.c.id > request.c.id,
+            )
+            .exists(),
+        )
+        .order_by(col(Checklist.id))
+    ).all()
+    return [
+        Item("checklist", str(checklist.id), checklist.title, str(checklist.state), (body,))
+        for checklist, body in rows
+    ]
 
 
 # --- reviewers -----------------------------------------------------------------------

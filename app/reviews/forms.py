@@ -4,13 +4,26 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, SelectChoice, SelectField, StringField, SubmitField
+from wtforms import (
+    DateField,
+    HiddenField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Optional
 
 from app.checklists.forms import ChecklistFilterForm, StepUpForm
 from app.checklists.steps import DOCUMENT_LABELS
 from app.inputs import Checked
 from app.paging import PagingFields
+
+
+def _version(raw: str | None) -> int | None:
+    raw = (raw or "").strip()
+    return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
 
 
 class ApproveForm(StepUpForm):
@@ -21,8 +34,7 @@ class ApproveForm(StepUpForm):
 
     def shown_version(self) -> int | None:
         """The version the page showed, or None when it is missing or not a version."""
-        raw = (self.version.data or "").strip()
-        return int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 9 else None
+        return _version(self.version.data)
 
 
 class IdentityForm(FlaskForm):  # type: ignore[misc]
@@ -65,3 +77,32 @@ class QueueFilterForm(PagingFields, FlaskForm):  # type: ignore[misc]
         default="oldest",
         validators=[Optional()],
     )
+
+
+class CommentForm(FlaskForm):  # type: ignore[misc]
+    """A comment in the checklist's conversation."""
+
+    body = TextAreaField(
+        _l("Your comment"),
+        validators=[DataRequired(message=_l("Write a comment.")), Checked("comment")],
+        render_kw={"rows": 3},
+    )
+    submit = SubmitField(_l("Add comment"))
+
+
+class ChangeRequestForm(FlaskForm):  # type: ignore[misc]
+    """A reviewer sends the ad back: the reason, and the version the reviewer was shown
+    (the ad changed since: nothing is sent back, the reason is kept)."""
+
+    comment = TextAreaField(
+        _l("What must change"),
+        description=_l("The ad's owner reads this at the top of the ad's page."),
+        validators=[DataRequired(message=_l("Say what must change.")), Checked("comment")],
+        render_kw={"rows": 3},
+    )
+    version = HiddenField()
+    submit = SubmitField(_l("Request changes"))
+
+    def shown_version(self) -> int | None:
+        """The version the page showed, or None when it is missing or not a version."""
+        return _version(self.version.data)

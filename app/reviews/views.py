@@ -19,8 +19,14 @@ from app.checklists.views import load, refused_message, render_show
 from app.db import get_session
 from app.main import inbox
 from app.models import Checklist, IdentityVerification, Role, User, utcnow
-from app.reviews import bp, service
-from app.reviews.forms import ApproveForm, IdentityForm, QueueFilterForm
+from app.reviews import bp, conversation, service
+from app.reviews.forms import (
+    ApproveForm,
+    ChangeRequestForm,
+    CommentForm,
+    IdentityForm,
+    QueueFilterForm,
+)
 from workflows.machine import State, TransitionRefused
 
 
@@ -125,6 +131,79 @@ def _changed_since_shown() -> None:
         ),
         "warning",
     )
+
+
+@bp.post("/checklists/<int:checklist_id>/comments")
+@roles_required(Role.MANAGER, Role.REVIEWER, Role.ADMIN)
+def comment(checklist_id: int) -> Response | tuple[str, int]:
+    """Add a comment to the ad's conversation (its owner, a reviewer or an admin)."""
+    checklist = load(checklist_id)
+    form = CommentForm()
+    if not form.validate():
+        return render_show(checklist, 400, comment_form=form)
+    try:
+        written = conversation.comment(
+            get_session(), checklist, current_user.user, form.body.data, utcnow()
+        )
+    except ChecklistError as exc:
+        form.body.errors.append(_conversation_error(exc))
+        return render_show(checklist, 403 if exc.field == "user" else 400, comment_form=form)
+    flash(_("Your comment was added."), "success")
+    return redirect(
+        url_for("checklists.show", checklist_id=checklist.id, _anchor=f"comment-{written.id}")
+    )
+
+
+@bp.post("/checklists/<int:checklist_id>/change-requests")
+@roles_required(Role.REVIEWER)
+def request_changes(checklist_id: int) -> Response | tuple[str, int]:
+    """Send the ad back to its owner with a reason; the approval, if any, is voided."""
+    checklist = load(checklist_id, for_update=True)
+    form = ChangeRequestForm()
+    if not form.validate():
+        return render_show(checklist, 400, change_form=form)
+    try:
+        expect_version(checklist, form.shown_version())
+    except Conflict as conflict:
+        # The reason is kept; the page now shows the ad as it is, and this version.
+        form.version.data = str(conflict.current_version)
+        form.comment.errors.append(
+            _(
+                "The ad changed after you opened it, so it was not sent back. Read it again as "
+                "it is now; your reason is kept here."
+            )
+        )
+        return render_show(checklist, 409, change_form=form)
+    try:
+        conversation.request_changes(
+            get_session(),
+            checklist,
+            current_user.user,
+            form.comment.data,
+            utcnow(),
+            version=checklist.version,
+        )
+    except TransitionRefused as refused:
+        refused_message(refused)
+    except ChecklistError as exc:
+        form.comment.errors.append(_conversation_error(exc))
+        return render_show(checklist, 403 if exc.field == "user" else 400, change_form=form)
+    else:
+        flash(_("You sent the ad back to its owner for changes."), "success")
+    return redirect(url_for("checklists.show", checklist_id=checklist.id))
+
+
+def _conversation_error(exc: ChecklistError) -> str:
+    """The conversation service's refusal in the page's language."""
+    messages = {
+        "empty": _("Write a text."),
+        "not_participant": _("Only the ad's owner, reviewers and admins write here."),
+        "not_reviewer": _("Only a reviewer other than the ad's owner requests changes."),
+        "thread_full": _(
+            "This conversation holds %(n)d entries, as many as it can.", n=conversation.MAX_ENTRIES
+        ),
+    }
+    return messages.get(exc.code) or str(exc)
 
 
 @bp.post("/checklists/<int:checklist_id>/sign-off")

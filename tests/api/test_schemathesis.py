@@ -107,5 +107,5 @@ def test_the_api_keeps_its_contract(served_app: tuple[Flask, dict[str, str]]) ->
         calls[operation.label] = 0
         _exercise(operation, held[SCOPE_HOLDER[scope]] if scope else None, calls)
     print(f"schemathesis: {sum(calls.values())} requests over {len(calls)} operations")
-    assert len(calls) == 16
+    assert len(calls) == 18
     assert sum(calls.values()) >= 13 * min(EXAMPLES, 10)

@@ -71,6 +71,8 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "reviews.queue": frozenset({Role.REVIEWER}),
     "reviews.approve": frozenset({Role.REVIEWER}),
     "reviews.sign_off": frozenset({Role.REVIEWER}),
+    "reviews.comment": frozenset({Role.MANAGER, Role.REVIEWER, Role.ADMIN}),
+    "reviews.request_changes": frozenset({Role.REVIEWER}),
     "reviews.identities": frozenset({Role.REVIEWER}),
     "reviews.verify_identity": frozenset({Role.REVIEWER}),
     "reviews.revoke_identity": frozenset({Role.REVIEWER}),

@@ -107,7 +107,7 @@ def test_the_form_warns_before_saving_an_ad_its_countries_refuse(cast: Cast) -> 
     assert edit.status_code == 200
     assert "this ad cannot run in Austria, Germany" in edit.get_data(as_text=True)
     assert "The ad is classified as being about" in edit.get_data(as_text=True)
-    assert cast.checklist(checklist_id).countries == "DE"
+    assert cast.checklist(checklist_id).countries == ["DE"]
 
 
 def test_a_swiss_ad_is_saved_without_a_warning_and_the_field_says_why(cast: Cast) -> None:

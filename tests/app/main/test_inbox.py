@@ -22,6 +22,7 @@ from app.models import (
     User,
     utcnow,
 )
+from app.reviews import conversation
 from app.reviews import service as reviews
 from tests.app.conftest import CH_AD
 from tests.conftest import UserFactory
@@ -280,3 +281,28 @@ def test_an_admin_counts_accounts_to_confirm_and_ad_accounts_that_need_them(
     assert [i.title for i in inbox.for_admin(db, second, utcnow()).sections[0].items] == [
         "mine@example.org"
     ]
+
+
+def test_a_change_request_waits_for_its_owner_until_answered_or_the_ad_changed(
+    db: Session, people: dict[str, User]
+) -> None:
+    owner, reviewer = people["owner"], people["reviewer"]
+    sent_back = _draft(db, owner, title="sent back")
+    answered = _draft(db, owner, title="answered")
+    edited = _draft(db, owner, title="edited")
+    _draft(db, people["other"], title="someone else's")
+    for checklist in (sent_back, answered, edited):
+        conversation.request_changes(db, checklist, reviewer, "Bitte kürzen.", utcnow())
+    conversation.comment(db, answered, owner, "Erledigt, siehe Text.", utcnow())
+    ad = service.AdInput(
+        title=edited.title, page_id=edited.page_id, ad_account_id=edited.ad_account_id,
+        message=edited.message, headline="Kürzer", link_url=edited.link_url,
+        countries=list(edited.countries), paid_for_by=edited.paid_for_by,
+        dsa_payor=edited.dsa_payor, dsa_beneficiary=edited.dsa_beneficiary,
+    )  # fmt: skip
+    service.edit(db, edited, owner, ad, edited.version, utcnow())
+
+    items = inbox.changes_requested(db, owner)
+    assert [i.id for i in items] == [str(sent_back.id)]
+    assert items[0].details == ("Bitte kürzen.",)
+    assert inbox.changes_requested(db, people["other"]) == []
