@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import request
-from sqlalchemy import Select, select
+from sqlalchemy import ColumnElement, Select, String, cast, select
 from sqlmodel import Session, col
 
 from app import audit
@@ -80,3 +80,11 @@ def load_owned(
     if checklist.owner_id != person.id:
         raise NotOwner()
     return checklist
+
+
+def targets(country: str) -> ColumnElement[bool]:
+    """Checklists whose target countries include ``country`` (a validated ISO code): the
+    JSON array's text holds it quoted on both databases."""
+    if not (len(country) == 2 and country.isascii() and country.isalpha() and country.isupper()):
+        raise ValueError("an ISO 3166 alpha-2 code is expected")
+    return cast(col(Checklist.countries), String).like(f'%"{country}"%')

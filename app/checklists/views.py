@@ -18,7 +18,7 @@ from flask import (
 )
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import literal, select
+from sqlalchemy import select
 from sqlmodel import col
 from werkzeug.wrappers import Response
 
@@ -112,8 +112,7 @@ def index() -> tuple[str, int]:
     if form.state.data:
         query = query.where(col(Checklist.state) == form.state.data)
     if form.country.data:
-        padded = literal(",") + col(Checklist.countries) + literal(",")
-        query = query.where(padded.like(f"%,{form.country.data},%"))
+        query = query.where(access.targets(form.country.data))
     if "owner" in form and form.owner.data:
         query = query.where(col(Checklist.owner_id) == int(form.owner.data))
     query = query.order_by(*ORDERS.get(form.sort.data or "changed", ORDERS["changed"]))

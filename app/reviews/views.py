@@ -5,14 +5,14 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
-from sqlalchemy import literal, select
+from sqlalchemy import select
 from sqlmodel import col
 from werkzeug.wrappers import Response
 
 from app import audit, paging
 from app.auth import stepup
 from app.auth.access import refuse_unconfirmed, roles_required
-from app.checklists import steps
+from app.checklists import access, steps
 from app.checklists.forms import ActionForm
 from app.checklists.service import ChecklistError, Conflict, expect_version
 from app.checklists.views import load, refused_message, render_show
@@ -67,8 +67,7 @@ def queue() -> tuple[str, int]:
         return _queue_page(form, empty, paging.page_of([], 1, paging.DEFAULT_SIZE)), 400
     query = others
     if form.country.data:
-        padded = literal(",") + col(Checklist.countries) + literal(",")
-        query = query.where(padded.like(f"%,{form.country.data},%"))
+        query = query.where(access.targets(form.country.data))
     if form.owner.data:
         query = query.where(col(Checklist.owner_id) == int(form.owner.data))
     query = query.order_by(*QUEUE_ORDERS.get(form.sort.data or "oldest", QUEUE_ORDERS["oldest"]))
