@@ -19,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
 from app import audit
-from app.audit import integrity, retention, verification
+from app.audit import export, integrity, retention, verification
 from app.auditors import evidence
 from app.db import engine, transaction
 from app.models import AuditEvent, AuditSeal, utcnow
@@ -209,7 +209,7 @@ def test_a_german_auditor_gets_a_csv_for_german_excel(
         b"data;request_id;prev_hash;hash;body_hash;retention;purge_id\n"
     )
     assert manifest["csv"] == {"delimiter": ";", "bom": True}
-    assert manifest["fields"][:5] == ["seq", "occurred_at", "actor_type", "actor_id", "actor"]
+    assert manifest["fields"] == list(export.NAMED_FIELDS)
     rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
     [created] = [r for r in rows if r["kind"] == "checklist.created"]
     assert created["actor_type"] == "user"
