@@ -3,8 +3,9 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 
+from babel import dates
 from babel.core import negotiate_locale
 from flask import Flask, current_app, request, session
 from flask_babel import Babel, get_locale
@@ -56,12 +57,16 @@ def format_date(value: date | datetime | None) -> str:
     return str(babel_format_date(value, _date_pattern()))
 
 
-def format_datetime(value: datetime | None, seconds: bool = False) -> str:
+def format_datetime(value: datetime | None, seconds: bool = False, utc: bool = False) -> str:
     """A moment in the user's language and the configured time zone (BABEL_DEFAULT_TIMEZONE),
-    to the minute, or to the second where events follow each other closely (the audit log)."""
+    to the minute, or to the second where events follow each other closely (the audit log);
+    ``utc`` keeps it in UTC, for pages whose filters and headings say UTC (the audit pages)."""
     if value is None:
         return ""
     pattern = f"{_date_pattern()} {SECONDS_PATTERN if seconds else TIME_PATTERN}"
+    if utc:
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return str(dates.format_datetime(moment, pattern, tzinfo=UTC, locale=get_locale()))
     return str(babel_format_datetime(value, pattern))
 
 

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlmodel import Session, col
 
 from app.audit import kinds
+from app.auditors import words
 from app.checklists.steps import LABELS as STEP_LABELS
 from app.checklists.steps import STATE_LABELS
 from app.models import ApiToken, AuditEvent, User
@@ -52,6 +53,27 @@ class Row:
         """The data not shown by the properties above."""
         shown = {"from", "to", "unmet", "blocked"}
         return {k: v for k, v in self.data.items() if k not in shown}
+
+    @property
+    def details(self) -> list[words.Detail]:
+        """The rest of the data in words, as nested definition lists."""
+        return words.describe(self.other)
+
+    @property
+    def changes(self) -> list[str]:
+        """Changed results in words: "Two-factor authentication: to do → done"."""
+        out = []
+        for change in self.data.get("changes") or []:
+            if isinstance(change, dict) and change.get("check"):
+                step = words.in_words("check", change["check"])
+                before = words.in_words("result", change.get("from"))
+                after = words.in_words("result", change.get("to"))
+                out.append(f"{step}: {before} → {after}")
+            elif isinstance(change, dict):
+                out.append(str(words.in_words("field", change.get("field") or change)))
+            else:
+                out.append(str(words.in_words("field", change)))
+        return out
 
 
 def rows(db: Session, events: Sequence[AuditEvent]) -> list[Row]:
