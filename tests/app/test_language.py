@@ -1,0 +1,77 @@
+"""Language that is whole: German pages without English, one way to write dates per
+language, one gender form, and the audit pages' changes in words."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+from babel.messages.pofile import read_po
+from flask import Flask
+from flask.testing import FlaskClient
+from flask_babel import force_locale
+
+from app.i18n import format_date, format_datetime
+from tests.app.conftest import Cast
+from tests.conftest import csrf_token
+
+CATALOG = Path(__file__).parents[1].parent / "app/translations/de/LC_MESSAGES/messages.po"
+GERMAN = {"Accept-Language": "de"}
+
+
+def test_dates_have_four_digit_years_in_both_languages(app: Flask) -> None:
+    moment = datetime(2026, 12, 2, 13, 5, 9, tzinfo=UTC)  # 14:05 in Berlin
+    with app.test_request_context():
+        with force_locale("de"):
+            assert format_date(date(2026, 12, 2)) == "02.12.2026"
+            assert format_datetime(moment) == "02.12.2026 14:05"
+            assert format_datetime(moment, seconds=True, utc=True) == "02.12.2026 13:05:09"
+        with force_locale("en"):
+            assert format_date(date(2026, 12, 2)) == "2026-12-02"
+            assert format_datetime(moment) == "2026-12-02 14:05"
+        assert format_datetime(None) == ""
+
+
+def test_the_catalogue_uses_one_gender_form() -> None:
+    """The colon (Prüfer:in), which screen readers read as a short pause; no ·in, *in, _in."""
+    with CATALOG.open("rb") as fh:
+        texts = [str(m.string) for m in read_po(fh) if m.id]
+    others = [t for t in texts if re.search(r"\w[·*_/](in|innen|r|e)\b", t)]
+    assert others == []
+    assert any("Prüfer:in" in t for t in texts)
+
+
+def test_the_tokens_page_speaks_german(cast: Cast) -> None:
+    html = cast.manager.get("/tokens/", headers=GERMAN).get_data(as_text=True)
+    assert "checklists:read: Checklisten und Übermittlungen lesen" in html
+    assert "read checklists and submissions" not in html
+    # A scope the role does not allow: refused in German, the role by its German name.
+    response = cast.manager.post(
+        "/tokens/",
+        data={
+            "name": "CI",
+            "scopes": ["checklists:read", "audit:read"],
+            "days": "30",
+            "code": cast.code("manager@example.org"),
+            "csrf_token": csrf_token(cast.manager, "/tokens/"),
+        },
+        headers=GERMAN,
+    )
+    assert response.status_code == 400
+    assert (
+        "Ein Token eines Kontos mit der Rolle Anzeigenverantwortliche:r kann die "
+        "Berechtigungen audit:read nicht haben." in response.get_data(as_text=True)
+    )
+
+
+def test_the_audit_pages_say_what_changed_in_words(cast: Cast, auditor: FlaskClient) -> None:
+    checklist = cast.create()
+    cast.attest(checklist)
+    html = auditor.get(f"/audit/checklists/{checklist}", headers=GERMAN).get_data(as_text=True)
+    assert "Zwei-Faktor-Authentifizierung: zu tun → erledigt" in html
+    for raw in ("failed → passed", "two_factor:", ">None<", "[&#34;CH&#34;]", '["CH"]'):
+        assert raw not in html, raw
+    assert '<dt class="col-sm-4">Zielländer</dt>' in html
+    english = auditor.get(f"/audit/checklists/{checklist}", headers={"Accept-Language": "en"})
+    assert "to do → done" in english.get_data(as_text=True)
