@@ -7,6 +7,7 @@ import re
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pytest
 from babel.messages.pofile import read_po
 from flask import Flask
 from flask.testing import FlaskClient
@@ -14,7 +15,7 @@ from flask_babel import force_locale
 
 from app.i18n import format_date, format_datetime
 from tests.app.conftest import Cast
-from tests.conftest import csrf_token
+from tests.conftest import csrf_token, make_test_app
 
 CATALOG = Path(__file__).parents[1].parent / "app/translations/de/LC_MESSAGES/messages.po"
 GERMAN = {"Accept-Language": "de"}
@@ -75,3 +76,26 @@ def test_the_audit_pages_say_what_changed_in_words(cast: Cast, auditor: FlaskCli
     assert '<dt class="col-sm-4">Zielländer</dt>' in html
     english = auditor.get(f"/audit/checklists/{checklist}", headers={"Accept-Language": "en"})
     assert "to do → done" in english.get_data(as_text=True)
+
+
+def test_the_statement_on_accessibility_is_public_and_filled_in(app: Flask) -> None:
+    client = app.test_client()
+    html = client.get("/accessibility", headers=GERMAN).get_data(as_text=True)
+    assert "Erklärung zur Barrierefreiheit" in html
+    assert "noch nicht überprüft" in html
+    assert "wenden Sie sich an Ihre Administrator:in" in html
+    assert 'href="https://www.schlichtungsstelle-bgg.de/"' in html
+    app.config["ACCESSIBILITY_CONTACT"] = "barrierefreiheit@musterstadt.example"
+    app.config["ACCESSIBILITY_REVIEWED_ON"] = "2026-12-02"
+    html = client.get("/accessibility", headers=GERMAN).get_data(as_text=True)
+    assert "schreiben Sie an: barrierefreiheit@musterstadt.example." in html
+    assert "zuletzt am 02.12.2026 überprüft" in html
+    # Every page links to it, signed in or not.
+    assert 'href="/accessibility"' in client.get("/login").get_data(as_text=True)
+
+
+def test_a_reviewed_on_that_is_not_a_date_stops_the_start(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="ACCESSIBILITY_REVIEWED_ON"):
+        make_test_app(
+            f"sqlite:///{tmp_path / 'a.db'}", tmp_path, ACCESSIBILITY_REVIEWED_ON="2.12.26"
+        )

@@ -226,18 +226,37 @@ def open_as(
     return cache[who]
 
 
+def say(config: pytest.Config, line: str) -> None:
+    """Write ``line`` to the terminal whether or not pytest captures the test's output."""
+    capture = config.pluginmanager.getplugin("capturemanager")
+    if capture is None:
+        print(line)
+        return
+    with capture.global_and_fixture_disabled():
+        print(f"\n{line}")
+
+
+@pytest.fixture(scope="module")
+def views_of_the_module(request: pytest.FixtureRequest) -> Iterator[list[Tally]]:
+    """Every test's tally, summed up when the module's tests are done."""
+    tallies: list[Tally] = []
+    yield tallies
+    views = sum(t.views for t in tallies)
+    problems = sum(len(t.problems) for t in tallies)
+    say(request.config, f"axe: {views} page views checked in all, {problems} violations")
+
+
 @pytest.fixture
-def tally(request: pytest.FixtureRequest) -> Iterator[Tally]:
-    """The test's count, written to the terminal whether or not output is captured."""
+def tally(request: pytest.FixtureRequest, views_of_the_module: list[Tally]) -> Iterator[Tally]:
+    """This test's count, written to the terminal."""
     counted = Tally()
+    views_of_the_module.append(counted)
     yield counted
-    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
-    line = (
+    say(
+        request.config,
         f"axe: {counted.views} page views checked ({request.node.callspec.id}), "
-        f"{len(counted.problems)} violations"
+        f"{len(counted.problems)} violations",
     )
-    if reporter is not None:
-        reporter.write_line(line)
 
 
 @pytest.mark.parametrize("audience", ["public", *(r.value for r in Role)])
