@@ -4,8 +4,9 @@
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from decimal import Decimal
 
-from babel import dates
+from babel import dates, numbers
 from babel.core import negotiate_locale
 from flask import Flask, current_app, request, session
 from flask_babel import Babel, get_locale
@@ -68,6 +69,16 @@ def format_datetime(value: datetime | None, seconds: bool = False, utc: bool = F
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
         return str(dates.format_datetime(moment, pattern, tzinfo=UTC, locale=get_locale()))
     return str(babel_format_datetime(value, pattern))
+
+
+def format_amount(amount: str) -> str:
+    """A decimal amount written by the domain ("1050.50") as the user's language writes it
+    (1050,50 in German, 1050.50 in English), its decimals kept; other text as it is."""
+    whole, _dot, decimals = amount.partition(".")
+    if not whole.lstrip("-").isdigit() or (decimals and not decimals.isdigit()):
+        return amount
+    pattern = "0" + ("." + "0" * len(decimals) if decimals else "")
+    return str(numbers.format_decimal(Decimal(amount), pattern, locale=get_locale()))
 
 
 def init_app(app: Flask) -> None:

@@ -40,6 +40,17 @@ def test_the_catalogue_uses_one_gender_form() -> None:
         texts = [str(m.string) for m in read_po(fh) if m.id]
     others = [t for t in texts if re.search(r"\w[·*_/](in|innen|r|e)\b", t)]
     assert others == []
+    # Nor the generic masculine for a role ("einen Administrator").
+    masculine = re.compile(
+        r"\b(ein|einen|einem|eines|der|den|dem|des|kein) "
+        r"(Administrator|Prüfer|Revisor|Inhaber)\b(?!:)",
+        re.IGNORECASE,
+    )
+    assert [t for t in texts if masculine.search(t)] == []
+    # Nor pairs ("eine Prüferin oder ein Prüfer").
+    assert [
+        t for t in texts if re.search(r"\b(Prüferin|Administratorin|Revisorin|Inhaberin)\b", t)
+    ] == []
     assert any("Prüfer:in" in t for t in texts)
 
 
@@ -99,3 +110,12 @@ def test_a_reviewed_on_that_is_not_a_date_stops_the_start(tmp_path: Path) -> Non
         make_test_app(
             f"sqlite:///{tmp_path / 'a.db'}", tmp_path, ACCESSIBILITY_REVIEWED_ON="2.12.26"
         )
+
+
+def test_amounts_are_written_as_the_language_writes_them(cast: Cast) -> None:
+    checklist = cast.create()
+    german = cast.manager.get(f"/checklists/{checklist}", headers=GERMAN).get_data(as_text=True)
+    assert "Tagesbudget von 10,00 CHF." in german
+    assert "Tagesbudget: 10,00 CHF" in german
+    english = cast.manager.get(f"/checklists/{checklist}").get_data(as_text=True)
+    assert "Daily budget of 10.00 CHF." in english
