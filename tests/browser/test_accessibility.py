@@ -65,6 +65,15 @@ WIDEST = """width => [...document.body.querySelectorAll("*")]
   .slice(0, 4).map(e => e.tagName.toLowerCase() + (e.id ? "#" + e.id : "")
     + (typeof e.className === "string" && e.className ? "." + e.className.split(" ").join(".")
        : ""))"""
+# The smallest text in the page's charts as drawn: its font size times the drawing's scale.
+CHART_TEXT = """() => {
+  const sizes = [...document.querySelectorAll("svg.bar-chart text")].map(text => {
+    const svg = text.ownerSVGElement;
+    const scale = svg.getBoundingClientRect().width / svg.viewBox.baseVal.width;
+    return parseFloat(getComputedStyle(text).fontSize) * scale;
+  });
+  return sizes.length ? Math.min(...sizes) : null;
+}"""
 FOCUSABLE = (
     "a[href], button, input:not([type=hidden]), select, textarea, summary,"
     " [tabindex]:not([tabindex='-1'])"
@@ -91,6 +100,7 @@ class Tally:
     """What axe-core and the other checks found, page view by page view."""
 
     views: int = 0
+    charts: int = 0  # views at a phone's width with charts, whose text was measured
     problems: list[str] = field(default_factory=list)
 
 
@@ -131,6 +141,8 @@ def seed(app: Flask, users: UserFactory) -> dict[str, Any]:
     ready = cast.create(title="Bereit zur Freigabe")
     cast.ready(ready)
     draft = cast.create()
+    # A refused submission: the auditors' dashboard then draws its charts.
+    assert cast.submit(draft).status_code == 302  # back to the page, which says why
     with app.app_context(), transaction() as db:
         owner = db.get(User, cast.manager_user.id)
         assert owner is not None
@@ -199,6 +211,10 @@ def check_view(page: Page, axe: Axe, tally: Tally, label: str, signed_in: bool) 
                 if box is None or box["x"] + box["width"] > width:
                     tally.problems.append(f"{where}: Sign out is off the screen ({box})")
         else:
+            smallest = page.evaluate(CHART_TEXT)
+            tally.charts += smallest is not None
+            if smallest is not None and smallest < 12:
+                tally.problems.append(f"{where}: chart text is {smallest:.1f}px high (< 12px)")
             overflow = page.evaluate("document.documentElement.scrollWidth")
             if overflow > width:
                 wide = page.evaluate(WIDEST, width)
@@ -293,6 +309,8 @@ def test_every_page_passes_axe_in_both_languages_and_widths(
             label = f"{visit.who} {language} {visit.path}"
             check_view(page, axe, tally, label, signed_in=visit.who in roles)
     assert tally.problems == [], "\n".join(tally.problems)
+    if audience == Role.AUDITOR.value:
+        assert tally.charts == len(LANGUAGES), "the dashboard drew no chart to measure"
 
 
 def urlpath(url: str) -> str:
