@@ -58,7 +58,9 @@ def format_date(value: date | datetime | None) -> str:
     return str(babel_format_date(value, _date_pattern()))
 
 
-def format_datetime(value: datetime | None, seconds: bool = False, utc: bool = False) -> str:
+def format_datetime(
+    value: datetime | None, seconds: bool = False, utc: bool = False, as_typed: bool = False
+) -> str:
     """A moment in the user's language and the configured time zone (BABEL_DEFAULT_TIMEZONE),
     to the minute, or to the second where events follow each other closely (the audit log);
     ``utc`` keeps it in UTC, for pages whose filters and headings say UTC (the audit pages)."""
@@ -68,6 +70,10 @@ def format_datetime(value: datetime | None, seconds: bool = False, utc: bool = F
     if utc:
         moment = value if value.tzinfo else value.replace(tzinfo=UTC)
         return str(dates.format_datetime(moment, pattern, tzinfo=UTC, locale=get_locale()))
+    if value.tzinfo is None and as_typed:
+        # A time as a person typed it into a form (no zone yet): written, not converted.
+        return str(dates.format_datetime(value.replace(tzinfo=UTC), pattern, tzinfo=UTC,
+                                         locale=get_locale()))  # fmt: skip
     return str(babel_format_datetime(value, pattern))
 
 

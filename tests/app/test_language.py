@@ -28,6 +28,9 @@ def test_dates_have_four_digit_years_in_both_languages(app: Flask) -> None:
             assert format_date(date(2026, 12, 2)) == "02.12.2026"
             assert format_datetime(moment) == "02.12.2026 14:05"
             assert format_datetime(moment, seconds=True, utc=True) == "02.12.2026 13:05:09"
+            # A time typed into a form, without a zone: as typed, not converted.
+            typed = datetime(2026, 12, 2, 13, 5, tzinfo=UTC).replace(tzinfo=None)
+            assert format_datetime(typed, as_typed=True) == "02.12.2026 13:05"
         with force_locale("en"):
             assert format_date(date(2026, 12, 2)) == "2026-12-02"
             assert format_datetime(moment) == "2026-12-02 14:05"
