@@ -52,8 +52,10 @@ NOT_PAGES = {
     "audits.checkpoints_file": "a JSON download",
     "audits.verification": "JSON polled by the integrity page",
 }
-# Public pages that need a sign-in half-way through; the others are opened as they are.
-HALF_SIGNED_IN = {"auth.login_code": Role.MANAGER, "auth.enrol": Role.REVIEWER}
+# Public pages that need a sign-in half-way through (the password step of this account: one
+# with 2FA, one whose role needs it but who has not enrolled); the others are opened as such.
+UNENROLLED = "new-reviewer@example.org"
+HALF_SIGNED_IN = {"auth.login_code": EMAILS[Role.MANAGER], "auth.enrol": UNENROLLED}
 # Pages in English whatever the language: Swagger UI and the API's description.
 ENGLISH_ONLY = {"/api/v1/docs"}
 # Pages drawn by a script after loading: what shows that they are complete.
@@ -90,7 +92,7 @@ def not_a_page(endpoint: str) -> bool:
 class Visit:
     """A page to open: who opens it, where, and what status it answers."""
 
-    who: str  # a role's value, "anonymous", or "half:<endpoint>"
+    who: str  # a role's value, "anonymous", or "half:<e-mail>" (after the password step)
     path: str
     status: int = 200
 
@@ -127,7 +129,7 @@ def seed(app: Flask, users: UserFactory) -> dict[str, Any]:
     an identity check, an API token; returns the values of the routes' URL arguments."""
     for role in Role:
         users(EMAILS[role], role.value)
-    users("new-reviewer@example.org", "reviewer", enrolled=False)
+    users(UNENROLLED, "reviewer", enrolled=False)
     register_ad_account(app)
     cast = Cast(
         app=app,
@@ -171,7 +173,7 @@ def visits(app: Flask, args: dict[str, Any]) -> list[Visit]:
             path = url_for(endpoint, **{a: args[a] for a in rule.arguments})
             if roles == ["public"]:
                 half = HALF_SIGNED_IN.get(endpoint)
-                out.append(Visit(f"half:{half.value}" if half else "anonymous", path))
+                out.append(Visit(f"half:{half}" if half else "anonymous", path))
             else:
                 out.extend(Visit(role, path) for role in roles)
             if endpoint == "checklists.show":  # the ad ready for approval: its own forms
@@ -231,8 +233,7 @@ def open_as(
     """A tab for ``who`` in ``language``: signed in once and reused, or a fresh half sign-in."""
     if who.startswith("half:"):
         page = make(locale=LANGUAGES[language]).new_page()
-        enter_password(page, EMAILS[Role.MANAGER] if who == "half:manager" else
-                       "new-reviewer@example.org")  # fmt: skip
+        enter_password(page, who.removeprefix("half:"))
         return page
     if who not in cache:
         page = make(locale=LANGUAGES[language]).new_page()
