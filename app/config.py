@@ -12,7 +12,7 @@ import json
 import os
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +47,11 @@ DEFAULTS: dict[str, Any] = {
     # Who answers data protection questions (the controller's contact or its DPO), shown on
     # the privacy page; None: the page tells people to ask their administrator.
     "PRIVACY_CONTACT": None,
+    # The statement on accessibility (BITV 2.0 § 7, docs/accessibility.md): who takes feedback
+    # on barriers (None: the page names the privacy contact, else the administrator), and when
+    # the statement was last reviewed (an ISO date; None: the page says it is not reviewed).
+    "ACCESSIBILITY_CONTACT": None,
+    "ACCESSIBILITY_REVIEWED_ON": None,
     # Uploaded ad images (adgate's limit; Meta takes up to 30 MB) and whole request bodies:
     # forms and JSON are far smaller; a request that uploads an image may add the image,
     # base64-encoded (about 11 MB for 8 MB), to this (app.inputs.upload_limit).
@@ -171,6 +176,14 @@ def load(app: Flask, test_config: Mapping[str, Any] | None) -> None:
     if not app.config.get("DATABASE_URL"):
         db_file = Path(app.instance_path) / "adgate.sqlite3"
         app.config["DATABASE_URL"] = f"sqlite:///{db_file}"
+    reviewed = app.config.get("ACCESSIBILITY_REVIEWED_ON")
+    if reviewed:
+        try:
+            date.fromisoformat(str(reviewed))
+        except ValueError:
+            raise ValueError(
+                f"ACCESSIBILITY_REVIEWED_ON must be a date like 2026-12-02, not {reviewed!r}"
+            ) from None
     bundle = app.config.get("META_CA_BUNDLE")
     if bundle and not Path(str(bundle)).is_absolute():
         app.config["META_CA_BUNDLE"] = str(Path(app.instance_path) / str(bundle))

@@ -3,12 +3,25 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+from babel import dates, numbers
 from babel.core import negotiate_locale
 from flask import Flask, current_app, request, session
-from flask_babel import Babel, format_datetime, get_locale
+from flask_babel import Babel, get_locale
+from flask_babel import format_date as babel_format_date
+from flask_babel import format_datetime as babel_format_datetime
 from flask_login import current_user
 
 babel = Babel()
+
+# One way to write a date per language, four-digit years: 02.12.2026 14:05 in German,
+# 2026-12-02 14:05 (ISO 8601's order, which British and international readers share) in
+# English. Babel's own "short" formats would give 02.12.26 and 12/2/26.
+DATE_PATTERNS = {"de": "dd.MM.yyyy", "en": "yyyy-MM-dd"}
+TIME_PATTERN = "HH:mm"
+SECONDS_PATTERN = "HH:mm:ss"
 
 
 def select_locale() -> str:
@@ -32,7 +45,57 @@ def _asked(languages: tuple[str, ...]) -> str | None:
     return negotiate_locale(asked, languages, sep="-")
 
 
+def _date_pattern() -> str:
+    return DATE_PATTERNS.get(str(get_locale()), DATE_PATTERNS["en"])
+
+
+def format_date(value: date | datetime | None) -> str:
+    """A day in the user's language (a time is first put in the configured time zone)."""
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return str(babel_format_datetime(value, _date_pattern()))
+    return str(babel_format_date(value, _date_pattern()))
+
+
+def format_datetime(
+    value: datetime | None, seconds: bool = False, utc: bool = False, as_typed: bool = False
+) -> str:
+    """A moment in the user's language and the configured time zone (BABEL_DEFAULT_TIMEZONE),
+    to the minute, or to the second where events follow each other closely (the audit log);
+    ``utc`` keeps it in UTC, for pages whose filters and headings say UTC (the audit pages)."""
+    if value is None:
+        return ""
+    pattern = f"{_date_pattern()} {SECONDS_PATTERN if seconds else TIME_PATTERN}"
+    if utc:
+        moment = value if value.tzinfo else value.replace(tzinfo=UTC)
+        return str(dates.format_datetime(moment, pattern, tzinfo=UTC, locale=get_locale()))
+    if value.tzinfo is None and as_typed:
+        # A time as a person typed it into a form (no zone yet): written, not converted.
+        return str(dates.format_datetime(value.replace(tzinfo=UTC), pattern, tzinfo=UTC,
+                                         locale=get_locale()))  # fmt: skip
+    return str(babel_format_datetime(value, pattern))
+
+
+def format_amount(amount: str) -> str:
+    """A decimal amount written by the domain ("1050.50") as the user's language writes it
+    (1050,50 in German, 1050.50 in English), its decimals kept; other text as it is."""
+    whole, _dot, decimals = amount.partition(".")
+    if not whole.lstrip("-").isdigit() or (decimals and not decimals.isdigit()):
+        return amount
+    pattern = "0" + ("." + "0" * len(decimals) if decimals else "")
+    return str(numbers.format_decimal(Decimal(amount), pattern, locale=get_locale()))
+
+
 def init_app(app: Flask) -> None:
-    """Install Flask-Babel with adgate's locale selector."""
+    """Install Flask-Babel with adgate's locale selector and the date filters every page
+    uses: ``{{ when|datetime }}``, ``{{ when|datetime(seconds=True) }}``, ``{{ day|date }}``."""
     babel.init_app(app, locale_selector=select_locale)
-    app.jinja_env.globals.update(get_locale=get_locale, format_datetime=format_datetime)
+    # format_datetime(value, "short") in a template is written the one way too, so that no
+    # page can fall back to Babel's two-digit years.
+    app.jinja_env.globals.update(
+        get_locale=get_locale,
+        format_datetime=lambda value, _format=None: format_datetime(value),
+        format_date=lambda value, _format=None: format_date(value),
+    )
+    app.jinja_env.filters.update(date=format_date, datetime=format_datetime)

@@ -51,10 +51,11 @@ NAME_MAX = 100
 class TokenError(ValueError):
     """A token that cannot be issued as asked; ``field`` names the input at fault."""
 
-    def __init__(self, field: str, message: str, code: str = "") -> None:
+    def __init__(self, field: str, message: str, code: str, **values: str) -> None:
         super().__init__(message)
         self.field = field
         self.code = code
+        self.values = values  # for a message in the reader's language (app.tokens.views)
 
 
 @dataclass(frozen=True)
@@ -96,18 +97,25 @@ def issue(
     """
     name = name.strip()
     if not name or len(name) > NAME_MAX:
-        raise TokenError("name", f"give the token a name of 1 to {NAME_MAX} characters")
+        raise TokenError(
+            "name", f"give the token a name of 1 to {NAME_MAX} characters", "name",
+            max=str(NAME_MAX),
+        )  # fmt: skip
     wanted = sorted(set(scopes))
     if not wanted:
-        raise TokenError("scopes", "choose at least one scope")
+        raise TokenError("scopes", "choose at least one scope", "no_scope")
     unknown = [s for s in wanted if s not in SCOPES]
     if unknown:
-        raise TokenError("scopes", f"unknown scopes: {', '.join(unknown)}")
+        raise TokenError(
+            "scopes", f"unknown scopes: {', '.join(unknown)}", "unknown_scope",
+            scopes=", ".join(unknown),
+        )  # fmt: skip
     refused = [s for s in wanted if s not in allowed_scopes(owner.role)]
     if refused:
         raise TokenError(
-            "scopes", f"a {owner.role}'s token cannot have the scopes {', '.join(refused)}"
-        )
+            "scopes", f"a {owner.role}'s token cannot have the scopes {', '.join(refused)}",
+            "scope_not_for_role", role=owner.role, scopes=", ".join(refused),
+        )  # fmt: skip
     if issued_by is not None and issued_by.id != owner.id:
         raise TokenError("user", "a token is issued by its owner only", "not_owner")
     personal = [s for s in wanted if s in PERSONAL_SCOPES]
@@ -117,9 +125,10 @@ def issue(
             f"only the owner may create a token with {', '.join(personal)}: it acts in "
             "their own name",
             "personal_scope",
+            scopes=", ".join(personal),
         )
     if not timedelta(hours=1) <= lifetime <= MAX_LIFETIME:
-        raise TokenError("expires", "a token lives between one hour and one year")
+        raise TokenError("expires", "a token lives between one hour and one year", "lifetime")
     if not owner.active:
         raise TokenError("user", "the account is disabled", "owner_disabled")
     if owner.must_change_password:

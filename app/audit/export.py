@@ -1,11 +1,17 @@
 """Exports of the audit log: CSV or JSON Lines of any filter, streamed, with a manifest.
 
 The manifest names the filter, the count, the chain's head when the export began (the
-export stops there, so it is a consistent snapshot), the file's size and SHA-256, and is
-signed when a signing key is configured. Each line carries the event's own fields, its
+export stops there, so it is a consistent snapshot), the file's fields, size and SHA-256, and
+is signed when a signing key is configured. Each line carries the event's own fields, its
 ``prev_hash``, ``hash``, ``body_hash`` and retention class (and the purge that cleared its
 body, if one did), so a changed line is found by recomputing the line's hash as well as
 by the file's digest (``app.auditors.evidence``).
+
+An export for a person (the auditors' pages) also names each actor (``actor``: the e-mail
+address the pages show, not part of any hash) and writes CSV as a spreadsheet of their
+language opens it: UTF-8 with a byte order mark, and a semicolon where the decimal separator
+is a comma (German Excel would read a comma-separated file as one column). The manifest
+records the delimiter and the mark.
 """
 
 from __future__ import annotations
@@ -43,8 +49,31 @@ FIELDS = (
     "retention",
     "purge_id",
 )
+# Who did it, in words (an e-mail address, "adgate (system)"), after actor_id in files for people.
+ACTOR = "actor"
+NAMED_FIELDS = (*FIELDS[:4], ACTOR, *FIELDS[4:])
 MEDIA_TYPES = {"csv": "text/csv", "jsonl": "application/jsonl"}
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+BOM = "\ufeff"
+
+# Names an actor from its (actor_type, actor_id) as the reader of the export may see it.
+ActorNames = Callable[[str, str | None], str]
+
+
+@dataclass(frozen=True)
+class CsvStyle:
+    """How the CSV is written: the machine default (comma, no mark) or a locale's."""
+
+    delimiter: str = ","
+    bom: bool = False
+
+    @classmethod
+    def for_locale(cls, decimal_symbol: str) -> CsvStyle:
+        """A spreadsheet's style where the decimal separator is ``decimal_symbol``."""
+        return cls(delimiter=";" if decimal_symbol == "," else ",", bom=True)
+
+    def describe(self) -> dict[str, Any]:
+        return {"delimiter": self.delimiter, "bom": self.bom}
 
 
 def timestamp(at: datetime) -> str:
@@ -62,21 +91,28 @@ def head(db: Session) -> tuple[int, str] | None:
     return (row[0], row[1]) if row else None
 
 
-def encode_rows(rows: Iterable[Any], fmt: str) -> Iterator[bytes]:
-    """The file's lines, one bytes chunk per event (CSV starts with a header line)."""
+def encode_rows(
+    rows: Iterable[Any],
+    fmt: str,
+    style: CsvStyle = CsvStyle(),
+    names: ActorNames | None = None,
+) -> Iterator[bytes]:
+    """The file's lines, one bytes chunk per event (CSV starts with a header line, after the
+    byte order mark if ``style`` asks for one); ``names`` adds the ``actor`` field."""
+    fields = NAMED_FIELDS if names else FIELDS
     if fmt == "csv":
         buffer = io.StringIO()
-        writer = csv.writer(buffer, lineterminator="\n")
-        writer.writerow(FIELDS)
-        yield buffer.getvalue().encode()
+        writer = csv.writer(buffer, delimiter=style.delimiter, lineterminator="\n")
+        writer.writerow(fields)
+        yield ((BOM if style.bom else "") + buffer.getvalue()).encode()
         for row in rows:
             buffer.seek(0)
             buffer.truncate()
-            writer.writerow(_values(row))
+            writer.writerow(_values(row, names))
             yield buffer.getvalue().encode()
     elif fmt == "jsonl":
         for row in rows:
-            values = dict(zip(FIELDS, _values(row), strict=True))
+            values = dict(zip(fields, _values(row, names), strict=True))
             if values["data"] is not None:  # None: a purge cleared the body
                 values["data"] = json.loads(values["data"])
             yield (json.dumps(values, ensure_ascii=False, separators=(",", ":")) + "\n").encode()
@@ -84,9 +120,10 @@ def encode_rows(rows: Iterable[Any], fmt: str) -> Iterator[bytes]:
         raise ValueError(f"unknown export format {fmt!r}")
 
 
-def _values(row: Any) -> list[Any]:
-    seq, at, *rest = row
-    return [seq, timestamp(at), *rest]
+def _values(row: Any, names: ActorNames | None = None) -> list[Any]:
+    seq, at, actor_type, actor_id, *rest = row
+    named = [names(actor_type, actor_id)] if names else []
+    return [seq, timestamp(at), actor_type, actor_id, *named, *rest]
 
 
 @dataclass
@@ -100,6 +137,8 @@ class Export:
     exported_by: str
     signer: signing.Signer | None = None
     progress: Callable[[int], None] | None = None
+    style: CsvStyle = CsvStyle()
+    names: ActorNames | None = None
     manifest: dict[str, Any] = field(default_factory=dict)
     count: int = field(default=0, init=False)
 
@@ -116,7 +155,8 @@ class Export:
     def chunks(self) -> Iterator[bytes]:
         """The file, streamed; the manifest is complete once this is exhausted."""
         digest, size = hashlib.sha256(), 0
-        for chunk in encode_rows(self._counted(query.stream(self.db, self.snapshot)), self.fmt):
+        rows = self._counted(query.stream(self.db, self.snapshot))
+        for chunk in encode_rows(rows, self.fmt, self.style, self.names):
             digest.update(chunk)
             size += len(chunk)
             yield chunk
@@ -141,6 +181,8 @@ class Export:
             exported_at=self.started_at,
             exported_by=self.exported_by,
             signer=self.signer,
+            fields=NAMED_FIELDS if self.names else FIELDS,
+            style=self.style if self.fmt == "csv" else None,
         )
 
 
@@ -154,6 +196,8 @@ def build_manifest(
     exported_at: datetime,
     exported_by: str,
     signer: signing.Signer | None,
+    fields: tuple[str, ...] = FIELDS,
+    style: CsvStyle | None = None,
 ) -> dict[str, Any]:
     """The manifest of a written file: ``written`` is (events, bytes, SHA-256)."""
     count, size, sha256 = written
@@ -161,7 +205,7 @@ def build_manifest(
         "format": FORMAT,
         "file": file_name,
         "media_type": MEDIA_TYPES[fmt],
-        "fields": list(FIELDS),
+        "fields": list(fields),
         "filters": filters,
         "count": count,
         "bytes": size,
@@ -170,6 +214,8 @@ def build_manifest(
         "exported_at": timestamp(exported_at),
         "exported_by": exported_by,
     }
+    if style is not None:
+        manifest["csv"] = style.describe()
     if signer is not None:
         manifest["signature"] = signer.sign(manifest)
     return manifest

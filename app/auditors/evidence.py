@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from app.audit import body_hash, canonical_data, envelope, envelope_v2, signing
-from app.audit.export import FIELDS, FORMAT, TIME_FORMAT
+from app.audit.export import BOM, FIELDS, FORMAT, TIME_FORMAT
 
 MAX_PROBLEMS = 20
 
@@ -76,7 +76,7 @@ def _check(data: IO[bytes], manifest: dict[str, Any], public_pem: bytes | None) 
     digest, size = hashlib.sha256(), 0
     fmt = "csv" if manifest.get("media_type") == "text/csv" else "jsonl"
     previous: tuple[int, str] | None = None
-    for number, (raw, event) in enumerate(_events(data, fmt), start=1):
+    for number, (raw, event) in enumerate(_events(data, fmt, manifest), start=1):
         digest.update(raw)
         size += len(raw)
         if event is None:
@@ -100,8 +100,17 @@ def _check(data: IO[bytes], manifest: dict[str, Any], public_pem: bytes | None) 
     return report
 
 
-def _events(data: IO[bytes], fmt: str) -> Iterator[tuple[bytes, dict[str, Any] | None]]:
-    """Each raw line with its event (None for the CSV header or an unreadable line)."""
+def _events(
+    data: IO[bytes], fmt: str, manifest: dict[str, Any]
+) -> Iterator[tuple[bytes, dict[str, Any] | None]]:
+    """Each raw line with its event (None for the CSV header or an unreadable line).
+
+    The CSV's fields and delimiter are the manifest's (an export for a person names the
+    actors and may use semicolons); older manifests have neither, and mean commas.
+    """
+    fields = tuple(manifest.get("fields") or FIELDS)
+    style = manifest.get("csv") or {}
+    delimiter = str(style.get("delimiter") or ",")
     first = True
     for raw in data:
         text = raw.decode("utf-8", errors="replace")
@@ -110,12 +119,13 @@ def _events(data: IO[bytes], fmt: str) -> Iterator[tuple[bytes, dict[str, Any] |
                 first = False
                 yield raw, None
                 continue
-            row = next(csv.reader(io.StringIO(text)), [])
+            row = next(csv.reader(io.StringIO(text.removeprefix(BOM)), delimiter=delimiter), [])
             # Exports made before bodies were hashed apart have the first eleven fields.
-            if len(row) not in (len(FIELDS), len(FIELDS) - 3):
+            if len(row) not in (len(fields), len(FIELDS) - 3):
                 yield raw, {"seq": None, "broken": "not a CSV line of the export"}
                 continue
-            values: dict[str, Any] = dict(zip(FIELDS, row, strict=False))
+            names = fields if len(row) == len(fields) else FIELDS
+            values: dict[str, Any] = dict(zip(names, row, strict=False))
             for name in ("actor_id", "subject_type", "subject_id", "request_id", "data"):
                 values[name] = values[name] or None
             yield raw, values

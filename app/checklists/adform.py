@@ -20,6 +20,7 @@ from werkzeug.datastructures import FileStorage
 from app.checklists import images, service, steps
 from app.checklists.forms import ChecklistForm
 from app.db import get_session
+from app.i18n import format_datetime
 from app.models import AdAccount, Checklist, utcnow
 from app.suggester import get_suggester
 from workflows import delivery, policy
@@ -228,7 +229,7 @@ def _shown(field: Any) -> str:
     if isinstance(data, list):
         return ", ".join(str(PLACEMENT_NAMES.get(v, v)) for v in data)
     if isinstance(data, datetime):
-        return data.strftime("%Y-%m-%d %H:%M")
+        return format_datetime(data, as_typed=True)
     if isinstance(data, Decimal):
         return f"{data:.2f}"
     if data is None:

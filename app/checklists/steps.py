@@ -11,6 +11,7 @@ from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from app.i18n import format_amount
 from workflows.checks import CheckResult, moot, refused
 from workflows.machine import Unmet
 
@@ -101,6 +102,9 @@ def unknown(code: str, fallback: str) -> str:
 def catalogue(params: Mapping[str, str]) -> dict[str, str]:
     """Every check code's text in the response's language, filled with ``params``."""
     p = dict(params)
+    for amount in ("amount", "minimum"):
+        if amount in p:
+            p[amount] = format_amount(p[amount])
     texts = {
         "two_factor.adgate_totp_off": _("The owner has no two-factor authentication in adgate."),
         "two_factor.facebook_not_attested": _(

@@ -37,6 +37,7 @@ from app.checklists.forms import (
 )
 from app.checklists.wording import FACEBOOK_2FA_WORDING
 from app.db import get_session
+from app.i18n import format_amount
 from app.models import AdAccount, AdImage, Checklist, Role, User, utcnow
 from app.reviews import conversation
 from app.reviews.forms import ChangeRequestForm, CommentForm
@@ -189,7 +190,8 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
     page = render_template(
         "checklists/show.html",
         budget=(
-            f"{delivery.format_amount(checklist.budget_amount, currency)} {currency.code}"
+            f"{format_amount(delivery.format_amount(checklist.budget_amount, currency))} "
+            f"{currency.code}"
             if currency
             else _("%(amount)s minor units (currency not recorded)", amount=checklist.budget_amount)
         ),

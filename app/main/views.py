@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from flask import abort, current_app, g, jsonify, redirect, render_template, session, url_for
@@ -129,6 +130,19 @@ def privacy() -> str:
         login_hours=int(config["LOGIN_SESSION_MAX_AGE"].total_seconds() // 3600),
         idempotency_hours=max(24, int(config["IDEMPOTENCY_TTL_HOURS"])),
         token_days=MAX_LIFETIME.days,
+    )
+
+
+@bp.get("/accessibility")
+@public
+def accessibility() -> str:
+    """The statement on accessibility (BITV 2.0 § 7), reachable from every page's footer."""
+    config = current_app.config
+    reviewed = config["ACCESSIBILITY_REVIEWED_ON"]
+    return render_template(
+        "main/accessibility.html",
+        contact=config["ACCESSIBILITY_CONTACT"] or config["PRIVACY_CONTACT"],
+        reviewed_on=date.fromisoformat(str(reviewed)) if reviewed else None,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import SelectChoice, SelectField, SelectMultipleField, StringField, SubmitField
@@ -30,7 +32,7 @@ class TokenForm(FlaskForm):  # type: ignore[misc]
     )
     scopes = SelectMultipleField(
         _l("Scopes"),
-        choices=[SelectChoice(s, f"{s}: {SCOPE_LABELS[s]}") for s in tokens.SCOPES],
+        choices=[SelectChoice(s, s) for s in tokens.SCOPES],  # labelled per request, see below
         option_widget=CheckboxInput(),
         widget=ListWidget(prefix_label=False),
         validators=[DataRequired(message=_l("Choose at least one scope."))],
@@ -47,6 +49,17 @@ class TokenForm(FlaskForm):  # type: ignore[misc]
         render_kw={"autocomplete": "one-time-code", "inputmode": "numeric"},
     )
     submit = SubmitField(_l("Create token"))
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Each scope with what it allows, in the reader's language (an f-string at import
+        # time would have fixed the English text for everyone).
+        self.scopes.choices = [SelectChoice(s, scope_label(s)) for s in tokens.SCOPES]
+
+
+def scope_label(scope: str) -> str:
+    """``checklists:read: read checklists and submissions``, the description translated."""
+    return f"{scope}: {SCOPE_LABELS[scope]}"
 
 
 class RevokeForm(FlaskForm):  # type: ignore[misc]

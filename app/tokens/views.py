@@ -7,6 +7,7 @@ from datetime import timedelta
 
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -15,13 +16,43 @@ from app.api import tokens
 from app.auth import stepup
 from app.auth.access import roles_required, unconfirmed_message
 from app.db import get_session
+from app.main import ROLE_NAMES
 from app.models import ApiToken, Role, User, utcnow
 from app.tokens import bp
-from app.tokens.forms import RevokeForm, TokenForm
+from app.tokens.forms import SCOPE_LABELS, RevokeForm, TokenForm
 
 
 def _is_admin() -> bool:
     return bool(current_user.role == Role.ADMIN)
+
+
+# What the page says for each refusal of app.api.tokens.issue (its own words are English,
+# for the command line and the log).
+TOKEN_ERRORS = {
+    "name": _l("Give the token a name of 1 to %(max)s characters."),
+    "no_scope": _l("Choose at least one scope."),
+    "unknown_scope": _l("These scopes do not exist: %(scopes)s."),
+    "scope_not_for_role": _l(
+        "A token of an account with the role %(role)s cannot have the scopes %(scopes)s."
+    ),
+    "not_owner": _l("A token is created by its owner only."),
+    "personal_scope": _l(
+        "Only the owner may create a token with %(scopes)s: it acts in their own name."
+    ),
+    "lifetime": _l("A token is valid for between one hour and one year."),
+    "owner_disabled": _l("The account is disabled."),
+    "owner_must_change_password": _l("First replace the password someone else set for you."),
+}
+
+
+def token_error_text(exc: tokens.TokenError) -> str:
+    """The refusal in the reader's language (the roles and scopes named as the page names them)."""
+    if exc.code == "owner_unconfirmed":
+        return unconfirmed_message()
+    values = dict(exc.values)
+    if "role" in values:
+        values["role"] = str(ROLE_NAMES.get(Role(values["role"]), values["role"]))
+    return str(TOKEN_ERRORS[exc.code]) % values if exc.code in TOKEN_ERRORS else str(exc)
 
 
 def _page(form: TokenForm, status: int = 200, secret: str | None = None) -> tuple[str, int]:
@@ -38,6 +69,7 @@ def _page(form: TokenForm, status: int = 200, secret: str | None = None) -> tupl
         now=utcnow(),
         allowed=sorted(tokens.allowed_scopes(current_user.role)),
         is_admin=_is_admin(),
+        scope_labels=SCOPE_LABELS,
     ), status
 
 
@@ -73,10 +105,7 @@ def create() -> tuple[str, int]:
         )
     except tokens.TokenError as exc:
         field = getattr(form, exc.field, form.name)
-        text = str(exc)
-        if exc.code == "owner_unconfirmed":
-            text = unconfirmed_message()
-        field.errors = [*field.errors, text]
+        field.errors = [*field.errors, token_error_text(exc)]
         return _page(form, 400)
     flash(_("The token was created. Copy it now: it is shown only once."), "success")
     return _page(TokenForm(), 201, secret=issued.secret)

@@ -60,8 +60,16 @@ def ad_field(page: Page, label: str) -> Locator:
 
 
 def expect_blocked(page: Page, blockers: list[str], **changed: str) -> None:
-    """The loaded checklist page: a disabled submit button with these open steps, in order."""
-    expect(page.locator("#submit")).to_be_disabled()
+    """The loaded checklist page: a disabled submit button with these open steps, in order.
+
+    Disabled by ``aria-disabled`` alone: a keyboard still reaches it, and a screen reader
+    reads the open steps as its description.
+    """
+    button = page.locator("#submit")
+    expect(button).to_be_disabled()
+    button.focus()
+    expect(button).to_be_focused()
+    expect(button).to_have_accessible_description(re.compile(r"Still open: .+"))
     assert submit_blockers(page) == blockers
     # The steps in checklist order, each with its status.
     assert list(step_statuses(page).items()) == list(statuses(**changed).items())

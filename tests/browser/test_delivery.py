@@ -80,7 +80,9 @@ def test_budget_schedule_placements_and_image_on_the_ads_pages(
     match = CHECKLIST_URL.search(manager.url)
     assert match is not None, manager.url
     checklist_id = int(match.group(1))
-    expect(manager.locator("#budget")).to_contain_text("80.00 CHF")
+    # The amount as the page's language writes it: a decimal comma in German.
+    amount = "80,00 CHF" if locale.startswith("de") else "80.00 CHF"
+    expect(manager.locator("#budget")).to_contain_text(amount)
     expect(manager.locator("#placements")).to_have_text("Instagram")
     expect(manager.locator("#image img")).to_be_visible()
     assert step_statuses(manager)["budget"] == "passed"

@@ -5,7 +5,8 @@
   window.ui = SwaggerUIBundle({
     url: root.getAttribute("data-spec-url"),
     domNode: root,
-    deepLinking: true,
+    // No deep links: their anchors inside the operations' toggle buttons nest one control in another.
+    deepLinking: false,
     persistAuthorization: false,
     presets: [SwaggerUIBundle.presets.apis],
     layout: "BaseLayout"

@@ -206,4 +206,6 @@ def test_metas_own_answer_is_kept_beside_the_record_and_can_block(
         assert worker.check_accounts() == 0
     shown = cast.admin.get("/admin/ad-accounts/act_1003").get_data(as_text=True)
     assert 'id="meta-check-error"' in shown
+    # Meta's own words stay English, marked as such for screen readers.
+    assert '<span lang="en">' in shown.split('id="meta-check-error"')[1].split("</div>")[0]
     assert len(cast.events("ad_account.meta_check_failed")) == 1

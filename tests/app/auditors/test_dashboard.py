@@ -334,9 +334,14 @@ def test_bars_scale_to_the_largest_value_with_the_value_at_the_end() -> None:
     assert [int(b.get("width") or -1) for b in bars] == [charts.BAR_AREA, charts.BAR_AREA // 2, 0]
     values = [t for t in svg.iter(f"{SVG}text") if t.get("class") == "bar-value"]
     assert [v.text for v in values] == ["10", "5", "0"]
-    ends = [charts.LABEL_WIDTH + int(b.get("width") or 0) + 6 for b in bars]
+    ends = [int(b.get("width") or 0) + 6 for b in bars]
     assert [int(v.get("x") or 0) for v in values] == ends
     assert int(svg.get("height") or 0) == 3 * charts.ROW_HEIGHT + 2 * charts.PAD
+    # Each label on its own line above its bar, so that a phone need not shrink the text.
+    labels = [t for t in svg.iter(f"{SVG}text") if t.get("class") == "bar-label"]
+    for label, bar in zip(labels, bars, strict=True):
+        assert int(label.get("y") or 0) < int(bar.get("y") or 0)
+    assert int(svg.get("width") or 0) == charts.WIDTH <= 400
 
 
 def test_a_small_value_stays_visible_and_a_long_label_is_cut() -> None:

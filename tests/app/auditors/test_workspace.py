@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import re
@@ -18,7 +19,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlmodel import col
 
 from app import audit
-from app.audit import integrity, retention, verification
+from app.audit import export, integrity, retention, verification
 from app.auditors import evidence
 from app.db import engine, transaction
 from app.models import AuditEvent, AuditSeal, utcnow
@@ -169,7 +170,7 @@ def test_export_manifest_verifies_and_a_changed_line_fails(
     files, manifest = _unzip(response.get_data())
     name = str(manifest["file"])
     lines = files[name].decode().splitlines()
-    assert lines[0].startswith("seq,occurred_at,actor_type")
+    assert lines[0].startswith("\ufeffseq,occurred_at,actor_type,actor_id,actor,kind")
     assert manifest["count"] == len(lines) - 1 == len(_events(app, "checklist.created")) - 1
     assert manifest["filters"] == {"checklist": checklist}
     head = _events(app)[-1]
@@ -189,6 +190,47 @@ def test_export_manifest_verifies_and_a_changed_line_fails(
     assert any("the line was changed" in p for p in report.problems)
     assert any("SHA-256 differs" in p for p in report.problems)
     assert _events(app, "audit.exported")
+
+
+def test_a_german_auditor_gets_a_csv_for_german_excel(
+    app: Flask, cast: Cast, auditor: FlaskClient, tmp_path: Path
+) -> None:
+    """UTF-8 with a byte order mark, semicolons (the German decimal separator is a comma),
+    and each actor by the address the auditors' pages show; the export still verifies."""
+    checklist = cast.create()
+    response = auditor.get(
+        f"/audit/export?format=csv&checklist={checklist}", headers={"Accept-Language": "de"}
+    )
+    assert response.status_code == 200
+    files, manifest = _unzip(response.get_data())
+    raw = files[str(manifest["file"])]
+    assert raw.startswith(
+        b"\xef\xbb\xbfseq;occurred_at;actor_type;actor_id;actor;kind;subject_type;subject_id;"
+        b"data;request_id;prev_hash;hash;body_hash;retention;purge_id\n"
+    )
+    assert manifest["csv"] == {"delimiter": ";", "bom": True}
+    assert manifest["fields"] == list(export.NAMED_FIELDS)
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig")), delimiter=";"))
+    [created] = [r for r in rows if r["kind"] == "checklist.created"]
+    assert created["actor_type"] == "user"
+    assert created["actor_id"] == str(cast.manager_user.id)
+    assert created["actor"] == "manager@example.org"
+    assert json.loads(created["data"])["countries"] == ["CH"]
+    path = tmp_path / "export.zip"
+    path.write_bytes(response.get_data())
+    report = evidence.check_export(path)
+    assert report.ok, report.problems
+    assert report.events == len(rows)
+
+    english = auditor.get(
+        f"/audit/export?format=csv&checklist={checklist}", headers={"Accept-Language": "en"}
+    )
+    files, manifest = _unzip(english.get_data())
+    raw = files[str(manifest["file"])]
+    assert raw.startswith(b"\xef\xbb\xbfseq,occurred_at,actor_type,actor_id,actor,kind,")
+    assert manifest["csv"] == {"delimiter": ",", "bom": True}
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+    assert {r["actor"] for r in rows} == {"manager@example.org"}
 
 
 def test_cli_export_jsonl_with_progress_signature_and_check(

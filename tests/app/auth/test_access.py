@@ -30,6 +30,8 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "auth.change_password": SIGNED_IN,
     "main.index": SIGNED_IN,
     "main.privacy": SIGNED_IN,
+    # The statement on accessibility (BITV 2.0 § 7) must be reachable before signing in.
+    "main.accessibility": ANYONE,
     "main.set_language": ANYONE,
     "main.healthz": ANYONE,
     "main.readyz": ANYONE,

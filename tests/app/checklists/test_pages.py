@@ -22,7 +22,13 @@ def test_create_shows_every_open_step_and_a_blocked_submit(cast: Cast) -> None:
     [created] = cast.events("checklist.created")
     assert created.subject_id == str(checklist_id)
     html = cast.manager.get(f"/checklists/{checklist_id}").get_data(as_text=True)
-    assert 'id="submit" disabled' in html
+    # Not disabled but explaining: the button stays focusable, submits nothing and is
+    # described by the list of open steps (a disabled button would never be announced).
+    button = re.search(r'<button type="button"[^>]*id="submit"[^>]*>', html)
+    assert button is not None
+    assert 'aria-disabled="true"' in button.group(0)
+    assert 'aria-describedby="submit-blockers-intro submit-blockers"' in button.group(0)
+    assert " disabled" not in button.group(0)
     blockers = re.findall(r'<li data-step="(\w+)">', html.split('id="submit-blockers"')[1])
     assert blockers == ["two_factor", "identity", "classification", "jurisdiction", "approval"]
     assert cast.steps(cast.manager, checklist_id) == {
