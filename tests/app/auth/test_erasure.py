@@ -163,6 +163,7 @@ def test_an_erased_person_is_nowhere_in_the_database_and_the_chain_stays_valid(
         "tokens": 1,
         "tokens_revoked": 1,
         "idempotency_keys": 2,
+        "mails": 0,
         "identity_verifications_kept": 1,
     }
     # The evidence of the ads stays, referring to the account by number.
@@ -214,6 +215,7 @@ def test_erase_service_clears_the_account_and_keeps_the_references(
         "tokens": 2,
         "tokens_revoked": 1,
         "idempotency_keys": 0,
+        "mails": 0,
         "identity_verifications_kept": 0,
     }
     user = user_by_id(app, person.id)
