@@ -155,8 +155,10 @@ def enqueue(
                 attempts=0,
             )
             .on_conflict_do_nothing(index_elements=["dedup_key"])
+            .returning(col(OutboxMail.id))
         )
-        added += db.execute(statement).rowcount or 0  # type: ignore[attr-defined]
+        # A row comes back only when it was new (the dedup key refused a second one).
+        added += len(db.execute(statement).all())
     return added
 
 

@@ -18,11 +18,13 @@ Delivery is at least once, with the window made as small as SMTP allows:
 
 from __future__ import annotations
 
+import email.message
 import logging
 import random
 import smtplib
 from datetime import datetime, timedelta
-from email.utils import parseaddr
+from email import policy
+from email.utils import formatdate, parseaddr
 from typing import Any
 
 from flask import current_app
@@ -39,6 +41,31 @@ from app.submissions import WORKER
 log = logging.getLogger(__name__)
 # Mails claimed per round (one SMTP connection carries them).
 BATCH = 50
+
+
+class _WireMessage(email.message.EmailMessage):
+    """The standard library's message, as Flask-Mailman's SMTP backend serializes it."""
+
+    def as_bytes(self, unixfrom: bool = False, linesep: str = "\r\n") -> bytes:  # type: ignore[override]
+        return super().as_bytes(unixfrom, policy=self.policy.clone(linesep=linesep))
+
+
+class OutboxMessage(EmailMessage):  # type: ignore[misc]
+    """A mail of the outbox. Flask-Mailman connects, authenticates and sends; the message
+    itself is built with the standard library's email API, which folds and encodes headers
+    as RFC 5322 and RFC 2047 say (Flask-Mailman's own message can fold a long encoded
+    subject behind an empty first line, which readers show with a leading blank)."""
+
+    def message(self) -> _WireMessage:
+        msg = _WireMessage(policy=policy.SMTP)
+        msg["Subject"] = self.subject
+        msg["From"] = self.from_email
+        msg["To"] = ", ".join(self.to)
+        for name, value in self.extra_headers.items():
+            msg[name] = value
+        # Quoted-printable: 7-bit on the wire, whatever the server supports.
+        msg.set_content(self.body, charset="utf-8", cte="quoted-printable")
+        return msg
 
 
 def message_id(mail_id: int, installation: str) -> str:
@@ -130,7 +157,7 @@ def send_due(worker: str) -> int:
     return sent
 
 
-def compose(mail_id: int, worker: str) -> EmailMessage | None:
+def compose(mail_id: int, worker: str) -> OutboxMessage | None:
     """The mail as it goes out, or None when it must not go (and is marked so)."""
     with transaction() as db:
         row = db.get(OutboxMail, mail_id)
@@ -151,12 +178,14 @@ def compose(mail_id: int, worker: str) -> EmailMessage | None:
             return None
         installation = db.get(Installation, 1)
         name = installation.name if installation is not None else "adgate"
-        return EmailMessage(
+        return OutboxMessage(
             subject=row.subject,
             body=row.body,
             from_email=current_app.config["MAIL_DEFAULT_SENDER"],
             to=[person.email],
             headers={
+                # When the event happened: every attempt sends the same mail.
+                "Date": formatdate(row.created_at.timestamp(), usegmt=True),
                 "Message-ID": message_id(mail_id, name),
                 # RFC 3834: a machine wrote it; no vacation replies, please.
                 "Auto-Submitted": "auto-generated",
