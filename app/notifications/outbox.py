@@ -58,13 +58,14 @@ class OutboxMessage(EmailMessage):  # type: ignore[misc]
 
     def message(self) -> _WireMessage:
         msg = _WireMessage(policy=policy.SMTP)
+        # First: set_content clears every Content-* header set before it (Content-Language).
+        # Quoted-printable: 7-bit on the wire, whatever the server supports.
+        msg.set_content(self.body, charset="utf-8", cte="quoted-printable")
         msg["Subject"] = self.subject
         msg["From"] = self.from_email
         msg["To"] = ", ".join(self.to)
         for name, value in self.extra_headers.items():
             msg[name] = value
-        # Quoted-printable: 7-bit on the wire, whatever the server supports.
-        msg.set_content(self.body, charset="utf-8", cte="quoted-printable")
         return msg
 
 

@@ -4,6 +4,7 @@ one line per mail is printed."""
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from email import message_from_bytes, policy
@@ -48,6 +49,8 @@ class FileSink:
 def mail_sink_command(port: int, folder: str | None) -> None:
     """Take mails on 127.0.0.1 and write each to a file instead of delivering it."""
     target = Path(folder) if folder else Path(current_app.instance_path) / "mail"
+    # aiosmtpd logs every connection at INFO; the one line per mail is enough here.
+    logging.getLogger("mail.log").setLevel(logging.WARNING)
     controller = Controller(FileSink(target), hostname="127.0.0.1", port=port)
     controller.start()
     click.echo(f"mail-sink: smtp://127.0.0.1:{port} → {target}")

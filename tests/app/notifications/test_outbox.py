@@ -55,6 +55,7 @@ def test_a_mail_is_valid_rfc_5322_with_encoded_umlauts_and_sent_once(
     assert "ä" in message["Subject"] or "ü" in message["Subject"]
     assert message["Message-ID"].endswith("@example.org>")
     assert message["Auto-Submitted"] == "auto-generated"
+    assert message["Content-Language"] == "de"
     assert message.get_content_type() == "text/plain"
     assert message.get_content_charset() == "utf-8"
     body = message.get_content()
