@@ -453,7 +453,18 @@ def test_privacy_page_for_every_role(
     assert "for as long as the installation exists" in integrity
     assert "<code>audit.ip_key_rotated</code>" in integrity
     assert "<details>" in integrity
-    for category in ("accounts", "logins", "identity", "ads", "tokens", "audit", "clients", "meta"):
+    categories = (
+        "accounts",
+        "logins",
+        "identity",
+        "ads",
+        "tokens",
+        "mail",
+        "audit",
+        "clients",
+        "meta",
+    )
+    for category in categories:
         assert f'id="category-{category}"' in html
     assert "Art. 6(1)(e) and (c)" in html
     assert "DSA Art. 26" in html

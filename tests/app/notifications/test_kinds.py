@@ -10,6 +10,7 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app import notifications
+from app.auth.erasure import erase
 from app.db import transaction
 from app.models import Checklist, User, utcnow
 from app.submissions.worker import Worker
@@ -172,3 +173,24 @@ def test_an_identity_request_tells_the_reviewers(
     send(mailing)
     assert subjects(smtp, REVIEWER) == ["Identitätsprüfung für Schweiz erbeten"]
     assert smtp.to(MANAGER) == []
+
+
+def test_erasing_a_person_deletes_the_mails_to_and_about_them(
+    cast: Cast, mailing: Flask, smtp: SmtpServer
+) -> None:
+    with mailing.app_context(), transaction() as db:
+        manager = db.scalars(select(User).where(col(User.email) == MANAGER)).one()
+        notifications.identity_requested(db, manager, "CH", request_id=1)
+    checklist_id = cast.create(title=TITLE)
+    cast.ready(checklist_id)
+    assert cast.approve(checklist_id).status_code == 302
+    assert {r.kind for r in rows(mailing)} == {
+        "identity_requested",
+        "ready_for_approval",
+        "approved",
+    }
+    with mailing.app_context(), transaction() as db:
+        manager = db.scalars(select(User).where(col(User.email) == MANAGER)).one()
+        report = erase(db, manager, None, utcnow())
+    assert report.mails == 2  # the approval to them, the identity request naming them
+    assert [r.kind for r in rows(mailing)] == ["ready_for_approval"]

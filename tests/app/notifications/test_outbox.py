@@ -213,3 +213,16 @@ def test_message_ids_differ_per_row(mailing: Flask, make_user: UserFactory) -> N
         ids = {outbox.message_id(row.id or 0, "x") for row in rows(mailing)}
     assert len(ids) == 2
     assert all(isinstance(row, OutboxMail) for row in rows(mailing))
+
+
+def test_metrics_show_what_waits_to_be_sent(
+    mailing: Flask, smtp: SmtpServer, make_user: UserFactory
+) -> None:
+    make_user("reviewer@example.org", "reviewer")
+    smtp.handler.refuse = 1
+    _queue(mailing, "reviewer@example.org")
+    send(mailing)
+    text = mailing.test_client().get("/metrics").get_data(as_text=True)
+    assert "adgate_mail_unsent 1.0" in text
+    age = float(text.split("\nadgate_mail_oldest_unsent_seconds ", 1)[1].split()[0])
+    assert 0 < age < 60
