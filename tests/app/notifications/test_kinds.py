@@ -3,8 +3,10 @@ language, with a link to the checklist, and nothing of an identity document."""
 
 from __future__ import annotations
 
+import time
 from datetime import timedelta
 
+import requests
 from flask import Flask
 from sqlalchemy import select
 from sqlmodel import col
@@ -194,3 +196,25 @@ def test_erasing_a_person_deletes_the_mails_to_and_about_them(
         report = erase(db, manager, None, utcnow())
     assert report.mails == 2  # the approval to them, the identity request naming them
     assert [r.kind for r in rows(mailing)] == ["ready_for_approval"]
+
+
+def test_a_long_throttle_tells_the_owner_once(
+    cast: Cast, mailing: Flask, smtp: SmtpServer, sandbox: Sandbox, worker: Worker
+) -> None:
+    set_locale(mailing, MANAGER, "en")
+    mailing.config["NOTIFY_THROTTLE_MINUTES"] = 0.01  # 0.6 s: Meta's throttle below is 3 s
+    held = requests.post(
+        f"{sandbox.url}/__sandbox__/throttles", json={"ad_account": "act_1001", "seconds": 3},
+        timeout=5,
+    )  # fmt: skip
+    assert held.status_code == 201
+    checklist_id = queued(cast, title=TITLE)
+    with mailing.app_context():
+        worker.run_once()
+        worker.run_once()
+    assert subjects(smtp, MANAGER)[-1] == f"Waiting for Meta: {TITLE}"
+    assert "the ad waits until" in body(smtp, MANAGER)
+    time.sleep(3.2)
+    run(mailing, worker)
+    assert cast.checklist(checklist_id).state == "submitted"
+    assert subjects(smtp, MANAGER).count(f"Waiting for Meta: {TITLE}") == 1
