@@ -18,6 +18,9 @@ Crash safety:
   holds the submission for a person; permanent errors fail it with Meta's code, subcode,
   message, fbtrace_id and blamed fields. Whatever a failed, blocked or withdrawn
   submission left at Meta is removed.
+- The owner is told (``app.notifications``) when Meta holds a submission or throttles it
+  for NOTIFY_THROTTLE_MINUTES or more; the mails of the outbox go out at the end of every
+  round (``app.notifications.outbox``), and a daily pass tells of expiring identities.
 
 Longer than 500 lines on purpose: sending is one sequence of short transactions around each
 call to Meta (claim, intent, call, record, confirm, retry or fail), and its crash safety is
