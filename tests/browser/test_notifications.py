@@ -1,5 +1,6 @@
 """The notification settings in a real browser, by keyboard and mouse: a kind turned off
-stays off; axe-core checks the page in German and English, before and after a save."""
+stays off; axe-core checks the page in German and English, before and after a save, and the
+privacy page that lists the mails."""
 
 from __future__ import annotations
 
@@ -46,3 +47,7 @@ def test_a_manager_turns_a_kind_of_mail_off(
     with live_app.app_context(), transaction(write=False) as db:
         user = db.scalars(select(User).where(col(User.email) == EMAIL)).one()
         assert user.mail_opt_out == ["meta_outcome"]
+    # The privacy page names the mails among what adgate keeps.
+    page.goto("/privacy")
+    expect(page.locator("#category-mail")).to_be_visible()
+    assert_accessible(page)
