@@ -72,7 +72,7 @@ LABELS = {
     Kind.APPROVED: _l("A reviewer approved my ad"),
     Kind.META_OUTCOME: _l("Meta approved or rejected my ad, or reports delivery issues"),
     Kind.NEEDS_PERSON: _l("Meta holds or throttles my ad and a person must look"),
-    Kind.IDENTITY_EXPIRING: _l("An identity verification expires within 30 days"),
+    Kind.IDENTITY_EXPIRING: _l("An identity verification is about to expire"),
 }
 # What Meta said, as the owner is told (META_OUTCOME).
 META_OUTCOMES = ("approved", "rejected", "issues")
