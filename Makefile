@@ -25,7 +25,9 @@ $(VENV)/.deps-dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pybabel compile --statistics -i $< -o $@
 
 # Served on loopback over plain HTTP, so the session cookie cannot be Secure here;
-# behind a TLS proxy (docs in README.md) the default, Secure, applies.
+# behind a TLS proxy (docs in README.md) the default, Secure, applies. Mails go to a local
+# sink on loopback (flask mail-sink), which writes each to instance/mail/ and prints a line.
+MAIL_SINK_PORT ?= 8025
 run: $(VENV)/.deps-run $(MO)
 	$(FLASK) db upgrade
 	$(FLASK) users demo
@@ -33,7 +35,9 @@ run: $(VENV)/.deps-run $(MO)
 	$(FLASK) ad-accounts add act_1002 --page 2002 --name "Gemeinde Beispielhausen" --currency CHF --exist-ok
 	$(FLASK) ad-accounts authorize act_1001 --country CH --country LI --disclaimer "Stadt Musterstadt" \
 	  --evidence "the Meta sandbox's account act_1001 (docs/meta.md)"
-	ADGATE_SESSION_COOKIE_SECURE=false $(FLASK) stack --port $(PORT)
+	ADGATE_SESSION_COOKIE_SECURE=false ADGATE_PUBLIC_URL=http://127.0.0.1:$(PORT) \
+	  ADGATE_MAIL_SERVER=127.0.0.1 ADGATE_MAIL_PORT=$(MAIL_SINK_PORT) ADGATE_MAIL_SINK=true \
+	  $(FLASK) stack --port $(PORT)
 
 test: pytest lint
 

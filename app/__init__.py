@@ -77,7 +77,18 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     inputs.init_app(app)
     csrf.init_app(app)
 
-    from app import admin, api, auditors, auth, checklists, main, metrics, reviews, tokens
+    from app import (
+        admin,
+        api,
+        auditors,
+        auth,
+        checklists,
+        main,
+        metrics,
+        notifications,
+        reviews,
+        tokens,
+    )
 
     auth.init_app(app)
     api.init_app(app)
@@ -87,6 +98,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     reviews.init_app(app)
     admin.init_app(app)
     auditors.init_app(app)
+    notifications.init_app(app)
     metrics.init_app(app)
     errors.init_app(app)
 

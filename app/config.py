@@ -136,6 +136,31 @@ DEFAULTS: dict[str, Any] = {
     # The bearer token Prometheus sends to GET /metrics (at least 32 random characters).
     # None: only loopback clients (127.0.0.1, ::1, as the app sees them) may read the metrics.
     "METRICS_TOKEN": None,
+    # Where people reach adgate: the links in mails (e.g. "https://adgate.example.org").
+    "PUBLIC_URL": "http://127.0.0.1:5000",
+    # Notifications by e-mail (app.notifications). None: no mail server, nothing is queued.
+    # `make run` points them at its local sink (flask mail-sink, loopback, port 8025).
+    "MAIL_SERVER": None,
+    "MAIL_PORT": 25,
+    # STARTTLS on the submission port (587); MAIL_USE_SSL for implicit TLS (465) instead.
+    "MAIL_USE_TLS": False,
+    "MAIL_USE_SSL": False,
+    "MAIL_USERNAME": None,
+    "MAIL_PASSWORD": None,
+    "MAIL_DEFAULT_SENDER": "adgate <adgate@localhost>",
+    "MAIL_TIMEOUT": 10.0,
+    # The worker's claim on a mail: longer than any SMTP conversation (MAIL_TIMEOUT).
+    "MAIL_LEASE_SECONDS": 60,
+    "MAIL_BACKOFF_BASE_SECONDS": 30.0,
+    "MAIL_BACKOFF_MAX_SECONDS": 3600.0,
+    # Sent mails are kept this long (what was told to whom), then deleted by the worker.
+    "MAIL_KEEP_DAYS": 90,
+    # How long before a recorded identity document expires its person and the reviewers are told.
+    "NOTIFY_IDENTITY_EXPIRY_DAYS": 30,
+    # A throttle at Meta that keeps a submission waiting this long is told to its owner.
+    "NOTIFY_THROTTLE_MINUTES": 60,
+    # `flask stack` also starts the local SMTP sink (make run sets it).
+    "MAIL_SINK": False,
 }
 
 # Keys generated into instance/secrets.json when neither it nor the environment has them.
@@ -209,6 +234,12 @@ def refuse_unsafe(config: Mapping[str, Any]) -> None:
     ):
         # A claim must outlive any single call to Meta, or two workers could send one ad.
         raise UnsafeConfigError("WORKER_LEASE_SECONDS must be at least 3 x META_TIMEOUT_SECONDS")
+    if float(config.get("MAIL_LEASE_SECONDS", 60)) < 3 * float(config.get("MAIL_TIMEOUT", 10)):
+        # Likewise for mails: a claim that ends mid-conversation would let a second worker
+        # send the same mail.
+        raise UnsafeConfigError("MAIL_LEASE_SECONDS must be at least 3 x MAIL_TIMEOUT")
+    if not str(config.get("PUBLIC_URL") or "").startswith(("https://", "http://")):
+        raise UnsafeConfigError("PUBLIC_URL must be adgate's address, e.g. https://adgate.example")
     if config.get("META_MODE") not in ("sandbox", "live"):
         raise UnsafeConfigError("META_MODE must be 'sandbox' or 'live'")
     if config.get("META_MODE") == "live":

@@ -52,7 +52,15 @@ from app import audit, config, db
 from app.audit.kinds import CHECKLIST_REFUSED, SEND_BLOCKED
 from app.auth.access import public
 from app.meta import throttle
-from app.models import AdAccount, AuditCheckpoint, AuditEvent, Checklist, Submission, utcnow
+from app.models import (
+    AdAccount,
+    AuditCheckpoint,
+    AuditEvent,
+    Checklist,
+    OutboxMail,
+    Submission,
+    utcnow,
+)
 from workflows.machine import State
 
 bp = Blueprint("metrics", __name__)
@@ -191,6 +199,11 @@ class DatabaseCollector:
                 .limit(1)
             )
             accounts = _count_by(session, col(AdAccount.political_eligible))
+            unsent, unsent_since = session.execute(
+                select(func.count(), func.min(col(OutboxMail.created_at))).where(
+                    col(OutboxMail.sent_at).is_(None), col(OutboxMail.dropped).is_(None)
+                )
+            ).one()
             throttled = throttle.throttled_accounts(session, now)
 
         yield _gauge(
@@ -254,6 +267,15 @@ class DatabaseCollector:
             "Seconds until Meta lets adgate call an ad account again (only throttled accounts).",
             "ad_account",
             {a: (until - now).total_seconds() for a, until in sorted(throttled.items())},
+        )
+        yield GaugeMetricFamily(
+            "adgate_mail_unsent", "Notification mails queued and not sent yet.", value=unsent
+        )
+        yield GaugeMetricFamily(
+            "adgate_mail_oldest_unsent_seconds",
+            "How long the oldest unsent notification mail has waited (0 when none waits): it "
+            "grows while the mail server refuses or cannot be reached.",
+            value=(now - unsent_since).total_seconds() if unsent_since is not None else 0.0,
         )
         yield InfoMetricFamily("adgate_build", "The running code.", value=self._build_info())
         yield GaugeMetricFamily(

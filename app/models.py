@@ -135,6 +135,10 @@ class User(SQLModel, table=True):
     )
     # Set when the person was erased: the e-mail is replaced, the account can never sign in.
     erased_at: datetime | None = _time(nullable=True)
+    # The kinds of notification mail the person turned off (app.notifications.KINDS).
+    mail_opt_out: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
 
     @property
     def totp_enabled(self) -> bool:
@@ -690,3 +694,40 @@ class IdempotencyKey(SQLModel, table=True):
     status_code: int | None = None
     response_body: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     location: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))
+
+
+class OutboxMail(SQLModel, table=True):
+    """A notification mail, written in the transaction of the event that causes it and sent
+    by the worker after the commit (app.notifications).
+
+    Subject and body are rendered when the event happens, in the recipient's language: a
+    retry sends the same text, and the mail tells what was true then. The address is looked
+    up when sending (an erased or disabled account gets nothing).
+    """
+
+    __tablename__ = "outbox_mail"
+    __table_args__ = (Index("ix_outbox_mail_due", "sent_at", "next_attempt_at"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    kind: str = Field(sa_column=Column(String(32), nullable=False))
+    recipient_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=False, index=True)
+    )
+    # The checklist the mail is about, when it is about one.
+    checklist_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("checklist.id"), nullable=True)
+    )
+    locale: str = Field(sa_column=Column(String(8), nullable=False))
+    subject: str = Field(sa_column=Column(String(255), nullable=False))
+    body: str = Field(sa_column=Column(Text, nullable=False))
+    # The event and recipient: the same notification is never queued twice.
+    dedup_key: str = Field(sa_column=Column(String(200), nullable=False, unique=True))
+    created_at: datetime = _time(now=True)
+    attempts: int = 0
+    next_attempt_at: datetime | None = _time(nullable=True)
+    claimed_by: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
+    lease_until: datetime | None = _time(nullable=True)
+    sent_at: datetime | None = _time(nullable=True)
+    # Not sent on purpose (the account was erased or disabled, or opted out since): why.
+    dropped: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))

@@ -22,13 +22,18 @@ from flask.cli import with_appcontext
 @click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
 @with_appcontext
 def stack_command(port: int, workers: int) -> None:
-    """Serve adgate with gunicorn, run the submission worker and, in sandbox mode, the sandbox."""
+    """Serve adgate with gunicorn, run the submission worker and, in sandbox mode, the sandbox
+    (with MAIL_SINK, also the local SMTP sink on MAIL_PORT)."""
     bin_dir = Path(sys.executable).parent
     flask = [str(bin_dir / "flask"), "--app", "wsgi"]
     commands: dict[str, list[str]] = {}
     if current_app.config["META_MODE"] == "sandbox":
         sandbox_port = urlsplit(current_app.config["META_GRAPH_URL"]).port or 5001
         commands["sandbox"] = [*flask, "meta-sandbox", "--port", str(sandbox_port)]
+    sink_port = None
+    if current_app.config["MAIL_SINK"]:
+        sink_port = int(current_app.config["MAIL_PORT"])
+        commands["mail-sink"] = [*flask, "mail-sink", "--port", str(sink_port)]
     commands["worker"] = [*flask, "worker"]
     commands["web"] = [
         str(bin_dir / "gunicorn"),
@@ -51,6 +56,8 @@ def stack_command(port: int, workers: int) -> None:
         if name == "sandbox":
             # The worker's first round calls Meta at once: the sandbox answers first.
             _wait_for_port(sandbox_port, children[name])
+        if name == "mail-sink" and sink_port is not None:
+            _wait_for_port(sink_port, children[name])
     stopping = False
 
     def stop(_signum: int, _frame: object) -> None:

@@ -8,8 +8,9 @@ address becomes ``erased-<id>@invalid`` (reserved by RFC 2606, unique like the o
 
 What goes: the address, the password (replaced by the hash of a random secret nobody
 knows), the TOTP secrets, the language preference, the lockout counters, every login,
-used TOTP step and recovery code, the API tokens' names (the tokens are revoked), and the
-answers stored for their Idempotency-Keys (they quote the owner's address). What stays:
+used TOTP step and recovery code, the API tokens' names (the tokens are revoked), the
+answers stored for their Idempotency-Keys (they quote the owner's address), and the
+notification mails to the person or naming them. What stays:
 identity verifications (type, issuing country, expiry, verifier: the evidence of the
 four-eyes and identity checks, none of it a name or a document number) and the ads.
 """
@@ -32,6 +33,7 @@ from app.models import (
     IdempotencyKey,
     IdentityVerification,
     LoginSession,
+    OutboxMail,
     RecoveryCode,
     Role,
     TotpUse,
@@ -63,6 +65,7 @@ class ErasureReport:
     tokens: int = 0
     tokens_revoked: int = 0
     idempotency_keys: int = 0
+    mails: int = 0
     identity_verifications_kept: int = 0
 
     def counts(self) -> dict[str, int]:
@@ -74,6 +77,7 @@ class ErasureReport:
             "tokens": self.tokens,
             "tokens_revoked": self.tokens_revoked,
             "idempotency_keys": self.idempotency_keys,
+            "mails": self.mails,
             "identity_verifications_kept": self.identity_verifications_kept,
         }
 
@@ -119,6 +123,15 @@ def erase(session: Session, user: User, by: audit.Actor | None, now: datetime) -
     mentions = col(IdempotencyKey.response_body).contains(user.email, autoescape=True)
     own = col(IdempotencyKey.token_id).in_(token_ids)
     idempotency_keys = _delete(session, delete(IdempotencyKey).where(own | mentions))
+    # Notification mails to the person, and those that name them (to reviewers), sent or not.
+    mails = _delete(
+        session,
+        delete(OutboxMail).where(
+            (col(OutboxMail.recipient_id) == uid)
+            | col(OutboxMail.body).contains(user.email, autoescape=True)
+            | col(OutboxMail.subject).contains(user.email, autoescape=True)
+        ),
+    )
 
     report = ErasureReport(
         uid,
@@ -131,6 +144,7 @@ def erase(session: Session, user: User, by: audit.Actor | None, now: datetime) -
         tokens=len(tokens),
         tokens_revoked=revoked,
         idempotency_keys=idempotency_keys,
+        mails=mails,
         identity_verifications_kept=int(
             session.scalar(
                 select(func.count())

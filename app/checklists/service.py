@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlmodel import Session, col
 
-from app import audit, inputs
+from app import audit, inputs, notifications
 from app.checklists import gate
 from app.models import AdImage, Checklist, Submission, User
 from app.submissions import cleanup
@@ -447,6 +447,8 @@ def _audit_changed_checks(
             subject=("checklist", _cid(checklist)),
             data={"changes": changes},
         )
+    # The reviewers hear of it when this change left only the approval to do.
+    notifications.ready_for_approval(db, checklist, now)
 
 
 def _uid(user: User) -> int:

@@ -27,6 +27,7 @@ NAVIGATION = (
     ("main.privacy", _l("Privacy")),
     ("auth.two_factor", _l("Security")),
     ("auth.change_password", _l("Password")),
+    ("notifications.settings", _l("Notifications")),
 )
 ROLE_NAMES = {
     Role.MANAGER: _l("ad manager"),

@@ -130,6 +130,7 @@ def privacy() -> str:
         login_hours=int(config["LOGIN_SESSION_MAX_AGE"].total_seconds() // 3600),
         idempotency_hours=max(24, int(config["IDEMPOTENCY_TTL_HOURS"])),
         token_days=MAX_LIFETIME.days,
+        mail_days=int(config["MAIL_KEEP_DAYS"]),
     )
 
 

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlmodel import Session
+from sqlalchemy import select
+from sqlmodel import Session, col
 
-from app import audit
+from app import audit, notifications
 from app.auth.accounts import awaits_confirmation
 from app.checklists import gate
 from app.checklists.service import ChecklistError, expect_version
 from app.models import Checklist, IdentityVerification, Role, User
 from workflows import policy
 from workflows.checks import DOCUMENT_TYPES, Category
-from workflows.machine import Event, editable
+from workflows.machine import Event, State, editable
 
 UNCONFIRMED = "a second person has not confirmed this account yet"
 
@@ -68,6 +69,13 @@ def verify_identity(
         # the chained event refers to it.
         data={"verification": verification.id},
     )
+    # The person's drafts that waited only for this now wait for the approval.
+    for draft in db.scalars(
+        select(Checklist).where(
+            col(Checklist.owner_id) == person.id, col(Checklist.state) == State.DRAFT.value
+        )
+    ):
+        notifications.ready_for_approval(db, draft, now)
     return verification
 
 
@@ -116,6 +124,7 @@ def approve(
     checklist.approved_at = now
     db.add(checklist)
     db.flush()
+    notifications.approved(db, checklist)
 
 
 def sign_off_classification(
@@ -141,3 +150,4 @@ def sign_off_classification(
         subject=("checklist", checklist.id or 0),
         data={"justification": checklist.justification},
     )
+    notifications.ready_for_approval(db, checklist, now)

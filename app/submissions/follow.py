@@ -26,7 +26,7 @@ from flask import current_app
 from sqlalchemy import or_, select
 from sqlmodel import Session, col
 
-from app import audit
+from app import audit, notifications
 from app.checklists import gate
 from app.db import is_sqlite, transaction
 from app.meta import throttle
@@ -187,7 +187,30 @@ def record_status(submission_id: int, status: AdStatus) -> int:
         db.add(submission)
         if event is Event.REVIEW_REJECT:
             record_violation(db, checklist.ad_account_id, submission_id)
+        _tell_owner(db, checklist, event, outcome.source, submission_id, status)
         return 1
+
+
+def _tell_owner(
+    db: Session,
+    checklist: Checklist,
+    event: Event,
+    source: State,
+    submission_id: int,
+    status: AdStatus,
+) -> None:
+    """Meta's decision, told to the owner: rejected, delivery issues, or approved (paused,
+    or delivering straight from review)."""
+    if event is Event.REVIEW_REJECT:
+        outcome, said = "rejected", status.feedback
+    elif event is Event.META_ISSUES:
+        outcome = "issues"
+        said = {"issues": [i.get("error_summary") or i.get("error_message") for i in status.issues]}
+    elif event is Event.META_APPROVE or (event is Event.META_DELIVER and source is State.SUBMITTED):
+        outcome, said = "approved", None
+    else:
+        return
+    notifications.meta_outcome(db, checklist, outcome, submission_id=submission_id, feedback=said)
 
 
 def _issues(status: AdStatus) -> str | None:

@@ -18,6 +18,9 @@ Crash safety:
   holds the submission for a person; permanent errors fail it with Meta's code, subcode,
   message, fbtrace_id and blamed fields. Whatever a failed, blocked or withdrawn
   submission left at Meta is removed.
+- The owner is told (``app.notifications``) when Meta holds a submission or throttles it
+  for NOTIFY_THROTTLE_MINUTES or more; the mails of the outbox go out at the end of every
+  round (``app.notifications.outbox``), and a daily pass tells of expiring identities.
 
 Longer than 500 lines on purpose: sending is one sequence of short transactions around each
 call to Meta (claim, intent, call, record, confirm, retry or fail), and its crash safety is
@@ -41,7 +44,7 @@ from flask import Flask, current_app
 from sqlalchemy import and_, or_, select
 from sqlmodel import Session, col
 
-from app import audit
+from app import audit, notifications
 from app.admin import ad_accounts as ad_account_service
 from app.audit import integrity
 from app.checklists import gate
@@ -58,6 +61,7 @@ from app.models import (
     Submission,
     utcnow,
 )
+from app.notifications import outbox
 from app.submissions import WORKER, cleanup, follow
 from workflows.checks import Category, evaluate_all
 from workflows.delivery import BudgetType, Placement
@@ -127,12 +131,14 @@ class Worker:
         done += follow.change_statuses(self)
         done += cleanup.clean_up(self)
         done += follow.poll_reviews(self)
-        return done + self.check_accounts()
+        done += self.check_accounts()
+        # Mails last: those this round's events queued go out in the same round.
+        return done + outbox.send_due(self.name)
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; between rounds wait a moment for new work."""
         interval = float(current_app.config["WORKER_POLL_SECONDS"])
-        next_housekeeping = 0.0
+        next_housekeeping = next_daily = 0.0
         while not stop.is_set():
             try:
                 self.run_once()
@@ -142,9 +148,20 @@ class Worker:
                     next_housekeeping = time.monotonic() + CHECKPOINT_CHECK_SECONDS
                     self.checkpoint_if_due()
                     cleanup.reconcile_if_due(self)
+                if time.monotonic() >= next_daily:
+                    next_daily = time.monotonic() + 24 * 3600
+                    self.daily()
             except Exception:  # one bad round must not stop the worker; it is logged
                 log.exception("worker round failed")
             stop.wait(interval)
+
+    def daily(self) -> None:
+        """Once a day (and at start): tell of identity verifications about to expire (each
+        once, however many workers run this) and delete mails kept long enough."""
+        now = utcnow()
+        with transaction() as db:
+            notifications.identity_expiring(db, now.date())
+        outbox.purge_sent(now)
 
     def checkpoint_if_due(self) -> bool:
         """Take the audit log's daily checkpoint; with several workers, the first one does.
@@ -513,6 +530,10 @@ class Worker:
                 submission.next_attempt_at = until
                 submission.status = State.QUEUED.value
                 data["throttled_until"] = until.isoformat()
+                if until - now >= timedelta(minutes=float(config["NOTIFY_THROTTLE_MINUTES"])):
+                    notifications.needs_person(
+                        db, checklist, "throttled", submission_id=submission_id, until=until
+                    )
                 gate.transition(
                     db, checklist, Event.RETRY, None, now, checks=(),
                     attempts_left=max(left + 1, 1), data=data, actor=WORKER,
@@ -522,6 +543,7 @@ class Worker:
                 gate.transition(
                     db, checklist, Event.PARK, None, now, checks=(), data=data, actor=WORKER
                 )
+                notifications.needs_person(db, checklist, "blocked", submission_id=submission_id)
             elif error.transient and left > 0:
                 delay = self._backoff(submission.attempts).total_seconds()
                 if error.ambiguous:

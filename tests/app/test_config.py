@@ -73,6 +73,35 @@ def test_production_defaults_are_safe(instance: Path) -> None:
     assert config["WTF_CSRF_ENABLED"] is not False
 
 
+def test_mail_settings_come_from_the_environment(
+    instance: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("ADGATE_MAIL_SERVER", "smtp.example.org")
+    monkeypatch.setenv("ADGATE_MAIL_PORT", "587")
+    monkeypatch.setenv("ADGATE_MAIL_USE_TLS", "true")
+    monkeypatch.setenv("ADGATE_PUBLIC_URL", "https://adgate.example.org")
+    config = create_app().config
+    assert (config["MAIL_SERVER"], config["MAIL_PORT"], config["MAIL_USE_TLS"]) == (
+        "smtp.example.org", 587, True,
+    )  # fmt: skip
+    assert config["PUBLIC_URL"] == "https://adgate.example.org"
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "refusal"),
+    [
+        ("ADGATE_MAIL_LEASE_SECONDS", "20", "MAIL_LEASE_SECONDS"),
+        ("ADGATE_PUBLIC_URL", "adgate.example.org", "PUBLIC_URL"),
+    ],
+)
+def test_refuses_mail_settings_that_would_send_twice_or_link_nowhere(
+    instance: Path, monkeypatch: pytest.MonkeyPatch, key: str, value: str, refusal: str
+) -> None:
+    monkeypatch.setenv(key, value)
+    with pytest.raises(UnsafeConfigError, match=refusal):
+        create_app()
+
+
 def test_live_mode_names_everything_it_lacks(
     instance: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -28,6 +28,9 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "auth.disable_two_factor": SIGNED_IN,
     "auth.confirm": SIGNED_IN,
     "auth.change_password": SIGNED_IN,
+    # The kinds of mail a person receives: only managers and reviewers receive any.
+    "notifications.settings": frozenset({Role.MANAGER, Role.REVIEWER}),
+    "notifications.save_settings": frozenset({Role.MANAGER, Role.REVIEWER}),
     "main.index": SIGNED_IN,
     "main.privacy": SIGNED_IN,
     # The statement on accessibility (BITV 2.0 § 7) must be reachable before signing in.

@@ -163,6 +163,7 @@ def test_an_erased_person_is_nowhere_in_the_database_and_the_chain_stays_valid(
         "tokens": 1,
         "tokens_revoked": 1,
         "idempotency_keys": 2,
+        "mails": 0,
         "identity_verifications_kept": 1,
     }
     # The evidence of the ads stays, referring to the account by number.
@@ -214,6 +215,7 @@ def test_erase_service_clears_the_account_and_keeps_the_references(
         "tokens": 2,
         "tokens_revoked": 1,
         "idempotency_keys": 0,
+        "mails": 0,
         "identity_verifications_kept": 0,
     }
     user = user_by_id(app, person.id)
@@ -451,7 +453,18 @@ def test_privacy_page_for_every_role(
     assert "for as long as the installation exists" in integrity
     assert "<code>audit.ip_key_rotated</code>" in integrity
     assert "<details>" in integrity
-    for category in ("accounts", "logins", "identity", "ads", "tokens", "audit", "clients", "meta"):
+    categories = (
+        "accounts",
+        "logins",
+        "identity",
+        "ads",
+        "tokens",
+        "mail",
+        "audit",
+        "clients",
+        "meta",
+    )
+    for category in categories:
         assert f'id="category-{category}"' in html
     assert "Art. 6(1)(e) and (c)" in html
     assert "DSA Art. 26" in html
