@@ -35,4 +35,7 @@ def _asked(languages: tuple[str, ...]) -> str | None:
 def init_app(app: Flask) -> None:
     """Install Flask-Babel with adgate's locale selector."""
     babel.init_app(app, locale_selector=select_locale)
+    from app import countries
+
     app.jinja_env.globals.update(get_locale=get_locale, format_datetime=format_datetime)
+    countries.init_app(app)

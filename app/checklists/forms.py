@@ -5,6 +5,8 @@ from __future__ import annotations
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
+from sqlalchemy import select
+from sqlmodel import col
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -12,6 +14,7 @@ from wtforms import (
     HiddenField,
     RadioField,
     SelectChoice,
+    SelectField,
     SelectMultipleField,
     StringField,
     SubmitField,
@@ -22,7 +25,21 @@ from wtforms.validators import DataRequired, InputRequired, NumberRange, Optiona
 from wtforms.widgets import CheckboxInput, ListWidget
 
 from app.checklists.steps import BUDGET_LABELS, CATEGORY_LABELS, PLACEMENT_LABELS, TOPIC_LABELS
+from app.countries import CountriesField
+from app.db import get_session
 from app.inputs import Checked
+from app.models import AdAccount
+from workflows import policy
+
+
+def ad_accounts() -> list[tuple[str, str]]:
+    """The registered ad accounts as choices, each with its page, by name."""
+    accounts = get_session().scalars(select(AdAccount).order_by(col(AdAccount.name))).all()
+    return [("", str(_l("Choose an ad account")))] + [
+        (a.id, str(_l("%(name)s · %(account)s · page %(page)s", name=a.name, account=a.id,
+                      page=a.page_id)))
+        for a in accounts
+    ]  # fmt: skip
 
 
 class MultiCheckboxField(SelectMultipleField):  # type: ignore[misc]
@@ -39,17 +56,21 @@ class ChecklistForm(FlaskForm):  # type: ignore[misc]
     title = StringField(
         _l("Title (for adgate only)"), validators=[DataRequired(), Checked("title")]
     )
-    page_id = StringField(_l("Facebook page id"), validators=[DataRequired(), Checked("page_id")])
-    ad_account_id = StringField(
-        _l("Ad account id"), validators=[DataRequired(), Checked("ad_account_id")]
+    # One choice for both: a page is registered with its ad account (``adform.accounts``).
+    ad_account_id = SelectField(
+        _l("Ad account and page"),
+        description=_l("The ad accounts registered in adgate, each with its Facebook page."),
+        choices=ad_accounts,
+        validators=[DataRequired(message=_l("Choose an ad account."))],
     )
     headline = StringField(_l("Headline"), validators=[DataRequired(), Checked("headline")])
     message = TextAreaField(_l("Ad text"), validators=[DataRequired(), Checked("message")])
     link_url = URLField(_l("Link"), validators=[DataRequired(), Checked("link_url")])
-    countries = StringField(
+    countries = CountriesField(
         _l("Target countries"),
-        description=_l("ISO country codes, separated by commas, e.g. CH, LI"),
-        validators=[DataRequired(), Checked("countries")],
+        codes=policy.TARGETABLE,
+        description=_l("The countries adgate knows Meta's rules for."),
+        validators=[DataRequired(message=_l("Choose at least one target country."))],
     )
     paid_for_by = StringField(
         _l("Paid for by"),
@@ -148,3 +169,15 @@ class StepUpForm(FlaskForm):  # type: ignore[misc]
 
 class ActionForm(FlaskForm):  # type: ignore[misc]
     """A button: only the CSRF token."""
+
+
+class WithdrawForm(FlaskForm):  # type: ignore[misc]
+    """Withdrawing the ad: it cannot be undone, so the reason is asked (and audited)."""
+
+    reason = TextAreaField(
+        _l("Why is the ad withdrawn?"),
+        description=_l("Recorded in the audit log. A withdrawn ad cannot be sent again; "
+                       "duplicate it as a new draft to start over."),
+        validators=[DataRequired(message=_l("Give the reason.")), Checked("reason")],
+    )  # fmt: skip
+    submit = SubmitField(_l("Withdraw the ad"))

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import DateField, HiddenField, SelectChoice, SelectField, StringField, SubmitField
+from wtforms import DateField, HiddenField, SelectChoice, SelectField, SubmitField
 from wtforms.validators import DataRequired
 
 from app.checklists.forms import StepUpForm
 from app.checklists.steps import DOCUMENT_LABELS
-from app.inputs import Checked
+from app.countries import CountryField
 
 
 class ApproveForm(StepUpForm):
@@ -31,10 +31,9 @@ class IdentityForm(FlaskForm):  # type: ignore[misc]
     document_type = SelectField(
         _l("Document"), choices=[SelectChoice(k, v) for k, v in DOCUMENT_LABELS.items()]
     )
-    issuing_country = StringField(
-        _l("Issuing country"),
-        description=_l("ISO code, e.g. CH"),
-        validators=[DataRequired(), Checked("country")],
+    # Any ISO 3166-1 country, chosen by its name (typing "Schweiz" picks Switzerland).
+    issuing_country = CountryField(
+        _l("Issuing country"), validators=[DataRequired(message=_l("Choose a country."))]
     )
     expires_on = DateField(_l("Valid until"), validators=[DataRequired()])
     submit = SubmitField(_l("Record verification"))
