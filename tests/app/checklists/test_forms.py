@@ -82,7 +82,7 @@ def test_every_error_is_shown_at_once_with_a_summary_and_marked_fields(cast: Cas
     )
     assert status == 400
     summary = html.split("data-error-summary>")[1].split("</div>")[0]
-    links = re.findall(r'<a href="#([\w-]+)" data-field="(\w+)">', summary)
+    links = re.findall(r'<a class="alert-link" href="#([\w-]+)" data-field="(\w+)">', summary)
     assert [field for _, field in links] == ["headline", "link_url", "countries", "end_time"]
     assert ("countries-0", "countries") in links
     for target, field in links:
