@@ -92,6 +92,7 @@ class CountryField(SelectField):  # type: ignore[misc]
             self.data = found if found or valuelist[0].strip() else ""
 
     def pre_validate(self, form: Any) -> None:
+        # StopValidation, not ValidationError: DataRequired would clear the message.
         if self.data is None:
             raise StopValidation(
                 str(_l("“%(text)s” is not a country in the list.", text=self.posted or ""))
