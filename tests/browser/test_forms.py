@@ -81,3 +81,27 @@ def test_a_refused_ad_form_focuses_its_error_summary(
     save(page, "#withdraw-form")
     expect(page.locator("#error-summary")).to_be_focused()
     assert_accessible(page)
+
+
+@pytest.mark.parametrize(("locale", "name"), [("de-DE", "Schweiz"), ("en-US", "Switzerland")])
+def test_the_identity_form_chooses_the_country_by_its_name(
+    browser_context: Callable[..., BrowserContext],
+    make_user: UserFactory,
+    locale: str,
+    name: str,
+) -> None:
+    make_user(MANAGER, "manager")
+    make_user("reviewer@example.org", "reviewer")
+    page = browser_context(locale=locale).new_page()
+    sign_in(page, make_user, "reviewer@example.org")
+    page.goto("/reviews/identities")
+    save(page, "#identity-form")
+    expect(page.locator("#error-summary")).to_be_focused()
+    expect(page.locator("#issuing_country")).to_have_attribute("aria-invalid", "true")
+    assert_accessible(page)
+    page.locator("select[name=user]").select_option(label=MANAGER)
+    page.locator("select[name=issuing_country]").select_option(label=name)
+    page.locator("input[name=expires_on]").fill("2031-01-01")
+    save(page, "#identity-form")
+    expect(page.locator("#identities")).to_contain_text(f"{name} (CH)")
+    assert_accessible(page)
