@@ -99,3 +99,6 @@ def init_app(app: Flask) -> None:
         format_date=lambda value, _format=None: format_date(value),
     )
     app.jinja_env.filters.update(date=format_date, datetime=format_datetime)
+    from app import countries
+
+    countries.init_app(app)

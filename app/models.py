@@ -469,6 +469,11 @@ class Checklist(SQLModel, table=True):
     state: str = Field(sa_column=Column(String(16), nullable=False, index=True))
     # Optimistic concurrency: every change increments it; a stale edit is refused.
     version: int = 1
+    # What people are shown as the ad's version: counts changes of the ad itself (not of
+    # its title, its classification or its steps).
+    content_version: int = Field(
+        default=1, sa_column=Column(Integer, nullable=False, server_default="1")
+    )
     # The ad.
     page_id: str = Field(sa_column=Column(String(32), nullable=False))
     ad_account_id: str = Field(sa_column=Column(String(32), nullable=False))

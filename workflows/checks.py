@@ -86,6 +86,19 @@ class Ad:
             policy.check_country(country)
 
 
+# What a classification judges: what the ad says and shows, and who says it (Meta counts
+# ads made by or on behalf of a candidate or party as political: the page and its ad
+# account). Where the ad runs, how it is delivered and its disclaimer texts are not judged:
+# a change of them leaves the classification standing (it still voids an approval, which
+# covers everything sent: ``content_hash``).
+CLASSIFIED_CONTENT = ("page_id", "ad_account_id", "message", "headline", "link_url", "image_sha256")
+
+
+def voids_classification(before: Ad, after: Ad) -> bool:
+    """Whether changing the ad from ``before`` to ``after`` voids its classification."""
+    return any(getattr(before, f) != getattr(after, f) for f in CLASSIFIED_CONTENT)
+
+
 @dataclass(frozen=True)
 class Classification:
     """The ad manager's classification, and what the suggester and a reviewer said of it."""

@@ -92,6 +92,9 @@ def _rules() -> tuple[Rule, ...]:
 
 
 RULES: tuple[Rule, ...] = _rules()
+# The countries adgate has rules for: the only ones an ad may target (any other would be
+# refused by the jurisdiction check and never sent).
+TARGETABLE: frozenset[str] = frozenset(r.country for r in RULES)
 
 
 def check_country(code: str) -> str:

@@ -80,7 +80,9 @@ def list_checklists(query: s.ChecklistQuery) -> s.ChecklistPage:
 @requires("checklists:write", Role.MANAGER)
 @idempotent
 def create_checklist(json: s.ChecklistIn, headers: s.CreateHeaders) -> Any:
-    """Create a checklist in draft."""
+    """Create a checklist in draft. The ad account must be registered in adgate and the page
+    be the one registered with it, the countries among those adgate has rules for; a 422
+    names every problem at once."""
     ad = json.ad
     try:
         checklist = service.create(

@@ -93,12 +93,16 @@ API_FIELDS = {
 
 
 def invalid(exc: service.ChecklistError, prefix: str = "") -> ApiProblem:
-    named = API_FIELDS.get(exc.field, exc.field)
-    field = exc.field if exc.field in ("title", "user", "expires_on") else prefix + named
+    """A 422 naming every problem of the input (``exc.all``), not only the first."""
+
+    def where(problem: service.ChecklistError) -> str:
+        named = API_FIELDS.get(problem.field, problem.field)
+        return problem.field if problem.field in ("title", "user", "expires_on") else prefix + named
+
     return ApiProblem(
         "validation-failed",
         str(exc),
-        errors=[{"field": field, "code": exc.code, "detail": str(exc)}],
+        errors=[{"field": where(p), "code": p.code, "detail": str(p)} for p in exc.all],
     )
 
 

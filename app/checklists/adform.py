@@ -5,6 +5,7 @@ a stale form has from the saved ad."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -69,16 +70,18 @@ def _image_id(form: ChecklistForm, current: int | None) -> int | None:
 
 
 def _ad_input(form: ChecklistForm, image_id: int | None) -> service.AdInput:
-    ad_account_id = form.ad_account_id.data.strip()
+    ad_account_id = (form.ad_account_id.data or "").strip()
+    account = get_session().get(AdAccount, ad_account_id) if ad_account_id else None
     amount = (form.budget_amount.data or Decimal(0)) * _offset(ad_account_id)
     return service.AdInput(
-        title=form.title.data,
-        page_id=form.page_id.data.strip(),
+        title=form.title.data or "",
+        # The page is the one registered with the chosen ad account.
+        page_id=account.page_id if account else "",
         ad_account_id=ad_account_id,
-        message=form.message.data,
-        headline=form.headline.data,
-        link_url=form.link_url.data,
-        countries=[c for c in form.countries.data.replace(";", ",").split(",") if c.strip()],
+        message=form.message.data or "",
+        headline=form.headline.data or "",
+        link_url=form.link_url.data or "",
+        countries=list(form.countries.data or []),
         paid_for_by=form.paid_for_by.data or "",
         dsa_payor=form.dsa_payor.data or "",
         dsa_beneficiary=form.dsa_beneficiary.data or "",
@@ -93,7 +96,7 @@ def _ad_input(form: ChecklistForm, image_id: int | None) -> service.AdInput:
 
 def fill(form: ChecklistForm, checklist: Checklist) -> None:
     """The form's fields from the saved checklist (what the form shows differently)."""
-    form.countries.data = ", ".join(checklist.countries)
+    form.countries.data = list(checklist.countries)
     form.version.data = str(checklist.version)
     form.budget_amount.data = Decimal(checklist.budget_amount) / _offset(checklist.ad_account_id)
     form.start_time.data = _local(checklist.start_time)
@@ -102,13 +105,31 @@ def fill(form: ChecklistForm, checklist: Checklist) -> None:
 
 
 def read(form: ChecklistForm, checklist: Checklist | None) -> service.AdInput | None:
-    """The form as an ad, its image uploaded; None (errors on the fields) when it is not one."""
+    """The form as an ad, its image uploaded; None (errors on the fields) when it is not one.
+
+    Called also when the form's own validation failed, so that the service's findings are
+    shown with the form's at once (the request is rolled back then, the upload with it).
+    """
     try:
         image_id = _image_id(form, checklist.image_id if checklist else None)
     except images.ImageError as exc:
         form.image.errors = [*form.image.errors, _image_error(exc)]
         return None
     return _ad_input(form, image_id)
+
+
+def check(form: ChecklistForm, checklist: Checklist | None) -> service.AdInput | None:
+    """The ad if the form and the service find nothing wrong with it; else None, with every
+    problem on its field (one round: the form's errors and the service's together)."""
+    valid = form.validate_on_submit()
+    ad = read(form, checklist)
+    if ad is None:
+        return None
+    owner_id = checklist.owner_id if checklist else current_user.id
+    _, found = service.problems(get_session(), owner_id, ad, checklist)
+    for problem in found:
+        field_error(form, problem, only_if_clean=True)
+    return ad if valid and not found else None
 
 
 def _image_error(exc: images.ImageError) -> str:
@@ -126,12 +147,17 @@ def _image_error(exc: images.ImageError) -> str:
     return str(messages.get(exc.code, str(exc)))
 
 
-def field_error(form: Any, exc: service.ChecklistError) -> None:
+def field_error(form: Any, exc: service.ChecklistError, *, only_if_clean: bool = False) -> None:
+    """Show each problem of ``exc`` on its field (``only_if_clean``: not on a field that
+    shows an error already, the form's own saying it better)."""
     messages = {
-        "country_invalid": _("Use ISO country codes such as CH, LI or DE."),
+        "country_invalid": _("Choose the countries from the list."),
+        "country_unsupported": _("Choose the countries from the list."),
         "countries_missing": _("Choose at least one target country."),
-        "ad_account_invalid": _("An ad account id looks like act_1234."),
-        "page_invalid": _("A page id is a number."),
+        "ad_account_invalid": _("Choose an ad account."),
+        "ad_account_unknown": _("This ad account is not registered in adgate; ask an admin."),
+        "page_invalid": _("Choose an ad account."),
+        "page_mismatch": _("The page is not the one registered for this ad account."),
         "link_invalid": _("The link must start with https:// or http://."),
         "topic_unknown": _("Unknown topic."),
         "amount_invalid": _("Enter an amount above zero."),
@@ -140,13 +166,15 @@ def field_error(form: Any, exc: service.ChecklistError) -> None:
         "placements_missing": _("Choose at least one placement."),
         "image_unknown": _("This image is not one of yours."),
     }
-    names = {"budget": "budget_amount", "image": "image"}
-    field = getattr(form, names.get(exc.field, exc.field), None)
-    text = str(messages.get(exc.code, str(exc)))
-    if field is not None:
-        field.errors.append(text)
-    else:
-        flash(text, "danger")
+    # The page's form chooses the page with the ad account.
+    names = {"budget": "budget_amount", "image": "image", "page_id": "ad_account_id"}
+    for problem in exc.all:
+        field = getattr(form, names.get(problem.field, problem.field), None)
+        text = str(messages.get(problem.code, str(problem)))
+        if field is None:
+            flash(text, "danger")
+        elif not (only_if_clean and field.errors) and text not in field.errors:
+            field.errors = [*field.errors, text]
 
 
 @dataclass(frozen=True)
@@ -168,7 +196,7 @@ def refusal_ahead(
     if kind is None:
         return None
     today = now.date()
-    rules = policy.refusing(_codes(form.countries.data or ""), kind, today)
+    rules = policy.refusing(_codes(form.countries.data or ()), kind, today)
     if checklist is not None:
         before = {r.country for r in policy.refusing(tuple(checklist.countries), kind, today)}
         if {r.country for r in rules} <= before:
@@ -194,10 +222,10 @@ def _kind(text: str, checklist: Checklist | None) -> tuple[AdKind | None, str]:
     return (AdKind.SIEP if read.label == "political" else None), "suggested"
 
 
-def _codes(countries: str) -> tuple[str, ...]:
-    """The valid ISO codes among the entered countries (the service refuses the others)."""
+def _codes(countries: Sequence[str]) -> tuple[str, ...]:
+    """The valid ISO codes among the chosen countries (the service refuses the others)."""
     found = []
-    for raw in countries.replace(";", ",").split(","):
+    for raw in countries:
         try:
             found.append(policy.check_country(raw.strip().upper()))
         except policy.InvalidCountry:
@@ -206,7 +234,7 @@ def _codes(countries: str) -> tuple[str, ...]:
 
 
 # The form field that shows each stored field (the image is an upload, shown apart).
-FORM_FIELD = {"image_id": "image"}
+FORM_FIELD = {"image_id": "image", "page_id": "ad_account_id"}
 
 
 def differences(form: ChecklistForm, checklist: Checklist) -> list[tuple[str, str, str, str]]:
@@ -215,7 +243,7 @@ def differences(form: ChecklistForm, checklist: Checklist) -> list[tuple[str, st
     fill(saved, checklist)
     rows = []
     for name in service.FIELDS:
-        if name == "image_id":
+        if name in FORM_FIELD:
             continue
         mine, theirs = _shown(form[name]), _shown(saved[name])
         if mine != theirs:

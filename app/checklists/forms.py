@@ -7,6 +7,8 @@ from typing import Any
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
+from sqlalchemy import select
+from sqlmodel import col
 from wtforms import (
     BooleanField,
     DateTimeLocalField,
@@ -38,9 +40,22 @@ from app.checklists.steps import (
     STATE_LABELS,
     TOPIC_LABELS,
 )
+from app.countries import CountriesField
+from app.db import get_session
 from app.inputs import Checked
+from app.models import AdAccount
 from app.paging import PagingFields
 from workflows import policy
+
+
+def ad_accounts() -> list[tuple[str, str]]:
+    """The registered ad accounts as choices, each with its page, by name."""
+    accounts = get_session().scalars(select(AdAccount).order_by(col(AdAccount.name))).all()
+    return [("", str(_l("Choose an ad account")))] + [
+        (a.id, str(_l("%(name)s · %(account)s · page %(page)s", name=a.name, account=a.id,
+                      page=a.page_id)))
+        for a in accounts
+    ]  # fmt: skip
 
 
 class MultiCheckboxField(SelectMultipleField):  # type: ignore[misc]
@@ -57,21 +72,24 @@ class ChecklistForm(FlaskForm):  # type: ignore[misc]
     title = StringField(
         _l("Title (for adgate only)"), validators=[DataRequired(), Checked("title")]
     )
-    page_id = StringField(_l("Facebook page id"), validators=[DataRequired(), Checked("page_id")])
-    ad_account_id = StringField(
-        _l("Ad account id"), validators=[DataRequired(), Checked("ad_account_id")]
+    # One choice for both: a page is registered with its ad account (``adform.accounts``).
+    ad_account_id = SelectField(
+        _l("Ad account and page"),
+        description=_l("The ad accounts registered in adgate, each with its Facebook page."),
+        choices=ad_accounts,
+        validators=[DataRequired(message=_l("Choose an ad account."))],
     )
     headline = StringField(_l("Headline"), validators=[DataRequired(), Checked("headline")])
     message = TextAreaField(_l("Ad text"), validators=[DataRequired(), Checked("message")])
     link_url = URLField(_l("Link"), validators=[DataRequired(), Checked("link_url")])
-    countries = StringField(
+    countries = CountriesField(
         _l("Target countries"),
+        codes=policy.TARGETABLE,
         description=_l(
-            "ISO country codes, separated by commas, e.g. CH, LI. Ads about social issues, "
-            "elections or politics cannot run in EU countries (Meta refuses them since "
-            "6 October 2025)."
+            "The countries adgate knows Meta's rules for. Ads about social issues, elections "
+            "or politics cannot run in EU countries (Meta refuses them since 6 October 2025)."
         ),
-        validators=[DataRequired(), Checked("countries")],
+        validators=[DataRequired(message=_l("Choose at least one target country."))],
     )
     paid_for_by = StringField(
         _l("Paid for by"),
@@ -219,3 +237,15 @@ class ChecklistFilterForm(PagingFields, FlaskForm):  # type: ignore[misc]
                 field.data = policy.check_country(field.data.strip().upper())
             except policy.InvalidCountry:
                 raise ValidationError(_l("Use an ISO country code such as CH.")) from None
+
+
+class WithdrawForm(FlaskForm):  # type: ignore[misc]
+    """Withdrawing the ad: it cannot be undone, so the reason is asked (and audited)."""
+
+    reason = TextAreaField(
+        _l("Why is the ad withdrawn?"),
+        description=_l("Recorded in the audit log. A withdrawn ad cannot be sent again; "
+                       "duplicate it as a new draft to start over."),
+        validators=[DataRequired(message=_l("Give the reason.")), Checked("reason")],
+    )  # fmt: skip
+    submit = SubmitField(_l("Withdraw the ad"))

@@ -7,7 +7,6 @@ events; the request (or the API call) commits once.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -16,13 +15,21 @@ from sqlmodel import Session, col
 
 from app import audit, inputs, notifications
 from app.checklists import gate
-from app.models import AdImage, Checklist, Submission, User
+from app.checklists.adinput import AdInput as AdInput
+from app.checklists.adinput import ChecklistError as ChecklistError
+from app.checklists.adinput import problems as problems
+from app.checklists.adinput import refuse as refuse
+from app.models import Checklist, Submission, User
 from app.submissions import cleanup
 from app.suggester import get_suggester
-from workflows import delivery, policy
-from workflows.checks import SOCIAL_ISSUES, Category, CheckResult, evaluate_all
+from workflows.checks import (
+    SOCIAL_ISSUES,
+    Category,
+    CheckResult,
+    evaluate_all,
+    voids_classification,
+)
 from workflows.classify.suggester import Suggestion
-from workflows.delivery import ALL_PLACEMENTS, Budget, BudgetType, Placement, Schedule
 from workflows.machine import Event, State, editable
 
 # The fields of the ad; all but the title are part of what is sent to Meta.
@@ -44,18 +51,6 @@ AD_FIELDS = (
     "image_id",
 )
 FIELDS = ("title", *AD_FIELDS)
-# How the ad is delivered: a change voids the approval, not the classification of its content.
-DELIVERY_FIELDS = frozenset(
-    {"budget_type", "budget_amount", "start_time", "end_time", "placements"}
-)
-
-
-class ChecklistError(ValueError):
-    """Input a checklist cannot take; ``field`` names where, ``code`` is stable."""
-
-    def __init__(self, field: str, code: str, message: str) -> None:
-        super().__init__(message)
-        self.field, self.code = field, code
 
 
 class Conflict(Exception):
@@ -64,102 +59,6 @@ class Conflict(Exception):
     def __init__(self, current_version: int) -> None:
         super().__init__(f"the checklist is at version {current_version}")
         self.current_version = current_version
-
-
-@dataclass(frozen=True)
-class AdInput:
-    """A checklist's fields as entered (shape already checked by the form or the API model)."""
-
-    title: str
-    page_id: str
-    ad_account_id: str
-    message: str
-    headline: str
-    link_url: str
-    countries: Sequence[str]
-    paid_for_by: str = ""
-    dsa_payor: str = ""
-    dsa_beneficiary: str = ""
-    budget_type: str = BudgetType.DAILY.value
-    budget_amount: int = delivery.DEFAULT_DAILY_BUDGET
-    start_time: datetime | None = None
-    end_time: datetime | None = None
-    placements: Sequence[str] = tuple(p.value for p in ALL_PLACEMENTS)
-    image_id: int | None = None
-
-    def values(self) -> dict[str, Any]:
-        """The values as stored, with the rules the form cannot know checked."""
-        countries = []
-        for raw in self.countries:
-            code = raw.strip().upper()
-            try:
-                countries.append(policy.check_country(code))
-            except policy.InvalidCountry as exc:
-                raise ChecklistError("countries", "country_invalid", str(exc)) from exc
-        if not countries:
-            raise ChecklistError("countries", "countries_missing", "choose at least one country")
-        # ASCII digits only: str.isdigit() takes other scripts' digits too.
-        if not inputs.valid("ad_account_id", self.ad_account_id):
-            raise ChecklistError(
-                "ad_account_id", "ad_account_invalid", "an ad account id looks like act_1234"
-            )
-        if not inputs.valid("page_id", self.page_id):
-            raise ChecklistError("page_id", "page_invalid", "a page id is a number")
-        if not self.link_url.startswith(("https://", "http://")):
-            raise ChecklistError("link_url", "link_invalid", "the link must start with https://")
-        budget, schedule, placements = self.delivery()
-        for problem in delivery.shape_errors(budget, schedule, placements):
-            raise ChecklistError(problem.field, problem.code, problem.detail)
-        return {
-            "title": self.title.strip(),
-            "page_id": self.page_id,
-            "ad_account_id": self.ad_account_id,
-            "message": self.message.strip(),
-            "headline": self.headline.strip(),
-            "link_url": self.link_url.strip(),
-            "countries": sorted(set(countries)),
-            "paid_for_by": self.paid_for_by.strip(),
-            "dsa_payor": self.dsa_payor.strip(),
-            "dsa_beneficiary": self.dsa_beneficiary.strip(),
-            "budget_type": budget.type.value,
-            "budget_amount": budget.amount,
-            "start_time": schedule.start,
-            "end_time": schedule.end,
-            # Stored in one order, so that the same choice never counts as a change.
-            "placements": [p.value for p in ALL_PLACEMENTS if p in placements],
-            "image_id": self.image_id,
-        }
-
-    def delivery(self) -> tuple[Budget, Schedule, tuple[Placement, ...]]:
-        """Budget, schedule and placements as the workflow takes them (shape errors raised)."""
-        try:
-            budget_type = BudgetType(self.budget_type)
-        except ValueError:
-            raise ChecklistError(
-                "budget_type", "budget_type_invalid", "the budget is daily or lifetime"
-            ) from None
-        try:
-            placements = tuple(Placement(p) for p in self.placements)
-        except ValueError:
-            raise ChecklistError(
-                "placements", "placement_invalid", "placements are facebook and instagram"
-            ) from None
-        if isinstance(self.budget_amount, bool) or not isinstance(self.budget_amount, int):
-            raise ChecklistError("budget", "amount_invalid", "the budget is a whole amount")
-        return (
-            Budget(budget_type, self.budget_amount),
-            Schedule(self.start_time, self.end_time),
-            placements,
-        )
-
-
-def _check_image(db: Session, owner_id: int, image_id: int | None) -> None:
-    """An ad may use only an image its owner uploaded."""
-    if image_id is None:
-        return
-    image = db.get(AdImage, image_id)
-    if image is None or image.owner_id != owner_id:
-        raise ChecklistError("image", "image_unknown", f"there is no image {image_id} of yours")
 
 
 def _logged(field: str, value: Any) -> Any:
@@ -171,10 +70,12 @@ def _logged(field: str, value: Any) -> Any:
     return value.isoformat() if isinstance(value, datetime) else value
 
 
-def create(db: Session, owner: User, ad: AdInput, now: datetime) -> Checklist:
-    """A new checklist in draft."""
-    values = ad.values()
-    _check_image(db, _uid(owner), values["image_id"])
+def create(
+    db: Session, owner: User, ad: AdInput, now: datetime, *, duplicated_from: int | None = None
+) -> Checklist:
+    """A new checklist in draft (``duplicated_from``: the ad whose content it copies)."""
+    values, found = problems(db, _uid(owner), ad)
+    refuse(found)
     checklist = Checklist(
         owner_id=_uid(owner), state=State.DRAFT.value, created_at=now, updated_at=now, **values
     )
@@ -192,9 +93,23 @@ def create(db: Session, owner: User, ad: AdInput, now: datetime) -> Checklist:
                 for f in ("budget_type", "budget_amount", "start_time", "end_time", "placements")
             },
             "image_id": values["image_id"],
+            **({"duplicated_from": duplicated_from} if duplicated_from is not None else {}),
         },
     )
     return checklist
+
+
+def duplicate(db: Session, source: Checklist, owner: User, now: datetime) -> Checklist:
+    """A new draft with ``source``'s content (its ad and title), and nothing of its steps:
+    no classification, attestation, sign-off, approval or submission. Refused like a new
+    ad when the content no longer passes (an ad account deregistered meanwhile)."""
+    if source.owner_id != _uid(owner):
+        raise ChecklistError("checklist", "not_owner", "only the owner can duplicate an ad")
+    ad = AdInput(
+        **{f: getattr(source, f) for f in FIELDS if f != "countries"},
+        countries=list(source.countries),
+    )
+    return create(db, owner, ad, now, duplicated_from=_cid(source))
 
 
 def edit(
@@ -202,27 +117,29 @@ def edit(
 ) -> tuple[list[str], list[str]]:
     """Change the ad; returns the changed fields and what the change voided.
 
-    A content change voids the classification (a change of budget, schedule or placements
-    does not), any change voids the approval;
-    checks that change outcome are audited.
+    A change of what the classification judges voids it (``voids_classification``), any
+    change voids the approval; a change of the ad (not of its title) counts as a new
+    content version; checks that change outcome are audited.
     """
     expect_version(checklist, version)
-    values = ad.values()
-    if values["image_id"] != checklist.image_id:
-        _check_image(db, checklist.owner_id, values["image_id"])
+    values, found = problems(db, checklist.owner_id, ad, checklist)
+    refuse(found)
     changed = {
         f: (getattr(checklist, f), v) for f, v in values.items() if getattr(checklist, f) != v
     }
     if not changed:
         return [], []
     before = gate.evaluate(db, checklist, now)
+    ad_before = gate.ad_of(checklist, gate.image_sha256(db, checklist))
     voided = []
     for field_name, (_, new) in changed.items():
         setattr(checklist, field_name, new)
-    content_changed = any(f in AD_FIELDS and f not in DELIVERY_FIELDS for f in changed)
-    if content_changed and checklist.category is not None:
+    ad_after = gate.ad_of(checklist, gate.image_sha256(db, checklist))
+    if checklist.category is not None and voids_classification(ad_before, ad_after):
         _clear_classification(checklist)
         voided.append("classification")
+    if any(f in AD_FIELDS for f in changed):
+        checklist.content_version += 1
     _fire_edit(
         db,
         checklist,
@@ -234,7 +151,8 @@ def edit(
             "changed": {
                 f: {"before": _logged(f, old), "after": _logged(f, new)}
                 for f, (old, new) in changed.items()
-            }
+            },
+            "content_version": checklist.content_version,
         },
     )
     return list(changed), voided
@@ -327,10 +245,18 @@ def submit(db: Session, checklist: Checklist, user: User | None, now: datetime) 
     return submission
 
 
-def withdraw(db: Session, checklist: Checklist, user: User, now: datetime) -> None:
-    """Stop the ad before Meta has it; a queued or held submission is withdrawn with it, and
-    whatever an attempt already created at Meta is removed by the worker."""
-    gate.transition(db, checklist, Event.WITHDRAW, user, now)
+def withdraw(
+    db: Session, checklist: Checklist, user: User, now: datetime, reason: str | None = None
+) -> None:
+    """Stop the ad before Meta has it, for ``reason`` (audited); a queued or held submission
+    is withdrawn with it, and whatever an attempt already created at Meta is removed by the
+    worker."""
+    reason = (reason or "").strip() or None
+    if reason is not None and not inputs.valid("reason", reason):
+        raise ChecklistError("reason", "reason_invalid", "the reason is not valid text")
+    gate.transition(
+        db, checklist, Event.WITHDRAW, user, now, data={"reason": reason} if reason else None
+    )
     for submission in db.scalars(
         select(Submission).where(
             col(Submission.checklist_id) == _cid(checklist),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from urllib.parse import urlsplit
 
 from flask import (
     abort,
@@ -34,6 +35,7 @@ from app.checklists.forms import (
     ChecklistForm,
     ClassificationForm,
     StepUpForm,
+    WithdrawForm,
 )
 from app.checklists.wording import FACEBOOK_2FA_WORDING
 from app.db import get_session
@@ -137,10 +139,10 @@ def _index_page(form: ChecklistFilterForm, page: paging.Page[Checklist]) -> str:
 def create() -> str | Response | tuple[str, int]:
     """Draft a new ad."""
     form = ChecklistForm()
-    if form.validate_on_submit():
-        if warned := _refusal_warning(form, None):
+    if request.method == "POST":
+        if form.validate_on_submit() and (warned := _refusal_warning(form, None)):
             return warned
-        if (ad := adform.read(form, None)) is not None:
+        if (ad := adform.check(form, None)) is not None:
             try:
                 checklist = service.create(get_session(), current_user.user, ad, utcnow())
             except service.ChecklistError as exc:
@@ -148,6 +150,7 @@ def create() -> str | Response | tuple[str, int]:
             else:
                 flash(_("The ad was saved as a draft."), "success")
                 return redirect(url_for("checklists.show", checklist_id=checklist.id))
+        return render_template("checklists/edit.html", form=form, checklist=None), 400
     status = 400 if request.method == "POST" else 200
     return render_template("checklists/edit.html", form=form, checklist=None), status
 
@@ -198,6 +201,11 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
         budget_labels=steps.BUDGET_LABELS,
         placement_labels=steps.PLACEMENT_LABELS,
         image=image,
+        advertiser=account.name if account else None,
+        preview_places=", ".join(str(steps.PLACEMENT_LABELS[p]) for p in checklist.placements),
+        link_host=urlsplit(checklist.link_url).hostname or "",
+        # Meta shows the disclaimer on ads about social issues, elections or politics.
+        show_paid_for_by=bool(checklist.paid_for_by) and checklist.category != Category.NONE,
         checklist=checklist,
         owner=owner,
         steps=presented,
@@ -288,10 +296,13 @@ def edit(checklist_id: int) -> str | Response | tuple[str, int]:
     form = ChecklistForm(obj=None if request.method == "POST" else checklist)
     if request.method == "GET":
         adform.fill(form, checklist)
-    valid = form.validate_on_submit()
-    if valid and (warned := _refusal_warning(form, checklist)):
+    if (
+        request.method == "POST"
+        and form.validate_on_submit()
+        and (warned := _refusal_warning(form, checklist))
+    ):
         return warned
-    if valid and (ad := adform.read(form, checklist)) is not None:
+    if request.method == "POST" and (ad := adform.check(form, checklist)) is not None:
         try:
             changed, voided = service.edit(
                 get_session(), checklist, current_user.user, ad,
@@ -311,7 +322,9 @@ def edit(checklist_id: int) -> str | Response | tuple[str, int]:
         else:
             if changed:
                 labels = ", ".join(
-                    str(form[adform.FORM_FIELD.get(name, name)].label.text) for name in changed
+                    dict.fromkeys(
+                        str(form[adform.FORM_FIELD.get(name, name)].label.text) for name in changed
+                    )
                 )
                 flash(_("Saved. Changed: %(fields)s.", fields=labels), "success")
             if "classification" in voided:
@@ -462,15 +475,47 @@ def resume(checklist_id: int) -> Response:
     return redirect(url_for("checklists.show", checklist_id=checklist.id))
 
 
-@bp.post("/<int:checklist_id>/withdraw")
+@bp.route("/<int:checklist_id>/withdraw", methods=["GET", "POST"])
 @roles_required(Role.MANAGER, Role.ADMIN)
-def withdraw(checklist_id: int) -> Response:
-    """Withdraw the ad, as long as sending has not started."""
-    checklist = load(checklist_id, for_update=True)
+def withdraw(checklist_id: int) -> Response | tuple[str, int]:
+    """Withdraw the ad, as long as sending has not started: a page that asks for the reason
+    and a confirmation (withdrawing cannot be undone)."""
+    checklist = load(checklist_id, for_update=request.method == "POST")
+    form = WithdrawForm()
+    if request.method == "POST" and form.validate():
+        try:
+            service.withdraw(
+                get_session(), checklist, current_user.user, utcnow(), form.reason.data
+            )
+        except TransitionRefused as refused:
+            refused_message(refused)
+        else:
+            flash(_("The ad was withdrawn."), "info")
+        return redirect(url_for("checklists.show", checklist_id=checklist.id))
+    if Event.WITHDRAW not in events_from(
+        State(checklist.state), gate.parties(current_user.user, checklist)
+    ):
+        flash(_("The ad can no longer be withdrawn (state: %(state)s).",
+                state=steps.STATE_LABELS[checklist.state]), "warning")  # fmt: skip
+        return redirect(url_for("checklists.show", checklist_id=checklist.id))
+    status = 400 if request.method == "POST" else 200
+    return render_template("checklists/withdraw.html", form=form, checklist=checklist), status
+
+
+@bp.post("/<int:checklist_id>/duplicate")
+@roles_required(Role.MANAGER)
+def duplicate(checklist_id: int) -> Response:
+    """A new draft with the ad's content, none of its steps (any state, the owner's ad)."""
+    source = _owned(checklist_id, for_update=False)
+    if not ActionForm().validate():
+        abort(400)
     try:
-        service.withdraw(get_session(), checklist, current_user.user, utcnow())
-    except TransitionRefused as refused:
-        refused_message(refused)
-    else:
-        flash(_("The ad was withdrawn."), "info")
-    return redirect(url_for("checklists.show", checklist_id=checklist.id))
+        copy = service.duplicate(get_session(), source, current_user.user, utcnow())
+    except service.ChecklistError as exc:
+        form = ChecklistForm(formdata=None)
+        adform.field_error(form, exc)
+        reasons = "; ".join(str(e) for f in form for e in f.errors)
+        flash(_("The ad cannot be duplicated: %(reasons)s", reasons=reasons), "danger")
+        return redirect(url_for("checklists.show", checklist_id=source.id))
+    flash(_("A copy was saved as a new draft: check it, then classify it."), "success")
+    return redirect(url_for("checklists.show", checklist_id=copy.id))

@@ -18,7 +18,7 @@ from flask_babel import force_locale
 from sqlalchemy import func, select
 from sqlmodel import Session, col
 
-from app import audit, inputs
+from app import audit, inputs, notifications
 from app.auth.accounts import awaits_confirmation
 from app.checklists import access, gate
 from app.checklists.service import ChecklistError, expect_version
@@ -128,7 +128,10 @@ def request_changes(
     checklist.approved_hash = None
     checklist.approved_at = None
     db.add(checklist)
-    return _add(db, checklist, reviewer, text, CommentKind.CHANGE_REQUEST, now)
+    request = _add(db, checklist, reviewer, text, CommentKind.CHANGE_REQUEST, now)
+    # The owner is told in the same transaction (the outbox): the mail goes out after commit.
+    notifications.changes_requested(db, checklist, reviewer, text)
+    return request
 
 
 def thread(db: Session, checklist: Checklist) -> list[Entry]:

@@ -9,7 +9,6 @@ from wtforms import (
     HiddenField,
     SelectChoice,
     SelectField,
-    StringField,
     SubmitField,
     TextAreaField,
 )
@@ -17,6 +16,7 @@ from wtforms.validators import DataRequired, Optional
 
 from app.checklists.forms import ChecklistFilterForm, StepUpForm
 from app.checklists.steps import DOCUMENT_LABELS
+from app.countries import CountryField
 from app.inputs import Checked
 from app.paging import PagingFields
 
@@ -44,10 +44,9 @@ class IdentityForm(FlaskForm):  # type: ignore[misc]
     document_type = SelectField(
         _l("Document"), choices=[SelectChoice(k, v) for k, v in DOCUMENT_LABELS.items()]
     )
-    issuing_country = StringField(
-        _l("Issuing country"),
-        description=_l("ISO code, e.g. CH"),
-        validators=[DataRequired(), Checked("country")],
+    # Any ISO 3166-1 country, chosen by its name (typing "Schweiz" picks Switzerland).
+    issuing_country = CountryField(
+        _l("Issuing country"), validators=[DataRequired(message=_l("Choose a country."))]
     )
     expires_on = DateField(_l("Valid until"), validators=[DataRequired()])
     submit = SubmitField(_l("Record verification"))

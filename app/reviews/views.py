@@ -269,7 +269,7 @@ def verify_identity() -> Response | tuple[str, int]:
             current_user.user,
             person,
             document_type=form.document_type.data,
-            issuing_country=form.issuing_country.data,
+            issuing_country=form.issuing_country.data or "",
             expires_on=form.expires_on.data,
             now=utcnow(),
         )

@@ -128,8 +128,9 @@ def save(page: Page, form: str) -> None:
 
 
 def fill_ad(page: Page, ad: Mapping[str, str]) -> None:
-    """Fill in the fields of the ad form (new or edit) by their names: the budget's type by
-    value, the placements as a comma-separated choice, the image as a file's path."""
+    """Fill in the fields of the ad form (new or edit) by their names: the budget's type and
+    the ad account by value, the placements and countries as comma-separated choices (the
+    page comes with the account), the image as a file's path."""
     form = page.locator("#checklist-form")
     for name, value in ad.items():
         if name == "budget_type":
@@ -140,6 +141,14 @@ def fill_ad(page: Page, ad: Mapping[str, str]) -> None:
                 box.set_checked(box.get_attribute("value") in chosen)
         elif name == "image":
             form.locator("[name=image]").set_input_files(value)
+        elif name == "countries":
+            chosen = [c.strip() for c in value.split(",")]
+            for box in form.locator("[name=countries]").all():
+                box.set_checked(box.get_attribute("value") in chosen)
+        elif name == "ad_account_id":
+            form.locator("[name=ad_account_id]").select_option(value)
+        elif name == "page_id":
+            continue  # the page comes with the ad account chosen
         else:
             form.locator(f"[name={name}]").fill(value)
 

@@ -144,7 +144,7 @@ def test_one_ad_from_draft_to_the_queue(
     expires = (utcnow().date() + timedelta(days=3 * 365)).isoformat()
     reviewer.locator("select[name=user]").select_option(label=MANAGER)
     reviewer.locator("select[name=document_type]").select_option("passport")
-    reviewer.locator("input[name=issuing_country]").fill("CH")
+    reviewer.locator("select[name=issuing_country]").select_option(label="Switzerland")
     reviewer.locator("input[name=expires_on]").fill(expires)
     save(reviewer, "#identity-form")
     expect(reviewer).to_have_url(re.compile(r"/reviews/identities$"))

@@ -22,6 +22,7 @@ from workflows.checks import (
     evaluate_all,
     moot,
     refused,
+    voids_classification,
 )
 from workflows.delivery import Budget, BudgetType, Placement, Schedule
 
@@ -388,3 +389,32 @@ def test_refusing_names_the_rules_of_the_countries_that_refuse() -> None:
     assert all(r.basis == policy.EU_TTPA and r.since == policy.EU_SIEP_STOP for r in rules)
     assert policy.refusing(("DE",), policy.AdKind.OTHER, on) == []
     assert policy.refusing(("DE",), policy.AdKind.SIEP, date(2025, 10, 5)) == []
+
+
+@pytest.mark.parametrize(
+    ("change", "voids"),
+    [
+        ({"message": "Ein anderer Text."}, True),
+        ({"headline": "Andere Schlagzeile"}, True),
+        ({"link_url": "https://example.org"}, True),
+        ({"image_sha256": "ab" * 32}, True),
+        ({"page_id": "2002", "ad_account_id": "act_1002"}, True),
+        ({"countries": ("CH", "LI")}, False),
+        ({"paid_for_by": "Gemeinde X", "dsa_payor": "X", "dsa_beneficiary": "Y"}, False),
+        ({"budget": Budget(BudgetType.LIFETIME, 5000)}, False),
+        ({"schedule": Schedule(NOW, NOW + timedelta(days=3))}, False),
+        ({"placements": (Placement.FACEBOOK,)}, False),
+    ],
+)
+def test_only_what_the_classification_judges_voids_it(
+    change: dict[str, object], voids: bool
+) -> None:
+    changed = replace(CH_AD, **change)  # type: ignore[arg-type]
+    assert voids_classification(CH_AD, changed) is voids
+    # Every change still changes what an approval covers.
+    assert content_hash(changed, POLITICAL) != content_hash(CH_AD, POLITICAL)
+
+
+def test_an_ad_targets_only_countries_adgate_has_rules_for() -> None:
+    assert {"CH", "LI", "DE", "AT", "RE", "AX"} <= policy.TARGETABLE
+    assert not {"US", "SC", "GB"} & policy.TARGETABLE

@@ -1,7 +1,7 @@
 """Notifications by e-mail: the outbox the worker sends from, and each person's opt-outs.
 
 Revision ID: 0017
-Revises: 0013
+Revises: 0016
 Create Date: 2026-12-02
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 from app.models import UTCDateTime
 
 revision: str = "0017"
-down_revision: str | None = "0013"
+down_revision: str | None = "0016"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

@@ -70,6 +70,7 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "checklists.attest": frozenset({Role.MANAGER}),
     "checklists.submit": frozenset({Role.MANAGER}),
     "checklists.withdraw": frozenset({Role.MANAGER, Role.ADMIN}),
+    "checklists.duplicate": frozenset({Role.MANAGER}),
     "checklists.activate": frozenset({Role.MANAGER}),
     "checklists.pause": frozenset({Role.MANAGER, Role.ADMIN}),
     "checklists.resume": frozenset({Role.MANAGER, Role.ADMIN}),

@@ -271,3 +271,56 @@ def test_an_approved_checklist_is_queued_once(db: Session, people: People) -> No
     assert service.latest_submission(db, checklist) is submission
     with pytest.raises(TransitionRefused):
         service.submit(db, checklist, people.owner, utcnow())
+
+
+# --- what an edit voids, duplicating, withdrawing ------------------------------------------
+
+
+def test_an_edit_of_the_disclaimer_keeps_the_classification(db: Session, people: People) -> None:
+    checklist = _draft(db, people.owner)
+    _ready(db, checklist, people)
+    fields = {f: getattr(checklist, f) for f in service.FIELDS if f != "countries"}
+    ad = service.AdInput(**{**fields, "paid_for_by": "Gemeinde X", "dsa_payor": "X"},
+                         countries=list(checklist.countries))  # fmt: skip
+    changed, voided = service.edit(db, checklist, people.owner, ad, checklist.version, utcnow())
+    assert (sorted(changed), voided) == (["dsa_payor", "paid_for_by"], [])
+    assert (checklist.category, checklist.content_version) == ("POLITICAL", 2)
+    ad = service.AdInput(**{**fields, "headline": "Neu"}, countries=["CH"])
+    _, voided = service.edit(db, checklist, people.owner, ad, checklist.version, utcnow())
+    assert voided == ["classification"]
+    assert (checklist.category, checklist.content_version) == (None, 3)
+
+
+def test_every_problem_of_an_ad_is_raised_at_once(db: Session, people: People) -> None:
+    ad = service.AdInput(
+        title="t", page_id="2002", ad_account_id="act_1001", message="m", headline="h",
+        link_url="ftp://x", countries=["SC"], image_id=999,
+    )  # fmt: skip
+    with pytest.raises(service.ChecklistError) as refused:
+        service.create(db, people.owner, ad, utcnow())
+    assert [(p.field, p.code) for p in refused.value.all] == [
+        ("countries", "country_unsupported"),
+        ("link_url", "link_invalid"),
+        ("image", "image_unknown"),
+        ("page_id", "page_mismatch"),
+    ]
+    assert db.scalars(select(Checklist)).all() == []
+
+
+def test_a_duplicate_is_a_new_draft_of_the_owner_only(db: Session, people: People) -> None:
+    source = _draft(db, people.owner)
+    _ready(db, source, people)
+    copy = service.duplicate(db, source, people.owner, utcnow())
+    assert (copy.state, copy.category, copy.facebook_2fa_attested_at) == ("draft", None, None)
+    assert (copy.message, copy.countries, copy.title) == (source.message, ["CH"], source.title)
+    with pytest.raises(service.ChecklistError):
+        service.duplicate(db, source, people.other, utcnow())
+
+
+def test_a_withdrawal_records_its_reason(db: Session, people: People) -> None:
+    checklist = _draft(db, people.owner)
+    service.withdraw(db, checklist, people.owner, utcnow(), "  Termin abgesagt ")
+    assert checklist.state == "withdrawn"
+    # Recorded in the transaction, appended when it commits (this one rolls back).
+    [event] = [e for e in db.info[audit.PENDING] if e.kind == "checklist.withdraw"]
+    assert event.data["reason"] == "Termin abgesagt"

@@ -14,7 +14,7 @@ from sqlmodel import col
 from app import notifications
 from app.auth.erasure import erase
 from app.db import transaction
-from app.models import Checklist, User, utcnow
+from app.models import User, utcnow
 from app.submissions.worker import Worker
 from tests.app.conftest import CH_FORM, Cast, Sandbox, queued, run, submission_of
 from tests.app.notifications.conftest import PUBLIC_URL, SmtpServer, rows, send, set_locale
@@ -44,12 +44,13 @@ def test_change_request_edit_approval_and_meta_each_mail_once_in_each_language(
     send(mailing)
     assert subjects(smtp, REVIEWER) == [f"Ready for approval: {TITLE}"]
     assert f"{PUBLIC_URL}/checklists/{checklist_id}" in body(smtp, REVIEWER)
-    # A reviewer sends it back (the change request calls this in its transaction).
-    with mailing.app_context(), transaction() as db:
-        checklist = db.get(Checklist, checklist_id)
-        reviewer = db.scalars(select(User).where(col(User.email) == REVIEWER)).one()
-        assert checklist is not None
-        notifications.changes_requested(db, checklist, reviewer, "Bitte den Link prüfen.")
+    # A reviewer sends it back on the page: the owner is told with the reason.
+    sent_back = cast.post(
+        cast.reviewer,
+        f"/reviews/checklists/{checklist_id}/change-requests",
+        {"comment": "Bitte den Link prüfen.", "version": cast.version(checklist_id)},
+    )
+    assert sent_back.status_code == 302
     send(mailing)
     assert subjects(smtp, MANAGER) == [f"Änderungen verlangt: {TITLE}"]
     text = body(smtp, MANAGER)

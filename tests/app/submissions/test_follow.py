@@ -351,7 +351,12 @@ def test_a_withdrawal_after_a_lost_answer_removes_what_meta_made(
     assert (lost.status, lost.creating, lost.campaign_id) == ("queued", "campaign", None)
     assert len(live(sandbox, "campaigns")) == 1
 
-    assert cast.post(cast.manager, f"/checklists/{checklist_id}/withdraw").status_code == 302
+    assert (
+        cast.post(
+            cast.manager, f"/checklists/{checklist_id}/withdraw", {"reason": "Abgesagt"}
+        ).status_code
+        == 302
+    )
     assert cast.checklist(checklist_id).state == "withdrawn"
     assert submission_of(app, checklist_id).cleanup == "pending"
     time.sleep(0.3)
@@ -413,7 +418,12 @@ def test_objects_meta_will_not_delete_are_paused_and_the_removal_ends(
         claimed = lossy.claim()
         assert claimed is not None
         lossy.send(claimed)
-    assert cast.post(cast.manager, f"/checklists/{checklist_id}/withdraw").status_code == 302
+    assert (
+        cast.post(
+            cast.manager, f"/checklists/{checklist_id}/withdraw", {"reason": "Abgesagt"}
+        ).status_code
+        == 302
+    )
     # Meta refuses every delete for good (code 368 is no fault that passes): adgate pauses
     # what it can and ends, instead of trying again and again.
     sandbox.faults(kind="policy_block", rate=1.0, methods=["DELETE"])
