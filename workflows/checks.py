@@ -22,12 +22,16 @@ from workflows.policy import AdKind
 
 
 class Status(StrEnum):
+    """A check's outcome now."""
+
     PASSED = "passed"
     FAILED = "failed"  # the ad manager has something to do
     PENDING = "pending"  # waiting for someone else (a reviewer)
 
 
 class Provenance(StrEnum):
+    """What a check relied on: adgate itself, a reviewer's look at evidence, a declaration."""
+
     SYSTEM = "system"
     VERIFIED = "verified"
     ATTESTED = "attested"

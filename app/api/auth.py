@@ -190,7 +190,7 @@ def enforce() -> None:
                 f'scope="{rule.scope}"'
             },
         )
-    if Role(found.user.role) not in rule.roles:
+    if found.user.role not in rule.roles:
         _refuse("role", rule)
         raise ApiProblem("forbidden", f"a {found.user.role} may not do this")
     if awaits_confirmation(found.user):

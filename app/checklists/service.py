@@ -80,7 +80,7 @@ class AdInput:
     paid_for_by: str = ""
     dsa_payor: str = ""
     dsa_beneficiary: str = ""
-    budget_type: str = BudgetType.DAILY.value
+    budget_type: str = BudgetType.DAILY
     budget_amount: int = delivery.DEFAULT_DAILY_BUDGET
     start_time: datetime | None = None
     end_time: datetime | None = None
@@ -121,7 +121,7 @@ class AdInput:
             "paid_for_by": self.paid_for_by.strip(),
             "dsa_payor": self.dsa_payor.strip(),
             "dsa_beneficiary": self.dsa_beneficiary.strip(),
-            "budget_type": budget.type.value,
+            "budget_type": budget.type,
             "budget_amount": budget.amount,
             "start_time": schedule.start,
             "end_time": schedule.end,
@@ -172,7 +172,7 @@ def create(db: Session, owner: User, ad: AdInput, now: datetime) -> Checklist:
     values = ad.values()
     _check_image(db, _uid(owner), values["image_id"])
     checklist = Checklist(
-        owner_id=_uid(owner), state=State.DRAFT.value, created_at=now, updated_at=now, **values
+        owner_id=_uid(owner), state=State.DRAFT, created_at=now, updated_at=now, **values
     )
     db.add(checklist)
     db.flush()
@@ -262,7 +262,7 @@ def classify(
     if category is not Category.SOCIAL_ISSUE:
         social_issues = ()
     before = gate.evaluate(db, checklist, now)
-    checklist.category = category.value
+    checklist.category = category
     checklist.social_issues = ",".join(social_issues)
     checklist.digitally_created_media = digitally_created_media
     checklist.justification = (justification or "").strip() or None
@@ -304,15 +304,10 @@ def submit(db: Session, checklist: Checklist, user: User | None, now: datetime) 
     """Queue the checklist for sending if every check passes now (else TransitionRefused)."""
     context = gate.context_for(db, checklist, now)
     content = context.content_hash
-    gate.transition(db, checklist, Event.SUBMIT, user, now, checks=evaluate_all(context))
-    submission = Submission(
-        checklist_id=_cid(checklist),
-        status=State.QUEUED.value,
-        content_hash=content,
-        created_at=now,
-        updated_at=now,
+    submission = Submission(checklist_id=_cid(checklist), content_hash=content, created_at=now)
+    gate.transition(
+        db, checklist, Event.SUBMIT, user, now, checks=evaluate_all(context), submission=submission
     )
-    db.add(submission)
     db.flush()
     audit.record(
         db,
@@ -326,17 +321,16 @@ def submit(db: Session, checklist: Checklist, user: User | None, now: datetime) 
 def withdraw(db: Session, checklist: Checklist, user: User, now: datetime) -> None:
     """Stop the ad before Meta has it; a queued or held submission is withdrawn with it, and
     whatever an attempt already created at Meta is removed by the worker."""
-    gate.transition(db, checklist, Event.WITHDRAW, user, now)
-    for submission in db.scalars(
+    # At most one: a checklist is queued or held with the submission that took it there.
+    waiting = db.scalars(
         select(Submission).where(
             col(Submission.checklist_id) == _cid(checklist),
-            col(Submission.status).in_([State.QUEUED.value, State.HELD.value]),
+            col(Submission.status).in_([State.QUEUED, State.HELD]),
         )
-    ):
-        submission.status = State.WITHDRAWN.value
-        submission.updated_at = now
-        cleanup.mark_if_needed(db, submission, "withdrawn")
-        db.add(submission)
+    ).first()
+    gate.transition(db, checklist, Event.WITHDRAW, user, now, submission=waiting)
+    if waiting is not None:
+        cleanup.mark_if_needed(db, waiting, "withdrawn")
 
 
 def activate(db: Session, checklist: Checklist, user: User | None, now: datetime) -> Submission:
@@ -353,12 +347,10 @@ def _change_at_meta(
     db: Session, checklist: Checklist, user: User | None, now: datetime, event: Event, status: str
 ) -> Submission:
     submission = latest_submission(db, checklist)
-    outcome = gate.transition(db, checklist, event, user, now)
+    gate.transition(db, checklist, event, user, now, submission=submission)
     assert submission is not None  # the table allows these events only once Meta has the ad
-    submission.status = outcome.target.value
     submission.status_change = status
     submission.next_attempt_at = None
-    submission.updated_at = now
     db.add(submission)
     return submission
 
@@ -366,12 +358,10 @@ def _change_at_meta(
 def resume(db: Session, checklist: Checklist, user: User | None, now: datetime) -> Submission:
     """Try a held submission again after a person looked (the checks run again at sending)."""
     submission = latest_submission(db, checklist)
-    gate.transition(db, checklist, Event.RESUME, user, now, checks=())
+    gate.transition(db, checklist, Event.RESUME, user, now, checks=(), submission=submission)
     assert submission is not None
-    submission.status = State.QUEUED.value
     submission.next_attempt_at = now
     submission.claimed_by = None
-    submission.updated_at = now
     db.add(submission)
     return submission
 

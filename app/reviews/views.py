@@ -40,7 +40,7 @@ def queue() -> str:
     drafts = db.scalars(
         select(Checklist)
         .where(
-            col(Checklist.state) == State.DRAFT.value,
+            col(Checklist.state) == State.DRAFT,
             col(Checklist.owner_id) != current_user.id,
         )
         .order_by(col(Checklist.updated_at))
