@@ -3,7 +3,8 @@
 Views and services only ``flush()``; the request commits once when it answers
 with success and rolls back otherwise. Audit events that must survive a refused
 request (a 403, a CSRF failure) are deferred and written after the rollback in
-a transaction of their own (see ``app.audit.defer``).
+a transaction of their own (see ``app.audit.defer``). What must wait for the commit (a
+thread that reads the rows the request wrote) is handed to ``after_commit``.
 
 SQLite runs in WAL mode with foreign keys on. Its transactions are begun by us,
 not by the driver, so that a writing request takes the write lock up front
@@ -13,7 +14,7 @@ upgraded; reading requests begin ``DEFERRED`` and never block writers.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -110,11 +111,18 @@ def transaction(*, write: bool = True) -> Iterator[Session]:
         session.close()
 
 
+def after_commit(action: Callable[[], object]) -> None:
+    """Run ``action`` once the request's transaction is committed (never if it rolls back)."""
+    g.setdefault("after_commit", []).append(action)
+
+
 def _finish_request(response: Response) -> Response:
     from app import audit  # the audit log sits on top of this module
 
     session: Session | None = g.get("db_session")
     deferred = audit.pop_deferred()
+    actions: list[Callable[[], object]] = g.pop("after_commit", [])
+    committed = False
     if session is not None and session.in_transaction():
         if response.status_code >= 400:
             session.rollback()
@@ -123,9 +131,13 @@ def _finish_request(response: Response) -> Response:
                 audit.write(session, deferred)
                 deferred = []
             session.commit()
+            committed = True
     if deferred:
         with transaction(write=True) as s:
             audit.write(s, deferred)
+    if committed:
+        for action in actions:
+            action()
     return response
 
 

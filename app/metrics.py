@@ -312,13 +312,13 @@ def _ready(session: Session, now: datetime) -> tuple[int, datetime | None]:
             func.count(),
             func.min(func.coalesce(col(Submission.next_attempt_at), col(Submission.created_at))),
         ).where(
-            col(Submission.status) == State.QUEUED.value,
+            col(Submission.status) == State.QUEUED,
             or_(col(Submission.next_attempt_at).is_(None), col(Submission.next_attempt_at) <= now),
         )
     ).one()
     abandoned = session.execute(
         select(func.count(), func.min(col(Submission.lease_until))).where(
-            and_(col(Submission.status) == State.SENDING.value, col(Submission.lease_until) < now)
+            and_(col(Submission.status) == State.SENDING, col(Submission.lease_until) < now)
         )
     ).one()
     oldest = [t for t in (queued[1], abandoned[1]) if t is not None]

@@ -19,6 +19,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -30,6 +31,10 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
+
+from workflows.checks import Category
+from workflows.delivery import BudgetType
+from workflows.machine import State
 
 
 def utcnow() -> datetime:
@@ -70,6 +75,20 @@ def _time(*, nullable: bool = False, now: bool = False) -> Any:
     return Field(sa_column=column)
 
 
+def _closed(kind: type[StrEnum], length: int) -> Enum:
+    """A column holding one of ``kind``'s values: stored as the plain string (the schema is a
+    VARCHAR, no CHECK constraint, so adding a member needs no migration), read back as the
+    member; a value outside ``kind`` is refused on the way in."""
+    return Enum(
+        kind,
+        native_enum=False,
+        create_constraint=False,
+        length=length,
+        validate_strings=True,
+        values_callable=lambda members: [m.value for m in members],
+    )
+
+
 # Deterministic constraint names, so that migrations can name what they alter or drop.
 SQLModel.metadata.naming_convention = {
     "ix": "ix_%(column_0_label)s",
@@ -96,7 +115,7 @@ class User(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     email: str = Field(sa_column=Column(String(254), nullable=False, unique=True))
-    role: str = Field(sa_column=Column(String(16), nullable=False))
+    role: Role = Field(sa_column=Column(_closed(Role, 16), nullable=False))
     password_hash: str = Field(sa_column=Column(String(255), nullable=False))
     active: bool = True
     locale: str | None = Field(default=None, sa_column=Column(String(8), nullable=True))
@@ -294,6 +313,16 @@ class AuditPurgeCutoff(SQLModel, table=True):
     cutoff: datetime = _time()
 
 
+class RunStatus(StrEnum):
+    """Where a verification run stands (a running one whose process died reads as
+    interrupted: app.audit.integrity.run_status)."""
+
+    RUNNING = "running"
+    OK = "ok"
+    BROKEN = "broken"
+    INTERRUPTED = "interrupted"
+
+
 class AuditVerification(SQLModel, table=True):
     """One run of the chain verification started from the pages, with its progress."""
 
@@ -306,8 +335,7 @@ class AuditVerification(SQLModel, table=True):
     started_at: datetime = _time(now=True)
     heartbeat_at: datetime = _time(now=True)
     finished_at: datetime | None = _time(nullable=True)
-    # running, ok, broken, interrupted
-    status: str = Field(sa_column=Column(String(16), nullable=False))
+    status: RunStatus = Field(sa_column=Column(_closed(RunStatus, 16), nullable=False))
     total: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     checked: int = Field(default=0, sa_column=Column(BigInteger, nullable=False))
     head: str | None = Field(default=None, sa_column=Column(String(64), nullable=True))
@@ -466,7 +494,7 @@ class Checklist(SQLModel, table=True):
         sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=False, index=True)
     )
     title: str = Field(sa_column=Column(String(200), nullable=False))
-    state: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    state: State = Field(sa_column=Column(_closed(State, 16), nullable=False, index=True))
     # Optimistic concurrency: every change increments it; a stale edit is refused.
     version: int = 1
     # What people are shown as the ad's version: counts changes of the ad itself (not of
@@ -486,8 +514,9 @@ class Checklist(SQLModel, table=True):
     dsa_payor: str = Field(default="", sa_column=Column(String(255), nullable=False))
     dsa_beneficiary: str = Field(default="", sa_column=Column(String(255), nullable=False))
     # Delivery: the budget in the ad account's minor units, the schedule, the placements.
-    budget_type: str = Field(
-        default="daily", sa_column=Column(String(16), nullable=False, server_default="daily")
+    budget_type: BudgetType = Field(
+        default=BudgetType.DAILY,
+        sa_column=Column(_closed(BudgetType, 16), nullable=False, server_default="daily"),
     )
     budget_amount: int = Field(
         default=1000, sa_column=Column(BigInteger, nullable=False, server_default="1000")
@@ -502,7 +531,9 @@ class Checklist(SQLModel, table=True):
         default=None, sa_column=Column(Integer, ForeignKey("ad_image.id"), nullable=True)
     )
     # The classification (all None until classified; an edit of the content clears it).
-    category: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    category: Category | None = Field(
+        default=None, sa_column=Column(_closed(Category, 16), nullable=True)
+    )
     # Meta's topics (workflows.checks.SOCIAL_ISSUES), only for the SOCIAL_ISSUE category.
     social_issues: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
     digitally_created_media: bool = False
@@ -590,6 +621,13 @@ OBJECT_COLUMNS = {
 }
 
 
+class Cleanup(StrEnum):
+    """Removing what a submission left at Meta."""
+
+    PENDING = "pending"
+    DONE = "done"
+
+
 class Submission(SQLModel, table=True):
     """A checklist's way through Meta, from queued to a final state."""
 
@@ -600,7 +638,12 @@ class Submission(SQLModel, table=True):
     checklist_id: int = Field(
         sa_column=Column(Integer, ForeignKey("checklist.id"), nullable=False, index=True)
     )
-    status: str = Field(sa_column=Column(String(16), nullable=False, index=True))
+    # Follows the checklist's state: app.checklists.gate.transition sets it from the outcome
+    # (workflows.machine.submission_status), nothing else does.
+    status: State = Field(
+        default=State.QUEUED,
+        sa_column=Column(_closed(State, 16), nullable=False, index=True),
+    )
     # What was approved and checked at submit time; the worker sends exactly this.
     content_hash: str = Field(sa_column=Column(String(64), nullable=False))
     created_at: datetime = _time(now=True)
@@ -635,8 +678,10 @@ class Submission(SQLModel, table=True):
     # A status the worker is to set at Meta (ACTIVE when started, PAUSED when paused).
     status_change: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
     # Objects of the submission that must go at Meta (withdrawn, blocked or failed after
-    # something was created): "pending" until the worker removed them, then "done".
-    cleanup: str | None = Field(default=None, sa_column=Column(String(16), nullable=True))
+    # something was created): pending until the worker removed them, then done.
+    cleanup: Cleanup | None = Field(
+        default=None, sa_column=Column(_closed(Cleanup, 16), nullable=True)
+    )
     cleaned_at: datetime | None = _time(nullable=True)
 
     def object_ids(self) -> dict[str, str]:

@@ -105,7 +105,7 @@ def timed(timing: Timing, urls: list[str], call: Callable[[str], int]) -> Timing
 def auditor_client(app: Flask) -> tuple[FlaskClient, str]:
     """A signed-in auditor (no 2FA for auditors) and a bearer token of theirs."""
     with app.app_context(), transaction() as db:
-        user = create_user(db, AUDITOR, Role.AUDITOR.value, PASSWORD)
+        user = create_user(db, AUDITOR, Role.AUDITOR, PASSWORD)
         issued = tokens.issue(
             db, user, name="bench", scopes=tokens.ROLE_SCOPES[Role.AUDITOR],
             lifetime=timedelta(days=1), issued_by=None, now=utcnow(),

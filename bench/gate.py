@@ -69,8 +69,8 @@ def ready_checklist(app: Any) -> int:
     authorized ad account."""
     now = utcnow()
     with app.app_context(), transaction() as db:
-        manager = create_user(db, "gate-manager@example.org", Role.MANAGER.value, PASSWORD)
-        reviewer = create_user(db, "gate-reviewer@example.org", Role.REVIEWER.value, PASSWORD)
+        manager = create_user(db, "gate-manager@example.org", Role.MANAGER, PASSWORD)
+        reviewer = create_user(db, "gate-reviewer@example.org", Role.REVIEWER, PASSWORD)
         manager.totp_secret = encrypt(pyotp.random_base32())
         manager.totp_enabled_at = now
         register_sandbox_accounts(db, "act_1001")

@@ -89,6 +89,7 @@ from app.meta.gateway import NAME
 from app.models import (
     AuditEvent,
     Checklist,
+    Cleanup,
     IdentityVerification,
     Installation,
     Role,
@@ -97,7 +98,6 @@ from app.models import (
     utcnow,
 )
 from app.reviews import service as reviews_service
-from app.submissions import cleanup
 from tools.sandbox_accounts import register_sandbox_accounts
 from workflows.checks import Status
 from workflows.machine import AT_META, IN_REVIEW, META_PAUSED, State
@@ -181,25 +181,25 @@ DISAPPROVAL = {
 # the running; and withdraw so many of the submissions seen back in the queue half made.
 START_SHARE, PAUSE_SHARE, WITHDRAW_SHARE = 0.6, 0.3, 0.5
 # Where each of adgate's states stands at Meta (the ad's effective_status).
-AT_META_STATES = frozenset({s.value for s in AT_META} | {State.REJECTED.value, State.REMOVED.value})
+AT_META_STATES = frozenset(AT_META | {State.REJECTED, State.REMOVED})
 MEETS: dict[str, frozenset[str]] = {
-    State.SUBMITTED.value: IN_REVIEW,
-    State.PAUSED.value: META_PAUSED,
-    State.PAUSING.value: META_PAUSED | {"ACTIVE"},
-    State.ACTIVATING.value: META_PAUSED | {"ACTIVE"},
-    State.LIVE.value: frozenset({"ACTIVE"}),
-    State.WITH_ISSUES.value: frozenset({"WITH_ISSUES"}),
-    State.BILLING_BLOCKED.value: frozenset({"PENDING_BILLING_INFO"}),
-    State.REJECTED.value: frozenset({"DISAPPROVED"}),
-    State.REMOVED.value: frozenset({"ARCHIVED", "DELETED"}),
+    State.SUBMITTED: IN_REVIEW,
+    State.PAUSED: META_PAUSED,
+    State.PAUSING: META_PAUSED | {"ACTIVE"},
+    State.ACTIVATING: META_PAUSED | {"ACTIVE"},
+    State.LIVE: frozenset({"ACTIVE"}),
+    State.WITH_ISSUES: frozenset({"WITH_ISSUES"}),
+    State.BILLING_BLOCKED: frozenset({"PENDING_BILLING_INFO"}),
+    State.REJECTED: frozenset({"DISAPPROVED"}),
+    State.REMOVED: frozenset({"ARCHIVED", "DELETED"}),
 }
 # Work the workers still have: submissions on their way, status changes, a person's decision.
 PENDING = (
-    State.QUEUED.value,
-    State.SENDING.value,
-    State.ACTIVATING.value,
-    State.PAUSING.value,
-    State.HELD.value,
+    State.QUEUED,
+    State.SENDING,
+    State.ACTIVATING,
+    State.PAUSING,
+    State.HELD,
 )
 GONE = frozenset({"DELETED", "ARCHIVED"})
 EDGE_KIND = {"campaigns": "campaign", "adsets": "adset", "adcreatives": "creative", "ads": "ad"}
@@ -694,7 +694,7 @@ class Client:
                 f"steps listed {sorted(listed)}, not passed {sorted(unmet)}"
             )
         after = self.call("GET", f"/checklists/{checklist_id}", "GET /checklists/{id}", (200,))
-        if after.body["state"] != State.DRAFT.value or after.body["submission"] is not None:
+        if after.body["state"] != State.DRAFT or after.body["submission"] is not None:
             self.tally.note(
                 f"blocked checklist {checklist_id} is {after.body['state']} with submission "
                 f"{after.body['submission']}"
@@ -784,8 +784,8 @@ class Client:
             seen = self.call(
                 "GET", f"/submissions/{submission_id}", "GET /submissions/{id}", (200,)
             ).body
-            if seen["status"] != State.QUEUED.value:
-                if seen["status"] != State.SENDING.value:
+            if seen["status"] != State.QUEUED:
+                if seen["status"] != State.SENDING:
                     break  # sent: too late
             elif any((seen.get("meta") or {}).values()):
                 break  # half made at Meta, waiting to go on: now
@@ -794,7 +794,7 @@ class Client:
             "POST", f"/checklists/{checklist_id}/withdrawal",
             "POST /checklists/{id}/withdrawal", (200, 409),
         )  # fmt: skip
-        if answer.status == 200 and answer.body.get("state") != State.WITHDRAWN.value:
+        if answer.status == 200 and answer.body.get("state") != State.WITHDRAWN:
             self.tally.note(f"withdrawn checklist {checklist_id} is {answer.body.get('state')}")
         with self.tally.lock:
             self.tally.withdrawals[submission_id] = answer.status == 200
@@ -875,10 +875,10 @@ def follow_ads(
                         col(Checklist.id), col(Checklist.owner_id), col(Submission.campaign_id),
                     )
                     .join(Checklist, col(Checklist.id) == col(Submission.checklist_id))
-                    .where(col(Submission.status).in_(AT_META_STATES | {State.QUEUED.value}))
+                    .where(col(Submission.status).in_(AT_META_STATES | {State.QUEUED}))
                 ).all()  # fmt: skip
             for sid, ad_id, status, checklist_id, owner_id, campaign_id in rows:
-                if status == State.QUEUED.value:
+                if status == State.QUEUED:
                     # Back in the queue with objects at Meta (a retry after a lost answer or
                     # a fault): its owner withdraws it now and then.
                     if campaign_id and (sid, "withdrawal") not in decided:
@@ -899,8 +899,8 @@ def follow_ads(
                         tally.outcomes[sid] = outcome or ""
                     continue
                 change = {
-                    State.PAUSED.value: ("activation", START_SHARE),
-                    State.LIVE.value: ("pause", PAUSE_SHARE),
+                    State.PAUSED: ("activation", START_SHARE),
+                    State.LIVE: ("pause", PAUSE_SHARE),
                 }.get(status)
                 if change is None or (sid, change[0]) in decided:
                     continue
@@ -993,7 +993,7 @@ def _claim_of(eng: Engine, name: str, timeout: float) -> tuple[int, str | None] 
             row = db.execute(
                 select(col(Submission.id), col(Submission.creating)).where(
                     col(Submission.claimed_by) == name,
-                    col(Submission.status) == State.SENDING.value,
+                    col(Submission.status) == State.SENDING,
                 )
             ).first()
         if row is not None and (row[1] is not None or waited > 0.75 * timeout):
@@ -1013,7 +1013,7 @@ def drain(eng: Engine, timeout: float) -> float | None:
                 .select_from(Submission)
                 .where(
                     (col(Submission.status).in_(PENDING))
-                    | (col(Submission.cleanup) == cleanup.PENDING)
+                    | (col(Submission.cleanup) == Cleanup.PENDING)
                 )
             )
         if not pending:
@@ -1160,7 +1160,7 @@ def _final_states(tally: Tally, submissions: Mapping[int | None, Submission]) ->
     open_ = [
         s
         for s in accepted & stored
-        if submissions[s].status in PENDING or submissions[s].cleanup == cleanup.PENDING
+        if submissions[s].status in PENDING or submissions[s].cleanup == Cleanup.PENDING
     ]
     if open_:
         problems.append(f"not settled: {open_[:10]}")
@@ -1181,9 +1181,9 @@ def _failures(
     was revoked: never by a throttle or a transient fault."""
     problems, blocked, removed = [], 0, 0
     for sub in submissions.values():
-        if sub.status != State.FAILED.value:
+        if sub.status != State.FAILED:
             continue
-        removed += sub.cleanup == cleanup.DONE
+        removed += sub.cleanup == Cleanup.DONE
         error = json.loads(sub.error or "{}")
         steps = {u.get("step") for u in error.get("unmet", [])}
         owner = checklists[sub.checklist_id].owner_id
@@ -1288,9 +1288,9 @@ def _violations(
     """One violation per ad Meta disapproved, none for anything else (issues included)."""
     counted = Counter(int(data["submission"]) for data in events["ad_account.violation"])
     rejected = {
-        s.id for s in submissions.values() if s.id is not None and s.status == State.REJECTED.value
+        s.id for s in submissions.values() if s.id is not None and s.status == State.REJECTED
     }
-    with_issues = sum(1 for s in submissions.values() if s.status == State.WITH_ISSUES.value)
+    with_issues = sum(1 for s in submissions.values() if s.status == State.WITH_ISSUES)
     disapproved = {
         str(ad["id"])
         for ad in end.after.get("ads", [])
@@ -1384,11 +1384,11 @@ def _withdrawals(
     taken = [sid for sid, ok in tally.withdrawals.items() if ok]
     for sid in taken:
         sub = submissions[sid]
-        if sub.status != State.WITHDRAWN.value:
+        if sub.status != State.WITHDRAWN:
             problems.append(f"submission {sid} is {sub.status}")
         if sub.object_ids() or sid in removed:
             with_objects += 1
-            if sub.cleanup != cleanup.DONE or sub.cleaned_at is None:
+            if sub.cleanup != Cleanup.DONE or sub.cleaned_at is None:
                 problems.append(f"submission {sid}: removal {sub.cleanup}")
     live = {
         int(m.group(2))

@@ -165,7 +165,7 @@ def prepare_app(env: dict[str, str]) -> tuple[str, int, int]:
     not attested, no identity, no approval); made through the API itself."""
     app = make_app(env)
     with app.app_context(), transaction() as db:
-        user = create_user(db, MANAGER, Role.MANAGER.value, secrets.token_urlsafe(24))
+        user = create_user(db, MANAGER, Role.MANAGER, secrets.token_urlsafe(24))
         # A manager's token acts only while its owner has 2FA on, and only its owner issues
         # one that submits.
         user.totp_secret = crypto.encrypt(totp.new_secret())

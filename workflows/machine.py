@@ -22,6 +22,8 @@ from workflows.checks import CHECK_NAMES, CheckResult
 
 
 class State(StrEnum):
+    """Where a checklist stands (and, from queued on, its submission)."""
+
     DRAFT = "draft"
     APPROVED = "approved"
     QUEUED = "queued"
@@ -41,6 +43,8 @@ class State(StrEnum):
 
 
 class Event(StrEnum):
+    """What moves a checklist: a person's action, the worker's, or Meta's."""
+
     EDIT = "edit"
     APPROVE = "approve"
     REQUEST_CHANGES = "request_changes"
@@ -323,6 +327,16 @@ def fire(
         assert transition.on_blocked is not None
         return Outcome(event, state, transition.on_blocked, tuple(guard_unmet))
     return Outcome(event, state, transition.target)
+
+
+# A submission begins queued; it never holds the states before submitting.
+SUBMISSION_STATES = frozenset(State) - {S.DRAFT, S.APPROVED}
+
+
+def submission_status(outcome: Outcome) -> State:
+    """The status of the submission a transition moves: where its checklist goes, except that
+    a blocked send ends that submission (failed) while the checklist goes back to draft."""
+    return State.FAILED if outcome.blocked else outcome.target
 
 
 def allowed(event: Event, state: State | str) -> bool:

@@ -77,7 +77,7 @@ def _confirm_form(
     )
     me = current_user.user
     form.user.choices = [
-        (u.id, f"{u.email} ({ROLE_LABELS[Role(u.role)]})")
+        (u.id, f"{u.email} ({ROLE_LABELS[u.role]})")
         for u in waiting
         if not offered_only or accounts.confirmation_refused(u, me) is None
     ]
@@ -138,7 +138,7 @@ def create() -> Response | tuple[str, int]:
                 "Account %(email)s created. It acts as %(role)s only once a second person "
                 "(another administrator or a confirmed reviewer) confirms it here.",
                 email=user.email,
-                role=ROLE_LABELS[Role(user.role)],
+                role=ROLE_LABELS[user.role],
             ),
             "success",
         )

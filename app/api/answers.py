@@ -129,10 +129,10 @@ def checklist_out(checklist: Checklist) -> s.ChecklistOut:
         steps=[
             s.Step(
                 name=r.name,
-                status=r.status.value,
+                status=r.status,
                 code=r.code,
                 detail=steps.message(r),
-                provenance=r.provenance.value,
+                provenance=r.provenance,
             )
             for r in gate.evaluate(db, checklist, now)
         ],

@@ -204,7 +204,7 @@ def enforce() -> None:
                 f'scope="{needed}"'
             },
         )
-    if Role(found.user.role) not in rule.roles:
+    if found.user.role not in rule.roles:
         _refuse("role", needed)
         raise ApiProblem("forbidden", f"a {found.user.role} may not do this")
     if awaits_confirmation(found.user):

@@ -20,7 +20,6 @@ from app.checklists import access, service
 from app.checklists.wording import FACEBOOK_2FA_WORDING
 from app.db import get_session
 from app.models import Checklist, Role, User, utcnow
-from workflows.checks import Category
 from workflows.machine import TransitionRefused
 
 
@@ -161,7 +160,7 @@ def classify_checklist(
             get_session(),
             checklist,
             caller().user,
-            category=Category(json.category),
+            category=json.category,
             social_issues=list(json.social_issues),
             digitally_created_media=json.digitally_created_media,
             justification=json.justification,

@@ -13,17 +13,30 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, WithJsonSchema, model_validator
 
 from app import inputs
-from app.models import CommentKind
-from workflows.checks import SOCIAL_ISSUES
-from workflows.delivery import DEFAULT_DAILY_BUDGET, MAX_BUDGET
+from app.models import Cleanup, CommentKind
+from workflows.checks import DOCUMENT_TYPES, SOCIAL_ISSUES, Category, Provenance, Status
+from workflows.delivery import (
+    ALL_PLACEMENTS,
+    DEFAULT_DAILY_BUDGET,
+    MAX_BUDGET,
+    BudgetType,
+    Placement,
+)
+from workflows.machine import SUBMISSION_STATES, State
 
 
 def _required(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be empty")
+    return value
+
+
+def _submission_state(value: State) -> State:
+    if value not in SUBMISSION_STATES:
+        raise ValueError(f"a submission is never {value}")
     return value
 
 
@@ -94,22 +107,21 @@ AuditKind = Annotated[
 ]
 Countries = Annotated[list[Country], Field(min_length=1, max_length=30)]
 Time = Annotated[datetime, AfterValidator(_aware)]
+# Closed sets without an enum of their own: tuples in workflows.checks.
 Topic = Literal[SOCIAL_ISSUES]  # type: ignore[valid-type]
-CategoryName = Literal["POLITICAL", "ELECTORAL", "SOCIAL_ISSUE", "NONE"]
-BudgetTypeName = Literal["daily", "lifetime"]
-PlacementName = Literal["facebook", "instagram"]
-ALL_PLACEMENT_NAMES: tuple[PlacementName, ...] = ("facebook", "instagram")
+DocumentType = Literal[DOCUMENT_TYPES]  # type: ignore[valid-type]
 Placements = Annotated[
-    list[PlacementName],
+    list[Placement],
     Field(min_length=1, max_length=2, description="facebook, instagram or both (each once)"),
 ]
 ImageId = Annotated[int, Field(ge=1, le=2**31 - 1, description="an id from POST /images")]
-# workflows.machine.State, spelled out for the OpenAPI document (a test keeps them equal).
-SubmissionStatus = Literal[
-    "queued", "sending", "held", "submitted", "paused", "activating", "live", "pausing",
-    "with_issues", "billing_blocked", "rejected", "removed", "failed", "withdrawn",
-]  # fmt: skip
-StateName = Literal["draft", "approved", SubmissionStatus]
+# The states a submission can be in (workflows.machine.SUBMISSION_STATES), as the document
+# lists them: every state but those before submitting.
+SubmissionStatus = Annotated[
+    State,
+    AfterValidator(_submission_state),
+    WithJsonSchema({"type": "string", "enum": [s.value for s in State if s in SUBMISSION_STATES]}),
+]
 
 
 class Strict(BaseModel):
@@ -122,7 +134,7 @@ class Strict(BaseModel):
 
 
 class BudgetIn(Strict):
-    type: BudgetTypeName | None = Field(
+    type: BudgetType | None = Field(
         default=None, description="daily or lifetime; default: daily (a PATCH keeps the type)"
     )
     amount: Annotated[int, Field(ge=1, le=MAX_BUDGET)] = Field(
@@ -148,13 +160,13 @@ class AdIn(Strict):
     dsa_payor: DsaPayor = ""
     dsa_beneficiary: DsaBeneficiary = ""
     budget: BudgetIn = Field(
-        default_factory=lambda: BudgetIn(type="daily", amount=DEFAULT_DAILY_BUDGET),
+        default_factory=lambda: BudgetIn(type=BudgetType.DAILY, amount=DEFAULT_DAILY_BUDGET),
         description=f"default: daily, {DEFAULT_DAILY_BUDGET} minor units (10.00)",
     )
     schedule: ScheduleIn = Field(
         default_factory=ScheduleIn, description="default: starts when activated, no end"
     )
-    placements: Placements = Field(default_factory=lambda: list(ALL_PLACEMENT_NAMES))
+    placements: Placements = Field(default_factory=lambda: list(ALL_PLACEMENTS))
     image: ImageId | None = Field(default=None, description="default: none")
 
 
@@ -187,7 +199,7 @@ class ChecklistPatch(Strict):
 
 
 class ClassificationIn(Strict):
-    category: CategoryName
+    category: Category
     social_issues: Annotated[list[Topic], Field(max_length=len(SOCIAL_ISSUES))] = []
     digitally_created_media: bool = False
     justification: Justification | None = None
@@ -209,7 +221,7 @@ class ImageIn(Strict):
 
 class IdentityIn(Strict):
     user: Email
-    document_type: Literal["passport", "id_card", "residence_permit"]
+    document_type: DocumentType
     issuing_country: Country
     expires_on: date
 
@@ -289,7 +301,7 @@ class ListQuery(Strict):
 
 
 class ChecklistQuery(ListQuery):
-    state: StateName | None = None
+    state: State | None = None
 
 
 class AuditQuery(ListQuery):
@@ -313,7 +325,7 @@ class AuditQuery(ListQuery):
 
 
 class Budget(BaseModel):
-    type: BudgetTypeName
+    type: BudgetType
     amount: int = Field(description="minor units (cents) of currency")
     currency: str | None = Field(description="the ad account's (null: not recorded)")
 
@@ -344,12 +356,12 @@ class Ad(BaseModel):
     dsa_beneficiary: str
     budget: Budget
     schedule: Schedule
-    placements: list[PlacementName]
+    placements: list[Placement]
     image: ImageOut | None
 
 
 class Classification(BaseModel):
-    category: CategoryName
+    category: Category
     social_issues: list[str]
     digitally_created_media: bool
     justification: str | None
@@ -360,10 +372,10 @@ class Classification(BaseModel):
 
 class Step(BaseModel):
     name: str
-    status: Literal["passed", "failed", "pending"]
+    status: Status
     code: str
     detail: str
-    provenance: Literal["system", "verified", "attested"]
+    provenance: Provenance
 
 
 class MetaIds(BaseModel):
@@ -415,7 +427,7 @@ class SubmissionOut(BaseModel):
     throttled_until: datetime | None = Field(
         description="Meta throttles the ad account until then; adgate waits"
     )
-    removal: Literal["pending", "done"] | None = Field(
+    removal: Cleanup | None = Field(
         description="what was already created at Meta is being removed (withdrawn, blocked, "
         "failed), or was"
     )
@@ -435,7 +447,7 @@ class CommentOut(BaseModel):
 class ChecklistOut(BaseModel):
     id: int
     title: str
-    state: StateName
+    state: State
     version: int
     owner: str = Field(description="the owner's e-mail address")
     ad: Ad
@@ -453,7 +465,7 @@ class ChecklistOut(BaseModel):
 class ChecklistSummary(BaseModel):
     id: int
     title: str
-    state: StateName
+    state: State
     version: int
     owner: str
     countries: list[str]

@@ -23,7 +23,14 @@ from app import audit
 from app.audit import signing, verification
 from app.audit.export import timestamp
 from app.db import new_session
-from app.models import AuditCheckpoint, AuditEvent, AuditSeal, AuditVerification, utcnow
+from app.models import (
+    AuditCheckpoint,
+    AuditEvent,
+    AuditSeal,
+    AuditVerification,
+    RunStatus,
+    utcnow,
+)
 
 CHECKPOINT = "audit.checkpoint"
 CHECKPOINTS_FORMAT = "adgate-audit-checkpoints/1"
@@ -162,18 +169,18 @@ def _signature(item: dict[str, Any], keys: dict[str, Any]) -> str | None:
 # --- verification runs -------------------------------------------------------
 
 
-def run_status(run: AuditVerification, now: datetime) -> str:
-    """running, ok, broken, or interrupted (a run whose process died)."""
-    if run.status == "running" and run.heartbeat_at < now - STALE_AFTER:
-        return "interrupted"
+def run_status(run: AuditVerification, now: datetime) -> RunStatus:
+    """Where the run stands; a running one whose process died is interrupted."""
+    if run.status == RunStatus.RUNNING and run.heartbeat_at < now - STALE_AFTER:
+        return RunStatus.INTERRUPTED
     return run.status
 
 
 def start_run(db: Session, user_id: int | None, now: datetime) -> AuditVerification:
-    """Record a new run (the caller commits, then calls ``run_in_background``)."""
+    """Record a new run (once it is committed, ``run_in_background`` starts it)."""
     total = db.scalar(select(func.count()).select_from(AuditEvent)) or 0
     run = AuditVerification(
-        started_by=user_id, started_at=now, heartbeat_at=now, status="running", total=total
+        started_by=user_id, started_at=now, heartbeat_at=now, status=RunStatus.RUNNING, total=total
     )
     db.add(run)
     db.flush()
@@ -215,7 +222,11 @@ def _finish(eng: Engine, run_id: int, result: verification.VerifyResult) -> None
     with new_session(write=True, eng=eng) as db, db.begin():
         run = db.get(AuditVerification, run_id)
         assert run is not None
-        status = "ok" if result.ok else ("broken" if result.head else "interrupted")
+        status = (
+            RunStatus.OK
+            if result.ok
+            else (RunStatus.BROKEN if result.head else RunStatus.INTERRUPTED)
+        )
         run.status, run.head = status, result.head or None
         run.first_bad_event, run.reason = result.first_bad_event, result.reason
         run.checked = max(run.checked, result.events)
@@ -225,6 +236,11 @@ def _finish(eng: Engine, run_id: int, result: verification.VerifyResult) -> None
         audit.record(
             db,
             "audit.verified",
-            data={"ok": status == "ok", "events": run.checked, "via": "pages", "run": run_id},
+            data={
+                "ok": status is RunStatus.OK,
+                "events": run.checked,
+                "via": "pages",
+                "run": run_id,
+            },
             actor=actor,
         )

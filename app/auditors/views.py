@@ -35,7 +35,7 @@ from app.auditors import bp, present
 from app.auditors.forms import OUTCOME_LABELS, AuditFilterForm
 from app.auth.access import roles_required
 from app.checklists.steps import STATE_LABELS
-from app.db import get_session, new_session
+from app.db import after_commit, get_session, new_session
 from app.models import AuditCheckpoint, AuditEvent, AuditVerification, Checklist, Role, utcnow
 
 
@@ -175,14 +175,13 @@ def integrity_page() -> str:
 @roles_required(Role.AUDITOR)
 def start_verification() -> WerkzeugResponse:
     """Start verifying the whole chain in the background; the page shows its progress."""
-    db = get_session()
-    run = integrity.start_run(db, current_user.id, utcnow())
-    # Committed before the thread starts: it reads and updates the run in its own transactions.
-    db.commit()
+    run = integrity.start_run(get_session(), current_user.id, utcnow())
     assert run.id is not None
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    integrity.run_in_background(app, run.id)
-    return redirect(url_for("audits.integrity_page", run=run.id))
+    app, run_id = current_app._get_current_object(), run.id  # type: ignore[attr-defined]
+    # The thread reads and updates the run in its own transactions: it starts once the
+    # request committed the run.
+    after_commit(lambda: integrity.run_in_background(app, run_id))
+    return redirect(url_for("audits.integrity_page", run=run_id))
 
 
 @bp.get("/verifications/<int:run_id>")

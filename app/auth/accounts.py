@@ -59,7 +59,7 @@ class Principal(UserMixin):  # type: ignore[misc]
 
     @property
     def role(self) -> Role:
-        return Role(self.user.role)
+        return self.user.role
 
     @property
     def is_active(self) -> bool:
@@ -136,7 +136,7 @@ def create_user(
     waits = created_by is not None and checked_role in CONFIRMED_ROLES
     user = User(
         email=address,
-        role=checked_role.value,
+        role=checked_role,
         password_hash=hash_password(password),
         must_change_password=must_change_password,
         created_by=created_by.id if created_by is not None else None,
@@ -173,11 +173,7 @@ def confirmation_refused(user: User, by: User) -> AccountError | None:
         return AccountError("confirm_self", "nobody confirms their own account")
     if by.id == user.created_by:
         return AccountError("confirm_creator", "the admin who created an account cannot confirm it")
-    if (
-        not (user.active and by.active)
-        or Role(by.role) not in CONFIRMED_ROLES
-        or awaits_confirmation(by)
-    ):
+    if not (user.active and by.active) or by.role not in CONFIRMED_ROLES or awaits_confirmation(by):
         return AccountError(
             "confirm_refused", "a confirmed admin or reviewer confirms an active account"
         )

@@ -179,7 +179,7 @@ def _other_active_admins(session: Session, uid: int) -> int:
             select(func.count())
             .select_from(User)
             .where(
-                col(User.role) == Role.ADMIN.value,
+                col(User.role) == Role.ADMIN,
                 col(User.active).is_(True),
                 col(User.erased_at).is_(None),
                 col(User.id) != uid,

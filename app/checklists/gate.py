@@ -1,7 +1,9 @@
 """Between the database and ``workflows``: build the checks' context, evaluate, fire events.
 
 Every state change of a checklist goes through ``transition``: the machine decides,
-the checklist row changes, and the audit event is written in the same transaction.
+the checklist row changes (and the status of the submission it moves, which follows from
+the outcome: ``workflows.machine.submission_status``), and the audit event is written in the
+same transaction.
 A refused transition is audited as deferred event, so its record survives the
 request's rollback.
 """
@@ -19,11 +21,10 @@ from sqlmodel import Session, col
 from app import audit
 from app.admin.ad_accounts import standing_facts, standing_facts_of
 from app.checklists import images
-from app.models import AdAccount, Checklist, IdentityVerification, Role, User
+from app.models import AdAccount, Checklist, IdentityVerification, Role, Submission, User
 from workflows.checks import (
     Ad,
     Approval,
-    Category,
     CheckContext,
     CheckResult,
     Classification,
@@ -31,8 +32,15 @@ from workflows.checks import (
     evaluate_all,
 )
 from workflows.checks import IdentityVerification as Identity
-from workflows.delivery import Budget, BudgetType, Placement, Schedule
-from workflows.machine import Event, Outcome, Party, State, TransitionRefused, fire
+from workflows.delivery import Budget, Placement, Schedule
+from workflows.machine import (
+    Event,
+    Outcome,
+    Party,
+    TransitionRefused,
+    fire,
+    submission_status,
+)
 
 
 def ad_of(checklist: Checklist, image_sha256: str | None = None) -> Ad:
@@ -47,7 +55,7 @@ def ad_of(checklist: Checklist, image_sha256: str | None = None) -> Ad:
         paid_for_by=checklist.paid_for_by,
         dsa_payor=checklist.dsa_payor,
         dsa_beneficiary=checklist.dsa_beneficiary,
-        budget=Budget(BudgetType(checklist.budget_type), checklist.budget_amount),
+        budget=Budget(checklist.budget_type, checklist.budget_amount),
         schedule=Schedule(checklist.start_time, checklist.end_time),
         placements=tuple(Placement(p) for p in checklist.placements),
         image_sha256=image_sha256,
@@ -65,7 +73,7 @@ def classification_of(checklist: Checklist) -> Classification | None:
     if checklist.category is None:
         return None
     return Classification(
-        category=Category(checklist.category),
+        category=checklist.category,
         social_issues=tuple(checklist.social_issues),
         digitally_created_media=checklist.digitally_created_media,
         justification=checklist.justification,
@@ -207,18 +215,24 @@ def transition(
     checks: Sequence[CheckResult] | None = None,
     attempts_left: int = 0,
     actor: audit.Actor | None = None,
+    submission: Submission | None = None,
 ) -> Outcome:
-    """Fire ``event``; on success move the checklist and audit it, on refusal audit why."""
+    """Fire ``event``; on success move the checklist (and ``submission``, the one the event
+    moves with it) and audit it, on refusal audit why."""
     if checks is None:
         checks = evaluate(db, checklist, now)
-    state = State(checklist.state)
+    state = checklist.state
     try:
         outcome = fire(state, event, parties(user, checklist), checks, attempts_left)
     except TransitionRefused as refused:
         record_refusal(checklist, refused)
         raise
-    checklist.state = outcome.target.value
+    checklist.state = outcome.target
     touch(db, checklist, now)
+    if submission is not None:
+        submission.status = submission_status(outcome)
+        submission.updated_at = now
+        db.add(submission)
     payload: dict[str, Any] = {"from": state.value, "to": outcome.target.value, **(data or {})}
     if outcome.blocked:
         payload["blocked"] = [u.__dict__ for u in outcome.blocked]

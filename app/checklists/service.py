@@ -77,7 +77,7 @@ def create(
     values, found = problems(db, _uid(owner), ad)
     refuse(found)
     checklist = Checklist(
-        owner_id=_uid(owner), state=State.DRAFT.value, created_at=now, updated_at=now, **values
+        owner_id=_uid(owner), state=State.DRAFT, created_at=now, updated_at=now, **values
     )
     db.add(checklist)
     db.flush()
@@ -184,7 +184,7 @@ def classify(
     if category is not Category.SOCIAL_ISSUE:
         social_issues = ()
     before = gate.evaluate(db, checklist, now)
-    checklist.category = category.value
+    checklist.category = category
     checklist.social_issues = list(social_issues)
     checklist.digitally_created_media = digitally_created_media
     checklist.justification = (justification or "").strip() or None
@@ -226,15 +226,10 @@ def submit(db: Session, checklist: Checklist, user: User | None, now: datetime) 
     """Queue the checklist for sending if every check passes now (else TransitionRefused)."""
     context = gate.context_for(db, checklist, now)
     content = context.content_hash
-    gate.transition(db, checklist, Event.SUBMIT, user, now, checks=evaluate_all(context))
-    submission = Submission(
-        checklist_id=_cid(checklist),
-        status=State.QUEUED.value,
-        content_hash=content,
-        created_at=now,
-        updated_at=now,
+    submission = Submission(checklist_id=_cid(checklist), content_hash=content, created_at=now)
+    gate.transition(
+        db, checklist, Event.SUBMIT, user, now, checks=evaluate_all(context), submission=submission
     )
-    db.add(submission)
     db.flush()
     audit.record(
         db,
@@ -254,19 +249,19 @@ def withdraw(
     reason = (reason or "").strip() or None
     if reason is not None and not inputs.valid("reason", reason):
         raise ChecklistError("reason", "reason_invalid", "the reason is not valid text")
-    gate.transition(
-        db, checklist, Event.WITHDRAW, user, now, data={"reason": reason} if reason else None
-    )
-    for submission in db.scalars(
+    # At most one: a checklist is queued or held with the submission that took it there.
+    waiting = db.scalars(
         select(Submission).where(
             col(Submission.checklist_id) == _cid(checklist),
-            col(Submission.status).in_([State.QUEUED.value, State.HELD.value]),
+            col(Submission.status).in_([State.QUEUED, State.HELD]),
         )
-    ):
-        submission.status = State.WITHDRAWN.value
-        submission.updated_at = now
-        cleanup.mark_if_needed(db, submission, "withdrawn")
-        db.add(submission)
+    ).first()
+    gate.transition(
+        db, checklist, Event.WITHDRAW, user, now, submission=waiting,
+        data={"reason": reason} if reason else None,
+    )  # fmt: skip
+    if waiting is not None:
+        cleanup.mark_if_needed(db, waiting, "withdrawn")
 
 
 def activate(db: Session, checklist: Checklist, user: User | None, now: datetime) -> Submission:
@@ -283,12 +278,10 @@ def _change_at_meta(
     db: Session, checklist: Checklist, user: User | None, now: datetime, event: Event, status: str
 ) -> Submission:
     submission = latest_submission(db, checklist)
-    outcome = gate.transition(db, checklist, event, user, now)
+    gate.transition(db, checklist, event, user, now, submission=submission)
     assert submission is not None  # the table allows these events only once Meta has the ad
-    submission.status = outcome.target.value
     submission.status_change = status
     submission.next_attempt_at = None
-    submission.updated_at = now
     db.add(submission)
     return submission
 
@@ -296,12 +289,10 @@ def _change_at_meta(
 def resume(db: Session, checklist: Checklist, user: User | None, now: datetime) -> Submission:
     """Try a held submission again after a person looked (the checks run again at sending)."""
     submission = latest_submission(db, checklist)
-    gate.transition(db, checklist, Event.RESUME, user, now, checks=())
+    gate.transition(db, checklist, Event.RESUME, user, now, checks=(), submission=submission)
     assert submission is not None
-    submission.status = State.QUEUED.value
     submission.next_attempt_at = now
     submission.claimed_by = None
-    submission.updated_at = now
     db.add(submission)
     return submission
 

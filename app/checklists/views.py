@@ -49,7 +49,6 @@ from workflows.machine import (
     IN_FLIGHT,
     MAIN_LINE,
     Event,
-    State,
     TransitionRefused,
     editable,
     events_from,
@@ -210,13 +209,13 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
         owner=owner,
         steps=presented,
         refusal=steps.jurisdiction_refusal(results),
-        in_flight=State(checklist.state) in IN_FLIGHT,
+        in_flight=checklist.state in IN_FLIGHT,
         main_line=MAIN_LINE,
-        state=State(checklist.state),
+        state=checklist.state,
         state_labels=steps.STATE_LABELS,
         category_labels=steps.CATEGORY_LABELS,
         topic_labels=steps.TOPIC_LABELS,
-        events=events_from(State(checklist.state), parties),
+        events=events_from(checklist.state, parties),
         Event=Event,
         is_owner=checklist.owner_id == current_user.id,
         blocked_submit=blocked_submit,
@@ -241,8 +240,8 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
         ),
         activate_form=forms.get("activate_form") or StepUpForm(),
         action_form=ActionForm(),
-        can_pause=Event.PAUSE in events_from(State(checklist.state), parties),
-        can_resume=Event.RESUME in events_from(State(checklist.state), parties),
+        can_pause=Event.PAUSE in events_from(checklist.state, parties),
+        can_resume=Event.RESUME in events_from(checklist.state, parties),
         attest_form=forms.get("attest_form") or AttestForm(),
         submit_form=forms.get("submit_form") or StepUpForm(),
         approve_form=forms.get("approve_form") or StepUpForm(),
@@ -269,7 +268,7 @@ def state(checklist_id: int) -> Response:
         state=checklist.state,
         label=str(steps.STATE_LABELS.get(checklist.state, checklist.state)),
         version=checklist.version,
-        in_flight=State(checklist.state) in IN_FLIGHT,
+        in_flight=checklist.state in IN_FLIGHT,
     )
 
 
@@ -493,7 +492,7 @@ def withdraw(checklist_id: int) -> Response | tuple[str, int]:
             flash(_("The ad was withdrawn."), "info")
         return redirect(url_for("checklists.show", checklist_id=checklist.id))
     if Event.WITHDRAW not in events_from(
-        State(checklist.state), gate.parties(current_user.user, checklist)
+        checklist.state, gate.parties(current_user.user, checklist)
     ):
         flash(_("The ad can no longer be withdrawn (state: %(state)s).",
                 state=steps.STATE_LABELS[checklist.state]), "warning")  # fmt: skip

@@ -136,7 +136,7 @@ def sign_off_classification(
             "classification", "not_reviewer", "another person, a reviewer, signs off"
         )
     _confirmed(reviewer, "classification")
-    if checklist.category != Category.NONE.value or not checklist.flagged:
+    if checklist.category != Category.NONE or not checklist.flagged:
         raise ChecklistError("classification", "nothing_to_sign", "no flagged NONE to sign off")
     if not checklist.justification:
         raise ChecklistError("classification", "justification_missing", "no justification yet")

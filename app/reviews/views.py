@@ -54,7 +54,7 @@ def queue() -> tuple[str, int]:
     db, now = get_session(), utcnow()
     form = QueueFilterForm(formdata=request.args)
     others = select(Checklist).where(
-        col(Checklist.state) == State.DRAFT.value, col(Checklist.owner_id) != current_user.id
+        col(Checklist.state) == State.DRAFT, col(Checklist.owner_id) != current_user.id
     )
     owners = db.execute(
         select(col(User.id), col(User.email))

@@ -25,7 +25,7 @@ from app import audit
 from app.db import transaction
 from app.meta import throttle
 from app.meta.gateway import NAME, MetaError, Named
-from app.models import AdAccount, Checklist, Installation, Submission, utcnow
+from app.models import AdAccount, Checklist, Cleanup, Installation, Submission, utcnow
 from app.submissions import WORKER, claims
 from workflows.machine import State
 
@@ -33,14 +33,13 @@ if TYPE_CHECKING:
     from app.submissions.worker import Worker
 
 log = logging.getLogger(__name__)
-PENDING, DONE = "pending", "done"
 # Newest first: an ad before its creative and ad set, an ad set before its campaign. Images
 # stay in the account's library (Meta refuses to delete one that a creative uses).
 REMOVAL_ORDER = ("ad", "creative", "adset", "campaign")
 # Submissions whose objects are Meta's business now or being made: reconciliation leaves them
 # to the worker that holds them.
-IN_FLIGHT = frozenset({State.QUEUED.value, State.SENDING.value})
-OVER = frozenset({State.FAILED.value, State.WITHDRAWN.value})
+IN_FLIGHT = frozenset({State.QUEUED, State.SENDING})
+OVER = frozenset({State.FAILED, State.WITHDRAWN})
 
 
 def mark_if_needed(
@@ -50,7 +49,7 @@ def mark_if_needed(
     exist at Meta (an id recorded, or a create whose answer was lost)."""
     if not submission.object_ids() and submission.creating is None:
         return False
-    submission.cleanup = PENDING
+    submission.cleanup = Cleanup.PENDING
     submission.lookups = 0
     submission.next_attempt_at = None
     db.add(submission)
@@ -75,7 +74,7 @@ def clean_up(worker: Worker) -> int:
 
 def _take(worker: Worker) -> int | None:
     with transaction() as db:
-        taken = claims.take(db, worker.name, col(Submission.cleanup) == PENDING, utcnow())
+        taken = claims.take(db, worker.name, col(Submission.cleanup) == Cleanup.PENDING, utcnow())
         return taken.id if taken is not None else None
 
 
@@ -116,7 +115,7 @@ def _remove(worker: Worker, submission_id: int) -> bool:
             wait = float(config["WORKER_LOOKUP_WAIT_SECONDS"]) * 2 ** (submission.lookups - 1)
             submission.next_attempt_at = now + timedelta(seconds=wait)
         else:
-            submission.cleanup = DONE
+            submission.cleanup = Cleanup.DONE
             submission.cleaned_at = now
             submission.creating = None
         db.add(submission)
@@ -240,7 +239,7 @@ def _verdict(submission_id: int, kind: str, named: Named) -> str:
         submission = db.get(Submission, submission_id)
         if submission is None:
             return "untracked"
-        if submission.status in IN_FLIGHT or submission.cleanup == PENDING:
+        if submission.status in IN_FLIGHT or submission.cleanup == Cleanup.PENDING:
             return "busy"
         if submission.status in OVER:
             return "untracked"

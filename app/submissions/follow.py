@@ -44,7 +44,7 @@ BATCH = 200
 # The order in which a status is set on the objects: a campaign is started first and
 # paused last, so that nothing runs under a parent that is not yet (or no longer) set.
 START_ORDER = ("campaign", "adset", "ad")
-FOLLOWED = frozenset(s.value for s in AT_META)
+FOLLOWED = frozenset(AT_META)
 
 
 def first_read(config: Mapping[str, Any]) -> timedelta:
@@ -168,7 +168,7 @@ def record_status(submission_id: int, status: AdStatus) -> int:
         submission.review_next_at = now + timedelta(seconds=interval)
         submission.updated_at = now
         db.add(submission)
-        event = meta_event(State(submission.status), status.effective_status)
+        event = meta_event(submission.status, status.effective_status)
         if event is None:
             return 0
         checklist = db.get(Checklist, submission.checklist_id)
@@ -182,9 +182,8 @@ def record_status(submission_id: int, status: AdStatus) -> int:
             checks=(),
             data=_meta_data(status),
             actor=WORKER,
+            submission=submission,
         )
-        submission.status = outcome.target.value
-        db.add(submission)
         if event is Event.REVIEW_REJECT:
             record_violation(db, checklist.ad_account_id, submission_id)
         _tell_owner(db, checklist, event, outcome.source, submission_id, status)
@@ -343,14 +342,11 @@ def _change_failed(worker: Worker, submission_id: int, error: MetaError) -> None
             db.add(submission)
             return
         event = (
-            Event.ACTIVATION_FAILED
-            if submission.status == State.ACTIVATING.value
-            else Event.PAUSE_FAILED
+            Event.ACTIVATION_FAILED if submission.status == State.ACTIVATING else Event.PAUSE_FAILED
         )
-        outcome = gate.transition(
+        gate.transition(
             db, checklist, event, None, now, checks=(), data={"error": error.as_dict()},
-            actor=WORKER,
+            actor=WORKER, submission=submission,
         )  # fmt: skip
-        submission.status = outcome.target.value
         submission.status_change = None
         db.add(submission)

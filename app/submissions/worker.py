@@ -63,8 +63,8 @@ from app.models import (
 )
 from app.notifications import outbox
 from app.submissions import WORKER, cleanup, follow
-from workflows.checks import Category, evaluate_all
-from workflows.delivery import BudgetType, Placement
+from workflows.checks import evaluate_all
+from workflows.delivery import Placement
 from workflows.machine import Event, State
 from workflows.policy import needs_dsa_fields
 
@@ -228,14 +228,14 @@ class Worker:
                 .where(
                     or_(
                         and_(
-                            col(Submission.status) == State.QUEUED.value,
+                            col(Submission.status) == State.QUEUED,
                             or_(
                                 col(Submission.next_attempt_at).is_(None),
                                 col(Submission.next_attempt_at) <= now,
                             ),
                         ),
                         and_(
-                            col(Submission.status) == State.SENDING.value,
+                            col(Submission.status) == State.SENDING,
                             col(Submission.lease_until) < now,
                         ),
                     ),
@@ -258,7 +258,7 @@ class Worker:
             checklist = db.scalars(checklist_query).first()
             if checklist is None:
                 return None
-            if submission.status == State.QUEUED.value:
+            if submission.status == State.QUEUED:
                 if not self._start(db, submission, checklist, now):
                     return submission.id  # handled: blocked, nothing to send
             else:
@@ -282,17 +282,16 @@ class Worker:
         # Every check again, and what is about to be sent against what was submitted.
         context = gate.context_for(db, checklist, now, submitted_hash=submission.content_hash)
         checks = evaluate_all(context)
-        outcome = gate.transition(db, checklist, Event.SEND, None, now, checks=checks, actor=WORKER)
+        outcome = gate.transition(
+            db, checklist, Event.SEND, None, now, checks=checks, actor=WORKER, submission=submission
+        )
         if outcome.blocked:
-            submission.status = State.FAILED.value
             submission.error = json.dumps(
                 {"code": "checks_failed", "unmet": [u.__dict__ for u in outcome.blocked]}
             )
-            submission.updated_at = now
             cleanup.mark_if_needed(db, submission, "blocked", WORKER)
             db.add(submission)
             return False
-        submission.status = State.SENDING.value
         return True
 
     # -- sending ----------------------------------------------------------------
@@ -301,7 +300,7 @@ class Worker:
         """Create the objects not created yet, then confirm; no transaction open meanwhile."""
         with transaction(write=False) as db:
             submission = db.get(Submission, submission_id)
-            if submission is None or submission.status != State.SENDING.value:
+            if submission is None or submission.status != State.SENDING:
                 return
             spec = self.spec(db, submission)
             ids = {kind: getattr(submission, ID_COLUMNS[kind]) for kind in spec.kinds}
@@ -462,9 +461,9 @@ class Worker:
             assert checklist is not None
             ids = {ID_COLUMNS[k]: getattr(submission, ID_COLUMNS[k]) for k in KINDS}
             gate.transition(
-                db, checklist, Event.CONFIRM, None, now, checks=(), data=ids, actor=WORKER
-            )
-            submission.status = State.SUBMITTED.value
+                db, checklist, Event.CONFIRM, None, now, checks=(), data=ids, actor=WORKER,
+                submission=submission,
+            )  # fmt: skip
             submission.sent_at = now
             submission.lease_until = None
             submission.error = None
@@ -486,10 +485,7 @@ class Worker:
             delay = wait * 2 ** (submission.lookups - 1)
             submission.attempts -= 1
             submission.next_attempt_at = now + timedelta(seconds=delay)
-            submission.status = State.QUEUED.value
             submission.lease_until = None
-            submission.updated_at = now
-            db.add(submission)
             gate.transition(
                 db,
                 checklist,
@@ -501,6 +497,7 @@ class Worker:
                 data={"submission": submission_id, "looking_up": kind,
                       "lookup": submission.lookups, "retry_in_seconds": delay},
                 actor=WORKER,
+                submission=submission,
             )  # fmt: skip
 
     def _failed_attempt(self, submission_id: int, ad_account_id: str, error: MetaError) -> None:
@@ -528,7 +525,6 @@ class Worker:
                 )
                 submission.attempts -= 1
                 submission.next_attempt_at = until
-                submission.status = State.QUEUED.value
                 data["throttled_until"] = until.isoformat()
                 if until - now >= timedelta(minutes=float(config["NOTIFY_THROTTLE_MINUTES"])):
                     notifications.needs_person(
@@ -536,13 +532,13 @@ class Worker:
                     )
                 gate.transition(
                     db, checklist, Event.RETRY, None, now, checks=(),
-                    attempts_left=max(left + 1, 1), data=data, actor=WORKER,
+                    attempts_left=max(left + 1, 1), data=data, actor=WORKER, submission=submission,
                 )  # fmt: skip
             elif error.policy_block:
-                submission.status = State.HELD.value
                 gate.transition(
-                    db, checklist, Event.PARK, None, now, checks=(), data=data, actor=WORKER
-                )
+                    db, checklist, Event.PARK, None, now, checks=(), data=data, actor=WORKER,
+                    submission=submission,
+                )  # fmt: skip
                 notifications.needs_person(db, checklist, "blocked", submission_id=submission_id)
             elif error.transient and left > 0:
                 delay = self._backoff(submission.attempts).total_seconds()
@@ -550,7 +546,6 @@ class Worker:
                     # Meta may still be creating it: the first look-up waits at least this.
                     delay = max(delay, float(config["WORKER_LOOKUP_WAIT_SECONDS"]))
                 submission.next_attempt_at = now + timedelta(seconds=delay)
-                submission.status = State.QUEUED.value
                 gate.transition(
                     db,
                     checklist,
@@ -561,12 +556,13 @@ class Worker:
                     attempts_left=left,
                     data={**data, "retry_in_seconds": round(delay, 3)},
                     actor=WORKER,
+                    submission=submission,
                 )
             else:
-                submission.status = State.FAILED.value
                 gate.transition(
-                    db, checklist, Event.FAIL, None, now, checks=(), data=data, actor=WORKER
-                )
+                    db, checklist, Event.FAIL, None, now, checks=(), data=data, actor=WORKER,
+                    submission=submission,
+                )  # fmt: skip
                 cleanup.mark_if_needed(db, submission, "failed", WORKER)
             db.add(submission)
 
@@ -619,7 +615,7 @@ def spec_of(
     # Meta's rules as workflows states them: SIEP by the category, the DSA's fields where
     # the policy in force on the day of submission asks for them.
     dsa = any(needs_dsa_fields(c, created_at.date()) for c in checklist.countries)
-    category = Category(checklist.category) if checklist.category is not None else None
+    category = checklist.category
     return AdSpec(
         submission_id=submission_id,
         ad_account_id=checklist.ad_account_id,
@@ -633,7 +629,7 @@ def spec_of(
         dsa_payor=checklist.dsa_payor if dsa else "",
         dsa_beneficiary=checklist.dsa_beneficiary if dsa else "",
         status=status,
-        budget_type=BudgetType(checklist.budget_type),
+        budget_type=checklist.budget_type,
         budget_amount=checklist.budget_amount,
         start_time=checklist.start_time,
         end_time=checklist.end_time,

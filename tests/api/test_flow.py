@@ -166,9 +166,9 @@ def test_budget_schedule_placements_and_image_through_the_api(
     [
         ({"budget": {"type": "lifetime", "amount": 5000}}, "ad.schedule.end_time", "end_missing"),
         ({"budget": {"amount": 0}}, "ad.budget.amount", "greater_than_equal"),
-        ({"budget": {"type": "weekly", "amount": 100}}, "ad.budget.type", "literal_error"),
+        ({"budget": {"type": "weekly", "amount": 100}}, "ad.budget.type", "enum"),
         ({"placements": []}, "ad.placements", "too_short"),
-        ({"placements": ["myspace"]}, "ad.placements.0", "literal_error"),
+        ({"placements": ["myspace"]}, "ad.placements.0", "enum"),
         (
             {
                 "schedule": {

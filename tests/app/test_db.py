@@ -9,8 +9,8 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from flask import Flask
-from sqlalchemy import text
-from sqlmodel import SQLModel
+from sqlalchemy import select, text
+from sqlmodel import SQLModel, col
 
 from app.checklists import gate
 from app.db import alembic_config, engine, head_revision, transaction
@@ -127,3 +127,33 @@ def test_lists_become_json_and_an_earlier_approval_still_matches(
             "checklists:read,checklists:write"
         )
     app.extensions["adgate.db"].dispose()
+
+
+def test_after_commit_runs_once_the_request_committed_and_never_after_a_rollback(
+    app: Flask,
+) -> None:
+    from app.auth.access import public
+    from app.auth.accounts import create_user
+    from app.db import after_commit, get_session, transaction
+    from app.models import User
+
+    seen: list[tuple[str, bool]] = []
+
+    def committed(email: str) -> None:
+        # Another session, as a background thread has: it sees the request's row.
+        with transaction(write=False) as db:
+            found = db.scalars(select(User).where(col(User.email) == email)).first()
+            seen.append((email, found is not None))
+
+    def create(status: int) -> tuple[str, int]:
+        email = f"u{status}@example.org"
+        create_user(get_session(), email, "manager", "a long enough password")
+        after_commit(lambda: committed(email))
+        return "", status
+
+    app.add_url_rule("/create/<int:status>", "create", public(create), methods=["POST"])
+    app.config["WTF_CSRF_ENABLED"] = False
+    client = app.test_client()
+    assert client.post("/create/200").status_code == 200
+    assert client.post("/create/409").status_code == 409
+    assert seen == [("u200@example.org", True)]

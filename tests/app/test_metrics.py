@@ -36,6 +36,7 @@ from tests.app.conftest import (
     submission_of,
 )
 from tests.conftest import UserFactory, make_test_app
+from workflows.machine import State
 
 TOKEN = "metrics-token-" + "x" * 40
 Samples = dict[tuple[str, ...], float]
@@ -94,7 +95,9 @@ def _checklist(db: Session, owner_id: int, state: str) -> int:
 
 def _submission(db: Session, owner_id: int, status: str, **fields: Any) -> None:
     checklist_id = _checklist(db, owner_id, status)
-    db.add(Submission(checklist_id=checklist_id, status=status, content_hash="0" * 64, **fields))
+    db.add(
+        Submission(checklist_id=checklist_id, status=State(status), content_hash="0" * 64, **fields)
+    )
 
 
 def test_submissions_checklists_and_the_queue(

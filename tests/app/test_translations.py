@@ -61,11 +61,14 @@ def _calls(path: Path, name: str) -> list[ast.Call]:
 
 
 def check_codes() -> set[str]:
-    """Every code the checks can return, read from their source: each ``_result(name, status,
+    """Every code the checks can return, read from their source: each ``result(name, status,
     code, …)`` with a literal code, and for the budget check (``first.code``) each delivery
     ``Problem(field, code, …)``."""
     codes, dynamic = set(), set()
-    for call in _calls(ROOT / "workflows" / "checks.py", "_result"):
+    calls = [
+        c for path in (ROOT / "workflows" / "checks").glob("*.py") for c in _calls(path, "result")
+    ]
+    for call in calls:
         name, code = call.args[0], call.args[2]
         assert isinstance(name, ast.Constant), ast.unparse(call)
         if isinstance(code, ast.Constant):

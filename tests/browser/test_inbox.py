@@ -29,6 +29,7 @@ from tests.browser.helpers import (
 )
 from tests.browser.test_lifecycle import at_meta
 from tests.conftest import UserFactory
+from workflows.machine import State
 
 pytestmark = pytest.mark.browser
 LANGUAGES = ("de-DE", "en-US")
@@ -173,7 +174,7 @@ def test_the_checklist_page_follows_an_ad_in_flight_without_a_reload(
         with live_app.app_context(), transaction() as db:
             checklist = db.get(Checklist, checklist_id)
             assert checklist is not None
-            checklist.state = state
+            checklist.state = State(state)
 
     move("submitted")
     expect(page.locator("#state")).to_have_text("in review at Meta")

@@ -19,6 +19,8 @@ from app.reviews.service import verify_identity
 from tests.browser.helpers import assert_accessible, register_ad_account, sign_in
 from tests.browser.test_checklist import MANAGER
 from tests.conftest import UserFactory
+from workflows.checks import Category
+from workflows.machine import State
 
 pytestmark = pytest.mark.browser
 LANGUAGES = ("de-DE", "en-US")
@@ -29,11 +31,11 @@ def at_meta(app: Flask, owner_id: int, state: str, **submission: Any) -> int:
     now = utcnow()
     with app.app_context(), transaction() as db:
         checklist = Checklist(
-            owner_id=owner_id, title="Abstimmung", state=state, page_id="2001",
+            owner_id=owner_id, title="Abstimmung", state=State(state), page_id="2001",
             ad_account_id="act_1001", message="Am 8. März stimmen Sie ab.", headline="Abstimmung",
             link_url="https://www.musterstadt.ch", countries=["CH"],
-            paid_for_by="Stadt Musterstadt", category="POLITICAL", facebook_2fa_attested_at=now,
-            created_at=now, updated_at=now,
+            paid_for_by="Stadt Musterstadt", category=Category.POLITICAL,
+            facebook_2fa_attested_at=now, created_at=now, updated_at=now,
         )  # fmt: skip
         db.add(checklist)
         db.flush()
@@ -41,7 +43,7 @@ def at_meta(app: Flask, owner_id: int, state: str, **submission: Any) -> int:
         db.add(
             Submission(
                 checklist_id=checklist.id,
-                status=state,
+                status=State(state),
                 content_hash="0" * 64,
                 campaign_id="11",
                 adset_id="12",

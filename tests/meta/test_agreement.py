@@ -47,6 +47,7 @@ from tests.conftest import UserFactory, png
 from tests.sandbox.conftest import RunningSandbox
 from tools.sandbox_accounts import register_sandbox_accounts
 from workflows.checks import Approval, Category, evaluate_all
+from workflows.machine import State
 
 EXAMPLES = 10_000
 OVER_HTTP_EVERY = 150
@@ -190,8 +191,8 @@ def adgate_decides(
     assert seeded.owner.id is not None
     checklist = Checklist(
         owner_id=seeded.owner.id,
-        state="approved",
-        category=ad.category.value,
+        state=State.APPROVED,
+        category=ad.category,
         social_issues=["health"] if ad.category is Category.SOCIAL_ISSUE else [],
         digitally_created_media=ad.digitally_created_media,
         facebook_2fa_attested_at=now,

@@ -13,6 +13,7 @@ from workflows.checks import CHECK_NAMES, CheckResult, Provenance, Status
 from workflows.machine import (
     DONE,
     FINAL_STATES,
+    SUBMISSION_STATES,
     TABLE,
     Event,
     Party,
@@ -24,6 +25,7 @@ from workflows.machine import (
     fire,
     mermaid,
     meta_event,
+    submission_status,
 )
 
 NOW = datetime(2026, 11, 21, 12, tzinfo=UTC)
@@ -147,6 +149,18 @@ def test_send_with_a_failing_check_goes_back_to_draft() -> None:
     outcome = fire(State.QUEUED, Event.SEND, frozenset({Party.WORKER}), checks({"identity"}))
     assert outcome.target is State.DRAFT
     assert [u.step for u in outcome.blocked] == ["identity"]
+
+
+def test_a_submission_follows_its_checklist_except_a_blocked_send_ends_it() -> None:
+    worker = frozenset({Party.WORKER})
+    blocked = fire(State.QUEUED, Event.SEND, worker, checks({"identity"}))
+    assert (blocked.target, submission_status(blocked)) == (State.DRAFT, State.FAILED)
+    sent = fire(State.QUEUED, Event.SEND, worker, checks())
+    assert submission_status(sent) is State.SENDING
+    # Every event but those before submitting leads to a state a submission can hold.
+    for t in TABLE:
+        if t.event not in (Event.EDIT, Event.APPROVE):
+            assert t.target in SUBMISSION_STATES
 
 
 def test_retry_needs_attempts_left() -> None:

@@ -13,6 +13,7 @@ from app.db import transaction
 from app.models import Checklist, User, utcnow
 from tests.app.conftest import CH_FORM, Cast, signed_in
 from tests.conftest import csrf_token
+from workflows.machine import State
 
 EU = {"countries": "DE", "dsa_payor": "Stadt X", "dsa_beneficiary": "Stadt X"}
 
@@ -127,7 +128,7 @@ def test_the_state_endpoint_answers_whoever_sees_the_ad(cast: Cast) -> None:
     with cast.app.app_context(), transaction() as db:
         checklist = db.get(Checklist, checklist_id)
         assert checklist is not None
-        checklist.state = "submitted"
+        checklist.state = State.SUBMITTED
     found = cast.reviewer.get(
         f"/checklists/{checklist_id}/state", headers={"Accept-Language": "de"}
     ).get_json()
@@ -158,7 +159,7 @@ def test_the_ads_list_filters_orders_and_pages(cast: Cast) -> None:
     with cast.app.app_context(), transaction() as db:
         checklist = db.get(Checklist, ids[0])
         assert checklist is not None
-        checklist.state = "withdrawn"
+        checklist.state = State.WITHDRAWN
     assert _listed(cast.manager, "country=li") == [li]
     assert _listed(cast.manager, "state=withdrawn") == [ids[0]]
     assert _listed(cast.manager, "sort=title&per_page=10") == ids[:10]

@@ -223,7 +223,7 @@ def test_a_reviewer_approves_exactly_the_version_read(db: Session, people: Peopl
         reviews.approve(db, checklist, people.reviewer, utcnow(), version=read - 1)
     assert checklist.approved_by is None
     reviews.approve(db, checklist, people.reviewer, utcnow(), version=read)
-    assert checklist.state == State.APPROVED.value
+    assert checklist.state == State.APPROVED
     assert checklist.approved_by == people.reviewer.id
     assert checklist.approved_hash is not None
 
@@ -235,7 +235,7 @@ def test_only_a_reviewer_approves(db: Session, people: People) -> None:
         with pytest.raises(service.ChecklistError) as refused:
             reviews.approve(db, checklist, person, utcnow(), version=checklist.version)
         assert refused.value.code == "not_reviewer"
-    assert checklist.state == State.DRAFT.value
+    assert checklist.state == State.DRAFT
 
 
 def test_an_approval_with_steps_open_is_refused_with_each(db: Session, people: People) -> None:
@@ -258,7 +258,7 @@ def test_a_blocked_submission_queues_nothing_and_names_every_open_step(
     with pytest.raises(TransitionRefused) as refused:
         service.submit(db, checklist, people.owner, utcnow())
     assert [u.step for u in refused.value.unmet] == ["approval"]
-    assert checklist.state == State.DRAFT.value
+    assert checklist.state == State.DRAFT
     assert db.scalar(select(func.count()).select_from(Submission)) == 0
 
 
@@ -267,7 +267,7 @@ def test_an_approved_checklist_is_queued_once(db: Session, people: People) -> No
     _ready(db, checklist, people)
     reviews.approve(db, checklist, people.reviewer, utcnow(), version=checklist.version)
     submission = service.submit(db, checklist, people.owner, utcnow())
-    assert (checklist.state, submission.status) == (State.QUEUED.value, State.QUEUED.value)
+    assert (checklist.state, submission.status) == (State.QUEUED, State.QUEUED)
     assert service.latest_submission(db, checklist) is submission
     with pytest.raises(TransitionRefused):
         service.submit(db, checklist, people.owner, utcnow())

@@ -19,6 +19,8 @@ from app.models import (
     AuditVerification,
     Checklist,
     LoginSession,
+    Role,
+    RunStatus,
     User,
     utcnow,
 )
@@ -28,6 +30,7 @@ from tests.app.conftest import CH_AD
 from tests.conftest import UserFactory
 from tools.sandbox_accounts import register_sandbox_accounts
 from workflows.checks import Category
+from workflows.machine import State
 
 
 @pytest.fixture
@@ -180,7 +183,7 @@ def test_a_manager_counts_ads_that_need_them_and_metas_recent_news(
 
     def at(state: str, title: str, age: timedelta) -> Checklist:
         checklist = _draft(db, owner, title=title)
-        checklist.state, checklist.updated_at = state, now - age
+        checklist.state, checklist.updated_at = State(state), now - age
         db.add(checklist)
         db.flush()
         return checklist
@@ -210,7 +213,7 @@ def test_news_from_meta_reach_back_to_the_previous_sign_in(
     owner, now = people["owner"], utcnow()
     assert owner.id is not None
     old = _draft(db, owner, title="rejected three weeks ago")
-    old.state, old.updated_at = "rejected", now - timedelta(days=21)
+    old.state, old.updated_at = State.REJECTED, now - timedelta(days=21)
     db.add(old)
     assert old.id not in _ids(inbox.for_manager(db, owner, now), "meta_outcomes")
     for age in (30, 0):  # the previous sign-in a month ago, and this one
@@ -232,7 +235,7 @@ def test_an_auditor_counts_broken_verifications_and_an_overdue_checkpoint(
     assert box.checkpoint_at is None
 
     def run(status: str) -> AuditVerification:
-        found = AuditVerification(status=status, started_at=now, heartbeat_at=now,
+        found = AuditVerification(status=RunStatus(status), started_at=now, heartbeat_at=now,
                                   first_bad_event=7 if status == "broken" else None)  # fmt: skip
         db.add(found)
         db.flush()
@@ -261,13 +264,13 @@ def test_an_admin_counts_accounts_to_confirm_and_ad_accounts_that_need_them(
     db: Session, people: dict[str, User]
 ) -> None:
     admin = people["admin"]
-    second = User(email="second-admin@example.org", role="admin", password_hash="x",
+    second = User(email="second-admin@example.org", role=Role.ADMIN, password_hash="x",
                   confirmed_at=utcnow())  # fmt: skip
     db.add(second)
     db.flush()
-    made_by_me = User(email="mine@example.org", role="reviewer", password_hash="x",
+    made_by_me = User(email="mine@example.org", role=Role.REVIEWER, password_hash="x",
                       created_by=admin.id)  # fmt: skip
-    made_by_other = User(email="theirs@example.org", role="reviewer", password_hash="x",
+    made_by_other = User(email="theirs@example.org", role=Role.REVIEWER, password_hash="x",
                          created_by=second.id)  # fmt: skip
     db.add_all([made_by_me, made_by_other])
     db.add(AdAccount(id="act_7", page_id="7", name="Ohne Währung"))

@@ -276,7 +276,7 @@ def test_a_reviewer_never_sends_back_their_own_ad(db: Session, people: People) -
 @pytest.mark.parametrize("state", [s for s in State if s not in (State.DRAFT, State.APPROVED)])
 def test_an_ad_past_approval_is_not_sent_back(db: Session, people: People, state: State) -> None:
     checklist = _approved(db, people)
-    checklist.state = state.value
+    checklist.state = state
     version = checklist.version
     with pytest.raises(TransitionRefused) as refused:
         conversation.request_changes(db, checklist, people.reviewer, "Too late?", utcnow())
