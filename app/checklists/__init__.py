@@ -9,7 +9,7 @@ bp = Blueprint("checklists", __name__, url_prefix="/checklists")
 
 def init_app(app: Flask) -> None:
     """Register the blueprint and the CLI."""
-    from app.checklists import cli, views  # noqa: F401  (registers the routes)
+    from app.checklists import cli, lifecycle, views  # noqa: F401  (registers the routes)
     from app.suggester import classify_command
 
     app.register_blueprint(bp)

@@ -1,5 +1,5 @@
-"""The ad managers' pages: list, create, edit, classify, attest, submit, withdraw, and the
-checklist page that everyone involved sees."""
+"""The ad managers' pages: list, create, edit, classify, and the checklist page that everyone
+involved sees (the actions that move an ad on are in ``app.checklists.lifecycle``)."""
 
 from __future__ import annotations
 
@@ -35,7 +35,6 @@ from app.checklists.forms import (
     ChecklistForm,
     ClassificationForm,
     StepUpForm,
-    WithdrawForm,
 )
 from app.checklists.wording import FACEBOOK_2FA_WORDING
 from app.db import get_session
@@ -63,7 +62,7 @@ def load(checklist_id: int, *, for_update: bool = False) -> Checklist:
         abort(404)
 
 
-def _owned(checklist_id: int, *, for_update: bool = True) -> Checklist:
+def owned(checklist_id: int, *, for_update: bool = True) -> Checklist:
     """The checklist if the current user owns it (``access.load_owned``), else 404 or 403."""
     try:
         return access.load_owned(
@@ -287,7 +286,7 @@ def image(checklist_id: int) -> Response:
 @roles_required(Role.MANAGER)
 def edit(checklist_id: int) -> str | Response | tuple[str, int]:
     """Change the ad; a stale version is a conflict that keeps the user's text."""
-    checklist = _owned(checklist_id, for_update=request.method == "POST")
+    checklist = owned(checklist_id, for_update=request.method == "POST")
     if not editable(checklist.state):
         flash(_("The ad can no longer be changed (state: %(state)s).",
                 state=steps.STATE_LABELS[checklist.state]), "warning")  # fmt: skip
@@ -343,7 +342,7 @@ def edit(checklist_id: int) -> str | Response | tuple[str, int]:
 @roles_required(Role.MANAGER)
 def classify(checklist_id: int) -> str | Response | tuple[str, int]:
     """Classify the ad, next to adgate's own suggestion and the words behind it."""
-    checklist = _owned(checklist_id, for_update=request.method == "POST")
+    checklist = owned(checklist_id, for_update=request.method == "POST")
     if not editable(checklist.state):
         return redirect(url_for("checklists.show", checklist_id=checklist.id))
     suggestion = service.suggestion(checklist)
@@ -383,138 +382,3 @@ def classify(checklist_id: int) -> str | Response | tuple[str, int]:
     return render_template(
         "checklists/classify.html", form=form, checklist=checklist, suggestion=suggestion
     ), status
-
-
-@bp.post("/<int:checklist_id>/attest")
-@roles_required(Role.MANAGER)
-def attest(checklist_id: int) -> Response | tuple[str, int]:
-    """The owner confirms 2FA on the Facebook account (recorded with its wording)."""
-    checklist = _owned(checklist_id)
-    form = AttestForm()
-    if not form.validate():
-        return render_show(checklist, 400, attest_form=form)
-    try:
-        service.attest_facebook_2fa(
-            get_session(), checklist, current_user.user, str(FACEBOOK_2FA_WORDING), utcnow()
-        )
-    except service.ChecklistError as exc:
-        flash(str(exc), "danger")
-    return redirect(url_for("checklists.show", checklist_id=checklist.id))
-
-
-@bp.post("/<int:checklist_id>/submit")
-@roles_required(Role.MANAGER)
-def submit(checklist_id: int) -> Response | tuple[str, int]:
-    """Queue the ad for Meta: every check is evaluated again, and a fresh code is needed."""
-    checklist = _owned(checklist_id)
-    form = StepUpForm()
-    if not form.validate():
-        return render_show(checklist, 400, submit_form=form)
-    if error := stepup.confirm(form.code.data):
-        form.code.errors.append(error)
-        return render_show(checklist, 400, submit_form=form)
-    try:
-        service.submit(get_session(), checklist, current_user.user, utcnow())
-    except TransitionRefused as refused:
-        refused_message(refused)
-        return redirect(url_for("checklists.show", checklist_id=checklist.id))
-    flash(_("The ad is queued for Meta."), "success")
-    return redirect(url_for("checklists.show", checklist_id=checklist.id))
-
-
-@bp.post("/<int:checklist_id>/activate")
-@roles_required(Role.MANAGER)
-def activate(checklist_id: int) -> Response | tuple[str, int]:
-    """Start the Meta-approved ad: every check again, and a fresh code."""
-    checklist = _owned(checklist_id)
-    form = StepUpForm()
-    if not form.validate():
-        return render_show(checklist, 400, activate_form=form)
-    if error := stepup.confirm(form.code.data):
-        form.code.errors.append(error)
-        return render_show(checklist, 400, activate_form=form)
-    try:
-        service.activate(get_session(), checklist, current_user.user, utcnow())
-    except TransitionRefused as refused:
-        refused_message(refused)
-        return redirect(url_for("checklists.show", checklist_id=checklist.id))
-    flash(_("The ad will be started at Meta within seconds."), "success")
-    return redirect(url_for("checklists.show", checklist_id=checklist.id))
-
-
-@bp.post("/<int:checklist_id>/pause")
-@roles_required(Role.MANAGER, Role.ADMIN)
-def pause(checklist_id: int) -> Response:
-    """Pause the running ad (its owner, or an admin)."""
-    checklist = load(checklist_id, for_update=True)
-    if not ActionForm().validate():
-        abort(400)
-    try:
-        service.pause(get_session(), checklist, current_user.user, utcnow())
-    except TransitionRefused as refused:
-        refused_message(refused)
-    else:
-        flash(_("The ad will be paused at Meta within seconds."), "info")
-    return redirect(url_for("checklists.show", checklist_id=checklist.id))
-
-
-@bp.post("/<int:checklist_id>/resume")
-@roles_required(Role.MANAGER, Role.ADMIN)
-def resume(checklist_id: int) -> Response:
-    """Send a held ad again, after a person looked at why Meta blocked it."""
-    checklist = load(checklist_id, for_update=True)
-    if not ActionForm().validate():
-        abort(400)
-    try:
-        service.resume(get_session(), checklist, current_user.user, utcnow())
-    except TransitionRefused as refused:
-        refused_message(refused)
-    else:
-        flash(_("The ad is queued for Meta again."), "info")
-    return redirect(url_for("checklists.show", checklist_id=checklist.id))
-
-
-@bp.route("/<int:checklist_id>/withdraw", methods=["GET", "POST"])
-@roles_required(Role.MANAGER, Role.ADMIN)
-def withdraw(checklist_id: int) -> Response | tuple[str, int]:
-    """Withdraw the ad, as long as sending has not started: a page that asks for the reason
-    and a confirmation (withdrawing cannot be undone)."""
-    checklist = load(checklist_id, for_update=request.method == "POST")
-    form = WithdrawForm()
-    if request.method == "POST" and form.validate():
-        try:
-            service.withdraw(
-                get_session(), checklist, current_user.user, utcnow(), form.reason.data
-            )
-        except TransitionRefused as refused:
-            refused_message(refused)
-        else:
-            flash(_("The ad was withdrawn."), "info")
-        return redirect(url_for("checklists.show", checklist_id=checklist.id))
-    if Event.WITHDRAW not in events_from(
-        checklist.state, gate.parties(current_user.user, checklist)
-    ):
-        flash(_("The ad can no longer be withdrawn (state: %(state)s).",
-                state=steps.STATE_LABELS[checklist.state]), "warning")  # fmt: skip
-        return redirect(url_for("checklists.show", checklist_id=checklist.id))
-    status = 400 if request.method == "POST" else 200
-    return render_template("checklists/withdraw.html", form=form, checklist=checklist), status
-
-
-@bp.post("/<int:checklist_id>/duplicate")
-@roles_required(Role.MANAGER)
-def duplicate(checklist_id: int) -> Response:
-    """A new draft with the ad's content, none of its steps (any state, the owner's ad)."""
-    source = _owned(checklist_id, for_update=False)
-    if not ActionForm().validate():
-        abort(400)
-    try:
-        copy = service.duplicate(get_session(), source, current_user.user, utcnow())
-    except service.ChecklistError as exc:
-        form = ChecklistForm(formdata=None)
-        adform.field_error(form, exc)
-        reasons = "; ".join(str(e) for f in form for e in f.errors)
-        flash(_("The ad cannot be duplicated: %(reasons)s", reasons=reasons), "danger")
-        return redirect(url_for("checklists.show", checklist_id=source.id))
-    flash(_("A copy was saved as a new draft: check it, then classify it."), "success")
-    return redirect(url_for("checklists.show", checklist_id=copy.id))
