@@ -781,3 +781,4 @@ class OutboxMail(SQLModel, table=True):
     # Not sent on purpose (the account was erased or disabled, or opted out since): why.
     dropped: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+

@@ -51,7 +51,7 @@ class AdInput:
     paid_for_by: str = ""
     dsa_payor: str = ""
     dsa_beneficiary: str = ""
-    budget_type: str = BudgetType.DAILY.value
+    budget_type: str = BudgetType.DAILY
     budget_amount: int = delivery.DEFAULT_DAILY_BUDGET
     start_time: datetime | None = None
     end_time: datetime | None = None
@@ -122,7 +122,7 @@ class AdInput:
             "paid_for_by": self.paid_for_by.strip(),
             "dsa_payor": self.dsa_payor.strip(),
             "dsa_beneficiary": self.dsa_beneficiary.strip(),
-            "budget_type": budget.type.value,
+            "budget_type": budget.type,
             "budget_amount": budget.amount,
             "start_time": schedule.start,
             "end_time": schedule.end,
