@@ -259,3 +259,19 @@ def test_asking_without_the_csrf_token_is_refused(cast: Cast) -> None:
     response = cast.manager.post("/account/identity/requests", data={"country": "CH"})
     assert response.status_code == 400
     assert cast.events("identity.requested") == []
+
+
+def test_erasing_the_person_withdraws_their_open_request_and_deletes_every_note(
+    db: Session, people: dict[str, User]
+) -> None:
+    from app.auth.erasure import erase
+
+    manager = people["manager"]
+    done = requests.ask(db, manager, "CH", utcnow(), note="Montags")
+    requests.withdraw(db, manager, done, utcnow())
+    still = requests.ask(db, manager, "LI", utcnow(), note="Dienstags")
+    erase(db, manager, None, utcnow())
+    for found in (done, still):
+        db.refresh(found)
+        assert found.note is None
+        assert found.state == RequestState.WITHDRAWN
