@@ -583,6 +583,55 @@ class IdentityVerification(SQLModel, table=True):
     )
 
 
+class RequestState(StrEnum):
+    """Where a request for an identity verification stands."""
+
+    OPEN = "open"
+    FULFILLED = "fulfilled"
+    WITHDRAWN = "withdrawn"
+
+
+class IdentityRequest(SQLModel, table=True):
+    """A person asks the reviewers to verify their identity for one country.
+
+    Who asks, for which country, and how it ended: never anything of the document (its image
+    or number); the person shows it to a reviewer, who records an ``IdentityVerification``.
+    """
+
+    __tablename__ = "identity_request"
+    __table_args__ = (
+        # One open request per person and country: a second one (two clicks, two tabs) is
+        # refused by the database, not by a look first.
+        Index(
+            "uq_identity_request_open",
+            "requester_id",
+            "country",
+            unique=True,
+            sqlite_where=text("state = 'open'"),
+            postgresql_where=text("state = 'open'"),
+        ),
+    )
+
+    id: int | None = Field(default=None, primary_key=True)
+    requester_id: int = Field(
+        sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=False, index=True)
+    )
+    country: str = Field(sa_column=Column(String(2), nullable=False))
+    state: RequestState = Field(
+        default=RequestState.OPEN,
+        sa_column=Column(_closed(RequestState, 16), nullable=False, index=True),
+    )
+    # What the person wants the reviewers to know (when they can come by); erased with them.
+    note: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    created_at: datetime = _time(now=True)
+    closed_at: datetime | None = _time(nullable=True)
+    # The verification that fulfilled it.
+    fulfilled_by: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("identity_verification.id"), nullable=True),
+    )
+
+
 class CommentKind(StrEnum):
     """What a word in a checklist's conversation is."""
 

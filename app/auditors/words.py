@@ -68,6 +68,7 @@ FIELD_LABELS = {
     "page_id": _l("Page"),
     "placements": _l("Placements"),
     "reason": _l("Reason"),
+    "request": _l("Request"),
     "role": _l("Role"),
     "scopes": _l("Scopes"),
     "second_factor": _l("Second factor"),

@@ -39,6 +39,7 @@ from app.models import (
     TotpUse,
     User,
 )
+from app.reviews import requests
 
 # What an erased person's tokens are called instead of the names their owner gave them.
 ERASED_NAME = "erased"
@@ -154,6 +155,9 @@ def erase(session: Session, user: User, by: audit.Actor | None, now: datetime) -
             or 0
         ),
     )
+
+    # The notes of the person's requests for a verification are their words: they go.
+    requests.close_for_erasure(session, uid, now)
 
     user.email = report.placeholder
     # A hash of a secret that is thrown away: no password matches it, and the column

@@ -32,7 +32,7 @@ from workflows.checks import (
     evaluate_all,
 )
 from workflows.checks import IdentityVerification as Identity
-from workflows.delivery import Budget, Placement, Schedule
+from workflows.delivery import Budget, BudgetType, Placement, Schedule
 from workflows.machine import (
     Event,
     Outcome,
@@ -55,7 +55,7 @@ def ad_of(checklist: Checklist, image_sha256: str | None = None) -> Ad:
         paid_for_by=checklist.paid_for_by,
         dsa_payor=checklist.dsa_payor,
         dsa_beneficiary=checklist.dsa_beneficiary,
-        budget=Budget(checklist.budget_type, checklist.budget_amount),
+        budget=Budget(BudgetType(checklist.budget_type), checklist.budget_amount),
         schedule=Schedule(checklist.start_time, checklist.end_time),
         placements=tuple(Placement(p) for p in checklist.placements),
         image_sha256=image_sha256,

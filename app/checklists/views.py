@@ -40,7 +40,7 @@ from app.checklists.wording import FACEBOOK_2FA_WORDING
 from app.db import get_session
 from app.i18n import format_amount
 from app.models import AdAccount, AdImage, Checklist, Role, User, utcnow
-from app.reviews import conversation
+from app.reviews import conversation, requests
 from app.reviews.forms import ChangeRequestForm, CommentForm
 from workflows import delivery
 from workflows.checks import Category
@@ -188,6 +188,7 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
     image = images.meta(db, checklist.image_id)
     thread = conversation.thread(db, checklist)
     open_request = conversation.open_change_request(db, checklist)
+    is_owner = checklist.owner_id == current_user.id
     page = render_template(
         "checklists/show.html",
         budget=(
@@ -216,7 +217,7 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
         topic_labels=steps.TOPIC_LABELS,
         events=events_from(checklist.state, parties),
         Event=Event,
-        is_owner=checklist.owner_id == current_user.id,
+        is_owner=is_owner,
         blocked_submit=blocked_submit,
         blocked_approve=blocked_approve,
         fresh=stepup.is_fresh() if current_user.user.totp_enabled else False,
@@ -252,6 +253,7 @@ def render_show(checklist: Checklist, status_code: int = 200, **forms: Any) -> t
         comment_form=forms.get("comment_form") or CommentForm(),
         change_form=forms.get("change_form") or ChangeRequestForm(version=checklist.version),
         role_labels=ROLE_LABELS,
+        identity_asks=requests.for_checklist(db, checklist, now) if is_owner else [],
     )
     return page, status_code
 

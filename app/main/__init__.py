@@ -28,6 +28,7 @@ NAVIGATION = (
     ("auth.two_factor", _l("Security")),
     ("auth.change_password", _l("Password")),
     ("notifications.settings", _l("Notifications")),
+    ("identity.mine", _l("My identity")),
 )
 ROLE_NAMES = {
     Role.MANAGER: _l("ad manager"),

@@ -32,6 +32,7 @@ from app.models import (
     Role,
     User,
 )
+from app.reviews import requests
 from workflows.checks import CheckResult, Status, evaluate_all, moot
 from workflows.machine import State
 
@@ -229,7 +230,7 @@ def for_reviewer(db: Session, user: User, now: datetime) -> Inbox:
         Role.REVIEWER,
         (
             Section("ready_for_approval", tuple(_checklist(c) for c in found.ready)),
-            Section("identity_requests", tuple(found.identity)),
+            Section("identity_requests", tuple(asked_for(db, user, drafts, found.identity))),
             Section("sign_offs", tuple(_checklist(c) for c in found.sign_offs)),
         ),
     )
@@ -252,15 +253,35 @@ def sort_drafts(db: Session, drafts: Sequence[Checklist], now: datetime) -> Sort
     return found
 
 
+def asked_for(
+    db: Session, user: User, drafts: Sequence[Checklist], blocked: Sequence[Item]
+) -> list[Item]:
+    """The open requests for an identity verification (not the reviewer's own), each with how
+    many of the person's drafts wait for that country.
+
+    Only what someone asked for is counted: a reviewer can do nothing for a blocked draft
+    until its owner comes with a document, and the request is how they say they will. The
+    drafts blocked on the identity step still add something: how much a request unblocks.
+    """
+    owners = {_id(c): c.owner_id for c in drafts}
+    waiting = requests.waiting_drafts((owners[int(i.id)], i.details) for i in blocked)
+    return [
+        Item(
+            "identity_request",
+            str(request.id),
+            person.email,
+            details=(request.country, str(waiting.get((person.id or 0, request.country), 0))),
+        )
+        for request, person in requests.open_requests(db, besides=user.id)
+    ]
+
+
 def identity_requests(
     drafts: Sequence[Checklist], results: dict[int, tuple[CheckResult, ...]]
 ) -> list[Item]:
     """Drafts blocked on an identity document no reviewer has verified yet (for the countries
-    named), where verifying it would help: a country that refuses the ad needs none.
-
-    adgate has no explicit requests for a verification yet; until it has, a missing or
-    expired verification is the request.
-    """
+    named), where verifying it would help: a country that refuses the ad needs none (the
+    review queue lists them; the inbox counts the requests, ``asked_for``)."""
     found = []
     for c in drafts:
         checked = results[_id(c)]

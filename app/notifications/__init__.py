@@ -220,6 +220,7 @@ def identity_requested(
         key=f"user:{person.id}:{country}:{key}",
         person=person.email,
         country=country,
+        request=request_id,
     )
 
 

@@ -69,7 +69,8 @@ def _identity_requested(checklist: Checklist | None, p: Params, person: User) ->
                 country=country,
             )
         ],
-        link("reviews.identities"),
+        # The identities page opens with the form filled in for this request.
+        link("reviews.identities", **({"request": p["request"]} if p.get("request") else {})),
     )
 
 

@@ -9,6 +9,7 @@ bp = Blueprint("reviews", __name__, url_prefix="/reviews")
 
 def init_app(app: Flask) -> None:
     """Register the blueprint."""
-    from app.reviews import views  # noqa: F401  (registers the routes)
+    from app.reviews import account, views  # noqa: F401  (registers the routes)
 
     app.register_blueprint(bp)
+    app.register_blueprint(account.bp)

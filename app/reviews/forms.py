@@ -12,13 +12,14 @@ from wtforms import (
     SubmitField,
     TextAreaField,
 )
-from wtforms.validators import DataRequired, Optional
+from wtforms.validators import DataRequired, Length, Optional
 
 from app.checklists.forms import ChecklistFilterForm, StepUpForm
 from app.checklists.steps import DOCUMENT_LABELS
 from app.countries import CountryField
 from app.inputs import Checked
 from app.paging import PagingFields
+from workflows import policy
 
 
 def _version(raw: str | None) -> int | None:
@@ -50,6 +51,27 @@ class IdentityForm(FlaskForm):  # type: ignore[misc]
     )
     expires_on = DateField(_l("Valid until"), validators=[DataRequired()])
     submit = SubmitField(_l("Record verification"))
+
+
+class IdentityRequestForm(FlaskForm):  # type: ignore[misc]
+    """An ad manager asks the reviewers to verify their identity for a country an ad may
+    target; ``next``: the page to return to (the checklist the request was made from)."""
+
+    country = CountryField(
+        _l("Country of the document"),
+        codes=policy.TARGETABLE,
+        validators=[DataRequired(message=_l("Choose a country."))],
+    )
+    note = TextAreaField(
+        _l("Note for the reviewers (optional)"),
+        description=_l(
+            "For example when you can show your document. Never write the document's number."
+        ),
+        validators=[Optional(), Length(max=500)],
+        render_kw={"rows": 2},
+    )
+    next = HiddenField()
+    submit = SubmitField(_l("Ask a reviewer"))
 
 
 QUEUE_ORDERS = {

@@ -12,6 +12,7 @@ from app.auth.accounts import awaits_confirmation
 from app.checklists import gate
 from app.checklists.service import ChecklistError, expect_version
 from app.models import Checklist, IdentityVerification, Role, User
+from app.reviews import requests
 from workflows import policy
 from workflows.checks import DOCUMENT_TYPES, Category
 from workflows.machine import Event, State, editable
@@ -69,6 +70,8 @@ def verify_identity(
         # the chained event refers to it.
         data={"verification": verification.id},
     )
+    # The person's open request for this country is answered by it.
+    requests.fulfil(db, verification, now)
     # The person's drafts that waited only for this now wait for the approval.
     for draft in db.scalars(
         select(Checklist).where(

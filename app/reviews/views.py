@@ -18,8 +18,16 @@ from app.checklists.service import ChecklistError, Conflict, expect_version
 from app.checklists.views import load, refused_message, render_show
 from app.db import get_session
 from app.main import inbox
-from app.models import Checklist, IdentityVerification, Role, User, utcnow
-from app.reviews import bp, conversation, service
+from app.models import (
+    Checklist,
+    IdentityRequest,
+    IdentityVerification,
+    RequestState,
+    Role,
+    User,
+    utcnow,
+)
+from app.reviews import bp, conversation, requests, service
 from app.reviews.forms import (
     ApproveForm,
     ChangeRequestForm,
@@ -231,12 +239,14 @@ def _identity_page(form: IdentityForm, status: int = 200) -> tuple[str, int]:
         select(IdentityVerification).order_by(col(IdentityVerification.id).desc()).limit(500)
     ).all()
     emails = {u.id: u.email for u in db.scalars(select(User))}
+    asked = requests.open_requests(db, besides=current_user.id)
     # Identity data is personal data: reading it is audited.
-    audit.defer("identity.read", data={"count": len(verifications)})
+    audit.defer("identity.read", data={"count": len(verifications), "requests": len(asked)})
     return render_template(
         "reviews/identities.html",
         form=form,
         verifications=verifications,
+        asked=asked,
         emails=emails,
         document_labels=steps.DOCUMENT_LABELS,
         action_form=ActionForm(),
@@ -247,8 +257,13 @@ def _identity_page(form: IdentityForm, status: int = 200) -> tuple[str, int]:
 @bp.get("/identities")
 @roles_required(Role.REVIEWER)
 def identities() -> tuple[str, int]:
-    """Recorded identity verifications, and the form to record one."""
-    return _identity_page(IdentityForm())
+    """Recorded identity verifications, the open requests, and the form to record one
+    (``?request=<id>``: filled in for that request)."""
+    form = IdentityForm()
+    asked = get_session().get(IdentityRequest, request.args.get("request", type=int) or 0)
+    if asked is not None and asked.state == RequestState.OPEN:
+        form.user.data, form.issuing_country.data = asked.requester_id, asked.country
+    return _identity_page(form)
 
 
 @bp.post("/identities")

@@ -51,6 +51,7 @@ NOT_PAGES = {
     "audits.export_events": "a ZIP download",
     "audits.checkpoints_file": "a JSON download",
     "audits.verification": "JSON polled by the integrity page",
+    "checklists.state": "JSON polled by the checklist page's script",
 }
 # Public pages that need a sign-in half-way through (the password step of this account: one
 # with 2FA, one whose role needs it but who has not enrolled); the others are opened as such.
@@ -145,6 +146,10 @@ def seed(app: Flask, users: UserFactory) -> dict[str, Any]:
     draft = cast.create()
     # A refused submission: the auditors' dashboard then draws its charts.
     assert cast.submit(draft).status_code == 302  # back to the page, which says why
+    # An open request for a verification: the reviewers' inbox and identities page, and the
+    # manager's account page, list it.
+    asked = cast.post(cast.manager, "/account/identity/requests", {"country": "LI", "note": "Mo"})
+    assert asked.status_code == 302
     with app.app_context(), transaction() as db:
         owner = db.get(User, cast.manager_user.id)
         assert owner is not None

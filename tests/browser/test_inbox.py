@@ -14,6 +14,7 @@ from playwright.sync_api import BrowserContext, expect
 
 from app.db import transaction
 from app.models import Checklist, User, utcnow
+from app.reviews import requests
 from app.reviews.service import verify_identity
 from tests.app.conftest import CH_AD
 from tests.browser.helpers import (
@@ -47,6 +48,8 @@ def _draft(app: Flask, owner_id: int, **changes: Any) -> int:
         "category": "POLITICAL", "facebook_2fa_attested_at": now, "created_at": now,
         "updated_at": now, **changes,
     }  # fmt: skip
+    if isinstance(fields["countries"], str):  # a JSON list of codes since 0014
+        fields["countries"] = fields["countries"].split(",")
     with app.app_context(), transaction() as db:
         checklist = Checklist(**fields)
         db.add(checklist)
@@ -80,9 +83,13 @@ def test_each_roles_inbox_counts_what_waits_accessibly(
     register_ad_account(live_app)
     assert owner.id is not None
     ready = _draft(live_app, owner.id, title="Bereit")
-    needs_li = _draft(live_app, owner.id, title="Braucht LI", countries="CH,LI")
+    _draft(live_app, owner.id, title="Braucht LI", countries="CH,LI")
     _draft(live_app, owner.id, title="Nicht eingestuft", category=None)
     _verify(live_app, reviewer, owner)
+    with live_app.test_request_context(), transaction() as db:
+        manager = db.get(User, owner.id)
+        assert manager is not None
+        asked = requests.ask(db, manager, "LI", utcnow())
 
     page = browser_context(locale=locale).new_page()
     sign_in(page, make_user, REVIEWER)
@@ -94,9 +101,13 @@ def test_each_roles_inbox_counts_what_waits_accessibly(
     ready_links = page.locator("#inbox-ready_for_approval a")
     expect(ready_links).to_have_attribute("href", f"/checklists/{ready}")
     expect(page.locator("#inbox-identity_requests a")).to_have_attribute(
-        "href", f"/checklists/{needs_li}"
+        "href", f"/reviews/identities?request={asked.id}#identity-form"
     )
     expect(page.locator("#inbox-identity_requests")).to_contain_text("Liechtenstein")
+    # The draft that waits for it is said, not counted again.
+    expect(page.locator("#inbox-identity_requests")).to_contain_text(
+        "1 Anzeige wartet darauf" if locale == "de-DE" else "1 ad waits for it"
+    )
     assert_accessible(page)
 
     for email in (MANAGER, "auditor@example.org", "admin@example.org"):
@@ -188,3 +199,59 @@ def test_the_checklist_page_follows_an_ad_in_flight_without_a_reload(
     assert csp_violations(page, console) == []
     assert problems.script_errors == []
     assert_accessible(page)
+
+
+@pytest.mark.parametrize("locale", LANGUAGES)
+def test_a_manager_asks_for_a_verification_and_a_reviewer_fulfils_it(
+    browser_context: Callable[..., BrowserContext],
+    make_user: UserFactory,
+    live_app: Flask,
+    locale: str,
+) -> None:
+    german = locale == "de-DE"
+    owner = make_user(MANAGER, "manager")
+    make_user(REVIEWER, "reviewer")
+    register_ad_account(live_app)
+    assert owner.id is not None
+    checklist_id = _draft(live_app, owner.id, title="Braucht LI", countries="CH,LI")
+
+    manager = browser_context(locale=locale).new_page()
+    sign_in(manager, make_user, MANAGER)
+    manager.goto(f"/checklists/{checklist_id}")
+    asks = manager.locator("#identity-asks button.identity-ask")
+    expect(asks).to_have_count(2)
+    assert_accessible(manager)
+    manager.get_by_role(
+        "button",
+        name=(
+            "Eine Prüfer:in bitten, meine Identität für Liechtenstein zu prüfen"
+            if german
+            else "Ask a reviewer to verify my identity for Liechtenstein"
+        ),
+    ).click()
+    expect(manager).to_have_url(re.compile(rf"/checklists/{checklist_id}$"))
+    expect(manager.locator("#identity-asks .identity-asked")).to_have_count(1)
+    expect(asks).to_have_count(1)
+    assert_accessible(manager)
+    # The account page: the request listed, and the form with an error for every field.
+    manager.goto("/account/identity/")
+    expect(manager.locator('#requests li[data-state="open"]')).to_have_count(1)
+    assert_accessible(manager)
+    manager.locator("#identity-request-form [type=submit]").click()
+    expect(manager.locator("#identity-request-form .is-invalid")).to_have_count(1)
+    assert_accessible(manager)
+
+    reviewer = browser_context(locale=locale).new_page()
+    sign_in(reviewer, make_user, REVIEWER)
+    reviewer.goto("/")
+    reviewer.locator("#inbox-identity_requests a").click()
+    expect(reviewer.locator("#identity-requests li[data-request]")).to_have_count(1)
+    expect(reviewer.locator("#issuing_country")).to_have_value("LI")
+    assert_accessible(reviewer)
+    reviewer.locator("#document_type").select_option("passport")
+    reviewer.locator("#expires_on").fill("2031-01-01")
+    save(reviewer, "#identity-form")
+    expect(reviewer.locator("#identity-requests li[data-request]")).to_have_count(0)
+    manager.goto(f"/checklists/{checklist_id}")
+    expect(manager.locator("#identity-asks .identity-asked")).to_have_count(0)
+    expect(asks).to_have_count(1)  # CH is still missing

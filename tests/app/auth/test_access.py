@@ -82,6 +82,10 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "reviews.identities": frozenset({Role.REVIEWER}),
     "reviews.verify_identity": frozenset({Role.REVIEWER}),
     "reviews.revoke_identity": frozenset({Role.REVIEWER}),
+    # Only ad managers own ads, so only they ask for a verification of their identity.
+    "identity.mine": frozenset({Role.MANAGER}),
+    "identity.ask": frozenset({Role.MANAGER}),
+    "identity.withdraw": frozenset({Role.MANAGER}),
     "admin.ad_accounts": frozenset({Role.ADMIN}),
     "admin.add_ad_account": frozenset({Role.ADMIN}),
     "admin.restore_ad_account": frozenset({Role.ADMIN}),

@@ -38,15 +38,31 @@ def test_the_reviewer_sees_what_waits_and_the_navigation_counts_it(cast: Cast) -
     assert f'href="/checklists/{checklist_id}"' in _section(manager_home, "needs_action")
 
 
-def test_a_missing_identity_document_waits_for_reviewers_in_their_language(cast: Cast) -> None:
+def test_a_request_for_an_identity_verification_waits_for_reviewers_in_their_language(
+    cast: Cast,
+) -> None:
     checklist_id = cast.create()
     assert cast.classify(checklist_id).status_code == 302
     assert cast.attest(checklist_id).status_code == 302
+    # Blocked on the identity, but nobody asked: nothing a reviewer can act on yet.
     english = _section(cast.reviewer.get("/").get_data(as_text=True), "identity_requests")
-    assert f'href="/checklists/{checklist_id}"' in english
-    assert "Document from: Switzerland" in english
-    german = cast.reviewer.get("/", headers={"Accept-Language": "de"})
-    assert "Dokument aus: Schweiz" in german.get_data(as_text=True)
+    assert "Nobody asks for an identity verification." in english
+    # The owner asks from the checklist page's identity step.
+    page = cast.manager.get(f"/checklists/{checklist_id}").get_data(as_text=True)
+    assert "Ask a reviewer to verify my identity for Switzerland" in page
+    asked = cast.post(
+        cast.manager,
+        "/account/identity/requests",
+        {"country": "CH", "next": f"/checklists/{checklist_id}"},
+    )
+    assert asked.headers["Location"] == f"/checklists/{checklist_id}"
+    english = _section(cast.reviewer.get("/").get_data(as_text=True), "identity_requests")
+    assert 'href="/reviews/identities?request=1#identity-form"' in english
+    assert "manager@example.org asks to be verified for Switzerland" in english
+    assert "1 ad waits for it" in english
+    german = cast.reviewer.get("/", headers={"Accept-Language": "de"}).get_data(as_text=True)
+    assert "manager@example.org bittet um Prüfung für Schweiz" in german
+    assert _count(cast.reviewer.get("/").get_data(as_text=True)) == 1
     # The manager waits too (nothing for them to do), so their inbox does not list it.
     manager = cast.manager.get("/").get_data(as_text=True)
     assert f'href="/checklists/{checklist_id}"' not in _section(manager, "needs_action")

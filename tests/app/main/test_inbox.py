@@ -24,7 +24,7 @@ from app.models import (
     User,
     utcnow,
 )
-from app.reviews import conversation
+from app.reviews import conversation, requests
 from app.reviews import service as reviews
 from tests.app.conftest import CH_AD
 from tests.conftest import UserFactory
@@ -118,15 +118,28 @@ def test_a_reviewer_counts_approvals_identities_and_sign_offs(
 
     box = inbox.for_reviewer(db, reviewer, utcnow())
     assert _ids(box, "ready_for_approval") == [ready.id]
-    assert _ids(box, "identity_requests") == [needs_li.id]
-    [request] = next(s for s in box.sections if s.name == "identity_requests").items
-    assert request.details == ("LI",)
+    # A draft blocked on the identity is no request: nobody asked yet.
+    assert _ids(box, "identity_requests") == []
     assert _ids(box, "sign_offs") == [flagged.id]
+    assert box.count == 2
+
+    # The owner asks: the request is counted, with the one draft that waits for it.
+    asked = requests.ask(db, owner, "LI", utcnow())
+    box = inbox.for_reviewer(db, reviewer, utcnow())
+    assert _ids(box, "identity_requests") == [asked.id]
+    [item] = next(s for s in box.sections if s.name == "identity_requests").items
+    assert (item.kind, item.title, item.details) == ("identity_request", owner.email, ("LI", "1"))
     assert box.count == 3
+    # Verified, the request is fulfilled and no longer waits.
+    _verified(db, reviewer, owner, "LI")
+    assert _ids(inbox.for_reviewer(db, reviewer, utcnow()), "identity_requests") == []
 
     # Approved, it no longer waits for anyone's approval.
     reviews.approve(db, ready, reviewer, utcnow(), version=ready.version)
-    assert _ids(inbox.for_reviewer(db, people["second"], utcnow()), "ready_for_approval") == []
+    # (the draft that waited for LI is ready now, its owner verified)
+    assert _ids(inbox.for_reviewer(db, people["second"], utcnow()), "ready_for_approval") == [
+        needs_li.id
+    ]
 
 
 def test_a_reviewer_never_counts_their_own_ad(db: Session, people: dict[str, User]) -> None:
@@ -154,7 +167,11 @@ def test_counting_costs_the_same_few_queries_for_3_drafts_as_for_12(
 
     engine = app.extensions["adgate.db"]
     event.listen(engine, "before_cursor_execute", seen)
+    for owner in owners:  # open requests, so that the reviewer has some to count
+        requests.ask(db, owner, "LI", utcnow())
     try:
+        inbox.inbox(db, people[role], utcnow())  # after the requests' writes are flushed
+        statements.clear()
         inbox.inbox(db, people[role], utcnow())
         few = len(statements)
         for i in range(9):

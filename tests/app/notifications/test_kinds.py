@@ -178,6 +178,34 @@ def test_an_identity_request_tells_the_reviewers(
     assert smtp.to(MANAGER) == []
 
 
+def test_asking_on_the_page_mails_each_reviewer_once_with_a_link_to_the_request(
+    cast: Cast, mailing: Flask, smtp: SmtpServer
+) -> None:
+    cast.users("second@example.org", "reviewer")
+    set_locale(mailing, REVIEWER, "de")
+    set_locale(mailing, "second@example.org", "en")
+    for _ in range(2):  # asking again is told it was asked: no second mail
+        asked = cast.post(cast.manager, "/account/identity/requests", {"country": "LI"})
+        assert asked.status_code == 302
+    # A refused request (a document number in the note) mails nobody.
+    refused = cast.post(
+        cast.manager, "/account/identity/requests", {"country": "CH", "note": "Nr. X0123456"}
+    )
+    assert refused.status_code == 400
+    send(mailing)
+    send(mailing)
+    assert subjects(smtp, REVIEWER) == ["Identitätsprüfung für Liechtenstein erbeten"]
+    assert subjects(smtp, "second@example.org") == [
+        "Identity verification requested for Liechtenstein"
+    ]
+    text = body(smtp, "second@example.org")
+    assert MANAGER in text
+    assert f"{PUBLIC_URL}/reviews/identities?request=1" in text
+    assert "X0123456" not in text
+    assert smtp.to(MANAGER) == []
+    assert len(smtp.mails) == 2
+
+
 def test_erasing_a_person_deletes_the_mails_to_and_about_them(
     cast: Cast, mailing: Flask, smtp: SmtpServer
 ) -> None:
