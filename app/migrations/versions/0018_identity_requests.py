@@ -1,6 +1,6 @@
 """Requests for an identity verification: a person asks the reviewers, for one country.
 
-Revision ID: 0019
+Revision ID: 0018
 Revises: 0017
 Create Date: 2026-12-02
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 from app.models import UTCDateTime
 
-revision: str = "0019"
+revision: str = "0018"
 down_revision: str | None = "0017"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
