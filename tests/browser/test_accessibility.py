@@ -52,6 +52,7 @@ NOT_PAGES = {
     "audits.export_events": "a ZIP download",
     "audits.checkpoints_file": "a JSON download",
     "audits.verification": "JSON polled by the integrity page",
+    "checklists.state": "JSON polled by the checklist page while the ad is with the worker or Meta",
 }
 # Public pages that need a sign-in half-way through (the password step of this account: one
 # with 2FA, one whose role needs it but who has not enrolled); the others are opened as such.

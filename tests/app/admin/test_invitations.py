@@ -297,3 +297,19 @@ def test_a_signed_in_person_cannot_take_a_link(
     token = token_of(app, "other@example.org")
     assert client.get(f"/invitation/{token}").headers["Location"] == "/"
     assert set_password(english_client(app), token).status_code == 302
+
+
+def test_erasing_a_person_forgets_the_address_of_their_invitation(
+    app: Flask, client: FlaskClient, make_user: UserFactory
+) -> None:
+    _admin(app, client, make_user)
+    invitee = invite_and_accept(app, client, "forget.me@example.org", "manager")
+    invite(client, "never.came@example.org", "auditor")
+    result = app.test_cli_runner().invoke(args=["users", "erase", invitee.email, "--yes"])
+    assert result.exit_code == 0, result.output
+    with app.app_context(), transaction(write=False) as db:
+        emails = set(db.scalars(select(col(Invitation.email))))
+        assert "forget.me@example.org" not in emails
+        assert "never.came@example.org" in emails
+        mails = db.scalars(select(OutboxMail)).all()
+        assert [m.kind for m in mails] == ["invitation"]  # the other person's only
