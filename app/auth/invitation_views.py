@@ -1,7 +1,8 @@
 """The invited person's pages: the mail's link, then their own password, then 2FA.
 
-The link's token is in the path once: the first request keeps only its hash in the signed
-session and redirects to a page without it, so that the token stays out of the history, the
+The link's token is in the query string once (which the access logs leave out): the first
+request keeps only its hash in the signed session and redirects to a page without it, so
+that the token stays out of the history, the
 Referer header and later requests. A link that opens nothing (unknown, used, revoked,
 expired, or its address has an account by now) shows one page that tells none of these
 apart; the audit log keeps which it was.
@@ -9,7 +10,7 @@ apart; the audit log keeps which it was.
 
 from __future__ import annotations
 
-from flask import current_app, flash, redirect, render_template, session, url_for
+from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 from werkzeug.wrappers import Response
@@ -34,11 +35,15 @@ def _void(status: int = 404) -> tuple[str, int]:
     return render_template("auth/invitation_void.html"), status
 
 
-@bp.get("/invitation/<token>")
+@bp.get("/invitation/open")
 @public
 @invitation_limit
-def invitation_open(token: str) -> Response | tuple[str, int]:
-    """The mail's link: keep the token's hash in the session, go on without it in the URL."""
+def invitation_open() -> Response | tuple[str, int]:
+    """The mail's link: keep the token's hash in the session, go on without it in the URL.
+
+    The token is in the query string, which the access logs leave out (docs/deploy: nginx
+    logs ``$uri``, gunicorn ``%(U)s``): no log holds it."""
+    token = request.args.get("token", "")
     if current_user.is_authenticated:
         flash(_("Sign out before you accept an invitation."), "warning")
         return redirect(url_for("main.index"))

@@ -63,7 +63,7 @@ def set_password(
     client: FlaskClient, token: str, password: str = PASSWORD_OF_INVITEE
 ) -> TestResponse:
     """Open the link and choose the password."""
-    opened = client.get(f"/invitation/{token}")
+    opened = client.get(f"/invitation/open?token={token}")
     assert opened.status_code == 302, opened.get_data(as_text=True)
     assert opened.headers["Location"] == "/invitation"
     data = {

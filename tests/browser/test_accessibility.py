@@ -62,6 +62,8 @@ HALF_SIGNED_IN = {"auth.login_code": EMAILS[Role.MANAGER], "auth.enrol": UNENROL
 # opened link shows that the link does not work (auth.invitation_open, a link of a pending
 # invitation in the run's language, redirects to it and shows the form).
 STATUS = {"auth.invitation": 404}
+# URL arguments that go into the query string (the invitation's token, which no log keeps).
+QUERY = {"auth.invitation_open": ("token",)}
 # Pages in English whatever the language: Swagger UI and the API's description.
 ENGLISH_ONLY = {"/api/v1/docs"}
 # Pages drawn by a script after loading: what shows that they are complete.
@@ -198,7 +200,8 @@ def visits(app: Flask, args: dict[str, Any]) -> list[Visit]:
             rule = next(app.url_map.iter_rules(endpoint))
             missing = set(rule.arguments) - set(args)
             assert not missing, f"{endpoint}: seed() gives no value for {missing}"
-            path = url_for(endpoint, **{a: args[a] for a in rule.arguments})
+            names = (*rule.arguments, *QUERY.get(endpoint, ()))
+            path = url_for(endpoint, **{a: args[a] for a in names})
             if roles == ["public"]:
                 half = HALF_SIGNED_IN.get(endpoint)
                 who = f"half:{half}" if half else "anonymous"

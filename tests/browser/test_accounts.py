@@ -56,7 +56,7 @@ def test_a_reviewer_invited_by_one_admin_is_confirmed_by_a_second(
 
     # The invited person: the mail's link, their own password (a mismatch first), then 2FA.
     person = browser_context(locale=locale).new_page()
-    person.goto(f"/invitation/{token_of(live_app, NEW)}")
+    person.goto(f"/invitation/open?token={token_of(live_app, NEW)}")
     expect(person).to_have_url(re.compile(r"/invitation$"))
     expect(person.locator("main")).to_contain_text("admin@example.org")
     assert_accessible(person)
@@ -77,7 +77,7 @@ def test_a_reviewer_invited_by_one_admin_is_confirmed_by_a_second(
         person.click("#submit")
     # The link works once: the same page for a used link as for any other dead one.
     dead = browser_context(locale=locale).new_page()
-    dead.goto(f"/invitation/{'x' * 43}")
+    dead.goto(f"/invitation/open?token={'x' * 43}")
     expect(dead.locator("#invitation-void")).to_be_visible()
     assert_accessible(dead)
 

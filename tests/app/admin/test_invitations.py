@@ -83,7 +83,7 @@ def test_invited_person_sets_password_then_enrols(
 
     # The person: the link once, then a page without the token; a password of their own.
     person = english_client(app)
-    opened = person.get(f"/invitation/{token}")
+    opened = person.get(f"/invitation/open?token={token}")
     assert opened.headers["Location"] == "/invitation"
     form = person.get("/invitation").get_data(as_text=True)
     assert "admin@example.org" in form
@@ -123,7 +123,7 @@ def test_invited_person_sets_password_then_enrols(
         assert db.scalars(select(col(OutboxMail.secret))).one() is None  # erased once used
 
     # The link works once.
-    again = english_client(app).get(f"/invitation/{token}")
+    again = english_client(app).get(f"/invitation/open?token={token}")
     assert again.status_code == 404
     assert VOID in again.get_data(as_text=True)
     assert _data(_events(app, "invitation.refused")[-1])["reason"] == "used"
@@ -142,7 +142,7 @@ def test_every_dead_link_looks_the_same_and_is_audited(
     _admin(app, client, make_user)
     pages = {}
     # Unknown (a guess), expired, revoked, and an address that has an account by now.
-    pages["unknown"] = english_client(app).get("/invitation/" + "A" * 43)
+    pages["unknown"] = english_client(app).get("/invitation/open?token=" + "A" * 43)
     for email in ("late@example.org", "revoked@example.org", "taken@example.org"):
         assert invite(client, email, "auditor").status_code == 302
     late = token_of(app, "late@example.org")
@@ -152,7 +152,7 @@ def test_every_dead_link_looks_the_same_and_is_audited(
             .where(col(Invitation.email) == "late@example.org")
             .values(expires_at=utcnow() - timedelta(seconds=1))
         )
-    pages["expired"] = english_client(app).get(f"/invitation/{late}")
+    pages["expired"] = english_client(app).get(f"/invitation/open?token={late}")
     revoked = token_of(app, "revoked@example.org")
     rid = invitation(app, "revoked@example.org").id
     token = csrf_token(client, "/admin/invitations")
@@ -160,10 +160,10 @@ def test_every_dead_link_looks_the_same_and_is_audited(
         client.post(f"/admin/invitations/{rid}/revoke", data={"csrf_token": token}).status_code
         == 302
     )
-    pages["revoked"] = english_client(app).get(f"/invitation/{revoked}")
+    pages["revoked"] = english_client(app).get(f"/invitation/open?token={revoked}")
     taken = token_of(app, "taken@example.org")
     make_user("taken@example.org", "manager")
-    pages["email_taken"] = english_client(app).get(f"/invitation/{taken}")
+    pages["email_taken"] = english_client(app).get(f"/invitation/open?token={taken}")
     bodies = set()
     for reason, response in pages.items():
         assert response.status_code == 404, reason
@@ -186,7 +186,7 @@ def test_a_link_opened_then_revoked_or_taken_sets_nothing(
     _admin(app, client, make_user)
     invite(client, "slow@example.org", "reviewer")
     person = english_client(app)
-    person.get(f"/invitation/{token_of(app, 'slow@example.org')}")
+    person.get(f"/invitation/open?token={token_of(app, 'slow@example.org')}")
     token = csrf_token(person, "/invitation")
     make_user("slow@example.org", "manager")  # meanwhile, an account for the address
     data = {"new_password": PASSWORD_OF_INVITEE, "confirm_password": PASSWORD_OF_INVITEE}
@@ -218,7 +218,7 @@ def test_resend_makes_a_new_link_not_too_often(
     with app.app_context(), transaction(write=False) as db:
         secrets = list(db.scalars(select(col(OutboxMail.secret)).order_by(col(OutboxMail.id))))
     assert secrets[0] is None  # the first mail, not sent yet, will not go
-    assert english_client(app).get(f"/invitation/{first}").status_code == 404
+    assert english_client(app).get(f"/invitation/open?token={first}").status_code == 404
     assert set_password(english_client(app), second).headers["Location"] == "/two-factor/enrol"
 
 
@@ -260,7 +260,7 @@ def test_csrf_guards_every_invitation_form(
             client.post(path, data={"email": "y@example.org", "role": "admin"}).status_code == 400
         )
     person = english_client(app)
-    person.get(f"/invitation/{token_of(app, 'csrf@example.org')}")
+    person.get(f"/invitation/open?token={token_of(app, 'csrf@example.org')}")
     data = {"new_password": PASSWORD_OF_INVITEE, "confirm_password": PASSWORD_OF_INVITEE}
     assert person.post("/invitation", data=data).status_code == 400
     assert _user(app, "csrf@example.org") is None
@@ -295,7 +295,7 @@ def test_a_signed_in_person_cannot_take_a_link(
     _admin(app, client, make_user)
     invite(client, "other@example.org", "manager")
     token = token_of(app, "other@example.org")
-    assert client.get(f"/invitation/{token}").headers["Location"] == "/"
+    assert client.get(f"/invitation/open?token={token}").headers["Location"] == "/"
     assert set_password(english_client(app), token).status_code == 302
 
 
