@@ -159,6 +159,10 @@ DEFAULTS: dict[str, Any] = {
     "NOTIFY_IDENTITY_EXPIRY_DAYS": 30,
     # A throttle at Meta that keeps a submission waiting this long is told to its owner.
     "NOTIFY_THROTTLE_MINUTES": 60,
+    # How long an invitation's link holds (app.auth.invitations), and how soon after sending
+    # an invitation it may be sent again (a new link).
+    "INVITATION_HOURS": 72,
+    "INVITATION_RESEND_MINUTES": 5,
     # `flask stack` also starts the local SMTP sink (make run sets it).
     "MAIL_SINK": False,
 }

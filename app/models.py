@@ -795,6 +795,44 @@ class IdempotencyKey(SQLModel, table=True):
     location: str | None = Field(default=None, sa_column=Column(String(255), nullable=True))
 
 
+class Invitation(SQLModel, table=True):
+    """An admin's invitation of a person, by e-mail, to an account in a role.
+
+    The mail carries a single-use link with a token of 256 random bits; only its SHA-256 is
+    stored (like ``ApiToken``). Resending makes a new token and voids the old one. The
+    account is made when the person accepts, with the password they choose; a reviewer or
+    admin then waits for a second person's confirmation (``User.confirmed_at``), its creator
+    being the inviting admin.
+    """
+
+    __tablename__ = "invitation"
+
+    id: int | None = Field(default=None, primary_key=True)
+    email: str = Field(sa_column=Column(String(254), nullable=False, index=True))
+    role: Role = Field(sa_column=Column(_closed(Role, 16), nullable=False))
+    # The language of the mail and of the page the person sets the password on.
+    locale: str = Field(sa_column=Column(String(8), nullable=False))
+    token_hash: str = Field(sa_column=Column(String(64), nullable=False, unique=True))
+    created_at: datetime = _time(now=True)
+    created_by: int = Field(
+        sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=False)
+    )
+    # When the current token was made (the invitation, or its last resending) and until when
+    # it holds.
+    sent_at: datetime = _time()
+    sent_by: int = Field(sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=False))
+    expires_at: datetime = _time()
+    resent: int = 0
+    accepted_at: datetime | None = _time(nullable=True)
+    user_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
+    )
+    revoked_at: datetime | None = _time(nullable=True)
+    revoked_by: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True)
+    )
+
+
 class OutboxMail(SQLModel, table=True):
     """A notification mail, written in the transaction of the event that causes it and sent
     by the worker after the commit (app.notifications).
@@ -809,9 +847,19 @@ class OutboxMail(SQLModel, table=True):
 
     id: int | None = Field(default=None, primary_key=True)
     kind: str = Field(sa_column=Column(String(32), nullable=False))
-    recipient_id: int = Field(
-        sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=False, index=True)
+    # The account it goes to; None for an invitation, which goes to the invited address.
+    recipient_id: int | None = Field(
+        default=None,
+        sa_column=Column(Integer, ForeignKey("user_account.id"), nullable=True, index=True),
     )
+    # The invitation the mail carries (app.auth.invitations), whose link holds ``secret``.
+    invitation_id: int | None = Field(
+        default=None, sa_column=Column(Integer, ForeignKey("invitation.id"), nullable=True)
+    )
+    # A secret the mail carries (an invitation's token), Fernet-encrypted (app.crypto); the
+    # body holds a placeholder, filled in when sending. Erased once the mail is sent, or
+    # when the invitation is resent, revoked or accepted.
+    secret: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     # The checklist the mail is about, when it is about one.
     checklist_id: int | None = Field(
         default=None, sa_column=Column(Integer, ForeignKey("checklist.id"), nullable=True)
@@ -830,4 +878,3 @@ class OutboxMail(SQLModel, table=True):
     # Not sent on purpose (the account was erased or disabled, or opted out since): why.
     dropped: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
-

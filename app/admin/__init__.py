@@ -9,7 +9,7 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 
 def init_app(app: Flask) -> None:
     """Register the blueprint."""
-    from app.admin import cli, views  # noqa: F401  (registers the routes)
+    from app.admin import cli, invitation_views, views  # noqa: F401  (registers the routes)
 
     app.register_blueprint(bp)
     app.cli.add_command(cli.ad_accounts_cli)

@@ -7,7 +7,6 @@ from flask_wtf import FlaskForm
 from wtforms import (
     DateField,
     EmailField,
-    PasswordField,
     SelectChoice,
     SelectField,
     StringField,
@@ -28,17 +27,19 @@ ROLE_LABELS = {
 }
 
 
-class CreateUserForm(FlaskForm):  # type: ignore[misc]
-    """A new account: the admin sets a first password and hands it over."""
+class InviteForm(FlaskForm):  # type: ignore[misc]
+    """A person to invite: the address the mail goes to, the role, the mail's language."""
 
     email = EmailField(_l("E-mail"), validators=[DataRequired(), Email(), Checked("email")])
     role = SelectField(
         _l("Role"), choices=[SelectChoice(r.value, label) for r, label in ROLE_LABELS.items()]
     )
-    password = PasswordField(
-        _l("Initial password"), validators=[DataRequired(), Checked("password")]
+    # Choices and default from LANGUAGES and BABEL_DEFAULT_LOCALE (the view sets them).
+    locale = SelectField(
+        _l("Language of the invitation"),
+        description=_l("The mail and the page where the person sets a password."),
     )
-    submit = SubmitField(_l("Create account"))
+    submit = SubmitField(_l("Send invitation"))
 
 
 class ConfirmAccountForm(FlaskForm):  # type: ignore[misc]

@@ -1,4 +1,5 @@
-"""List, create, confirm, disable and enable accounts; ad accounts."""
+"""List, confirm, disable and enable accounts (people are invited: app.admin.invitation_views);
+ad accounts."""
 
 from __future__ import annotations
 
@@ -19,14 +20,13 @@ from app.admin.forms import (
     AdAccountForm,
     AuthorizationForm,
     ConfirmAccountForm,
-    CreateUserForm,
     CurrencyForm,
     DisclaimerForm,
     RestoreForm,
 )
 from app.auth import accounts, stepup, twofactor
 from app.auth.access import refuse_unconfirmed, roles_required
-from app.auth.accounts import AccountError, create_user, set_active
+from app.auth.accounts import AccountError, set_active
 from app.db import get_session
 from app.models import AdAccount, Installation, RegisteredDisclaimer, Role, User, utcnow
 from workflows import policy
@@ -84,11 +84,7 @@ def _confirm_form(
     return form
 
 
-def _render(
-    form: CreateUserForm | None = None,
-    status: int = 200,
-    confirm_form: ConfirmAccountForm | None = None,
-) -> tuple[str, int]:
+def _render(status: int = 200, confirm_form: ConfirmAccountForm | None = None) -> tuple[str, int]:
     query = select(User).order_by(col(User.email))
     if not _is_admin():
         # A reviewer comes here to confirm accounts: they see only those waiting.
@@ -96,7 +92,6 @@ def _render(
     return render_template(
         "admin/users.html",
         users=get_session().scalars(query).all(),
-        form=form or CreateUserForm(),
         confirm_form=_confirm_form(confirm_form),
         action_form=AccountActionForm(),
         role_labels=ROLE_LABELS,
@@ -110,41 +105,6 @@ def _render(
 def users() -> tuple[str, int]:
     """Every account with its role and state (reviewers: those waiting for confirmation)."""
     return _render()
-
-
-@bp.post("/users")
-@roles_required(Role.ADMIN)
-def create() -> Response | tuple[str, int]:
-    """Create an account (a reviewer or admin waits for a second person's confirmation)."""
-    form = CreateUserForm()
-    if not form.validate():
-        return _render(form, 400)
-    try:
-        user = create_user(
-            get_session(),
-            form.email.data,
-            form.role.data,
-            form.password.data,
-            must_change_password=True,
-            created_by=current_user.user,
-        )
-    except AccountError as exc:
-        field = form.email if exc.code.startswith("email") else form.password
-        field.errors.append(_account_error(exc))
-        return _render(form, 400)
-    if accounts.awaits_confirmation(user):
-        flash(
-            _(
-                "Account %(email)s created. It acts as %(role)s only once a second person "
-                "(another administrator or a confirmed reviewer) confirms it here.",
-                email=user.email,
-                role=ROLE_LABELS[user.role],
-            ),
-            "success",
-        )
-    else:
-        flash(_("Account %(email)s created.", email=user.email), "success")
-    return redirect(url_for("admin.users"))
 
 
 @bp.post("/users/confirm")

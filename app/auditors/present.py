@@ -153,6 +153,8 @@ def _subject(e: AuditEvent, emails: dict[int, str]) -> str | None:
         return None
     if e.subject_type == "user" and (e.subject_id or "").isdigit():
         return emails.get(int(e.subject_id or 0), f"user:{e.subject_id}")
+    if e.subject_type == "invitation":
+        return str(_("Invitation %(id)s", id=e.subject_id))
     return f"{e.subject_type}:{e.subject_id}"
 
 

@@ -35,7 +35,7 @@ login_manager.user_loader(_load_user)
 
 def init_app(app: Flask) -> None:
     """Register the blueprint, the login manager, the rate limiter and the CLI."""
-    from app.auth import cli, views  # noqa: F401  (registers the routes)
+    from app.auth import cli, invitation_views, views  # noqa: F401  (registers the routes)
 
     login_manager.init_app(app)
     limiter.init_app(app)

@@ -10,7 +10,7 @@ What goes: the address, the password (replaced by the hash of a random secret no
 knows), the TOTP secrets, the language preference, the lockout counters, every login,
 used TOTP step and recovery code, the API tokens' names (the tokens are revoked), the
 answers stored for their Idempotency-Keys (they quote the owner's address), and the
-notification mails to the person or naming them. What stays:
+notification mails to the person or naming them, and the address of their invitations. What stays:
 identity verifications (type, issuing country, expiry, verifier: the evidence of the
 four-eyes and identity checks, none of it a name or a document number) and the ads.
 """
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Delete, delete, func, select
+from sqlalchemy import Delete, delete, func, select, update
 from sqlalchemy.engine import CursorResult
 from sqlmodel import Session, col
 
@@ -32,6 +32,7 @@ from app.models import (
     ApiToken,
     IdempotencyKey,
     IdentityVerification,
+    Invitation,
     LoginSession,
     OutboxMail,
     RecoveryCode,
@@ -133,6 +134,16 @@ def erase(session: Session, user: User, by: audit.Actor | None, now: datetime) -
             | col(OutboxMail.subject).contains(user.email, autoescape=True)
         ),
     )
+    # Invitations to the person's address, or accepted as this account: their mails go, and
+    # the address they kept becomes the placeholder.
+    invited = (col(Invitation.user_id) == uid) | (col(Invitation.email) == user.email)
+    mails += _delete(
+        session,
+        delete(OutboxMail).where(
+            col(OutboxMail.invitation_id).in_(select(col(Invitation.id)).where(invited))
+        ),
+    )
+    session.execute(update(Invitation).where(invited).values(email=placeholder(uid)))
 
     report = ErasureReport(
         uid,

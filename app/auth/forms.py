@@ -83,3 +83,22 @@ class ChangePasswordForm(FlaskForm):  # type: ignore[misc]
         render_kw={"autocomplete": "one-time-code", "autocapitalize": "off", "spellcheck": "false"},
     )
     submit = SubmitField(_l("Change password"))
+
+
+class AcceptInvitationForm(FlaskForm):  # type: ignore[misc]
+    """The invited person's own password, twice."""
+
+    new_password = PasswordField(
+        _l("Your password"),
+        validators=[DataRequired(), Checked("password")],
+        render_kw={"autocomplete": "new-password"},
+    )
+    confirm_password = PasswordField(
+        _l("Your password again"),
+        validators=[
+            DataRequired(),
+            EqualTo("new_password", message=_l("The two passwords differ.")),
+        ],
+        render_kw={"autocomplete": "new-password"},
+    )
+    submit = SubmitField(_l("Set password"))

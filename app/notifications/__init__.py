@@ -36,8 +36,9 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 
+from app import crypto
 from app.db import is_sqlite
-from app.models import Checklist, OutboxMail, Role, User, utcnow
+from app.models import Checklist, Invitation, OutboxMail, Role, User, utcnow
 
 mail = Mail()
 
@@ -52,6 +53,8 @@ class Kind(StrEnum):
     META_OUTCOME = "meta_outcome"
     NEEDS_PERSON = "needs_person"
     IDENTITY_EXPIRING = "identity_expiring"
+    # To an address without an account yet; nobody can turn it off.
+    INVITATION = "invitation"
 
 
 # The kinds each role receives (the settings page offers these).
@@ -298,6 +301,31 @@ def identity_expiring(db: Session, today: date) -> int:
     from app.notifications import expiry
 
     return expiry.notify(db, today)
+
+
+def invitation(db: Session, invited: Invitation, token: str, by: User) -> None:
+    """Queue the mail of an invitation (or of its resending) to the invited address, in the
+    language the admin chose. The token goes into the outbox encrypted, apart from the body
+    (which holds a placeholder), and is erased once the mail is sent."""
+    from app.notifications import texts
+
+    with force_locale(invited.locale):
+        subject, body = texts.render_invitation(invited, by)
+    db.add(
+        OutboxMail(
+            kind=Kind.INVITATION.value,
+            recipient_id=None,
+            invitation_id=invited.id,
+            secret=crypto.encrypt(token),
+            locale=invited.locale,
+            subject=subject,
+            body=body,
+            dedup_key=f"invitation:{invited.id}:{invited.resent}",
+            created_at=utcnow(),
+            attempts=0,
+        )
+    )
+    db.flush()
 
 
 def meta_texts(feedback: Mapping[str, Any] | None) -> list[str]:

@@ -30,12 +30,12 @@ from typing import Any
 from flask import current_app
 from flask_mailman import EmailMessage
 from sqlalchemy import delete, or_, select
-from sqlmodel import col
+from sqlmodel import Session, col
 
-from app import audit
+from app import audit, crypto
 from app.db import is_sqlite, transaction
-from app.models import Installation, OutboxMail, User, utcnow
-from app.notifications import Kind, enabled, mail, wants
+from app.models import Installation, Invitation, OutboxMail, User, utcnow
+from app.notifications import Kind, enabled, mail, texts, wants
 from app.submissions import WORKER
 
 log = logging.getLogger(__name__)
@@ -164,7 +164,9 @@ def compose(mail_id: int, worker: str) -> OutboxMessage | None:
         row = db.get(OutboxMail, mail_id)
         if row is None or row.sent_at is not None or row.claimed_by != worker:
             return None
-        person = db.get(User, row.recipient_id)
+        if row.invitation_id is not None:
+            return _compose_invitation(db, row, worker)
+        person = db.get(User, row.recipient_id) if row.recipient_id is not None else None
         if person is None or not wants(person, Kind(row.kind)):
             row.dropped = "opted_out" if person is not None and person.active else "recipient_gone"
             row.lease_until = None
@@ -172,27 +174,60 @@ def compose(mail_id: int, worker: str) -> OutboxMessage | None:
             audit.record(
                 db,
                 "notification.dropped",
-                subject=("user", row.recipient_id),
+                subject=("user", row.recipient_id or 0),
                 data={"mail": mail_id, "kind": row.kind, "why": row.dropped},
                 actor=WORKER,
             )
             return None
-        installation = db.get(Installation, 1)
-        name = installation.name if installation is not None else "adgate"
-        return OutboxMessage(
-            subject=row.subject,
-            body=row.body,
-            from_email=current_app.config["MAIL_DEFAULT_SENDER"],
-            to=[person.email],
-            headers={
-                # When the event happened: every attempt sends the same mail.
-                "Date": formatdate(row.created_at.timestamp(), usegmt=True),
-                "Message-ID": message_id(mail_id, name),
-                # RFC 3834: a machine wrote it; no vacation replies, please.
-                "Auto-Submitted": "auto-generated",
-                "Content-Language": row.locale,
-            },
+        return _message(db, row, person.email, row.body)
+
+
+def _message(db: Session, row: OutboxMail, to: str, body: str) -> OutboxMessage:
+    assert row.id is not None
+    installation = db.get(Installation, 1)
+    name = installation.name if installation is not None else "adgate"
+    return OutboxMessage(
+        subject=row.subject,
+        body=body,
+        from_email=current_app.config["MAIL_DEFAULT_SENDER"],
+        to=[to],
+        headers={
+            # When the event happened: every attempt sends the same mail.
+            "Date": formatdate(row.created_at.timestamp(), usegmt=True),
+            "Message-ID": message_id(row.id, name),
+            # RFC 3834: a machine wrote it; no vacation replies, please.
+            "Auto-Submitted": "auto-generated",
+            "Content-Language": row.locale,
+        },
+    )
+
+
+def _compose_invitation(db: Session, row: OutboxMail, worker: str) -> OutboxMessage | None:
+    """An invitation's mail, its link made from the token the row keeps encrypted; dropped
+    when the invitation was resent, revoked or accepted since (the token is erased then) or
+    has expired."""
+    from app.auth import invitations
+
+    invitation = db.get(Invitation, row.invitation_id)
+    token = crypto.decrypt(row.secret) if row.secret is not None else None
+    if (
+        invitation is None
+        or token is None
+        or not invitations.is_pending(invitation, utcnow())
+        or invitations.token_digest(token) != invitation.token_hash
+    ):
+        row.dropped, row.secret, row.lease_until = "invitation_void", None, None
+        db.add(row)
+        audit.record(
+            db,
+            "notification.dropped",
+            subject=("invitation", row.invitation_id or 0),
+            data={"mail": row.id, "kind": row.kind, "why": row.dropped},
+            actor=WORKER,
         )
+        return None
+    body = row.body.replace(texts.INVITATION_LINK, texts.invitation_link(token), 1)
+    return _message(db, row, invitation.email, body)
 
 
 def mark_sent(mail_id: int, worker: str, sent_as: str) -> None:
@@ -206,13 +241,17 @@ def mark_sent(mail_id: int, worker: str, sent_as: str) -> None:
         row.attempts += 1
         row.lease_until = None
         row.last_error = None
+        row.secret = None  # an invitation's token: the mail has it now, the outbox no more
         db.add(row)
         data: dict[str, Any] = {"mail": mail_id, "kind": row.kind, "message_id": sent_as}
         if row.checklist_id is not None:
             data["checklist"] = row.checklist_id
-        audit.record(
-            db, "notification.sent", subject=("user", row.recipient_id), data=data, actor=WORKER
+        subject = (
+            ("user", row.recipient_id)
+            if row.recipient_id is not None
+            else ("invitation", row.invitation_id or 0)
         )
+        audit.record(db, "notification.sent", subject=subject, data=data, actor=WORKER)
 
 
 def mark_failed(mail_id: int, worker: str, error: BaseException) -> None:

@@ -13,9 +13,12 @@ from flask import current_app
 from flask_babel import format_datetime, get_locale
 from flask_babel import gettext as _
 
-from app.models import Checklist, User
+from app.models import Checklist, Invitation, User
 from app.notifications import Kind
 
+# Where an invitation's body holds its link: filled in when the mail is sent, from the token
+# the outbox keeps encrypted (no e-mail address or text of a person can contain "<" and ">").
+INVITATION_LINK = "<invitation-link>"
 # Long titles are cut in the subject (the body has them whole).
 SUBJECT_TITLE = 80
 
@@ -207,3 +210,45 @@ def render(
     )
     # The subject on one line (a header holds none); the signature after the "-- " line.
     return " ".join(subject.split())[:255], f"{text}\n\n-- \n{signature}\n"
+
+
+def render_invitation(invitation: Invitation, by: User) -> tuple[str, str]:
+    """The subject and body of an invitation, in the language forced by the caller: who
+    invites (their address only), to which role, the link (a placeholder) and until when."""
+    from app.admin.forms import ROLE_LABELS
+
+    role = str(ROLE_LABELS[invitation.role])
+    paragraphs = [
+        _("Hello,"),
+        _(
+            "%(inviter)s invites you to adgate, where political ads are checked before they "
+            "go to Meta, in the role: %(role)s.",
+            inviter=by.email,
+            role=role,
+        ),
+        _(
+            "Open this link to choose your password; then you set up two-factor "
+            "authentication with an authenticator app. The link works once, until %(until)s:",
+            until=format_datetime(invitation.expires_at, "medium"),
+        ),
+        INVITATION_LINK,
+    ]
+    if invitation.role.value in ("reviewer", "admin"):
+        paragraphs.append(
+            _(
+                "As %(role)s you act in that role once a second person (another "
+                "administrator or a confirmed reviewer) has confirmed your account.",
+                role=role,
+            )
+        )
+    signature = _(
+        "You receive this mail because an administrator of adgate entered this address. If "
+        "you did not expect it, ignore it: without the link, nothing happens."
+    )
+    subject = _("Invitation to adgate")
+    return subject, "\n\n".join(paragraphs) + f"\n\n-- \n{signature}\n"
+
+
+def invitation_link(token: str) -> str:
+    """The link of an invitation's mail."""
+    return link("auth.invitation_open", token=token)

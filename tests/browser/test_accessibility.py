@@ -23,9 +23,10 @@ from sqlalchemy import select
 from sqlmodel import col
 
 from app.api import tokens
+from app.auth import invitations
 from app.auth.access import rule_for
 from app.db import transaction
-from app.models import Role, User, utcnow
+from app.models import Invitation, Role, User, utcnow
 from tests.app.conftest import Cast, signed_in
 from tests.browser.helpers import WCAG_21_AA, enter_password, register_ad_account, sign_in
 from tests.conftest import UserFactory
@@ -57,6 +58,12 @@ NOT_PAGES = {
 # with 2FA, one whose role needs it but who has not enrolled); the others are opened as such.
 UNENROLLED = "new-reviewer@example.org"
 HALF_SIGNED_IN = {"auth.login_code": EMAILS[Role.MANAGER], "auth.enrol": UNENROLLED}
+# Public pages that answer another status when opened as such: the invitation page without an
+# opened link shows that the link does not work (auth.invitation_open, a link of a pending
+# invitation in the run's language, redirects to it and shows the form).
+STATUS = {"auth.invitation": 404}
+# URL arguments that go into the query string (the invitation's token, which no log keeps).
+QUERY = {"auth.invitation_open": ("token",)}
 # Pages in English whatever the language: Swagger UI and the API's description.
 ENGLISH_ONLY = {"/api/v1/docs"}
 # Pages drawn by a script after loading: what shows that they are complete.
@@ -157,7 +164,29 @@ def seed(app: Flask, users: UserFactory) -> dict[str, Any]:
             db, owner, name="CI", scopes=["checklists:read"], lifetime=timedelta(days=30),
             issued_by=owner, now=utcnow(),
         )  # fmt: skip
-    return {"checklist_id": draft, "account_id": "act_1001", "ready_id": ready}
+    # Pending invitations, one in each language (the page opens in the invitation's).
+    links = {}
+    with app.app_context(), transaction() as db:
+        admin_id = _user(app, EMAILS[Role.ADMIN]).id
+        assert admin_id is not None
+        now = utcnow()
+        for language in LANGUAGES:
+            links[language] = token = f"invitation-link-for-the-axe-check-{language}".ljust(43, "x")
+            db.add(
+                Invitation(
+                    email=f"invited-{language}@example.org", role=Role.REVIEWER, locale=language,
+                    token_hash=invitations.token_digest(token), created_at=now,
+                    created_by=admin_id, sent_at=now, sent_by=admin_id,
+                    expires_at=now + timedelta(hours=72),
+                )
+            )  # fmt: skip
+    return {
+        "checklist_id": draft,
+        "account_id": "act_1001",
+        "ready_id": ready,
+        "token": links["en"],
+        "links": links,
+    }
 
 
 def _user(app: Flask, email: str) -> User:
@@ -175,10 +204,12 @@ def visits(app: Flask, args: dict[str, Any]) -> list[Visit]:
             rule = next(app.url_map.iter_rules(endpoint))
             missing = set(rule.arguments) - set(args)
             assert not missing, f"{endpoint}: seed() gives no value for {missing}"
-            path = url_for(endpoint, **{a: args[a] for a in rule.arguments})
+            names = (*rule.arguments, *QUERY.get(endpoint, ()))
+            path = url_for(endpoint, **{a: args[a] for a in names})
             if roles == ["public"]:
                 half = HALF_SIGNED_IN.get(endpoint)
-                out.append(Visit(f"half:{half}" if half else "anonymous", path))
+                who = f"half:{half}" if half else "anonymous"
+                out.append(Visit(who, path, STATUS.get(endpoint, 200)))
             else:
                 out.extend(Visit(role, path) for role in roles)
             if endpoint == "checklists.show":  # the ad ready for approval: its own forms
@@ -302,8 +333,9 @@ def test_every_page_passes_axe_in_both_languages_and_widths(
         tabs: dict[str, Page] = {}
         for visit in chosen:
             page = open_as(visit.who, language, browser_context, make_user, tabs)
+            path = visit.path.replace(args["token"], args["links"][language])
             if not visit.who.startswith("half:") or urlpath(page.url) != visit.path:
-                response = page.goto(visit.path)
+                response = page.goto(path)
                 assert response is not None
                 assert response.status == visit.status, f"{visit} answered {response.status}"
                 assert response.headers["content-type"].startswith("text/html"), visit
@@ -332,4 +364,5 @@ def test_every_get_route_is_a_checked_page_or_says_why_not(live_app: Flask) -> N
     checked = set(page_routes(live_app))
     assert {e for e in endpoints if not_a_page(e)} | checked == endpoints
     assert {"main.index", "checklists.show", "audits.dashboard", "auth.login"} <= checked
+    assert {"auth.invitation_open", "auth.invitation", "admin.invitations_page"} <= checked
     assert all(reason for reason in NOT_PAGES.values())

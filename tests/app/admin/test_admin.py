@@ -30,42 +30,18 @@ def _as_admin(client: FlaskClient, make_user: UserFactory) -> User:
     return admin
 
 
-def test_admin_creates_an_account(app: Flask, client: FlaskClient, make_user: UserFactory) -> None:
-    admin = _as_admin(client, make_user)
-    token = csrf_token(client, "/admin/users")
-    response = client.post(
-        "/admin/users",
-        data={
-            "email": "new@example.org",
-            "role": "reviewer",
-            "password": PASSWORD,
-            "csrf_token": token,
-        },
-    )
-    assert response.status_code == 302
-    user = _user(app, "new@example.org")
-    assert user is not None
-    assert user.role == "reviewer"
-    _, created = _events(app, "account.created")  # the admin's own (by the system), then this one
-    assert created.subject_id == str(user.id)
-    assert (created.actor_type, created.actor_id) == ("user", str(admin.id))
-    assert "new@example.org" in client.get("/admin/users").get_data(as_text=True)
-
-
-def test_bad_account_input_is_shown_and_changes_nothing(
+def test_the_page_sets_no_passwords(
     app: Flask, client: FlaskClient, make_user: UserFactory
 ) -> None:
+    """People are invited and choose their own password (tests/app/admin/test_invitations.py);
+    the page offers no password field, and the old form's POST creates nothing."""
     _as_admin(client, make_user)
+    page = client.get("/admin/users").get_data(as_text=True)
+    assert 'type="password"' not in page
+    assert 'href="/admin/invitations"' in page
     token = csrf_token(client, "/admin/users")
-    for data in (
-        {"email": "not an address", "role": "reviewer", "password": PASSWORD},
-        {"email": "x@example.org", "role": "emperor", "password": PASSWORD},
-        {"email": "x@example.org", "role": "reviewer", "password": "short"},
-        {"email": "admin@example.org", "role": "reviewer", "password": PASSWORD},
-    ):
-        response = client.post("/admin/users", data={**data, "csrf_token": token})
-        assert response.status_code == 400, data
-        assert 'class="invalid-feedback' in response.get_data(as_text=True)
+    data = {"email": "x@example.org", "role": "reviewer", "password": PASSWORD}
+    assert client.post("/admin/users", data={**data, "csrf_token": token}).status_code == 405
     assert _user(app, "x@example.org") is None
     assert len(_events(app, "account.created")) == 1  # the admin's own
 

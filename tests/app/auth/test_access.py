@@ -28,6 +28,9 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "auth.disable_two_factor": SIGNED_IN,
     "auth.confirm": SIGNED_IN,
     "auth.change_password": SIGNED_IN,
+    # The invited person has no account yet: the token in the link is what admits them.
+    "auth.invitation_open": ANYONE,
+    "auth.invitation": ANYONE,
     # The kinds of mail a person receives: only managers and reviewers receive any.
     "notifications.settings": frozenset({Role.MANAGER, Role.REVIEWER}),
     "notifications.save_settings": frozenset({Role.MANAGER, Role.REVIEWER}),
@@ -46,7 +49,10 @@ EXPECTED: dict[str, str | frozenset[Role]] = {
     "webhooks.receive": ANYONE,
     # Reviewers open the accounts page to confirm a reviewer or admin made there.
     "admin.users": frozenset({Role.ADMIN, Role.REVIEWER}),
-    "admin.create": frozenset({Role.ADMIN}),
+    "admin.invitations_page": frozenset({Role.ADMIN}),
+    "admin.invite": frozenset({Role.ADMIN}),
+    "admin.resend_invitation": frozenset({Role.ADMIN}),
+    "admin.revoke_invitation": frozenset({Role.ADMIN}),
     "admin.confirm_account": frozenset({Role.ADMIN, Role.REVIEWER}),
     "admin.disable": frozenset({Role.ADMIN}),
     "admin.enable": frozenset({Role.ADMIN}),

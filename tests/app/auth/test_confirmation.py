@@ -1,10 +1,9 @@
-"""Four eyes on privileged accounts: a reviewer or admin that one admin creates on the pages
+"""Four eyes on privileged accounts: a reviewer or admin that one admin invites on the pages
 acts in that role only once a second person has confirmed it."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -16,33 +15,16 @@ from sqlalchemy import select, text
 from sqlmodel import col
 
 from app.api import tokens
-from app.auth import totp
 from app.checklists.service import ChecklistError
 from app.db import alembic_config, transaction
 from app.models import AuditEvent, IdentityVerification, User, utcnow
 from app.reviews import service
 from tests.app.conftest import Cast
-from tests.conftest import PASSWORD, AuthActions, csrf_token, english_client, make_test_app
+from tests.app.invite import Invitee, invite_and_accept
+from tests.conftest import PASSWORD, AuthActions, english_client, make_test_app
 
-NEW_PASSWORD = "a passphrase only the admin knows"
 WAITING = "waiting for confirmation by a second person"
 REFUSED = "Your account is waiting for confirmation by a second person"
-
-
-@dataclass
-class Sock:
-    """An account an admin made on the pages and then signed in as, with its authenticator."""
-
-    email: str
-    client: FlaskClient
-    secret: str
-    used: set[int]
-
-    def code(self) -> str:
-        now = totp.time_step(utcnow())
-        step = next(s for s in (now, now + 1, now - 1) if s not in self.used)
-        self.used.add(step)
-        return totp.code_at(self.secret, step)
 
 
 def _user(app: Flask, email: str) -> User:
@@ -55,29 +37,9 @@ def _events(app: Flask, kind: str) -> list[AuditEvent]:
         return list(db.scalars(select(AuditEvent).where(col(AuditEvent.kind) == kind)))
 
 
-def _make_sock(cast: Cast, admin: FlaskClient, email: str, role: str) -> Sock:
-    """The attack: create the account, sign in as it, make the forced change, enrol."""
-    created = cast.post(admin, "/admin/users", {"email": email, "role": role, "password": PASSWORD})
-    assert created.status_code == 302, created.get_data(as_text=True)
-    client = english_client(cast.app)
-    auth = AuthActions(client, cast.users)
-    assert auth.password(email).headers["Location"] == "/account/password"
-    data = {
-        "current_password": PASSWORD,
-        "new_password": NEW_PASSWORD,
-        "confirm_password": NEW_PASSWORD,
-        "code": "",
-        "csrf_token": csrf_token(client, "/account/password"),
-    }
-    assert client.post("/account/password", data=data).headers["Location"] == "/"
-    page = client.get("/two-factor/enrol").get_data(as_text=True)
-    secret = page.split('id="totp-secret"')[1].split(">")[1].split("<")[0]
-    step = totp.time_step(utcnow())
-    token = csrf_token(client, "/two-factor/enrol")
-    code = totp.code_at(secret, step)
-    done = client.post("/two-factor/enrol", data={"code": code, "csrf_token": token})
-    assert done.status_code == 200
-    return Sock(email, client, secret, {step})
+def _make_sock(cast: Cast, admin: FlaskClient, email: str, role: str) -> Invitee:
+    """The attack: invite the account, accept the invitation as it, enrol."""
+    return invite_and_accept(cast.app, admin, email, role)
 
 
 def _confirm(cast: Cast, client: FlaskClient, user_id: int | None, code: str) -> str:
@@ -197,7 +159,7 @@ def test_an_admin_made_on_the_pages_manages_nothing_until_confirmed(cast: Cast) 
     # issuing tokens: each refused with the reason, nothing changed.
     for path, data in (
         ("/admin/users/confirm", {"user": str(rev_id)}),
-        ("/admin/users", {"email": "third@x.example", "role": "reviewer", "password": PASSWORD}),
+        ("/admin/invitations", {"email": "third@x.example", "role": "reviewer", "locale": "en"}),
         (f"/admin/users/{cast.manager_user.id}/reset-two-factor", {}),
         (f"/admin/users/{cast.manager_user.id}/disable", {}),
     ):
@@ -240,10 +202,7 @@ def test_accounts_that_need_no_second_person(cast: Cast, runner: FlaskCliRunner)
     assert _user(cast.app, "cli-rev@example.org").confirmed_at is not None
     # A manager or auditor made on the pages acts at once: it approves and verifies nothing.
     for email, role in (("m2@example.org", "manager"), ("aud@example.org", "auditor")):
-        made = cast.post(
-            cast.admin, "/admin/users", {"email": email, "role": role, "password": PASSWORD}
-        )
-        assert made.status_code == 302
+        invite_and_accept(cast.app, cast.admin, email, role)
         assert _user(cast.app, email).confirmed_at is not None
     assert WAITING not in cast.admin.get("/admin/users").get_data(as_text=True)
 

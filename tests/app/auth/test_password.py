@@ -133,22 +133,18 @@ def test_a_change_with_2fa_needs_a_code(
     assert check_password_hash(_user(app, "m@example.org").password_hash, PASSWORD)
 
 
-def _create_on_the_admin_page(app: Flask, make_user: UserFactory, email: str, role: str) -> None:
-    make_user("a@example.org", "admin")
-    admin = AuthActions(english_client(app), make_user)
-    admin.login("a@example.org")
-    token = csrf_token(admin.client, "/admin/users")
-    created = admin.client.post(
-        "/admin/users",
-        data={"email": email, "role": role, "password": PASSWORD, "csrf_token": token},
+def _create_on_the_command_line(app: Flask, email: str, role: str) -> None:
+    """An account whose password someone else chose (the pages invite people instead)."""
+    created = app.test_cli_runner().invoke(
+        args=["users", "create", email, "--role", role, "--password-stdin"], input=PASSWORD
     )
-    assert created.headers["Location"] == "/admin/users"
+    assert created.exit_code == 0, created.output
 
 
-def test_a_password_an_admin_set_is_changed_first_then_the_enrolment(
+def test_a_password_someone_else_set_is_changed_first_then_the_enrolment(
     app: Flask, client: FlaskClient, auth: AuthActions, make_user: UserFactory
 ) -> None:
-    _create_on_the_admin_page(app, make_user, "r@example.org", "reviewer")
+    _create_on_the_command_line(app, "r@example.org", "reviewer")
     assert _user(app, "r@example.org").must_change_password
     assert auth.password("r@example.org").headers["Location"] == "/account/password"
     # Nothing else opens before the change: not even the enrolment.
