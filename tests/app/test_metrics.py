@@ -85,7 +85,7 @@ def event_count(app: Flask) -> int:
 
 def _checklist(db: Session, owner_id: int, state: str) -> int:
     checklist = Checklist.model_validate(
-        {**CH_AD, "owner_id": owner_id, "title": f"Ad {state}", "state": state}
+        {**CH_AD, "countries": ["CH"], "owner_id": owner_id, "title": f"Ad {state}", "state": state}
     )
     db.add(checklist)
     db.flush()
