@@ -126,6 +126,9 @@ def invitation() -> Response | tuple[str, int]:
         if exc.code == "email_taken":  # an account was made for the address meanwhile
             invitations.refused(invitations.Refusal.EMAIL_TAKEN, held.id)
             return _void(409)
+        if exc.code == "invitation_used":  # the same link was sent twice at once
+            invitations.refused(invitations.Refusal.USED, held.id)
+            return _void(409)
         form.new_password.errors.append(_password_rule(exc))
         return _page(held, form, 400)
     user.locale = held.locale

@@ -253,6 +253,16 @@ def accept(session: Session, invitation: Invitation, password: str, now: datetim
     """Make the account with the person's own password; the link is used up. A reviewer or
     admin waits for a second person's confirmation, the inviting admin being its creator."""
     check_password_policy(password)
+    # Two tabs (or two people) sending the same link at once: the second waits for the
+    # first here and finds the link used, instead of failing on the address's uniqueness.
+    current = session.scalars(
+        select(Invitation)
+        .where(col(Invitation.id) == invitation.id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    ).one()
+    if current.accepted_at is not None or current.revoked_at is not None:
+        raise AccountError("invitation_used", "the invitation was used or revoked meanwhile")
     inviter = session.get(User, invitation.created_by)
     assert inviter is not None
     user = create_user(

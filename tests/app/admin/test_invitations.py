@@ -7,12 +7,13 @@ import hashlib
 import json
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select, update
 from sqlmodel import col
 
-from app.auth import accounts
+from app.auth import accounts, invitations
 from app.db import transaction
 from app.models import AuditEvent, Invitation, OutboxMail, User, utcnow
 from tests.app.invite import (
@@ -313,3 +314,30 @@ def test_erasing_a_person_forgets_the_address_of_their_invitation(
         assert "never.came@example.org" in emails
         mails = db.scalars(select(OutboxMail)).all()
         assert [m.kind for m in mails] == ["invitation"]  # the other person's only
+
+
+def test_a_link_sent_twice_at_once_makes_one_account_and_a_clear_refusal(
+    app: Flask, client: FlaskClient, make_user: UserFactory
+) -> None:
+    """The second of two requests that both found the link unused (two tabs, a double
+    click) waits for the first on the invitation's row and finds it used: no second
+    account, no failure on the address's uniqueness."""
+    _admin(app, client, make_user)
+    invite(client, "twice@example.org", "manager")
+    with app.test_request_context("/"), transaction() as second:
+        # The second request read the invitation before the first one accepted it.
+        stale = second.scalars(
+            select(Invitation).where(col(Invitation.email) == "twice@example.org")
+        ).one()
+        second.commit()
+        with transaction() as first:
+            found = first.get(Invitation, stale.id)
+            assert found is not None
+            accounts_before = len(first.scalars(select(User)).all())
+            invitations.accept(first, found, PASSWORD_OF_INVITEE, utcnow())
+        with pytest.raises(accounts.AccountError) as refused:
+            invitations.accept(second, stale, PASSWORD_OF_INVITEE, utcnow())
+        assert refused.value.code == "invitation_used"
+        second.rollback()
+    with app.app_context(), transaction(write=False) as db:
+        assert len(db.scalars(select(User)).all()) == accounts_before + 1
