@@ -6,8 +6,13 @@ from typing import Any
 
 import pytest
 from flask import Flask
+from sqlalchemy import select
+from sqlmodel import col
 
+from app.db import transaction
+from app.models import OutboxMail, User
 from tests.api.conftest import Api, ApiCast, issue_token
+from tests.app.invite import mail_on
 from tests.conftest import UserFactory
 
 PROBLEM = "urn:adgate:problem:"
@@ -159,6 +164,7 @@ def test_a_retried_comment_is_written_once(api: ApiCast) -> None:
 
 def test_a_reviewer_sends_an_approved_ad_back_with_a_reason(api: ApiCast) -> None:
     checklist_id = _approved(api)
+    mail_on(api.app)  # a mail server configured: the owner is told (the outbox)
     read = api.reviewer.get(f"/checklists/{checklist_id}")
     sent = api.reviewer.post(
         f"/checklists/{checklist_id}/change-requests",
@@ -182,6 +188,12 @@ def test_a_reviewer_sends_an_approved_ad_back_with_a_reason(api: ApiCast) -> Non
     assert event["subject"] == {"type": "checklist", "id": str(checklist_id)}
     assert (event["data"]["reason"], event["data"]["voided"]) == (REASON, ["approval"])
     assert (event["data"]["from"], event["data"]["to"]) == ("approved", "draft")
+    with api.app.app_context(), transaction(write=False) as db:
+        mails = db.scalars(
+            select(OutboxMail).where(col(OutboxMail.kind) == "changes_requested")
+        ).all()
+        owner = db.scalars(select(User).where(col(User.email) == "manager@example.org")).one()
+    assert [(m.recipient_id, REASON in m.body) for m in mails] == [(owner.id, True)]
     # The owner edits again without asking anyone: the ad is a draft.
     edited = api.manager.call(
         "PATCH",
