@@ -15,7 +15,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import or_, select
-from sqlmodel import col
+from sqlmodel import Session, col
 from werkzeug.test import TestResponse
 
 from app.admin import ad_accounts
@@ -334,3 +334,37 @@ def installation(app: Flask) -> str:
         found = db.get(Installation, 1)
         assert found is not None
         return found.name
+
+
+@dataclass
+class People:
+    """The cast of the service tests: an owner, another manager, a reviewer, an admin and an
+    auditor; act_1001 registered."""
+
+    owner: User
+    other: User
+    reviewer: User
+    admin: User
+    auditor: User
+
+
+@pytest.fixture
+def people(app: Flask, make_user: UserFactory) -> People:
+    found = People(
+        make_user("manager@example.org", "manager"),
+        make_user("other@example.org", "manager"),
+        make_user("reviewer@example.org", "reviewer"),
+        make_user("admin@example.org", "admin"),
+        make_user("auditor@example.org", "auditor"),
+    )
+    with app.app_context(), transaction() as db:
+        register_sandbox_accounts(db, "act_1001")
+    return found
+
+
+@pytest.fixture
+def db(app: Flask) -> Iterator[Session]:
+    """A session in a request's context (deferred audit events need one), rolled back."""
+    with app.test_request_context("/checklists/1"), transaction() as session:
+        yield session
+        session.rollback()

@@ -4,57 +4,20 @@ doors call)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
-from flask import Flask
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from app import audit, inputs
 from app.checklists import gate, service
-from app.db import transaction
 from app.models import Checklist, Comment, User, utcnow
 from app.reviews import conversation
 from app.reviews import service as reviews
-from tests.app.conftest import CH_AD
-from tests.conftest import UserFactory
-from tools.sandbox_accounts import register_sandbox_accounts
+from tests.app.conftest import CH_AD, People
 from workflows.checks import Category
 from workflows.machine import State, TransitionRefused
-
-
-@dataclass
-class People:
-    owner: User
-    other: User
-    reviewer: User
-    admin: User
-    auditor: User
-
-
-@pytest.fixture
-def people(app: Flask, make_user: UserFactory) -> People:
-    found = People(
-        make_user("manager@example.org", "manager"),
-        make_user("other@example.org", "manager"),
-        make_user("reviewer@example.org", "reviewer"),
-        make_user("admin@example.org", "admin"),
-        make_user("auditor@example.org", "auditor"),
-    )
-    with app.app_context(), transaction() as db:
-        register_sandbox_accounts(db, "act_1001")
-    return found
-
-
-@pytest.fixture
-def db(app: Flask) -> Iterator[Session]:
-    """A session in a request's context (deferred audit events need one), rolled back."""
-    with app.test_request_context("/checklists/1"), transaction() as session:
-        yield session
-        session.rollback()
 
 
 def _draft(db: Session, owner: User) -> Checklist:
