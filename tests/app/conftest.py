@@ -19,6 +19,7 @@ from sqlmodel import Session, col
 from werkzeug.test import TestResponse
 
 from app.admin import ad_accounts
+from app.checklists import service as checklists
 from app.db import transaction
 from app.models import AuditEvent, Checklist, Installation, Submission, User, utcnow
 from app.reviews.service import verify_identity
@@ -31,6 +32,7 @@ from tests.conftest import (
     english_client,
 )
 from tools.sandbox_accounts import register_sandbox_accounts
+from workflows.checks import Category
 
 CH_AD = {
     "title": "Abstimmung 8. März",
@@ -368,3 +370,18 @@ def db(app: Flask) -> Iterator[Session]:
     with app.test_request_context("/checklists/1"), transaction() as session:
         yield session
         session.rollback()
+
+
+def ready_for_approval(db: Session, checklist: Checklist, people: People) -> None:
+    """Every step but the approval done: classified, attested, the owner's identity verified."""
+    now = utcnow()
+    checklists.classify(
+        db, checklist, people.owner, category=Category.POLITICAL, social_issues=[],
+        digitally_created_media=False, justification=None,
+        suggestion=checklists.suggestion(checklist), version=checklist.version, now=now,
+    )  # fmt: skip
+    checklists.attest_facebook_2fa(db, checklist, people.owner, "2FA is on", now)
+    verify_identity(
+        db, people.reviewer, people.owner, document_type="passport", issuing_country="CH",
+        expires_on=now.date().replace(year=now.year + 5), now=now,
+    )  # fmt: skip

@@ -16,7 +16,7 @@ from app.checklists import access, service
 from app.models import Checklist, Submission, User, utcnow
 from app.reviews import service as reviews
 from app.suggester import get_suggester
-from tests.app.conftest import CH_AD, People
+from tests.app.conftest import CH_AD, People, ready_for_approval
 from workflows.checks import Category
 from workflows.machine import State, TransitionRefused
 
@@ -36,21 +36,6 @@ def _ad() -> service.AdInput:
 
 def _draft(db: Session, owner: User) -> Checklist:
     return service.create(db, owner, _ad(), utcnow())
-
-
-def _ready(db: Session, checklist: Checklist, people: People) -> None:
-    """Every step but the approval done: classified, attested, the owner's identity verified."""
-    now = utcnow()
-    service.classify(
-        db, checklist, people.owner, category=Category.POLITICAL, social_issues=[],
-        digitally_created_media=False, justification=None,
-        suggestion=service.suggestion(checklist), version=checklist.version, now=now,
-    )  # fmt: skip
-    service.attest_facebook_2fa(db, checklist, people.owner, "2FA is on", now)
-    reviews.verify_identity(
-        db, people.reviewer, people.owner, document_type="passport", issuing_country="CH",
-        expires_on=now.date().replace(year=now.year + 5), now=now,
-    )  # fmt: skip
 
 
 # --- visibility ---------------------------------------------------------------------------
@@ -181,7 +166,7 @@ def test_a_none_against_a_political_suggestion_is_flagged(db: Session, people: P
 
 def test_a_reviewer_approves_exactly_the_version_read(db: Session, people: People) -> None:
     checklist = _draft(db, people.owner)
-    _ready(db, checklist, people)
+    ready_for_approval(db, checklist, people)
     read = checklist.version
     with pytest.raises(service.Conflict):
         reviews.approve(db, checklist, people.reviewer, utcnow(), version=read - 1)
@@ -194,7 +179,7 @@ def test_a_reviewer_approves_exactly_the_version_read(db: Session, people: Peopl
 
 def test_only_a_reviewer_approves(db: Session, people: People) -> None:
     checklist = _draft(db, people.owner)
-    _ready(db, checklist, people)
+    ready_for_approval(db, checklist, people)
     for person in (people.owner, people.admin):
         with pytest.raises(service.ChecklistError) as refused:
             reviews.approve(db, checklist, person, utcnow(), version=checklist.version)
@@ -218,7 +203,7 @@ def test_a_blocked_submission_queues_nothing_and_names_every_open_step(
     db: Session, people: People
 ) -> None:
     checklist = _draft(db, people.owner)
-    _ready(db, checklist, people)
+    ready_for_approval(db, checklist, people)
     with pytest.raises(TransitionRefused) as refused:
         service.submit(db, checklist, people.owner, utcnow())
     assert [u.step for u in refused.value.unmet] == ["approval"]
@@ -228,7 +213,7 @@ def test_a_blocked_submission_queues_nothing_and_names_every_open_step(
 
 def test_an_approved_checklist_is_queued_once(db: Session, people: People) -> None:
     checklist = _draft(db, people.owner)
-    _ready(db, checklist, people)
+    ready_for_approval(db, checklist, people)
     reviews.approve(db, checklist, people.reviewer, utcnow(), version=checklist.version)
     submission = service.submit(db, checklist, people.owner, utcnow())
     assert (checklist.state, submission.status) == (State.QUEUED, State.QUEUED)
@@ -242,7 +227,7 @@ def test_an_approved_checklist_is_queued_once(db: Session, people: People) -> No
 
 def test_an_edit_of_the_disclaimer_keeps_the_classification(db: Session, people: People) -> None:
     checklist = _draft(db, people.owner)
-    _ready(db, checklist, people)
+    ready_for_approval(db, checklist, people)
     fields = {f: getattr(checklist, f) for f in service.FIELDS if f != "countries"}
     ad = service.AdInput(**{**fields, "paid_for_by": "Gemeinde X", "dsa_payor": "X"},
                          countries=list(checklist.countries))  # fmt: skip
@@ -273,7 +258,7 @@ def test_every_problem_of_an_ad_is_raised_at_once(db: Session, people: People) -
 
 def test_a_duplicate_is_a_new_draft_of_the_owner_only(db: Session, people: People) -> None:
     source = _draft(db, people.owner)
-    _ready(db, source, people)
+    ready_for_approval(db, source, people)
     copy = service.duplicate(db, source, people.owner, utcnow())
     assert (copy.state, copy.category, copy.facebook_2fa_attested_at) == ("draft", None, None)
     assert (copy.message, copy.countries, copy.title) == (source.message, ["CH"], source.title)

@@ -15,8 +15,7 @@ from app.checklists import gate, service
 from app.models import Checklist, Comment, User, utcnow
 from app.reviews import conversation
 from app.reviews import service as reviews
-from tests.app.conftest import CH_AD, People
-from workflows.checks import Category
+from tests.app.conftest import CH_AD, People, ready_for_approval
 from workflows.machine import State, TransitionRefused
 
 
@@ -37,16 +36,7 @@ def _draft(db: Session, owner: User) -> Checklist:
 def _approved(db: Session, people: People) -> Checklist:
     """A checklist a reviewer approved: classified, attested, the owner's identity verified."""
     checklist, now = _draft(db, people.owner), utcnow()
-    service.classify(
-        db, checklist, people.owner, category=Category.POLITICAL, social_issues=[],
-        digitally_created_media=False, justification=None,
-        suggestion=service.suggestion(checklist), version=checklist.version, now=now,
-    )  # fmt: skip
-    service.attest_facebook_2fa(db, checklist, people.owner, "2FA is on", now)
-    reviews.verify_identity(
-        db, people.reviewer, people.owner, document_type="passport", issuing_country="CH",
-        expires_on=now.date().replace(year=now.year + 5), now=now,
-    )  # fmt: skip
+    ready_for_approval(db, checklist, people)
     reviews.approve(db, checklist, people.reviewer, now, version=checklist.version)
     assert checklist.state == State.APPROVED.value
     return checklist
