@@ -7,19 +7,48 @@ PORT ?= 5000
 PO := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
 MO := $(PO:.po=.mo)
 
-.PHONY: run test pytest lint bench soak translations-extract clean
+.PHONY: run test pytest lint bench soak translations-extract clean lock audit-deps sbom
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
 
-$(VENV)/.deps-run: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e .
+# Installs exactly the locked versions (requirements.txt: the service; requirements-dev.txt:
+# the service and the dev extras), each file checked against its hash, pip and setuptools
+# included; then adgate itself, built with the locked setuptools, without dependencies.
+$(VENV)/.deps-run: requirements.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@
 
-$(VENV)/.deps-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/pip install --quiet -e '.[dev]'
+$(VENV)/.deps-dev: requirements-dev.txt pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet --require-hashes --no-deps -r requirements-dev.txt
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $@ $(VENV)/.deps-run
+
+# The lock files from pyproject.toml's ranges, with pip and the build requirements. uv's
+# universal resolution: one file for Python 3.11 and newer on every platform (a marker where
+# a version differs). Versions already locked are kept; LOCK_ARGS=--upgrade (or
+# --upgrade-package NAME) raises them. The dev lock is held to the runtime lock's versions.
+LOCK_ARGS ?=
+UV_COMPILE = $(BIN)/uv pip compile --quiet --universal --python-version 3.11 --generate-hashes \
+  --custom-compile-command "make lock" $(LOCK_ARGS)
+PIP_AND_BUILD = $(BIN)/python -c 'import tomllib; \
+  print("pip", *tomllib.load(open("pyproject.toml", "rb"))["build-system"]["requires"], sep="\n")'
+lock: $(VENV)/.deps-dev
+	$(PIP_AND_BUILD) | $(UV_COMPILE) pyproject.toml - -o requirements.txt
+	$(PIP_AND_BUILD) | $(UV_COMPILE) pyproject.toml - --extra dev -c requirements.txt -o requirements-dev.txt
+	$(MAKE) sbom
+
+# The runtime lock as a CycloneDX bill of materials; the same lock gives the same file.
+sbom: $(VENV)/.deps-dev
+	$(BIN)/cyclonedx-py requirements requirements.txt --pyproject pyproject.toml \
+	  --mc-type application --output-format JSON --output-reproducible --output-file docs/sbom.cdx.json
+
+# The locked versions against published advisories (PyPI's; AUDIT_ARGS="--vulnerability-service
+# osv" for OSV's). Needs the advisory service: fails within a minute, saying so, without it.
+AUDIT_ARGS ?=
+audit-deps: $(VENV)/.deps-dev
+	$(BIN)/python -m tools.audit_deps requirements.txt requirements-dev.txt $(AUDIT_ARGS)
 
 %.mo: %.po | $(VENV)/.deps-run
 	$(BIN)/pybabel compile --statistics -i $< -o $@
