@@ -48,6 +48,7 @@ from app import audit, notifications
 from app.admin import ad_accounts as ad_account_service
 from app.audit import integrity
 from app.checklists import gate
+from app.config import refuse_meta_unready
 from app.db import is_sqlite, transaction
 from app.meta import throttle
 from app.meta.gateway import KINDS, AdSpec, Gateway, MetaError, Named
@@ -75,8 +76,13 @@ USAGE_FRESH = timedelta(seconds=60)
 
 
 def make_gateway(app: Flask) -> SdkGateway:
-    """The gateway the configuration asks for (the sandbox's Graph server, or Meta's)."""
+    """The gateway the configuration asks for (the sandbox's Graph server, or Meta's).
+
+    Raises ``UnsafeConfigError`` when live mode lacks a setting: only the processes that
+    call Meta need them.
+    """
     config = app.config
+    refuse_meta_unready(config)
     return SdkGateway(
         access_token=config["META_ACCESS_TOKEN"],
         graph_url=config["META_GRAPH_URL"],

@@ -1,24 +1,33 @@
-"""docs/deploy/gunicorn.conf.py serves adgate: health, readiness, metrics, and stops cleanly."""
+"""The deployment as docs/deploy.md describes it: gunicorn.conf.py serves adgate (health,
+readiness during an upgrade, metrics) and stops cleanly; the env files as the guide splits them."""
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
 import requests
 from alembic import command
+from alembic.script import ScriptDirectory
 from cryptography.fernet import Fernet
+from flask import Flask
+from flask.testing import FlaskClient
 
-from app.db import alembic_config
+from app import readiness
+from app.db import MIGRATIONS, alembic_config, make_engine
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "docs" / "deploy" / "gunicorn.conf.py"
@@ -62,6 +71,8 @@ def served(database_url: str, tmp_path: Path) -> Iterator[Served]:
         "ADGATE_SECRET_KEY": "deploy-test-" + os.urandom(24).hex(),
         "ADGATE_IP_HMAC_KEY": "deploy-test-" + os.urandom(24).hex(),
         "ADGATE_TOTP_KEYS": json.dumps([Fernet.generate_key().decode()]),
+        # As in the guide: live mode, and the Meta token only in the workers' env file.
+        "ADGATE_META_MODE": "live",
         # Port 0: the kernel picks a free port, which gunicorn logs ("Listening at: ...").
         "GUNICORN_BIND": "127.0.0.1:0",
         "GUNICORN_WORKERS": "2",
@@ -119,3 +130,216 @@ def test_the_gunicorn_config_serves_adgate_and_stops_gracefully(served: Served) 
     # The access log never carries a query string.
     assert "kept-out-of-the-log" not in log
     assert "Shutting down: Master" in log
+
+
+# --- readiness during an upgrade ------------------------------------------------------------
+
+
+def _next_release(tmp_path: Path, *, additive: bool) -> Path:
+    """The migrations of a next release: this one's and one more (declared additive or not)."""
+    migrations = tmp_path / "next-release" / "migrations"
+    shutil.copytree(MIGRATIONS, migrations, ignore=shutil.ignore_patterns("__pycache__"))
+    head = readiness.load_code().schema
+    (migrations / "versions" / "9001_next.py").write_text(
+        f"""\"\"\"A next release's migration.\"\"\"
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9001"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+additive = {additive}
+
+
+def upgrade() -> None:
+    op.create_table("next_release_thing", sa.Column("id", sa.Integer(), primary_key=True))
+
+
+def downgrade() -> None:
+    op.drop_table("next_release_thing")
+""",
+        encoding="utf-8",
+    )
+    return migrations
+
+
+def _upgrade_with(database_url: str, migrations: Path) -> None:
+    config = alembic_config(database_url)
+    config.set_main_option("script_location", str(migrations))
+    command.upgrade(config, "head")
+
+
+def test_readyz_names_the_code_it_serves(client: FlaskClient) -> None:
+    answer = client.get("/readyz")
+    assert answer.status_code == 200, answer.text
+    code = readiness.load_code()
+    assert answer.json == {
+        "status": "ok",
+        "schema": code.schema,
+        "database": code.schema,
+        "version": version("adgate"),
+        "release": code.release,
+    }
+
+
+def test_release_id_comes_from_the_setting_else_the_git_commit(tmp_path: Path) -> None:
+    assert readiness.load_code("2026-12-02.1").release == "2026-12-02.1"
+    assert readiness.git_commit(tmp_path) is None  # no checkout: no commit, no error
+    if (ROOT / ".git").exists():
+        head = subprocess.run(
+            ["git", "-C", str(ROOT), "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        assert readiness.git_commit(ROOT) == head[:12]
+
+
+def test_an_old_server_stays_ready_when_the_next_release_adds_to_the_schema(
+    app: Flask, client: FlaskClient, database_url: str, tmp_path: Path
+) -> None:
+    # The next release's code is on disk elsewhere (a folder per release) and migrates the
+    # database: this process still serves the code it loaded, and the schema only grew.
+    _upgrade_with(database_url, _next_release(tmp_path, additive=True))
+    answer = client.get("/readyz")
+    assert answer.status_code == 200, answer.text
+    assert answer.json is not None
+    assert answer.json["schema"] == readiness.load_code().schema
+    assert answer.json["database"] == "9001"
+
+
+def test_an_old_server_is_not_ready_when_the_next_release_changes_the_schema(
+    app: Flask,
+    client: FlaskClient,
+    database_url: str,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    _upgrade_with(database_url, _next_release(tmp_path, additive=False))
+    with caplog.at_level(logging.WARNING):
+        answers = [client.get("/readyz") for _ in range(3)]
+    assert {a.status_code for a in answers} == {503}
+    assert answers[0].json is not None
+    assert answers[0].json["reason"] == "schema-ahead"
+    assert answers[0].json["current"] == "9001"
+    assert answers[0].json["expected"] == readiness.load_code().schema
+    # One line per failed probe, at WARNING, without a traceback.
+    failures = [r for r in caplog.records if "readiness check failed" in r.getMessage()]
+    assert len(failures) == 3
+    assert all(r.levelno == logging.WARNING and r.exc_info is None for r in failures)
+
+
+def test_a_server_of_newer_code_is_not_ready_before_the_migration(
+    app: Flask, client: FlaskClient, database_url: str
+) -> None:
+    head = readiness.load_code().schema
+    assert head is not None
+    previous = ScriptDirectory(str(MIGRATIONS)).get_revision(head)
+    assert previous is not None
+    assert isinstance(previous.down_revision, str)
+    command.downgrade(alembic_config(database_url), previous.down_revision)
+    answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json is not None
+    assert answer.json["reason"] == "migrations"
+
+
+def test_a_failed_database_check_logs_one_warning_line(
+    app: Flask, client: FlaskClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    app.extensions["adgate.db"].dispose()
+    app.extensions["adgate.db"] = make_engine("postgresql+psycopg://nobody@127.0.0.1:1/none")
+    with caplog.at_level(logging.WARNING):
+        answer = client.get("/readyz")
+    assert answer.status_code == 503
+    assert answer.json is not None
+    assert answer.json["reason"] == "database"
+    assert answer.json["version"] == version("adgate")
+    failures = [r for r in caplog.records if "readiness check failed" in r.getMessage()]
+    assert len(failures) == 1
+    assert failures[0].levelno == logging.WARNING
+    assert failures[0].exc_info is None
+
+
+def test_readiness_reads_the_migrations_once_at_start_up(
+    app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_disk(*_args: object, **_kwargs: object) -> None:
+        raise AssertionError("the migrations were read again")
+
+    monkeypatch.setattr(ScriptDirectory, "from_config", no_disk)
+    monkeypatch.setattr("app.readiness.ScriptDirectory", no_disk)
+    assert client.get("/readyz").status_code == 200
+
+
+# --- live mode with the Meta settings in the workers' file only -----------------------------
+
+ENV_EXAMPLE = ROOT / "docs" / "deploy" / "adgate.env.example"
+FLASK = Path(sys.executable).parent / "flask"
+META_ONLY_FOR_WORKERS = ("ADGATE_META_ACCESS_TOKEN", "ADGATE_META_APP_SECRET")
+
+
+def read_env_file(path: Path) -> dict[str, str]:
+    """KEY=VALUE lines as systemd's EnvironmentFile= reads them (comments, quotes)."""
+    values = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, _, value = line.partition("=")
+        words = shlex.split(value)
+        values[key.strip()] = words[0] if words else ""
+    return values
+
+
+def test_live_mode_without_the_token_refuses_only_the_processes_that_call_meta(
+    database_url: str, tmp_path: Path
+) -> None:
+    # adgate.env as the example has it (META_MODE=live), filled in, with the Meta token and
+    # the app secret moved to worker.env, which this host does not have.
+    shared = read_env_file(ENV_EXAMPLE)
+    assert shared["ADGATE_META_MODE"] == "live"
+    for key in META_ONLY_FOR_WORKERS:
+        shared.pop(key)
+    shared.update(
+        ADGATE_DATABASE_URL=database_url,
+        ADGATE_INSTANCE_PATH=str(tmp_path / "instance"),
+        ADGATE_RATELIMIT_STORAGE_URI="memory://",
+        ADGATE_SECRET_KEY="deploy-test-" + os.urandom(24).hex(),
+        ADGATE_IP_HMAC_KEY="deploy-test-" + os.urandom(24).hex(),
+        ADGATE_METRICS_TOKEN="deploy-test-" + os.urandom(24).hex(),
+        ADGATE_TOTP_KEYS=json.dumps([Fernet.generate_key().decode()]),
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADGATE_")} | shared
+
+    def flask(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [str(FLASK), "--app", "wsgi", *args],
+            cwd=ROOT,
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+    upgraded = flask("db", "upgrade")
+    assert upgraded.returncode == 0, upgraded.stderr
+    assert "database at" in upgraded.stdout
+    created = flask(
+        "users",
+        "create",
+        "admin@stadt.example",
+        "--role",
+        "admin",
+        "--password-stdin",
+        stdin="a long enough password for the test\n",
+    )
+    assert created.returncode == 0, created.stderr
+    worker = flask("worker", "--once")
+    assert worker.returncode == 1
+    assert "META_MODE=live needs ADGATE_META_ACCESS_TOKEN" in worker.stderr
+    assert "worker.env" in worker.stderr
+    assert "Traceback" not in worker.stderr
