@@ -180,7 +180,14 @@ def keygen_command() -> None:
         raise click.ClickException(f"{path} exists already; move it away to make a new key")
     signer = signing.generate(path)
     click.echo(f"key {signer.key_id}: {path} (private, 0600) and {path}.pub (give it to auditors)")
-    click.echo("Set AUDIT_SIGNING_KEY_FILE = 'audit-signing.pem' in instance/config.py.")
+    configured = current_app.config.get("AUDIT_SIGNING_KEY_FILE")
+    if configured and Path(current_app.instance_path) / configured == path:
+        click.echo("ADGATE_AUDIT_SIGNING_KEY_FILE names it already: restart what signs.")
+    else:
+        click.echo(
+            "Set ADGATE_AUDIT_SIGNING_KEY_FILE=audit-signing.pem in the env file of every host"
+            " (/etc/adgate/adgate.env, docs/deploy.md) and restart the app servers and workers."
+        )
 
 
 @audit_cli.command("checkpoint")
@@ -202,11 +209,20 @@ def checkpoint_command(if_due: bool) -> None:
 @audit_cli.command("checkpoints")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def checkpoints_command(out: Path) -> None:
-    """Write every checkpoint to a file to keep away from this server."""
+    """Write every checkpoint to a file to keep away from this server (a relative path is taken
+    from the current folder)."""
+    out = out.absolute()
     with new_session(write=False) as db:
         rows = db.scalars(select(AuditCheckpoint).order_by(col(AuditCheckpoint.seq))).all()
         doc = integrity.export_checkpoints(rows, integrity.signer())
-    out.write_text(json.dumps(doc, indent=2) + "\n")
+    try:
+        out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        # The commands run in the installation's folder, which the service user cannot write.
+        raise click.ClickException(
+            f"cannot write {out}: {exc.strerror}; give --out a path where this user may write"
+            " (e.g. /var/lib/adgate/checkpoints.json or /tmp/checkpoints.json)"
+        ) from None
     click.echo(f"{len(rows)} checkpoints -> {out}")
 
 

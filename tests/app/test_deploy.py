@@ -24,7 +24,7 @@ from alembic import command
 from alembic.script import ScriptDirectory
 from cryptography.fernet import Fernet
 from flask import Flask
-from flask.testing import FlaskClient
+from flask.testing import FlaskClient, FlaskCliRunner
 
 from app import readiness
 from app.db import MIGRATIONS, alembic_config, make_engine
@@ -343,3 +343,45 @@ def test_live_mode_without_the_token_refuses_only_the_processes_that_call_meta(
     assert "META_MODE=live needs ADGATE_META_ACCESS_TOKEN" in worker.stderr
     assert "worker.env" in worker.stderr
     assert "Traceback" not in worker.stderr
+
+
+# --- the audit commands as the guide runs them ----------------------------------------------
+
+
+def test_keygen_names_the_env_file_setting(app: Flask, runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["audit", "keygen"])
+    assert result.exit_code == 0, result.output
+    assert "ADGATE_AUDIT_SIGNING_KEY_FILE=audit-signing.pem" in result.output
+    assert "/etc/adgate/adgate.env" in result.output
+    assert "instance/config.py" not in result.output
+
+
+def _read_only_folder(tmp_path: Path) -> Path:
+    """A folder this user cannot write in, like /opt/adgate for the service user."""
+    if os.geteuid() == 0:
+        # Permission bits do not stop root; sysfs refuses new files to everyone.
+        return Path("/sys")
+    folder = tmp_path / "install"
+    folder.mkdir()
+    folder.chmod(0o555)
+    return folder
+
+
+def test_checkpoints_out_is_taken_from_the_current_folder_and_refused_clearly(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert runner.invoke(args=["audit", "checkpoint"]).exit_code == 0
+    monkeypatch.chdir(tmp_path)
+    written = runner.invoke(args=["audit", "checkpoints", "--out", "cp.json"])
+    assert written.exit_code == 0, written.output
+    assert f"-> {tmp_path / 'cp.json'}" in written.output
+    assert json.loads((tmp_path / "cp.json").read_text())["checkpoints"]
+
+    read_only = _read_only_folder(tmp_path)
+    monkeypatch.chdir(read_only)
+    refused = runner.invoke(args=["audit", "checkpoints", "--out", "cp.json"])
+    assert refused.exit_code == 1
+    assert f"cannot write {read_only / 'cp.json'}" in refused.output
+    assert "give --out a path where this user may write" in refused.output
+    assert refused.exception is None or isinstance(refused.exception, SystemExit)
+    assert not (read_only / "cp.json").exists()
