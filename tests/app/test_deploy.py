@@ -385,3 +385,22 @@ def test_checkpoints_out_is_taken_from_the_current_folder_and_refused_clearly(
     assert "give --out a path where this user may write" in refused.output
     assert refused.exception is None or isinstance(refused.exception, SystemExit)
     assert not (read_only / "cp.json").exists()
+
+
+# --- what differs per host -------------------------------------------------------------------
+
+WEB_UNIT = ROOT / "docs" / "deploy" / "adgate-web.service"
+
+
+def test_gunicorn_settings_come_from_a_file_of_each_host() -> None:
+    # The shared env file is the same on every host, so it cannot say where one host listens.
+    shared = read_env_file(ENV_EXAMPLE)
+    assert not [key for key in shared if key.startswith(("GUNICORN_", "FORWARDED_"))]
+    files = [
+        line.removeprefix("EnvironmentFile=")
+        for line in WEB_UNIT.read_text(encoding="utf-8").splitlines()
+        if line.startswith("EnvironmentFile=")
+    ]
+    # systemd: a later EnvironmentFile overrides an earlier one, and both override Environment=.
+    assert files == ["/etc/adgate/adgate.env", "-/etc/adgate/host.env"]
+    assert "host.env" in CONFIG.read_text(encoding="utf-8")
