@@ -404,3 +404,92 @@ def test_gunicorn_settings_come_from_a_file_of_each_host() -> None:
     # systemd: a later EnvironmentFile overrides an earlier one, and both override Environment=.
     assert files == ["/etc/adgate/adgate.env", "-/etc/adgate/host.env"]
     assert "host.env" in CONFIG.read_text(encoding="utf-8")
+
+
+# --- behind nginx --------------------------------------------------------------------------
+
+NGINX_CONF = ROOT / "docs" / "deploy" / "nginx.conf"
+NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
+
+
+def _directives(name: str) -> list[str]:
+    """The values of every ``name`` directive in nginx.conf (comments left out)."""
+    text = re.sub(r"#[^\n]*", "", NGINX_CONF.read_text(encoding="utf-8"))
+    return [m.group(1).strip() for m in re.finditer(rf"(?m)^\s*{name}\s+([^;]*);", text)]
+
+
+def test_nginx_config_is_valid(tmp_path: Path) -> None:
+    """``nginx -t`` on the file as shipped, with a throw-away certificate at its paths."""
+    key, cert = tmp_path / "privkey.pem", tmp_path / "fullchain.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=adgate.example.org", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=60,
+    )  # fmt: skip
+    site = NGINX_CONF.read_text(encoding="utf-8")
+    site = site.replace("/etc/ssl/adgate/privkey.pem", str(key))
+    site = site.replace("/etc/ssl/adgate/fullchain.pem", str(cert))
+    site = site.replace("/var/log/nginx/", f"{tmp_path}/")
+    (tmp_path / "adgate.conf").write_text(site, encoding="utf-8")
+    (tmp_path / "nginx.conf").write_text(
+        f"pid {tmp_path}/nginx.pid;\nerror_log {tmp_path}/error.log;\n"
+        f"events {{}}\nhttp {{ include {tmp_path}/adgate.conf; }}\n",
+        encoding="utf-8",
+    )
+    checked = subprocess.run(
+        [NGINX, "-t", "-p", str(tmp_path), "-c", str(tmp_path / "nginx.conf"),
+         "-e", str(tmp_path / "error.log")],
+        capture_output=True, text=True, timeout=60, check=False,
+    )  # fmt: skip
+    assert checked.returncode == 0, checked.stderr
+    assert "test is successful" in checked.stderr
+
+
+def test_nginx_never_ejects_servers_for_their_answers() -> None:
+    # Whatever proxy_next_upstream lists counts towards max_fails: an HTTP status there let
+    # the 503s of every old server during an upgrade take them all out ("no live upstreams").
+    for value in _directives("proxy_next_upstream"):
+        assert not re.search(r"http_\d+", value), value
+    assert _directives("proxy_next_upstream")[0] == "error timeout"
+    # The probes' answers are passed on as they are, from the server that gave them.
+    probes = NGINX_CONF.read_text(encoding="utf-8").split("location ~ ^/(healthz|readyz)$")[1]
+    assert "proxy_next_upstream off;" in probes.split("}")[0]
+
+
+def test_nginx_forwards_the_host_with_its_port() -> None:
+    assert _directives("proxy_set_header X-Forwarded-Host") == ["$http_host"]
+    assert _directives("error_log")[0].endswith(" error")
+
+
+def test_forms_work_behind_a_proxy_on_another_port_than_443(
+    database_url: str, tmp_path: Path
+) -> None:
+    from tests.conftest import PASSWORD, UserFactory, csrf_token, make_test_app
+
+    app = make_test_app(database_url, tmp_path / "instance", PROXY_COUNT=1)
+    command.upgrade(alembic_config(database_url), "head")
+    UserFactory(app)("auditor@stadt.example", "auditor")
+    site = "adgate.example.org:8443"
+
+    def sign_in(forwarded_host: str) -> int:
+        client = app.test_client()
+        client.environ_base.update(
+            HTTP_X_FORWARDED_HOST=forwarded_host,
+            HTTP_X_FORWARDED_PROTO="https",
+            HTTP_X_FORWARDED_FOR="192.0.2.7",
+            HTTP_REFERER=f"https://{site}/login",
+        )
+        token = csrf_token(client, "/login")
+        answer = client.post(
+            "/login",
+            data={"email": "auditor@stadt.example", "password": PASSWORD, "csrf_token": token},
+        )
+        return answer.status_code
+
+    try:
+        # As nginx.conf forwards it now ($http_host): the browser's origin, port included.
+        assert sign_in(site) == 302
+        # As it was ($host, no port): the Referer's origin is another one, every form fails.
+        assert sign_in("adgate.example.org") == 400
+    finally:
+        app.extensions["adgate.db"].dispose()
