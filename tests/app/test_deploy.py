@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib.metadata import version
@@ -493,3 +494,50 @@ def test_forms_work_behind_a_proxy_on_another_port_than_443(
         assert sign_in("adgate.example.org") == 400
     finally:
         app.extensions["adgate.db"].dispose()
+
+
+# --- scheduled checks of the audit log, as metrics ---------------------------------------------
+
+
+def _textfile(path: Path) -> dict[str, float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    return {
+        sample.name: sample.value
+        for family in text_string_to_metric_families(path.read_text(encoding="utf-8"))
+        for sample in family.samples
+    }
+
+
+def test_audit_checks_write_their_result_for_the_textfile_collector(
+    app: Flask, runner: FlaskCliRunner, tmp_path: Path
+) -> None:
+    started = time.time()
+    verify_prom = tmp_path / "adgate_audit_verify.prom"
+    verified = runner.invoke(args=["audit", "verify", "--textfile", str(verify_prom)])
+    assert verified.exit_code == 0, verified.output
+    figures = _textfile(verify_prom)
+    assert figures["adgate_audit_verify_last_run_success"] == 1
+    assert started <= figures["adgate_audit_verify_last_run_timestamp_seconds"] <= time.time()
+    assert "adgate_audit_verify_events" in figures
+
+    assert runner.invoke(args=["audit", "checkpoint"]).exit_code == 0
+    kept = tmp_path / "kept.json"
+    assert runner.invoke(args=["audit", "checkpoints", "--out", str(kept)]).exit_code == 0
+    check_prom = tmp_path / "adgate_audit_checkpoints.prom"
+    checked = runner.invoke(
+        args=["audit", "check-checkpoints", str(kept), "--textfile", str(check_prom)]
+    )
+    assert checked.exit_code == 0, checked.output
+    figures = _textfile(check_prom)
+    assert figures["adgate_audit_checkpoints_check_last_run_success"] == 1
+    assert figures["adgate_audit_checkpoints_check_checkpoints"] == 1
+
+    # A file that is no checkpoint export: the check fails, and the metrics say so.
+    kept.write_text(json.dumps({"format": "something else"}), encoding="utf-8")
+    failed = runner.invoke(
+        args=["audit", "check-checkpoints", str(kept), "--textfile", str(check_prom)]
+    )
+    assert failed.exit_code == 1
+    assert _textfile(check_prom)["adgate_audit_checkpoints_check_last_run_success"] == 0
+    assert not list(tmp_path.glob("*.prom.*"))  # written atomically, nothing left behind
