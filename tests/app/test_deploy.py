@@ -541,3 +541,41 @@ def test_audit_checks_write_their_result_for_the_textfile_collector(
     assert failed.exit_code == 1
     assert _textfile(check_prom)["adgate_audit_checkpoints_check_last_run_success"] == 0
     assert not list(tmp_path.glob("*.prom.*"))  # written atomically, nothing left behind
+
+
+AUDIT_CHECK = ROOT / "docs" / "deploy" / "adgate-audit-check.sh"
+
+
+def test_the_scheduled_audit_check_writes_metrics_and_keeps_checkpoints(
+    database_url: str, tmp_path: Path
+) -> None:
+    command.upgrade(alembic_config(database_url), "head")
+    kept, textfiles = tmp_path / "kept", tmp_path / "node-exporter"
+    textfiles.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ADGATE_")} | {
+        "ADGATE_CODE": str(ROOT),
+        "ADGATE_FLASK": str(FLASK),
+        "ADGATE_DATABASE_URL": database_url,
+        "ADGATE_INSTANCE_PATH": str(tmp_path / "instance"),
+        "ADGATE_SECRET_KEY": "deploy-test-" + os.urandom(24).hex(),
+        "ADGATE_IP_HMAC_KEY": "deploy-test-" + os.urandom(24).hex(),
+        "ADGATE_TOTP_KEYS": json.dumps([Fernet.generate_key().decode()]),
+        "CHECKPOINTS_KEPT_DIR": str(kept),
+        "TEXTFILE_DIR": str(textfiles),
+    }
+    for run in (1, 2):  # the first checks what it keeps; the second, what the first kept
+        done = subprocess.run(
+            ["/bin/sh", str(AUDIT_CHECK)], env=env, capture_output=True, text=True,
+            timeout=180, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert len(list(kept.glob("checkpoints-*.json"))) == run
+        verify = _textfile(textfiles / "adgate_audit_verify.prom")
+        checked = _textfile(textfiles / "adgate_audit_checkpoints.prom")
+        assert verify["adgate_audit_verify_last_run_success"] == 1
+        assert checked["adgate_audit_checkpoints_check_last_run_success"] == 1
+        time.sleep(1.1)  # the kept files are named by the second
+    assert sorted(p.name for p in textfiles.iterdir()) == [
+        "adgate_audit_checkpoints.prom",
+        "adgate_audit_verify.prom",
+    ]
