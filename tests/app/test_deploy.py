@@ -579,3 +579,56 @@ def test_the_scheduled_audit_check_writes_metrics_and_keeps_checkpoints(
         "adgate_audit_checkpoints.prom",
         "adgate_audit_verify.prom",
     ]
+
+
+# --- the alert rules ---------------------------------------------------------------------------
+
+DEPLOY = ROOT / "docs" / "deploy"
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+
+
+def _promtool(*args: str) -> subprocess.CompletedProcess[str]:
+    # promtool is in CI (.ci/run installs Debian's prometheus when missing): a missing one fails
+    # here rather than skipping the check of the alerts.
+    return subprocess.run(
+        [PROMTOOL, *args], cwd=DEPLOY, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+def test_the_alert_rules_pass_promtool_and_their_unit_tests() -> None:
+    checked = _promtool("check", "rules", "adgate-alerts.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    tested = _promtool("test", "rules", "adgate-alerts.test.yml")
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "SUCCESS" in tested.stdout + tested.stderr
+
+
+def test_every_alert_has_a_case_where_it_fires() -> None:
+    # promtool checks the cases; this checks that none is missing. (Read with patterns: the
+    # files' shape is fixed by promtool, and no YAML library is a dependency of adgate.)
+    rules_text = (DEPLOY / "adgate-alerts.yml").read_text(encoding="utf-8")
+    alerts = set(re.findall(r"(?m)^\s+- alert: (\w+)$", rules_text))
+    cases = (DEPLOY / "adgate-alerts.test.yml").read_text(encoding="utf-8")
+    # A case that expects alerts lists them below "exp_alerts:"; one that expects none says [].
+    firing = set(re.findall(r"(?m)^\s+alertname: (\w+)\n\s+exp_alerts:\n\s+- exp_labels:", cases))
+    assert len(alerts) >= 16
+    assert alerts - firing == set()
+    # The metrics the backup script and the audit check write (docs/deploy.md, Metrics).
+    for metric in (
+        "adgate_backup_last_success_timestamp_seconds",
+        "adgate_backup_last_run_success",
+        "adgate_audit_verify_last_run_success",
+        "adgate_audit_checkpoints_check_last_run_success",
+    ):
+        assert metric in rules_text
+
+
+def test_prometheus_probes_each_app_server_directly() -> None:
+    text = (DEPLOY / "prometheus.yml").read_text(encoding="utf-8")
+    scraped = text.split("job_name: adgate\n")[1].split("job_name:")[0]
+    probed = text.split("job_name: adgate-readyz\n")[1].split("job_name:")[0]
+    servers = re.findall(r"(?m)^\s+- (\d+\.\d+\.\d+\.\d+:\d+)$", scraped)
+    assert servers
+    assert re.findall(r"(?m)^\s+- (http\S+)$", probed) == [f"http://{s}/readyz" for s in servers]
+    checked = _promtool("check", "config", "--syntax-only", "prometheus.yml")
+    assert checked.returncode == 0, checked.stdout + checked.stderr
