@@ -181,8 +181,9 @@ def readyz() -> tuple[Response, int]:
     except Exception as exc:  # any failure to reach the database means "not ready"
         # One line per failed probe: a probe every few seconds must not fill the journal
         # with tracebacks of the same outage.
+        first_line = (str(exc).splitlines() or [""])[0][:200]
         current_app.logger.warning(
-            "readiness check failed: database: %s: %s", type(exc).__name__, str(exc)[:200]
+            "readiness check failed: database: %s: %s", type(exc).__name__, first_line
         )
         return jsonify(status="unavailable", reason="database", **code.describe()), 503
     if not verdict.ready:

@@ -260,6 +260,7 @@ def test_a_failed_database_check_logs_one_warning_line(
     assert answer.json["version"] == version("adgate")
     failures = [r for r in caplog.records if "readiness check failed" in r.getMessage()]
     assert len(failures) == 1
+    assert "\n" not in failures[0].getMessage()
     assert failures[0].levelno == logging.WARNING
     assert failures[0].exc_info is None
 
