@@ -38,7 +38,7 @@ _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
 def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     """Build the application: configuration, database, extensions, blueprints."""
     # Imported here, not above: ``import app.sandbox`` then loads nothing else of adgate.
-    from app import config, crypto, db, errors, i18n, inputs
+    from app import config, crypto, db, errors, i18n, inputs, readiness
 
     instance_path = (test_config or {}).get("INSTANCE_PATH") or os.environ.get(
         "ADGATE_INSTANCE_PATH"
@@ -46,6 +46,13 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__, instance_path=instance_path, instance_relative_config=True)
     config.load(app, test_config)
     logging.basicConfig(level=app.config.get("LOG_LEVEL", "INFO"))
+    if app.config["META_MODE"] == "live" and config.live_mode_missing(app.config):
+        # The app servers, `db upgrade` and `users create` do not call Meta and, as the guide
+        # suggests, do not hold its token: say so once instead of refusing to start.
+        app.logger.info(
+            "META_MODE=live without Meta's settings here: this process does not call Meta"
+            " (the workers do, and refuse to start without them)"
+        )
 
     if app.config["PROXY_COUNT"]:
         n = int(app.config["PROXY_COUNT"])
@@ -55,6 +62,7 @@ def create_app(test_config: Mapping[str, Any] | None = None) -> Flask:
     app.after_request(_expose_request_id)
 
     db.init_app(app)
+    readiness.init_app(app)
     crypto.init_app(app)
     i18n.init_app(app)
     bootstrap.init_app(app)

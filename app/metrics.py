@@ -32,7 +32,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import closing
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 from flask import Blueprint, Flask, current_app, jsonify, request
@@ -48,7 +47,7 @@ from sqlalchemy import Engine, and_, func, or_, select
 from sqlmodel import Session, col
 from werkzeug.wrappers import Response
 
-from app import audit, config, db
+from app import audit, config, db, readiness
 from app.audit.kinds import CHECKLIST_REFUSED, SEND_BLOCKED
 from app.auth.access import public
 from app.meta import throttle
@@ -286,11 +285,8 @@ class DatabaseCollector:
 
     def _build_info(self) -> dict[str, str]:
         if self._build is None:
-            try:
-                app_version = version("adgate")
-            except PackageNotFoundError:  # run from a checkout that was never installed
-                app_version = "unknown"
-            self._build = {"version": app_version, "schema": db.head_revision() or ""}
+            code = readiness.loaded()
+            self._build = {"version": code.version, "schema": code.schema or ""}
         return self._build
 
 

@@ -878,3 +878,18 @@ class OutboxMail(SQLModel, table=True):
     # Not sent on purpose (the account was erased or disabled, or opted out since): why.
     dropped: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
     last_error: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+
+
+class SchemaRevision(SQLModel, table=True):
+    """A migration applied to this database, and whether it only adds.
+
+    Written by the migrations themselves (app/migrations/env.py). A running app server of the
+    previous release reads it in /readyz: a database ahead of that server's code by additive
+    migrations only (a module attribute ``additive = True``) is one it can still serve.
+    """
+
+    __tablename__ = "schema_revision"
+
+    revision: str = Field(sa_column=Column(String(32), primary_key=True))
+    down_revision: str | None = Field(default=None, sa_column=Column(String(32), nullable=True))
+    additive: bool = Field(sa_column=Column(Boolean, nullable=False))

@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import date
 
 import click
-from flask import current_app
 from flask.cli import AppGroup
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -168,14 +167,13 @@ def deauthorize_command(
 def check_command(account_id: str) -> None:
     """Ask Meta about ACCOUNT_ID (page authorization, currency, minimum budget) and keep it."""
     from app.meta.gateway import MetaError
-    from app.submissions.worker import make_gateway
+    from app.submissions.cli import meta_gateway
 
     with transaction(write=False) as db:
         _account(db, account_id)
+    gateway = meta_gateway()
     try:
-        reading = make_gateway(current_app._get_current_object()).read_account(  # type: ignore[attr-defined]
-            account_id.strip()
-        )
+        reading = gateway.read_account(account_id.strip())
     except MetaError as exc:
         raise click.ClickException(f"Meta answered: {exc.message} (code {exc.code})") from exc
     with transaction() as db:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from app.api import bp, common
@@ -51,12 +52,22 @@ def _second_factor(code: str) -> None:
     user = caller().user
     if not user.totp_enabled:
         raise ApiProblem("otp-required", "the token's owner has no two-factor authentication")
-    attempt = secondfactor.prove(get_session(), user, code, utcnow())
+    now = utcnow()
+    attempt = secondfactor.prove(get_session(), user, code, now)
     if attempt.ok:
         return
     if attempt.locked_for is not None:
-        wait = int(attempt.locked_for.total_seconds())
-        raise ApiProblem("otp-invalid", f"too many wrong codes: locked for {wait} s")
+        # Said as such, with its end: a client that retries sooner only prolongs nothing,
+        # but a person must know to wait rather than to look for another code.
+        wait = math.ceil(attempt.locked_for.total_seconds())
+        until = (now + attempt.locked_for).isoformat().replace("+00:00", "Z")
+        raise ApiProblem(
+            "otp-locked",
+            f"too many wrong codes: locked for {wait} s, until {until}",
+            headers={"Retry-After": str(wait)},
+            locked_until=until,
+            retry_after=wait,
+        )
     replayed = attempt.refused == twofactor.CodeCheck.REPLAYED
     raise ApiProblem(
         "otp-invalid", "the code was used already" if replayed else "the code is not valid"

@@ -27,6 +27,7 @@ TYPES: dict[str, tuple[int, str]] = {
     "insufficient-scope": (403, "The token lacks the scope this request needs"),
     "otp-required": (403, "A current code from the authenticator app is required (X-OTP)"),
     "otp-invalid": (403, "The code from the authenticator app is not valid"),
+    "otp-locked": (403, "Too many wrong codes: the account is locked for a while"),
     "not-found": (404, "No such resource"),
     "method-not-allowed": (405, "The resource does not accept this method"),
     "not-acceptable": (406, "adgate answers in JSON only"),

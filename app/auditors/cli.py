@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -11,6 +14,7 @@ from typing import Any
 import click
 from flask import current_app
 from flask.cli import AppGroup
+from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
 from sqlalchemy import func, select
 from sqlmodel import col
 from werkzeug.datastructures import MultiDict
@@ -47,11 +51,63 @@ def _load_keys(paths: tuple[Path, ...]) -> tuple[Any, ...]:
         raise click.ClickException(str(exc)) from None
 
 
+def textfile(command: Any) -> Any:
+    """``--textfile``: also write the result for node_exporter's textfile collector."""
+    return click.option(
+        "--textfile", type=click.Path(dir_okay=False, path_type=Path),
+        help="Write the result as Prometheus metrics to this .prom file (node_exporter's "
+        "textfile collector), replaced atomically; written on failure too.",
+    )(command)  # fmt: skip
+
+
+@contextmanager
+def reported(path: Path | None, check: str, counted: str) -> Iterator[list[float]]:
+    """Write ``adgate_audit_<check>_*`` to ``path`` when the block ends: success 1 when it
+    ends normally, 0 when it fails (exit 1, an exception: an unreachable database too).
+
+    The textfile collector takes no sample timestamps; the time of the run is a metric of
+    its own (``…_last_run_timestamp_seconds``), which the alerts compare with ``time()``.
+    """
+    count: list[float] = []
+    ok = False
+    try:
+        yield count
+        ok = True
+    finally:
+        if path is not None:
+            registry = CollectorRegistry()
+            prefix = f"adgate_audit_{check}"
+            Gauge(
+                f"{prefix}_last_run_success", f"1 if the last {check} passed, else 0",
+                registry=registry,
+            ).set(1 if ok else 0)  # fmt: skip
+            Gauge(
+                f"{prefix}_last_run_timestamp_seconds", f"When the last {check} ran",
+                registry=registry,
+            ).set(time.time())  # fmt: skip
+            if count:
+                Gauge(
+                    f"{prefix}_{counted}", f"{counted} the last {check} read", registry=registry
+                ).set(count[0])
+            try:
+                write_to_textfile(str(path), registry)
+            except OSError as exc:
+                raise click.ClickException(f"cannot write {path}: {exc.strerror}") from None
+
+
 @audit_cli.command("verify")
 @click.option("--progress/--no-progress", default=None, help="A progress bar (default: on a TTY).")
 @public_keys
-def verify_command(progress: bool | None, public_keys: tuple[Path, ...]) -> None:
+@textfile
+def verify_command(
+    progress: bool | None, public_keys: tuple[Path, ...], textfile: Path | None
+) -> None:
     """Verify the whole hash chain in constant memory, and every purge's signature."""
+    with reported(textfile, "verify", "events") as count:
+        _verify(progress, public_keys, count)
+
+
+def _verify(progress: bool | None, public_keys: tuple[Path, ...], count: list[float]) -> None:
     eng = engine()
     trust = verification.Trust.configured(_load_keys(public_keys))
     show = sys.stderr.isatty() if progress is None else progress
@@ -68,6 +124,7 @@ def verify_command(progress: bool | None, public_keys: tuple[Path, ...]) -> None
             result = verification.verify(eng, progress=step, trust=trust)
     else:
         result = verification.verify(eng, trust=trust)
+    count.append(result.events)
     if result.ok:
         click.echo(f"ok {result.events} events head={result.head}")
         return
@@ -180,7 +237,14 @@ def keygen_command() -> None:
         raise click.ClickException(f"{path} exists already; move it away to make a new key")
     signer = signing.generate(path)
     click.echo(f"key {signer.key_id}: {path} (private, 0600) and {path}.pub (give it to auditors)")
-    click.echo("Set AUDIT_SIGNING_KEY_FILE = 'audit-signing.pem' in instance/config.py.")
+    configured = current_app.config.get("AUDIT_SIGNING_KEY_FILE")
+    if configured and Path(current_app.instance_path) / configured == path:
+        click.echo("ADGATE_AUDIT_SIGNING_KEY_FILE names it already: restart what signs.")
+    else:
+        click.echo(
+            "Set ADGATE_AUDIT_SIGNING_KEY_FILE=audit-signing.pem in the env file of every host"
+            " (/etc/adgate/adgate.env, docs/deploy.md) and restart the app servers and workers."
+        )
 
 
 @audit_cli.command("checkpoint")
@@ -202,25 +266,43 @@ def checkpoint_command(if_due: bool) -> None:
 @audit_cli.command("checkpoints")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
 def checkpoints_command(out: Path) -> None:
-    """Write every checkpoint to a file to keep away from this server."""
+    """Write every checkpoint to a file to keep away from this server (a relative path is taken
+    from the current folder)."""
+    out = out.absolute()
     with new_session(write=False) as db:
         rows = db.scalars(select(AuditCheckpoint).order_by(col(AuditCheckpoint.seq))).all()
         doc = integrity.export_checkpoints(rows, integrity.signer())
-    out.write_text(json.dumps(doc, indent=2) + "\n")
+    try:
+        out.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+    except OSError as exc:
+        # The commands run in the installation's folder, which the service user cannot write.
+        raise click.ClickException(
+            f"cannot write {out}: {exc.strerror}; give --out a path where this user may write"
+            " (e.g. /var/lib/adgate/checkpoints.json or /tmp/checkpoints.json)"
+        ) from None
     click.echo(f"{len(rows)} checkpoints -> {out}")
 
 
 @audit_cli.command("check-checkpoints")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @public_keys
-def check_checkpoints_command(file: Path, public_keys: tuple[Path, ...]) -> None:
+@textfile
+def check_checkpoints_command(
+    file: Path, public_keys: tuple[Path, ...], textfile: Path | None
+) -> None:
     """Check earlier checkpoints against the chain as it is now: a rewrite, a gap or a
     shorter log is found. Without --public-key, signatures are not checked."""
+    with reported(textfile, "checkpoints_check", "checkpoints") as count:
+        _check_checkpoints(file, public_keys, count)
+
+
+def _check_checkpoints(file: Path, public_keys: tuple[Path, ...], count: list[float]) -> None:
     keys = _load_keys(public_keys)
     try:
         findings, result = integrity.check_checkpoints(engine(), json.loads(file.read_text()), keys)
     except (ValueError, KeyError) as exc:
         raise click.ClickException(str(exc)) from None
+    count.append(len(findings))
     for f in findings:
         click.echo(f"checkpoint #{f.seq}: {'ok' if f.ok else 'FAILED'}: {f.detail}")
     chain = "ok" if result.ok else f"broken at event {result.first_bad_event}: {result.reason}"

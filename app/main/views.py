@@ -12,7 +12,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from werkzeug.wrappers import Response
 
-from app import db
+from app import db, readiness
 from app.api.tokens import MAX_LIFETIME
 from app.audit import kinds
 from app.auth.access import public, roles_required
@@ -172,15 +172,32 @@ def healthz() -> Response:
 @bp.get("/readyz")
 @public
 def readyz() -> tuple[Response, int]:
-    """Readiness: the database answers and its schema is the one this code expects."""
+    """Readiness: the database answers and its schema is one the code this process loaded
+    can serve (its own revision, or ahead of it by additive migrations only)."""
+    code = readiness.loaded()
     try:
         db.ping()
-        current, head = db.current_revision(), db.head_revision()
-    except Exception:  # any failure to reach the database means "not ready"
-        current_app.logger.exception("readiness check failed")
-        return jsonify(status="unavailable", reason="database"), 503
-    if current != head:
+        verdict = readiness.check()
+    except Exception as exc:  # any failure to reach the database means "not ready"
+        # One line per failed probe: a probe every few seconds must not fill the journal
+        # with tracebacks of the same outage.
+        first_line = (str(exc).splitlines() or [""])[0][:200]
+        current_app.logger.warning(
+            "readiness check failed: database: %s: %s", type(exc).__name__, first_line
+        )
+        return jsonify(status="unavailable", reason="database", **code.describe()), 503
+    if not verdict.ready:
+        current_app.logger.warning(
+            "readiness check failed: %s (database at %s, this code serves %s)",
+            verdict.reason,
+            verdict.database,
+            code.schema,
+        )
         return jsonify(
-            status="unavailable", reason="migrations", current=current, expected=head
+            status="unavailable",
+            reason=verdict.reason,
+            current=verdict.database,
+            expected=code.schema,
+            **code.describe(),
         ), 503
-    return jsonify(status="ok", schema=current), 200
+    return jsonify(status="ok", database=verdict.database, **code.describe()), 200

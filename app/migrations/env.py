@@ -1,13 +1,17 @@
 """Alembic's environment: the URL comes from adgate's configuration (``app.db.alembic_config``)."""
 
+from collections.abc import Collection, Mapping
 from typing import Any
 
 from alembic import context
-from sqlalchemy import Connection, event
+from alembic.runtime.migration import MigrationContext, MigrationInfo
+from alembic.script import Script
+from sqlalchemy import Connection, delete, event, insert, inspect
 from sqlmodel import SQLModel
 
 import app.models  # noqa: F401  (registers the tables on SQLModel.metadata)
 from app.db import make_engine
+from app.models import SchemaRevision
 
 target_metadata = SQLModel.metadata
 
@@ -38,6 +42,37 @@ def _check_foreign_keys(connection: Connection) -> None:
         raise RuntimeError(f"the migration leaves rows that refer to no row: {broken[:10]}")
 
 
+def _record_revision(
+    ctx: MigrationContext, step: MigrationInfo, heads: Collection[Any], run_args: Mapping[str, Any]
+) -> None:
+    """Note each applied migration and whether it only adds (its module's ``additive``).
+
+    In the migration's own transaction, so the record and the schema never disagree. Before
+    the table exists (migrations older than 0020) there is nothing to note it in: code that
+    reads the table is never older than the table.
+    """
+    del heads, run_args  # alembic passes them by these names
+    connection = ctx.connection
+    assert connection is not None
+    if not inspect(connection).has_table(SchemaRevision.__tablename__):
+        return
+    table = SchemaRevision.__table__  # type: ignore[attr-defined]
+    if not step.is_upgrade:
+        connection.execute(delete(table).where(table.c.revision == step.up_revision_id))
+        return
+    script = step.up_revision
+    assert isinstance(script, Script), "an upgrade step applies a migration script"
+    down = script.down_revision
+    connection.execute(delete(table).where(table.c.revision == script.revision))
+    connection.execute(
+        insert(table).values(
+            revision=script.revision,
+            down_revision=down if isinstance(down, str) else None,
+            additive=bool(getattr(script.module, "additive", False)),
+        )
+    )
+
+
 def run_migrations_online() -> None:
     """Run against the database, in one transaction."""
     url = context.config.get_main_option("sqlalchemy.url")
@@ -52,6 +87,7 @@ def run_migrations_online() -> None:
             target_metadata=target_metadata,
             render_as_batch=sqlite,
             transactional_ddl=True,
+            on_version_apply=_record_revision,
         )
         with context.begin_transaction():
             context.run_migrations()

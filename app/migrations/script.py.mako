@@ -15,6 +15,10 @@ revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+# True only when the previous release's code works unchanged on the result (new tables, new
+# nullable or defaulted columns, indexes): its servers then stay ready during the upgrade
+# (app/readiness.py, docs/deploy.md "Health checks").
+additive = False
 
 
 def upgrade() -> None:

@@ -12,8 +12,18 @@ import click
 from flask import current_app
 from flask.cli import AppGroup, with_appcontext
 
+from app.config import UnsafeConfigError
+from app.meta.sdk import SdkGateway
 from app.submissions import cleanup
 from app.submissions.worker import Worker, make_gateway
+
+
+def meta_gateway() -> SdkGateway:
+    """The gateway of a command that calls Meta, or a clear refusal (exit 1, no traceback)."""
+    try:
+        return make_gateway(current_app._get_current_object())  # type: ignore[attr-defined]
+    except UnsafeConfigError as exc:
+        raise click.ClickException(str(exc)) from None
 
 
 @click.command("worker")
@@ -21,7 +31,7 @@ from app.submissions.worker import Worker, make_gateway
 @with_appcontext
 def worker_command(once: bool) -> None:
     """Send queued submissions to Meta and follow their review (runs until stopped)."""
-    worker = Worker(make_gateway(current_app._get_current_object()))  # type: ignore[attr-defined]
+    worker = Worker(meta_gateway())
     if once:
         click.echo(f"worker {worker.name}: {worker.run_once()} done")
         return
@@ -49,7 +59,7 @@ def meta_cli() -> None:
 def reconcile_command() -> None:
     """List adgate's objects at Meta per registered ad account; remove (or pause) and audit
     those no submission tracks. Prints what was found as JSON."""
-    worker = Worker(make_gateway(current_app._get_current_object()), name="reconcile")  # type: ignore[attr-defined]
+    worker = Worker(meta_gateway(), name="reconcile")
     report = cleanup.reconcile(worker)
     click.echo(
         json.dumps(

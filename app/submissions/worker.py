@@ -48,6 +48,7 @@ from app import audit, notifications
 from app.admin import ad_accounts as ad_account_service
 from app.audit import integrity
 from app.checklists import gate
+from app.config import refuse_meta_unready
 from app.db import is_sqlite, transaction
 from app.meta import throttle
 from app.meta.gateway import KINDS, AdSpec, Gateway, MetaError, Named
@@ -75,8 +76,13 @@ USAGE_FRESH = timedelta(seconds=60)
 
 
 def make_gateway(app: Flask) -> SdkGateway:
-    """The gateway the configuration asks for (the sandbox's Graph server, or Meta's)."""
+    """The gateway the configuration asks for (the sandbox's Graph server, or Meta's).
+
+    Raises ``UnsafeConfigError`` when live mode lacks a setting: only the processes that
+    call Meta need them.
+    """
     config = app.config
+    refuse_meta_unready(config)
     return SdkGateway(
         access_token=config["META_ACCESS_TOKEN"],
         graph_url=config["META_GRAPH_URL"],
@@ -274,6 +280,12 @@ class Worker:
             submission.attempts += 1
             submission.updated_at = now
             db.add(submission)
+            log.info(
+                "submission %s claimed by %s (attempt %d)",
+                submission.id,
+                self.name,
+                submission.attempts,
+            )
             return submission.id
 
     def _start(
@@ -291,6 +303,11 @@ class Worker:
             )
             cleanup.mark_if_needed(db, submission, "blocked", WORKER)
             db.add(submission)
+            log.info(
+                "submission %s stopped before sending: %s unmet",
+                submission.id,
+                ", ".join(sorted({u.step for u in outcome.blocked})),
+            )
             return False
         return True
 
@@ -326,6 +343,7 @@ class Worker:
         # last one with the confirmation): one commit per object instead of two.
         marked = creating
         last: tuple[str, str] | None = None
+        log.info("submission %s: sending to Meta (%s)", submission_id, ", ".join(spec.kinds))
         most = int(current_app.config["WORKER_LOOKUPS"])
         try:
             if not any(ids.values()) and creating is None:
@@ -435,6 +453,7 @@ class Worker:
             data={"kind": kind, "id": object_id},
             actor=WORKER,
         )
+        log.info("submission %s: %s %s created at Meta", submission.id, kind, object_id)
 
     def held(self, db: Session, submission_id: int) -> Submission:
         """The submission, if this worker still holds its claim (else LostClaim: stop at once)."""
@@ -471,6 +490,7 @@ class Worker:
             submission.review_next_at = now + follow.first_read(current_app.config)
             submission.updated_at = now
             db.add(submission)
+        log.info("submission %s sent: Meta reviews ad %s", submission_id, ids.get("ad_id"))
 
     def _look_again(self, submission_id: int, kind: str) -> None:
         """Meta may still be creating what a lost answer was about: wait, then look again
@@ -499,6 +519,7 @@ class Worker:
                 actor=WORKER,
                 submission=submission,
             )  # fmt: skip
+        log.info("submission %s: looking %s up at Meta again in %.0f s", submission_id, kind, delay)
 
     def _failed_attempt(self, submission_id: int, ad_account_id: str, error: MetaError) -> None:
         now = utcnow()
@@ -526,6 +547,7 @@ class Worker:
                 submission.attempts -= 1
                 submission.next_attempt_at = until
                 data["throttled_until"] = until.isoformat()
+                outcome = f"throttled until {until.isoformat()}"
                 if until - now >= timedelta(minutes=float(config["NOTIFY_THROTTLE_MINUTES"])):
                     notifications.needs_person(
                         db, checklist, "throttled", submission_id=submission_id, until=until
@@ -540,12 +562,14 @@ class Worker:
                     submission=submission,
                 )  # fmt: skip
                 notifications.needs_person(db, checklist, "blocked", submission_id=submission_id)
+                outcome = "blocked by Meta for policy reasons: a person must look"
             elif error.transient and left > 0:
                 delay = self._backoff(submission.attempts).total_seconds()
                 if error.ambiguous:
                     # Meta may still be creating it: the first look-up waits at least this.
                     delay = max(delay, float(config["WORKER_LOOKUP_WAIT_SECONDS"]))
                 submission.next_attempt_at = now + timedelta(seconds=delay)
+                outcome = f"retry in {delay:.0f} s ({left} attempts left)"
                 gate.transition(
                     db,
                     checklist,
@@ -564,7 +588,17 @@ class Worker:
                     submission=submission,
                 )  # fmt: skip
                 cleanup.mark_if_needed(db, submission, "failed", WORKER)
+                outcome = "failed"
             db.add(submission)
+        # Meta's code and message, never the request (its URL carries the token).
+        log.info(
+            "submission %s: Meta error %s/%s: %s; %s",
+            submission_id,
+            error.code if error.code is not None else "none",
+            error.subcode if error.subcode is not None else "-",
+            error.message,
+            outcome,
+        )
 
     def _backoff(self, attempts: int) -> timedelta:
         """Exponential backoff with full jitter: workers retrying after one outage do not come

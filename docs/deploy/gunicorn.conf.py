@@ -2,7 +2,8 @@
 
     gunicorn -c docs/deploy/gunicorn.conf.py wsgi:app
 
-Read from the environment (none of them is an adgate setting, hence no ADGATE_ prefix):
+Read from the environment (none of them is an adgate setting, hence no ADGATE_ prefix), which
+adgate-web.service fills from /etc/adgate/host.env, the file of what differs per host:
 
     GUNICORN_BIND              where to listen             127.0.0.1:8000
     GUNICORN_WORKERS           processes                   2 x CPU cores + 1

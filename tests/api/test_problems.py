@@ -136,6 +136,36 @@ def test_a_reviewer_approves_only_with_a_valid_code_once(api: ApiCast) -> None:
     assert "auth.code_failed" in kinds
 
 
+def test_reused_codes_lock_the_reviewer_and_the_api_says_so(api: ApiCast) -> None:
+    first, second = api.create(), api.create()
+    api.ready(first["id"])
+    api.ready(second["id"])
+    code = api.code("reviewer@example.org")
+    read = {"If-Match": api.reviewer.get(f"/checklists/{first['id']}").headers["ETag"]}
+    approved = api.reviewer.post(
+        f"/checklists/{first['id']}/approval", headers={**read, "X-OTP": code}
+    )
+    assert approved.status_code == 200
+    # The spent code, again and again, on the next checklist.
+    path = f"/checklists/{second['id']}/approval"
+    read = {"If-Match": api.reviewer.get(f"/checklists/{second['id']}").headers["ETag"]}
+    names = []
+    for _ in range(6):
+        answer = api.reviewer.post(path, headers={**read, "X-OTP": code})
+        names.append(answer.get_json()["type"].removeprefix("urn:adgate:problem:"))
+    max_failures = api.app.config["LOGIN_MAX_FAILURES"]
+    assert names[: max_failures - 1] == ["otp-invalid"] * (max_failures - 1)
+    assert names[max_failures - 1 :] == ["otp-locked"] * (len(names) - max_failures + 1)
+    # Even a fresh code is refused while locked, and the answer says until when.
+    locked = api.reviewer.post(path, headers={**read, "X-OTP": api.code("reviewer@example.org")})
+    body = _problem(locked, 403, "otp-locked")
+    assert int(locked.headers["Retry-After"]) == body["retry_after"]
+    assert isinstance(body["retry_after"], int)
+    assert body["retry_after"] > 0
+    assert str(body["locked_until"]).endswith("Z")
+    assert f"until {body['locked_until']}" in str(body["detail"])
+
+
 def test_the_documented_states_are_the_machines(api: ApiCast) -> None:
     from workflows.checks import Category
     from workflows.machine import State

@@ -102,12 +102,17 @@ def test_refuses_mail_settings_that_would_send_twice_or_link_nowhere(
         create_app()
 
 
-def test_live_mode_names_everything_it_lacks(
+def test_live_mode_names_everything_it_lacks_where_meta_is_called(
     instance: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from app.submissions.worker import make_gateway
+
     monkeypatch.setenv("ADGATE_META_MODE", "live")
+    # The app servers and the commands that do not call Meta start without its settings ...
+    app = create_app()
+    # ... the gateway, which only the processes that call Meta build, refuses.
     with pytest.raises(UnsafeConfigError) as refused:
-        create_app()
+        make_gateway(app)
     message = str(refused.value)
     for setting in ("ADGATE_META_ACCESS_TOKEN", "ADGATE_META_APP_SECRET", "ADGATE_META_GRAPH_URL"):
         assert setting in message
@@ -116,12 +121,13 @@ def test_live_mode_names_everything_it_lacks(
     monkeypatch.setenv("ADGATE_META_GRAPH_URL", "https://graph.facebook.com")
     monkeypatch.setenv("ADGATE_META_CA_BUNDLE", "proxy-ca.pem")
     with pytest.raises(UnsafeConfigError, match="ADGATE_META_CA_BUNDLE"):
-        create_app()
+        make_gateway(create_app())
     instance.mkdir(exist_ok=True)
     (instance / "proxy-ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
     app = create_app()
     # A bundle named relative to the instance folder is found there.
     assert app.config["META_CA_BUNDLE"] == str(instance / "proxy-ca.pem")
+    make_gateway(app)
 
 
 def test_the_gateway_takes_the_proxy_the_ca_bundle_and_the_app_secret(tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -303,6 +304,26 @@ def test_a_submission_is_sent_in_seven_transactions(
     # exist), so four calls to Meta and no more.
     assert gateway.finds == []
     assert submission_of(app, checklist_id).status == "submitted"
+
+
+def test_the_worker_logs_its_progress_at_info_without_the_token(
+    cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker, caplog: pytest.LogCaptureFixture
+) -> None:
+    sent = queued(cast)
+    register_unknown_at_meta(app, "act_1003", "2003")
+    refused = queued(cast, ad_account_id="act_1003", page_id="2003")
+    with caplog.at_level(logging.INFO, logger="app.submissions.worker"):
+        run(app, worker)
+    lines = [r.getMessage() for r in caplog.records if r.name == "app.submissions.worker"]
+    assert all(r.levelno == logging.INFO for r in caplog.records if "submission" in r.getMessage())
+    first, second = submission_of(app, sent), submission_of(app, refused)
+    assert f"submission {first.id} claimed by test-worker (attempt 1)" in lines
+    assert f"submission {first.id}: sending to Meta (campaign, adset, creative, ad)" in lines
+    assert f"submission {first.id}: campaign {first.campaign_id} created at Meta" in lines
+    assert f"submission {first.id} sent: Meta reviews ad {first.ad_id}" in lines
+    [failure] = [line for line in lines if line.startswith(f"submission {second.id}: Meta error")]
+    assert failure.endswith("; failed")
+    assert not any("sandbox-token" in line for line in lines)
 
 
 def test_a_permanent_error_fails_with_metas_details(
