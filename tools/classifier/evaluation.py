@@ -1,13 +1,14 @@
-"""Measuring the training procedure: AUC and stratified k-fold cross-validation."""
+"""Measuring the training procedure: AUC, cross-validation grouped by page, across countries."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import Any
 
-from tools.classifier.training import Options, prepare, stratified_folds, train_docs
-from workflows.classify.lexicon import LEXICON, LEXICON_EXCEPTIONS
-from workflows.classify.suggester import Suggester
+from tools.classifier.anchors import ANCHORS
+from tools.classifier.training import Options, grouped_folds, prepare, train_docs
+from workflows.classify.lexicon import LEXICONS, LEXICONS_EXCEPTIONS
+from workflows.classify.suggester import LanguageModel
 
 
 def auc(scores: Sequence[float], ys: Sequence[bool]) -> float:
@@ -29,54 +30,126 @@ def auc(scores: Sequence[float], ys: Sequence[bool]) -> float:
     return (rank_sum - positives * (positives + 1) / 2) / (positives * negatives)
 
 
+def _split(
+    docs: list[list[str]],
+    ys: list[bool],
+    groups: list[str],
+    train_idx: Sequence[int],
+    test_idx: Sequence[int],
+    options: Options,
+    language: str,
+) -> dict[str, Any]:
+    """Train on ``train_idx`` (the suggester and the anchors), score ``test_idx``."""
+    part = train_docs(
+        [docs[i] for i in train_idx],
+        [ys[i] for i in train_idx],
+        [groups[i] for i in train_idx],
+        options,
+        language,
+        LEXICONS[language],
+        LEXICONS_EXCEPTIONS[language],
+    )
+    model = LanguageModel(part, language)
+    probabilities = [model.probability(docs[i]) for i in test_idx]
+    truth = [ys[i] for i in test_idx]
+    flagged = [p >= model.threshold for p in probabilities]
+    result: dict[str, Any] = {
+        "auc": auc(probabilities, truth),
+        "threshold": model.threshold,
+        "tp": sum(f and y for f, y in zip(flagged, truth, strict=True)),
+        "fp": sum(f and not y for f, y in zip(flagged, truth, strict=True)),
+        "fn": sum(y and not f for f, y in zip(flagged, truth, strict=True)),
+    }
+    for name, make in ANCHORS.items():
+        scorer = make([docs[i] for i in train_idx], [ys[i] for i in train_idx])
+        result[name] = auc([scorer(docs[i]) for i in test_idx], truth)
+    return result
+
+
+def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
+    tp = sum(r["tp"] for r in results)
+    fp = sum(r["fp"] for r in results)
+    fn = sum(r["fn"] for r in results)
+    precision = tp / (tp + fp) if tp + fp else 0.0
+    recall = tp / (tp + fn) if tp + fn else 0.0
+    summary: dict[str, Any] = {
+        "auc": round(sum(r["auc"] for r in results) / len(results), 4),
+        "precision": round(precision, 4),
+        "recall": round(recall, 4),
+        "f1": round(2 * precision * recall / (precision + recall), 4) if tp else 0.0,
+        "threshold": round(sum(r["threshold"] for r in results) / len(results), 4),
+        "auc_per_fold": [round(r["auc"], 4) for r in results],
+    }
+    summary["anchors"] = {
+        name: round(sum(r[name] for r in results) / len(results), 4) for name in ANCHORS
+    }
+    return summary
+
+
 def cross_validate(
     texts: Sequence[str],
     labels: Sequence[bool],
+    groups: Sequence[str] | None = None,
+    *,
+    language: str = "de",
     folds: int = 5,
     seed: int = 2017,
     options: Options | None = None,
 ) -> dict[str, Any]:
-    """Stratified k-fold cross-validation of the whole training procedure.
+    """k-fold cross-validation of the whole training procedure, folds grouped by page.
 
-    Each fold is scored by a model trained on the other folds, whose calibration and
-    threshold were chosen inside those training folds only. Reports the mean per-fold
-    AUC, precision and recall pooled over the folds (each at its own threshold), and the
-    mean threshold.
+    All texts of a page (``groups``) fall in one fold, so every fold is scored by a model
+    that never saw its pages; without ``groups`` each text is its own group (a stratified
+    split). Each fold's model chose its calibration and threshold inside its training
+    folds only (grouped the same way). The anchors (``tools.classifier.anchors``) are
+    trained and scored on the same folds. Reports the mean per-fold AUC, precision and
+    recall pooled over the folds (each at its own threshold), and the mean threshold.
     """
     options = options or Options()
-    docs, ys = prepare(texts, labels)
-    aucs: list[float] = []
-    thresholds: list[float] = []
-    tp = fp = fn = 0
-    for train_idx, test_idx in stratified_folds(ys, folds, seed):
-        model = train_docs(
-            [docs[i] for i in train_idx],
-            [ys[i] for i in train_idx],
-            options,
-            LEXICON,
-            LEXICON_EXCEPTIONS,
-        )
-        suggester = Suggester(model)
-        probabilities = [suggester.probability(docs[i]) for i in test_idx]
-        truth = [ys[i] for i in test_idx]
-        aucs.append(auc(probabilities, truth))
-        thresholds.append(suggester.threshold)
-        for p, y in zip(probabilities, truth, strict=True):
-            flagged = p >= suggester.threshold
-            tp += flagged and y
-            fp += flagged and not y
-            fn += (not flagged) and y
-    precision = tp / (tp + fp) if tp + fp else 0.0
-    recall = tp / (tp + fn) if tp + fn else 0.0
+    docs, ys, kept = prepare(texts, labels, groups)
+    results = [
+        _split(docs, ys, kept, train_idx, test_idx, options, language)
+        for train_idx, test_idx in grouped_folds(ys, kept, folds, seed)
+    ]
     return {
-        "auc": round(sum(aucs) / len(aucs), 4),
-        "precision": round(precision, 4),
-        "recall": round(recall, 4),
-        "f1": round(2 * precision * recall / (precision + recall), 4) if tp else 0.0,
-        "threshold": round(sum(thresholds) / len(thresholds), 4),
-        "auc_per_fold": [round(a, 4) for a in aucs],
+        **_summary(results),
+        "grouped_by": "page" if groups is not None else "text",
+        "pages": len(set(kept)) if groups is not None else None,
         "folds": folds,
         "seed": seed,
         "texts": len(ys),
         "political": sum(ys),
     }
+
+
+def across_countries(
+    sources: dict[str, tuple[Sequence[str], Sequence[bool], Sequence[str] | None]],
+    *,
+    language: str,
+    options: Options | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Leave one country out: for each country, train on the others', score its texts.
+
+    ``sources`` maps a country code to its texts, labels and groups (pages); it needs at
+    least two countries.
+    """
+    if len(sources) < 2:
+        raise ValueError("leaving one country out needs two countries")
+    options = options or Options()
+    docs: list[list[str]] = []
+    ys: list[bool] = []
+    kept: list[str] = []
+    country_of: list[str] = []
+    for country, (texts, labels, groups) in sorted(sources.items()):
+        d, y, g = prepare(texts, labels, groups)
+        docs += d
+        ys += y
+        kept += [f"{country}:{x}" for x in g]
+        country_of += [country] * len(d)
+    out = {}
+    for country in sorted(sources):
+        train_idx = [i for i, c in enumerate(country_of) if c != country]
+        test_idx = [i for i, c in enumerate(country_of) if c == country]
+        result = _split(docs, ys, kept, train_idx, test_idx, options, language)
+        out[country] = {**_summary([result]), "texts": len(test_idx)}
+    return out
