@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from tools.classifier.anchors import ANCHORS
-from tools.classifier.training import Options, grouped_folds, prepare, train_docs
+from tools.classifier.training import Options, grouped_folds, prepare, prepare_kept, train_docs
 from workflows.classify.lexicon import LEXICONS, LEXICONS_EXCEPTIONS
-from workflows.classify.suggester import LanguageModel
+from workflows.classify.suggester import LanguageModel, Suggester
+
+# Parts of the model retrained without some texts (see ``cross_validate``).
+Refit = Callable[[set[str]], dict[str, Any]]
 
 
 def auc(scores: Sequence[float], ys: Sequence[bool]) -> float:
@@ -38,8 +41,14 @@ def _split(
     test_idx: Sequence[int],
     options: Options,
     language: str,
+    routed: tuple[dict[str, Any], list[str], Refit | None] | None = None,
 ) -> dict[str, Any]:
-    """Train on ``train_idx`` (the suggester and the anchors), score ``test_idx``."""
+    """Train on ``train_idx`` (the suggester and the anchors), score ``test_idx``.
+
+    ``routed``: a whole model (the other languages' parts) and the texts; the fold's part
+    replaces this language's, and the test texts also go through the whole suggester as
+    ``classify`` reads them (each to the part of its detected language).
+    """
     part = train_docs(
         [docs[i] for i in train_idx],
         [ys[i] for i in train_idx],
@@ -63,6 +72,13 @@ def _split(
     for name, make in ANCHORS.items():
         scorer = make([docs[i] for i in train_idx], [ys[i] for i in train_idx])
         result[name] = auc([scorer(docs[i]) for i in test_idx], truth)
+    if routed is not None:
+        whole, texts, refit = routed
+        others = refit({texts[i] for i in test_idx}) if refit is not None else {}
+        suggester = Suggester(
+            {**whole, "languages": {**whole["languages"], **others, language: part}}
+        )
+        result["routed"] = auc([suggester.suggest(texts[i]).probability for i in test_idx], truth)
     return result
 
 
@@ -80,6 +96,8 @@ def _summary(results: list[dict[str, Any]]) -> dict[str, Any]:
         "threshold": round(sum(r["threshold"] for r in results) / len(results), 4),
         "auc_per_fold": [round(r["auc"], 4) for r in results],
     }
+    if all("routed" in r for r in results):
+        summary["auc_routed"] = round(sum(r["routed"] for r in results) / len(results), 4)
     summary["anchors"] = {
         name: round(sum(r[name] for r in results) / len(results), 4) for name in ANCHORS
     }
@@ -95,6 +113,8 @@ def cross_validate(
     folds: int = 5,
     seed: int = 2017,
     options: Options | None = None,
+    model: dict[str, Any] | None = None,
+    refit: Refit | None = None,
 ) -> dict[str, Any]:
     """k-fold cross-validation of the whole training procedure, folds grouped by page.
 
@@ -104,11 +124,16 @@ def cross_validate(
     folds only (grouped the same way). The anchors (``tools.classifier.anchors``) are
     trained and scored on the same folds. Reports the mean per-fold AUC, precision and
     recall pooled over the folds (each at its own threshold), and the mean threshold.
+    With a whole ``model`` (its other languages' parts trained without these texts), also
+    the AUC through the whole suggester (``auc_routed``): each text read by the part of
+    its detected language, as ``classify`` does; ``refit`` gives the parts to retrain
+    without a fold's texts (a part that learned from them too).
     """
     options = options or Options()
-    docs, ys, kept = prepare(texts, labels, groups)
+    docs, ys, kept, indices = prepare_kept(texts, labels, groups)
+    routed = None if model is None else (model, [texts[i] for i in indices], refit)
     results = [
-        _split(docs, ys, kept, train_idx, test_idx, options, language)
+        _split(docs, ys, kept, train_idx, test_idx, options, language, routed)
         for train_idx, test_idx in grouped_folds(ys, kept, folds, seed)
     ]
     return {

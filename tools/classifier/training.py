@@ -35,11 +35,20 @@ class Options:
 def prepare(
     texts: Sequence[str], labels: Sequence[bool], groups: Sequence[str] | None = None
 ) -> tuple[list[list[str]], list[bool], list[str]]:
+    """See ``prepare_kept``, without the indices."""
+    docs, ys, kept, _ = prepare_kept(texts, labels, groups)
+    return docs, ys, kept
+
+
+def prepare_kept(
+    texts: Sequence[str], labels: Sequence[bool], groups: Sequence[str] | None = None
+) -> tuple[list[list[str]], list[bool], list[str], list[int]]:
     """Tokenized texts (each word once), without empty texts and duplicates, with groups.
 
     A text whose words repeat an earlier text's is dropped (re-posted ads would otherwise
     sit on both sides of a cross-validation split). ``groups`` name the page that posted
-    each text (default: each text its own group).
+    each text (default: each text its own group). Also returns the indices of the texts
+    kept.
     """
     if len(texts) != len(labels) or (groups is not None and len(groups) != len(texts)):
         raise ValueError("texts, labels and groups differ in length")
@@ -47,6 +56,7 @@ def prepare(
     docs: list[list[str]] = []
     ys: list[bool] = []
     kept: list[str] = []
+    indices: list[int] = []
     for k, (text, label) in enumerate(zip(texts, labels, strict=True)):
         words = tokenize(text)
         key = tuple(words)
@@ -56,7 +66,8 @@ def prepare(
         docs.append(unique(words))
         ys.append(bool(label))
         kept.append(groups[k] if groups is not None else f"#{k}")
-    return docs, ys, kept
+        indices.append(k)
+    return docs, ys, kept, indices
 
 
 def train(

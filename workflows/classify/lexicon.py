@@ -147,8 +147,8 @@ _LEXICON_GROUPS_IT: dict[float, str] = {
     """,
 }
 
-# English, in every part (English texts are read by the part whose training data held
-# most of them): elections, parliaments, government, issues. "Party" (a celebration),
+# English, a part of its own and in every other part (an English phrase in a German
+# text): elections, parliaments, government, issues. "Party" (a celebration),
 # "campaign" (marketing) and "law" (law firms) get no weight.
 _LEXICON_GROUPS_EN: dict[float, str] = {
     STRONG: """
@@ -178,13 +178,14 @@ LEXICONS: dict[str, dict[str, float]] = {
     "de": {**LEXICON_EN, **LEXICON},
     "fr": {**LEXICON_EN, **_lexicon(_LEXICON_GROUPS_FR)},
     "it": {**LEXICON_EN, **_lexicon(_LEXICON_GROUPS_IT)},
+    "en": LEXICON_EN,
 }
 LEXICONS_EXCEPTIONS: dict[str, tuple[str, ...]] = {
     "de": LEXICON_EXCEPTIONS,
-    # "politique de confidentialité" is the privacy policy, "vote" in a contest is not.
-    "fr": ("politiques",),
-    # "politica sulla privacy", "elettrodomestici" are not political.
+    "fr": (),
+    # "elettrodomestici" (household appliances) and "elettrico" are not about voters.
     "it": ("elettrodomestic*", "elettrico*", "elettric*"),
+    "en": (),
 }
 
 

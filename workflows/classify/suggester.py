@@ -3,11 +3,13 @@
 The model has one part per language (German, French, Italian). A text's language is the
 one whose function words it uses most (``text.language``); that language's part scores
 it. A language without a part of its own (English) is read by the part whose training
-texts held most of it (``routes``). Each part is a logistic regression over word
-presence (1 if a word occurs in the text; words reduced to a light stem of the language,
-so "Schulen" counts as "Schule" and "élections" as "élection"), to which the language's
-lexicon weights are added. The score (log-odds) goes through the part's Platt calibration
-to a probability, compared with the part's threshold.
+texts held most of it (``routes``); a text without function words (hashtags, a few words)
+or as many of two languages by the part that knows most of its words. Each part is a
+logistic regression over word presence (1 if a word occurs in the text; words reduced to
+a light stem of the language, so "Schulen" counts as "Schule" and "élections" as
+"élection"), to which the language's lexicon weights are added. The score (log-odds)
+goes through the part's Platt calibration to a probability, compared with the part's
+threshold.
 
 The model file (``workflows/classifier_model.json``) holds word weights and metadata, never
 texts. It is derived from ProPublica's data (MIT licence, see ``LICENSE-propublica``
@@ -84,6 +86,14 @@ class LanguageModel:
             parts.append((word, value))
         return parts
 
+    def known(self, words: Iterable[str]) -> int:
+        """How many of the (tokenized) ``words`` this part has a weight for."""
+        count = 0
+        for word in unique(words):
+            base, value = self._word(word)
+            count += bool(value) or (base is not None and base in self.weights)
+        return count
+
     def score(self, words: Iterable[str]) -> float:
         """The uncalibrated log-odds of a tokenized text."""
         return self.bias + sum(v for _, v in self.contributions(words))
@@ -127,9 +137,21 @@ class Suggester:
         with (path or MODEL_PATH).open(encoding="utf-8") as f:
             return cls(json.load(f))
 
+    def _part(self, all_words: list[str], content: list[str]) -> LanguageModel:
+        """The part for a text: by its function words, else the part knowing most words."""
+        code = language(all_words, self.routes)
+        if code is not None:
+            return self.parts[self.routes[code]]
+        # No function word (hashtags, a few words) or a tie ("Il presidente", shared by
+        # French and Italian): the part that knows most of its words, else the default one.
+        known = {code: part.known(content) for code, part in self.parts.items()}
+        best = max(known, key=lambda code: known[code])
+        return self.parts[best if known[best] > known[self.default] else self.default]
+
     def language_of(self, text: str) -> str:
         """The language part that reads ``text``."""
-        return self.routes[language(words(text), self.routes, self.default)]
+        all_words = words(text)
+        return self._part(all_words, content_words(all_words)).language
 
     def threshold(self, language: str | None = None) -> float:
         """The operating threshold of a language's part (default: the default language)."""
@@ -137,8 +159,8 @@ class Suggester:
 
     def suggest(self, text: str) -> Suggestion:
         all_words = words(text)
-        part = self.parts[self.routes[language(all_words, self.routes, self.default)]]
-        return part.suggest_words(content_words(all_words))
+        content = content_words(all_words)
+        return self._part(all_words, content).suggest_words(content)
 
 
 def sigmoid(z: float) -> float:

@@ -103,20 +103,24 @@ def content_words(all_words: Iterable[str]) -> list[str]:
     ]
 
 
-def language(all_words: Iterable[str], candidates: Iterable[str], default: str) -> str:
+def language(all_words: Iterable[str], candidates: Iterable[str]) -> str | None:
     """The language among ``candidates`` whose function words ``all_words`` use most.
 
-    ``all_words`` are a text's ``words`` (stop words included). A text without any
-    function word of the candidates (a list of hashtags, a single word) gets ``default``;
-    a tie goes to the candidate first in ``candidates``.
+    ``all_words`` are a text's ``words`` (stop words included). A function word of several
+    candidates counts for each by a share ("il" half French, half Italian). A text without
+    function words of the candidates (a list of hashtags, a few words), or with a tie, gets
+    None.
     """
-    counts = dict.fromkeys(candidates, 0)
+    codes = list(candidates)
+    counts = dict.fromkeys(codes, 0.0)
     for word in all_words:
-        for code in counts:
-            if word in LANGUAGE_WORDS[code]:
-                counts[code] += 1
-    best = max(counts, key=lambda code: counts[code], default=default)
-    return best if counts.get(best) else default
+        owners = [code for code in codes if word in LANGUAGE_WORDS[code]]
+        for code in owners:
+            counts[code] += 1 / len(owners)
+    ranked = sorted(counts.values(), reverse=True)
+    if not ranked or not ranked[0] or (len(ranked) > 1 and ranked[0] == ranked[1]):
+        return None
+    return max(counts, key=lambda code: counts[code])
 
 
 def unique(words: Iterable[str]) -> list[str]:

@@ -120,8 +120,8 @@ def test_the_terms_are_the_texts_own_words(suggester: Suggester) -> None:
     )
 
 
-def test_english_is_read_by_the_part_that_learned_it(suggester: Suggester) -> None:
-    assert suggester.routes["en"] in suggester.parts
+def test_english_is_read_by_its_own_part(suggester: Suggester) -> None:
+    assert suggester.language_of("Vote for the future of our city") == "en"
     political = suggester.suggest("Vote for our candidate in the municipal election on Sunday!")
     assert political.label == "political"
     assert "election" in political.terms
@@ -129,9 +129,14 @@ def test_english_is_read_by_the_part_that_learned_it(suggester: Suggester) -> No
     assert commercial.label == "not_political"
 
 
-def test_a_text_without_function_words_goes_to_the_default_part(suggester: Suggester) -> None:
+def test_a_text_without_function_words_goes_to_the_part_knowing_its_words(
+    suggester: Suggester,
+) -> None:
     assert suggester.language_of("#Gemeinderatswahl") == suggester.default == "de"
+    assert suggester.language_of("#votazione #elezioni") == "it"
+    assert suggester.language_of("Votation!") == "fr"
     assert suggester.language_of("") == "de"
+    assert suggester.language_of("Xyzzy qwerty") == "de"
 
 
 def test_probabilities_are_probabilities(suggester: Suggester) -> None:
@@ -202,7 +207,7 @@ def test_shipped_model_loads_with_attribution() -> None:
     meta = model["metadata"]
     assert meta["licence"] == "MIT, ProPublica (see LICENSE-propublica)"
     assert "ProPublica" in meta["source"]
-    assert set(model["languages"]) == {"de", "fr", "it"}
+    assert set(model["languages"]) == {"de", "fr", "it", "en"}
     for code, part in model["languages"].items():
         measured = meta["languages"][code]
         assert measured["vocabulary_size"] == len(part["weights"]) <= 5000
@@ -211,7 +216,7 @@ def test_shipped_model_loads_with_attribution() -> None:
     licence = MODEL_PATH.with_name("LICENSE-propublica").read_text(encoding="utf-8")
     assert "Copyright (c) 2017 ProPublica" in licence
     suggester = Suggester.load()
-    for code in ("de", "fr", "it"):
+    for code in ("de", "fr", "it", "en"):
         assert 0.0 < suggester.threshold(code) < 1.0
         assert Suggester.load(MODEL_PATH).threshold(code) == suggester.threshold(code)
 
@@ -230,7 +235,7 @@ def test_other_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="model"):
         Suggester.load(path)
     model = json.loads(MODEL_PATH.read_text(encoding="utf-8"))
-    path.write_text(json.dumps({**model, "routes": {"en": "es"}}), encoding="utf-8")
+    path.write_text(json.dumps({**model, "routes": {"rm": "es"}}), encoding="utf-8")
     with pytest.raises(ValueError, match="without a part"):
         Suggester.load(path)
 

@@ -63,12 +63,15 @@ def test_tokenize_drops_french_and_italian_function_words_and_elisions() -> None
 
 def test_language_is_the_one_with_most_function_words() -> None:
     codes = ("de", "fr", "it")
-    assert language(words("Am Sonntag ist die Wahl, und wir sind dabei"), codes, "de") == "de"
-    assert language(words("Le Conseil d'État et les communes de la région"), codes, "de") == "fr"
-    assert language(words("Il Consiglio di Stato e i comuni della regione"), codes, "de") == "it"
-    assert language(words("Vote for the future of our city"), (*codes, "en"), "de") == "en"
-    assert language(words("#Gemeinderatswahl 2026"), codes, "it") == "it"  # none: default
-    assert language(words("la"), ("fr", "it"), "de") == "fr"  # a tie: the first candidate
+    assert language(words("Am Sonntag ist die Wahl, und wir sind dabei"), codes) == "de"
+    assert language(words("Le Conseil d'État et les communes de la région"), codes) == "fr"
+    assert language(words("Il Consiglio di Stato e i comuni della regione"), codes) == "it"
+    assert language(words("Vote for the future of our city"), (*codes, "en")) == "en"
+    assert language(words("#Gemeinderatswahl 2026"), codes) is None  # no function word
+    assert language(words("In piazza a Palermo"), codes) is None  # "in": German and Italian
+    assert language(words("la"), ("fr", "it")) is None  # a tie
+    assert language(words("Il presidente contro le mafie"), codes) is None
+    assert language(words("Il governo e le regioni"), codes) == "it"  # "e" is Italian only
     assert all(w == w.casefold() for ws in LANGUAGE_WORDS.values() for w in ws)
 
 
