@@ -46,12 +46,14 @@ def classify_command() -> None:
     input line, in the same order:
 
     \b
-      in:  {"text": "Am Sonntag ist Gemeinderatswahl!"}
-      out: {"probability": 0.93, "label": "political", "terms": ["gemeinderatswahl"]}
+      in:  {"text": "Votation du 9 juin : votez OUI !"}
+      out: {"probability": 0.97, "label": "political", "terms": ["votation", "votez"],
+            "language": "fr"}
 
-    "label" is "political" or "not_political" (the probability against the model's
-    threshold); "terms" are the words that pushed most towards "political", strongest
-    first.
+    German, French and Italian texts are read in their language ("language": "de", "fr"
+    or "it"; English is read too). "label" is "political" or "not_political" (the
+    probability against the language's threshold); "terms" are the text's words that
+    pushed most towards "political", strongest first.
 
     A bad line (not JSON, or without a "text" string) gets {"error": "..."} on its output
     line; the remaining lines are still processed, and the command then exits with
@@ -74,6 +76,7 @@ def classify_command() -> None:
                 "probability": suggestion.probability,
                 "label": suggestion.label,
                 "terms": list(suggestion.terms),
+                "language": suggestion.language,
             }
         stdout.write(json.dumps(answer, ensure_ascii=False).encode("utf-8") + b"\n")
         stdout.flush()

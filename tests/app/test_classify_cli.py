@@ -30,9 +30,36 @@ def test_good_lines_get_suggestions_in_order() -> None:
     assert answers[0]["terms"][0] == "gemeinderatswahl"
     assert answers[1]["terms"] == [] or "sneaker" not in answers[1]["terms"]
     for answer in answers:
-        assert set(answer) == {"probability", "label", "terms"}
+        assert set(answer) == {"probability", "label", "terms", "language"}
         assert 0.0 <= answer["probability"] <= 1.0
     assert answers[0]["probability"] == get_suggester().suggest(POLITICAL).probability
+
+
+def test_french_and_italian_texts_are_scored_with_their_terms() -> None:
+    texts = [
+        "Votation du 9 juin : votez OUI à l'initiative pour des loyers abordables !",
+        "Nouvelle collection de robes en lin, livraison gratuite dès 50 francs.",
+        "Votazione del 9 giugno: votate Sì all'iniziativa popolare sui premi di cassa malati!",
+        "Saldi estivi: sconto del 30% su tutte le scarpe, solo questo fine settimana!",
+    ]
+    result, answers = run([record(t) for t in texts])
+    assert result.exit_code == 0, result.output
+    assert [(a["language"], a["label"]) for a in answers] == [
+        ("fr", "political"),
+        ("fr", "not_political"),
+        ("it", "political"),
+        ("it", "not_political"),
+    ]
+    assert answers[0]["terms"][:2] == ["votation", "votez"]
+    assert {"votazione", "votate", "iniziativa"} <= set(answers[2]["terms"])
+    for text, answer in zip(texts, answers, strict=True):
+        suggestion = get_suggester().suggest(text)
+        assert answer == {
+            "probability": suggestion.probability,
+            "label": suggestion.label,
+            "terms": list(suggestion.terms),
+            "language": suggestion.language,
+        }
 
 
 def test_output_is_utf8_not_escaped() -> None:

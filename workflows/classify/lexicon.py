@@ -1,11 +1,13 @@
-"""Word lists written by hand: the lexicon of political words, and the words never learned.
+"""Word lists written by hand: the lexicons of political words, and the words never learned.
 
-``LEXICON`` adds hand-written weights for political and social-issue words of all
-German-speaking countries (elections, votes, parliaments, offices, parties, issues) on top
-of the learned weights, with German compounds matched by prefix or suffix (``*wahl``
-matches "Gemeinderatswahl"). Proper names, places, months, media and party names are
-never learned (``NOT_LEARNED``): in the training data they identify the 2017 Austrian
-pages that posted a text rather than what the text is about.
+``LEXICONS`` adds hand-written weights for political and social-issue words per language
+(``LEXICON``: German, of all German-speaking countries; French and Italian, of
+Switzerland, France and Italy: elections, votes, parliaments, offices, parties, issues) on
+top of the learned weights, with compounds matched by prefix or suffix (``*wahl`` matches
+"Gemeinderatswahl"). Proper names, places, months, media and party names are never
+learned (``NOT_LEARNED``): in the training data they identify the pages that posted a text
+(Austrian, Italian and Canadian parties and politicians of 2017) rather than what the text
+is about.
 """
 
 from __future__ import annotations
@@ -95,6 +97,98 @@ LEXICON_EXCEPTIONS: tuple[str, ...] = tuple(
 )
 
 
+# French and Italian: the vocabulary of public life in Switzerland (Romandie, Ticino, the
+# bilingual cantons), France and Italy. Words that are also everyday words get no weight
+# or a weak one: "parti" (left, gone), "partita" (match), "leggi" (read!), "asilo"
+# (kindergarten), "campagne" (countryside), "conseil" (advice).
+_LEXICON_GROUPS_FR: dict[float, str] = {
+    STRONG: """
+        élection* *élection *élections électoral* électeur* électrice* électorat scrutin*
+        votation* référendum* vote votes voter votez votons votent votants urne urnes
+        candidat* candidature* *candidat *candidate parlement* parlementaire* député*
+        sénat sénateur* sénatrice* gouvernement* ministre* *ministre ministère* maire
+        mairesse mairie municipal* municipales conseiller* conseillère* législati*
+        assemblée* politique* politicien* politicienne* partis cantonal* cantonaux
+        udc plr pdc pev
+    """,
+    MEDIUM: """
+        démocrat* démocratie* loi lois constitution* constitutionnel* citoyen* citoyenne*
+        impôt* fiscal* fiscalité pétition* syndicat* syndical* grève* manifestation
+        manifestants immigration* immigrant* immigré* réfugié* asile migrant* migratoire*
+        retraites avs chômage pauvreté inégalité* égalité discrimination* racisme
+        féminis* avortement climatique* neutralité réforme* gouverner gouvernance
+        opposition* coalition* parti fédéral fédérale fédéraux
+    """,
+    WEAK: """
+        droits justice solidarité protestation environnement logement logements loyers
+        salaire salaires retraite gauche droite conseil commune communal communale
+        communaux initiative
+    """,
+}
+_LEXICON_GROUPS_IT: dict[float, str] = {
+    STRONG: """
+        elezion* elettoral* elettor* voto voti votare votate votiamo votato votazion*
+        referendum* urne candidat* candidatura* parlament* deputat* senat* senator*
+        governo* governi governator* ministr* minister* sindaco sindaca sindaci
+        consiglier* comunali politic* partito partiti legislatur* legislativ*
+        udc plr ppd
+    """,
+    MEDIUM: """
+        democra* costituzion* legge cittadin* tasse fisco fiscal* riforma* petizion*
+        sindacat* sciopero immigra* migrant* profughi rifugiat* clandestin* sbarchi
+        pensioni pensionat* disoccupazion* povertà disuguaglianz* uguaglianza
+        discriminazion* razzismo femminicidi* aborto climatic* neutralità cantonal*
+        opposizion* coalizion* federale
+    """,
+    WEAK: """
+        diritti giustizia sicurezza solidarietà protesta manifestazione ambiente lavoratori
+        salari stipendi sinistra destra consiglio comune iniziativa premier presidente
+        europa europea
+    """,
+}
+
+# English, a part of its own and in every other part (an English phrase in a German
+# text): elections, parliaments, government, issues. "Party" (a celebration),
+# "campaign" (marketing) and "law" (law firms) get no weight.
+_LEXICON_GROUPS_EN: dict[float, str] = {
+    STRONG: """
+        election elections electoral voter voters voting voted referendum ballot ballots
+        candidate candidates candidacy parliament* parliamentary congress congressman
+        congresswoman senate senator* government* minister ministers ministry mayor
+        councillor* councilor* legislat* politics political* politician*
+    """,
+    MEDIUM: """
+        democracy democratic democrats taxpayer* immigration immigrant* refugee* asylum
+        petition* healthcare reform reforms equality inequality discrimination racism
+        abortion poverty unemployment opposition coalition
+    """,
+    WEAK: """
+        vote votes rights citizens taxes unions strike climate pension pensions wages
+        justice solidarity protest
+    """,
+}
+
+
+def _lexicon(groups: dict[float, str]) -> dict[str, float]:
+    return {p: weight for weight, patterns in groups.items() for p in patterns.split()}
+
+
+LEXICON_EN: dict[str, float] = _lexicon(_LEXICON_GROUPS_EN)
+LEXICONS: dict[str, dict[str, float]] = {
+    "de": {**LEXICON_EN, **LEXICON},
+    "fr": {**LEXICON_EN, **_lexicon(_LEXICON_GROUPS_FR)},
+    "it": {**LEXICON_EN, **_lexicon(_LEXICON_GROUPS_IT)},
+    "en": LEXICON_EN,
+}
+LEXICONS_EXCEPTIONS: dict[str, tuple[str, ...]] = {
+    "de": LEXICON_EXCEPTIONS,
+    "fr": (),
+    # "elettrodomestici" (household appliances) and "elettrico" are not about voters.
+    "it": ("elettrodomestic*", "elettrico*", "elettric*"),
+    "en": (),
+}
+
+
 class Lexicon:
     """Weights of hand-written patterns, matched against words (see ``LEXICON``)."""
 
@@ -176,6 +270,24 @@ _NOT_LEARNED_WORDS = """
     alexander johannes florian marc anna nora lisa monika benjamin billy ray james jones
     christina harald sonja claudia pamela verena herta hannes andrä max
     schmidt lauper cyndi volpe wilhelm eberling riggelsen rieger brahms beethoven patterson
+    janvier février mars avril juin juillet août septembre octobre novembre décembre
+    gennaio febbraio marzo aprile maggio giugno luglio agosto settembre ottobre dicembre
+    italia* italian* roma romani milano* milanes* napoli* torino* firenze* bologna*
+    venezia* genova* palermo* bari sicilia* siciliani lombardia* lombard* veneto* veneti
+    piemonte* lazio* campania* puglia* sardegna* toscana* calabria* emilia* liguria*
+    abruzzo* trentino* friuli* marche molise* umbria* basilicata* padania* nord sud
+    forzaitalia* lega leghist* leganord* grillin* pentastellat* dem piddin* berlusconi*
+    salvini* renzi* renzian* gentiloni* meloni* grillo* maio dimaio* casaleggio* boschi
+    boldrini* bersani* mattarella* tajani* zingaretti* calenda* bonino* toti* zaia*
+    maroni* napolitano* prodi* alfano* brunetta* gasparri* santanchè* fitto* lupi
+    matteo silvio giorgia luigi beppe paolo giuseppe antonio marco giovanni roberto
+    canada* canadien* canadienne* québec* quebec* québécois* quebecois* ontario*
+    ontarien* ontarian* montréal* montreal* toronto* ottawa* gatineau* laval* sherbrooke*
+    saguenay* vancouver* alberta* manitoba* acadie* acadien* brunswick* écosse
+    libéral* liberal* libéraux conservateur* conservatrice* conservative* tory tories npd
+    ndp néo caq plq plc pcc bloquiste* péquiste* trudeau* harper* scheer* mulcair*
+    singh* wynne* ford couillard* legault* lisée* marois* horwath* brown* mcguinty*
+    justin kathleen doug jagmeet andrew jean françois philippe pierre stephen
 """
 NOT_LEARNED: tuple[str, ...] = tuple(_NOT_LEARNED_WORDS.split())
 
@@ -196,10 +308,10 @@ class _WordFilter:
 _NOT_LEARNED = _WordFilter(NOT_LEARNED)
 
 
-def feature(word: str) -> str | None:
-    """The stem the model learns for ``word``, or None for words never learned.
+def feature(word: str, language: str = "de") -> str | None:
+    """The stem the model learns for ``word`` in ``language``, or None for words never learned.
 
-    Neither the word nor its stem may be in ``NOT_LEARNED``.
+    Neither the word nor its stem may be in ``NOT_LEARNED`` (one list for all languages).
     """
-    base = stem(word)
+    base = stem(word, language)
     return None if _NOT_LEARNED(word) or _NOT_LEARNED(base) else base

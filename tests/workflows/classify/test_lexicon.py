@@ -7,6 +7,8 @@ import re
 from workflows.classify.lexicon import (
     LEXICON,
     LEXICON_EXCEPTIONS,
+    LEXICONS,
+    LEXICONS_EXCEPTIONS,
     MEDIUM,
     STRONG,
     WEAK,
@@ -20,6 +22,29 @@ def test_names_places_and_parties_are_never_learned() -> None:
     for word in ("kurz", "kurze", "hamburg", "hamburger", "österreich", "oktober", "spd", "orf"):
         assert feature(word) is None, word
     assert feature("wohnungen") == "wohnung"
+    # The parties and politicians of Italy and Canada in the data, their countries, months.
+    for word in ("salvini", "berlusconi", "renzi", "lega", "italia", "italiani", "ottobre"):
+        assert feature(word, "it") is None, word
+    for word in ("trudeau", "wynne", "libéraux", "liberals", "québec", "ontario", "octobre"):
+        assert feature(word, "fr") is None, word
+    assert feature("elezioni", "it") == "elezion"
+    assert feature("élections", "fr") == "élection"
+
+
+def test_french_and_italian_lexicons_weigh_public_life() -> None:
+    french = Lexicon(LEXICONS["fr"], LEXICONS_EXCEPTIONS["fr"])
+    for word in ("votation", "élections", "électorale", "députée", "parlementaires", "udc"):
+        assert french.weight(word) == STRONG, word
+    assert french.weight("loi") == MEDIUM
+    assert french.weight("initiative") == WEAK
+    assert french.weight("chaussures") == french.weight("parti") - MEDIUM == 0.0
+    italian = Lexicon(LEXICONS["it"], LEXICONS_EXCEPTIONS["it"])
+    for word in ("votazione", "elezioni", "elettorale", "sindaco", "parlamentari", "ppd"):
+        assert italian.weight(word) == STRONG, word
+    for word in ("elettrodomestici", "elettrico", "partita", "leggi", "scarpe"):
+        assert italian.weight(word) == 0.0, word
+    for lexicon in (french, italian, Lexicon(LEXICONS["de"], LEXICONS_EXCEPTIONS["de"])):
+        assert lexicon.weight("election") == lexicon.weight("parliament") == STRONG
 
 
 def test_lexicon_matches_compounds_by_prefix_and_suffix() -> None:
@@ -47,6 +72,7 @@ def test_lexicon_exceptions_and_unrelated_words_weigh_nothing() -> None:
 
 
 def test_lexicon_patterns_are_normalized_words() -> None:
-    for pattern in (*LEXICON, *LEXICON_EXCEPTIONS):
+    every = [p for code in LEXICONS for p in (*LEXICONS[code], *LEXICONS_EXCEPTIONS[code])]
+    for pattern in (*LEXICON, *LEXICON_EXCEPTIONS, *every):
         assert re.fullmatch(r"\*?[^\W\d_]+\*?", pattern), pattern
         assert tokenize(pattern.strip("*")) == [pattern.strip("*")], pattern
