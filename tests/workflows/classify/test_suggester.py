@@ -7,7 +7,6 @@ import json
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -185,16 +184,6 @@ def test_suggestion_is_immutable(suggester: Suggester) -> None:
     assert isinstance(suggestion, Suggestion)
     with pytest.raises(dataclasses.FrozenInstanceError):
         suggestion.label = "not_political"  # type: ignore[misc]
-
-
-def test_suggest_is_fast(suggester: Suggester) -> None:
-    text = POLITICAL + " " + COMMERCIAL + " Jetzt informieren und mitdiskutieren!" * 3
-    suggester.suggest(text)
-    rounds = 200
-    started = time.perf_counter()
-    for _ in range(rounds):
-        suggester.suggest(text)
-    assert (time.perf_counter() - started) / rounds < 0.001
 
 
 # --- the shipped model file ----------------------------------------------------------------
