@@ -18,31 +18,11 @@ from flask import Flask
 from sqlalchemy import make_url
 
 from tests.conftest import require_or_skip
+from tools.drill.run import FORBIDDEN
 
 ROOT = Path(__file__).resolve().parents[2]
 GRANTS = ROOT / "docs" / "deploy" / "grants.sql"
 BACKUP = ROOT / "docs" / "deploy" / "adgate-backup.sh"
-
-# Statements the app role must never get through, whatever it holds: the audit log's rows
-# and seals are changed by no one but the owner (and the seals by no one at all).
-FORBIDDEN = [
-    "UPDATE audit_event SET hash = 'x'",
-    "UPDATE audit_event SET kind = 'x'",
-    "DELETE FROM audit_event",
-    "TRUNCATE audit_event",
-    "INSERT INTO audit_seal (up_to, head, kept, kept_digest, deleted) VALUES (1, 'x', 0, 'x', 0)",
-    "UPDATE audit_seal SET head = 'x'",
-    "DELETE FROM audit_seal",
-    "TRUNCATE audit_seal",
-    "UPDATE audit_checkpoint SET head = 'x'",
-    "DELETE FROM audit_checkpoint",
-    "TRUNCATE audit_checkpoint",
-    "DELETE FROM audit_purge",
-    "UPDATE audit_purge_cutoff SET cutoff = now()",
-    "ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only",
-    "DROP TRIGGER audit_seal_frozen ON audit_seal",
-    "UPDATE alembic_version SET version_num = 'x'",
-]
 
 
 def _libpq(url: str) -> tuple[str, str]:
