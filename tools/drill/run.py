@@ -1243,12 +1243,13 @@ def main(argv: list[str] | None = None) -> int:
         results = [*d.results, Result("interrupted", "FAIL", 0.0, "Ctrl-C")]
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
+        cleaning = time.monotonic()
         problems = cleanup(d, args.keep)
     results.append(
         Result(
             "cleaned up",
             "FAIL" if problems else "PASS",
-            0.0,
+            time.monotonic() - cleaning,
             "; ".join(problems) or "processes, databases, roles, folder",
         )
     )
