@@ -21,6 +21,8 @@ What it does, each a step in the table it prints (PASS/FAIL/SKIP, seconds, what 
   new database as the guide says (roles first, umask 077), ``audit verify`` and ``audit
   check-checkpoints`` on it;
 - the app role's forbidden statements on the audit tables, each refused;
+- the signing key replaced as the guide says, then every checkpoint checked with the old
+  and the new public key (``--public-key`` twice);
 - a rolling upgrade to a second release with one more, additive migration while a client
   keeps calling the API through nginx: workers stopped, migrated, the symlink switched
   atomically, the app servers reloaded one at a time (SIGHUP, as ``systemctl reload``);
@@ -917,6 +919,42 @@ def step_forbidden(d: Drill) -> str:
     return f"{len(FORBIDDEN)} statements on the audit tables refused to {d.app_role}"
 
 
+def step_key_rotation(d: Drill) -> str:
+    """The guide's signing-key rotation; then every checkpoint checks with both public keys,
+    and a relative --out in the read-only release folder is refused without a traceback."""
+    old = d.instance / "retired"
+    old.mkdir()
+    os.chown(old, d.web.uid, d.group)
+    for name in ("audit-signing.pem", "audit-signing.pem.pub"):
+        (d.instance / name).rename(old / name)
+    d.flask("audit", "keygen")
+    for name in ("audit-signing.pem", "audit-signing.pem.pub"):
+        os.chown(d.instance / name, d.web.uid, d.group)
+        (d.instance / name).chmod(0o640)
+    d.flask("audit", "checkpoint")
+    problems = []
+    relative = d.flask("audit", "checkpoints", "--out", "checkpoints.json", check=False)
+    said = relative.stdout + relative.stderr
+    if "Traceback" in said:
+        problems.append("`audit checkpoints --out checkpoints.json` in the release folder: "
+                        + said.strip().splitlines()[-1])  # fmt: skip
+    out = d.base / "home" / "checkpoints.json"
+    d.flask("audit", "checkpoints", "--out", str(out))
+    checked = d.flask(
+        "audit", "check-checkpoints", str(out), "--public-key",
+        str(old / "audit-signing.pem.pub"), "--public-key",
+        str(d.instance / "audit-signing.pem.pub"), check=False,
+    )  # fmt: skip
+    if checked.returncode != 0 or "chain: ok" not in checked.stdout:
+        problems.append(f"check-checkpoints with the old and new keys: {checked.stdout[-300:]}")
+    if problems:
+        raise StepFailed("; ".join(problems))
+    signed = checked.stdout.count("ok: ")
+    return (
+        f"key replaced; {signed} checkpoints ok with both public keys; relative --out: no traceback"
+    )
+
+
 class Client(threading.Thread):
     """Keeps calling the API through nginx (a read and a write in turn) until stopped."""
 
@@ -1124,6 +1162,7 @@ STEPS: list[tuple[str, Callable[[Drill], str], int]] = [
     ("backup as the service user", step_backup, 240),
     ("restore into a new database", step_restore, 240),
     ("app role refused on audit tables", step_forbidden, 30),
+    ("signing key rotation, checkpoints", step_key_rotation, 120),
     ("rolling upgrade under load", step_upgrade, 420),
     ("/readyz names version and schema", step_ready_names, 30),
     ("one broken app server", step_broken_server, 120),
@@ -1145,6 +1184,7 @@ NEEDS = {
     "backup as the service user": "submission through nginx",
     "restore into a new database": "backup as the service user",
     "app role refused on audit tables": "migrated as owner, grants",
+    "signing key rotation, checkpoints": "signing key, ad account, people",
     "rolling upgrade under load": "submission through nginx",
     "/readyz names version and schema": "rolling upgrade under load",
     "one broken app server": "submission through nginx",
