@@ -7,7 +7,7 @@ PORT ?= 5000
 PO := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
 MO := $(PO:.po=.mo)
 
-.PHONY: run test pytest lint bench soak translations-extract clean lock audit-deps sbom
+.PHONY: run test pytest lint bench soak drill translations-extract clean lock audit-deps sbom
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -93,6 +93,13 @@ SOAK_ARGS ?=
 soak: $(VENV)/.deps-dev $(MO)
 	$(BIN)/python bench/soak.py --database-url sqlite $(SOAK_ARGS)
 	$(BIN)/python bench/soak.py --database-url $(PG_URL) $(SOAK_ARGS)
+
+# docs/deploy.md's installation on this machine, then operated and checked (tools/drill/run.py):
+# as root, loopback only, a PostgreSQL database and roles of its own, at most DRILL_TIMEOUT
+# seconds; prints a table of steps and exits non-zero when one failed. Removes what it made.
+DRILL_TIMEOUT ?= 600
+drill: $(VENV)/.deps-dev $(MO)
+	$(BIN)/python -m tools.drill --timeout $(DRILL_TIMEOUT)
 
 translations-extract: $(VENV)/.deps-dev
 	$(BIN)/pybabel extract --no-location --sort-by-file -F babel.cfg -k _l -o app/translations/messages.pot .
