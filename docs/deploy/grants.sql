@@ -22,7 +22,10 @@
 --                       the owner; the code never writes one.
 --   audit_verification  SELECT, INSERT, UPDATE (a verification run started from the pages
 --                       and its progress; it is not evidence, the audit.verified event is).
---   alembic_version     SELECT (/readyz and `db current` read the schema's revision).
+--   alembic_version,
+--   schema_revision     SELECT (/readyz and `db current` read the schema's revision and
+--                       which migrations were additive; only migrations, as the owner,
+--                       write them).
 \set ON_ERROR_STOP on
 SELECT set_config('adgate.app_role', :'app_role', false);
 
@@ -32,7 +35,7 @@ DECLARE
     s text := current_schema();
     audit_tables text[] := ARRAY['audit_event', 'audit_checkpoint', 'audit_purge',
                                  'audit_purge_cutoff', 'audit_seal', 'audit_verification',
-                                 'alembic_version'];
+                                 'alembic_version', 'schema_revision'];
     t text;
 BEGIN
     IF s IS NULL THEN
@@ -67,5 +70,6 @@ BEGIN
     EXECUTE format('GRANT SELECT ON %I.audit_seal TO %I', s, app);
     EXECUTE format('GRANT SELECT, INSERT, UPDATE ON %I.audit_verification TO %I', s, app);
     EXECUTE format('GRANT SELECT ON %I.alembic_version TO %I', s, app);
+    EXECUTE format('GRANT SELECT ON %I.schema_revision TO %I', s, app);
 END
 $grants$;

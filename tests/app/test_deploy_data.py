@@ -107,6 +107,10 @@ def test_the_app_role_holds_what_the_code_needs_and_no_more(app_role: tuple[str,
             assert not may("audit_seal", privilege), privilege
         assert may("audit_checkpoint", "INSERT")
         assert not may("audit_checkpoint", "UPDATE")
+        # Which migrations were additive decides readiness: only migrations write it.
+        assert may("schema_revision", "SELECT")
+        for privilege in ("INSERT", "UPDATE", "DELETE"):
+            assert not may("schema_revision", privilege), privilege
         # No default privileges: a table the owner adds later gets nothing until grants.sql
         # runs again.
         defaults = conn.execute("SELECT count(*) FROM pg_default_acl").fetchone()

@@ -92,6 +92,7 @@ FORBIDDEN = [
     "ALTER TABLE audit_event DISABLE TRIGGER audit_event_append_only",
     "DROP TRIGGER audit_seal_frozen ON audit_seal",
     "UPDATE alembic_version SET version_num = 'x'",
+    "UPDATE schema_revision SET additive = true",
 ]
 
 # The ad driven through: the sandbox's act_1001 is authorized in CH with this disclaimer.
