@@ -19,7 +19,7 @@ from app.db import transaction
 from app.i18n import format_amount, format_date, format_datetime
 from app.models import User
 from tests.app.conftest import Cast
-from tests.conftest import csrf_token, make_test_app
+from tests.conftest import AuthActions, UserFactory, csrf_token, make_test_app
 
 TRANSLATIONS = Path(__file__).parents[1].parent / "app/translations"
 CATALOG = TRANSLATIONS / "de/LC_MESSAGES/messages.po"
@@ -103,6 +103,22 @@ def test_a_chosen_french_or_italian_is_kept_on_the_account(
     # The account's choice wins over the browser's, on every later request.
     page = cast.manager.get("/", headers=GERMAN).get_data(as_text=True)
     assert f'<html lang="{language}">' in page
+
+
+def test_a_language_chosen_before_signing_in_stays_through_sign_in_and_out(
+    client: FlaskClient, auth: AuthActions, make_user: UserFactory
+) -> None:
+    """A browser that asks for German, a person who reads French: the switch's choice is
+    kept when the sign-in renews the session, and after signing out."""
+    make_user("m@example.org")
+    token = csrf_token(client, "/login")
+    client.post("/language", data={"lang": "fr", "next": "/login", "csrf_token": token})
+    auth.login("m@example.org")
+    page = client.get("/", headers=GERMAN).get_data(as_text=True)
+    assert '<html lang="fr">' in page
+    assert "Se déconnecter" in page
+    auth.logout()
+    assert '<html lang="fr">' in client.get("/login", headers=GERMAN).get_data(as_text=True)
 
 
 def test_the_french_catalogue_uses_doublets_or_epicene_words() -> None:
