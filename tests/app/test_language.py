@@ -73,6 +73,15 @@ def test_a_swiss_browser_gets_its_language(app: Flask, asked: str, language: str
     assert f'<html lang="{language}">' in page.get_data(as_text=True)
 
 
+def test_an_error_page_speaks_french(app: Flask) -> None:
+    page = app.test_client().get("/nowhere", headers={"Accept-Language": "fr-CH"})
+    assert page.status_code == 404
+    html = page.get_data(as_text=True)
+    assert '<html lang="fr">' in html
+    assert "Page introuvable" in html
+    assert "Il n\u2019y a pas de page à cette adresse." in html
+
+
 def test_the_switch_offers_each_language_named_in_itself(app: Flask) -> None:
     page = app.test_client().get("/login", headers={"Accept-Language": "fr-CH"})
     html = page.get_data(as_text=True)
