@@ -7,7 +7,7 @@ PORT ?= 5000
 PO := $(wildcard app/translations/*/LC_MESSAGES/messages.po)
 MO := $(PO:.po=.mo)
 
-.PHONY: run test pytest lint bench soak drill translations-extract clean lock audit-deps sbom
+.PHONY: run test pytest lint bench soak drill translations translations-extract clean lock audit-deps sbom
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ audit-deps: $(VENV)/.deps-dev
 
 %.mo: %.po | $(VENV)/.deps-run
 	$(BIN)/pybabel compile --statistics -i $< -o $@
+
+# Every language's compiled messages (German, French, Italian); English is the source.
+translations: $(MO)
 
 # Served on loopback over plain HTTP, so the session cookie cannot be Secure here;
 # behind a TLS proxy (docs in README.md) the default, Secure, applies. Mails go to a local

@@ -23,7 +23,7 @@ DEFAULTS: dict[str, Any] = {
     "SECRET_KEY": None,
     # None selects the SQLite file in the instance folder.
     "DATABASE_URL": None,
-    "LANGUAGES": ("de", "en"),
+    "LANGUAGES": ("de", "fr", "it", "en"),
     "BABEL_DEFAULT_LOCALE": "de",
     "BABEL_DEFAULT_TIMEZONE": "Europe/Berlin",
     "SESSION_COOKIE_NAME": "adgate_session",

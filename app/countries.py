@@ -3,8 +3,9 @@ that choose them: a country is recorded by its ISO 3166-1 alpha-2 code, never by
 cut from a name.
 
 What a person may type or a form may post: the code as listed ("CH") or the country's name
-in German, English or the page's language ("Schweiz", "Switzerland"), in any case. Anything
-else is refused with the text posted; nothing is guessed, so "Sc" is never Seychelles.
+in any language adgate speaks ("Schweiz", "Suisse", "Svizzera", "Switzerland"), in any case.
+Anything else is refused with the text posted; nothing is guessed, so "Sc" is never
+Seychelles.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 
 from workflows import policy
 
-# The languages whose names are taken besides the page's (adgate speaks both).
-NAME_LANGUAGES = ("de", "en")
+# The languages whose names are taken besides the page's: those adgate speaks.
+NAME_LANGUAGES = ("de", "fr", "it", "en")
 
 
 def _locale() -> Locale:
@@ -53,7 +54,7 @@ def choices(codes: Iterable[str]) -> list[tuple[str, str]]:
 
 def resolve(text: str, codes: Iterable[str]) -> str | None:
     """The code among ``codes`` that ``text`` names exactly (the code as listed, upper case,
-    or the name in German, English or the page's language, any case); else None."""
+    or the name in the page's language or another adgate speaks, any case); else None."""
     wanted = " ".join(str(text).split())
     allowed = frozenset(codes)
     if wanted in allowed:

@@ -1,4 +1,4 @@
-"""Error pages in both languages; a 500 shows a request id, never a stack trace."""
+"""Error pages in every language adgate speaks; a 500 shows a request id, never a stack trace."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""German and English: the user's choice, else the browser's, else German; the API's from
-``Accept-Language`` alone, else English."""
+"""German, French, Italian and English: the user's choice, else the browser's ("fr-CH" counts
+as French), else German; the API's from ``Accept-Language`` alone, else English."""
 
 from __future__ import annotations
 
@@ -16,10 +16,14 @@ from flask_login import current_user
 
 babel = Babel()
 
-# One way to write a date per language, four-digit years: 02.12.2026 14:05 in German,
-# 2026-12-02 14:05 (ISO 8601's order, which British and international readers share) in
-# English. Babel's own "short" formats would give 02.12.26 and 12/2/26.
-DATE_PATTERNS = {"de": "dd.MM.yyyy", "en": "yyyy-MM-dd"}
+# One way to write a date per language, four-digit years: 02.12.2026 14:05 in German, and in
+# French and Italian as Switzerland writes them (the Federal Chancellery's style, Babel's
+# fr_CH and it_CH), 2026-12-02 14:05 (ISO 8601's order, which British and international
+# readers share) in English. Babel's own "short" formats would give 02.12.26 and 12/2/26.
+DATE_PATTERNS = {"de": "dd.MM.yyyy", "fr": "dd.MM.yyyy", "it": "dd.MM.yyyy", "en": "yyyy-MM-dd"}
+# Numbers as the Swiss write French and Italian (Babel's fr_CH and it_CH: 1050,50 and
+# 1050.50); German and English as Babel's de and en write them.
+NUMBER_LOCALES = {"fr": "fr_CH", "it": "it_CH"}
 TIME_PATTERN = "HH:mm"
 SECONDS_PATTERN = "HH:mm:ss"
 
@@ -79,12 +83,16 @@ def format_datetime(
 
 def format_amount(amount: str) -> str:
     """A decimal amount written by the domain ("1050.50") as the user's language writes it
-    (1050,50 in German, 1050.50 in English), its decimals kept; other text as it is."""
+    (1050,50 in German and French, 1050.50 in Italian and English), its decimals kept; other
+    text as it is."""
     whole, _dot, decimals = amount.partition(".")
     if not whole.lstrip("-").isdigit() or (decimals and not decimals.isdigit()):
         return amount
     pattern = "0" + ("." + "0" * len(decimals) if decimals else "")
-    return str(numbers.format_decimal(Decimal(amount), pattern, locale=get_locale()))
+    locale = str(get_locale())
+    return str(
+        numbers.format_decimal(Decimal(amount), pattern, locale=NUMBER_LOCALES.get(locale, locale))
+    )
 
 
 def init_app(app: Flask) -> None:

@@ -53,8 +53,18 @@ def safe_next(target: str | None) -> str | None:
     return target
 
 
-def _begin_pending(user: User, stage: str, next_url: str) -> None:
+def _clear_session() -> None:
+    """Empty the session but for the language chosen with the switch: a French speaker whose
+    browser asks for German keeps French through the sign-in and the sign-out (a planted
+    value is harmless: only a language adgate speaks is ever used)."""
+    chosen = session.get("lang")
     session.clear()
+    if chosen in current_app.config["LANGUAGES"]:
+        session["lang"] = chosen
+
+
+def _begin_pending(user: User, stage: str, next_url: str) -> None:
+    _clear_session()
     ttl = current_app.config["TWO_FACTOR_PENDING_SECONDS"]
     session[PENDING] = {
         "user": user.id,
@@ -82,8 +92,9 @@ def _pending(stage: str) -> tuple[User, dict[str, Any]] | None:
 
 def _complete_login(user: User, next_url: str, second_factor: str | None) -> None:
     login_id = start_login(get_session(), user, utcnow(), second_factor)
-    # A new session: nothing set before the login (a planted value, an old token) survives.
-    session.clear()
+    # A new session: nothing set before the login (a planted value, an old token) survives,
+    # but the language chosen.
+    _clear_session()
     session.permanent = True
     login_user(Principal(user, login_id, None))
 
@@ -233,7 +244,7 @@ def logout() -> Response:
     # CSRFProtect has checked the form's token before this view runs.
     end_login(get_session(), current_user._get_current_object())
     logout_user()
-    session.clear()
+    _clear_session()
     flash(_("You have signed out."), "info")
     return redirect(url_for("auth.login"))
 

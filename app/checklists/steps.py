@@ -438,7 +438,8 @@ def country_names(codes: str) -> str:
 
 
 def day(iso: str) -> str:
-    """An ISO date as people read it: 06.10.2025 in German, 6 October 2025 in English."""
+    """An ISO date as people read it: 06.10.2025 in German, 1er octobre 2025 in French,
+    6 ottobre 2025 in Italian, 6 October 2025 in English."""
     try:
         found = date.fromisoformat(iso)
     except ValueError:
@@ -446,4 +447,7 @@ def day(iso: str) -> str:
     locale = get_locale()
     if locale is not None and locale.language == "de":
         return found.strftime("%d.%m.%Y")
-    return f"{found.day} {format_date(found, 'MMMM yyyy')}"
+    # French writes the first of a month as an ordinal ("1er octobre"); Italian and English
+    # the number alone.
+    first = "1er" if locale is not None and locale.language == "fr" and found.day == 1 else ""
+    return f"{first or found.day} {format_date(found, 'MMMM yyyy')}"

@@ -6,7 +6,8 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField
 from wtforms.validators import AnyOf, DataRequired
 
-LANGUAGE_NAMES = {"de": "Deutsch", "en": "English"}
+# Each language named in itself, as the switch offers it.
+LANGUAGE_NAMES = {"de": "Deutsch", "fr": "Français", "it": "Italiano", "en": "English"}
 
 
 class LanguageForm(FlaskForm):  # type: ignore[misc]

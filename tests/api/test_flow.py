@@ -288,6 +288,38 @@ def test_the_api_speaks_english_unless_accept_language_asks_for_german(
     assert zustand["detail"] != state["detail"]
 
 
+@pytest.mark.parametrize("asked", ["fr-CH, en;q=0.5", "it-CH, de;q=0.8"])
+def test_the_api_speaks_french_or_italian_when_accept_language_asks(
+    app: Flask, api: ApiCast, asked: str
+) -> None:
+    """A Swiss browser's French or Italian: the steps and a refusal's problem document in
+    that language, the codes the same as in English."""
+    language = asked[:2]
+    checklist_id = api.create()["id"]
+    path = f"/checklists/{checklist_id}"
+    english = {s["code"]: s["detail"] for s in api.manager.get(path).get_json()["steps"]}
+    asked_for = {"Accept-Language": asked}
+    translated = {
+        s["code"]: s["detail"] for s in api.manager.get(path, headers=asked_for).get_json()["steps"]
+    }
+    assert translated.keys() == english.keys()
+    assert all(translated[code] and translated[code] != english[code] for code in english)
+    assert api.manager.post(f"{path}/withdrawal").status_code == 200
+    refused = api.manager.post(f"{path}/withdrawal", headers=asked_for)
+    assert refused.status_code == 409
+    assert refused.headers["Content-Type"].startswith("application/problem+json")
+    [state] = [e for e in refused.get_json()["errors"] if e["step"] == "state"]
+    assert state["code"] == "state.not_allowed"
+    assert not state["detail"].startswith("An ad that is withdrawn")
+    if language == "fr":
+        assert (
+            translated["classification.missing"] == "La publicité n\u2019est pas encore classifiée."
+        )
+        assert state["detail"].startswith(
+            "Une publicité à l\u2019état «\u00a0retirée\u00a0» ne peut pas"
+        )
+
+
 def test_a_send_blocked_by_the_workers_check_reads_as_checks_failed(
     app: Flask, api: ApiCast, worker: Worker
 ) -> None:

@@ -1,5 +1,6 @@
-"""Language that is whole: German pages without English, one way to write dates per
-language, one gender form, and the audit pages' changes in words."""
+"""Language that is whole: German pages without English, French and Italian for Swiss
+browsers and accounts, one way to write dates per language, one gender form, and the audit
+pages' changes in words."""
 
 from __future__ import annotations
 
@@ -13,11 +14,15 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_babel import force_locale
 
-from app.i18n import format_date, format_datetime
+from app.checklists import steps
+from app.db import transaction
+from app.i18n import format_amount, format_date, format_datetime
+from app.models import User
 from tests.app.conftest import Cast
-from tests.conftest import csrf_token, make_test_app
+from tests.conftest import AuthActions, UserFactory, csrf_token, make_test_app
 
-CATALOG = Path(__file__).parents[1].parent / "app/translations/de/LC_MESSAGES/messages.po"
+TRANSLATIONS = Path(__file__).parents[1].parent / "app/translations"
+CATALOG = TRANSLATIONS / "de/LC_MESSAGES/messages.po"
 GERMAN = {"Accept-Language": "de"}
 
 
@@ -34,7 +39,106 @@ def test_dates_have_four_digit_years_in_both_languages(app: Flask) -> None:
         with force_locale("en"):
             assert format_date(date(2026, 12, 2)) == "2026-12-02"
             assert format_datetime(moment) == "2026-12-02 14:05"
+        # French and Italian as Switzerland writes them.
+        for language in ("fr", "it"):
+            with force_locale(language):
+                assert format_date(date(2026, 12, 2)) == "02.12.2026"
+                assert format_datetime(moment) == "02.12.2026 14:05"
         assert format_datetime(None) == ""
+
+
+def test_amounts_and_refusal_dates_as_swiss_french_and_italian_write_them(app: Flask) -> None:
+    with app.test_request_context():
+        expected = {"de": "1050,50", "fr": "1050,50", "it": "1050.50", "en": "1050.50"}
+        for language, written in expected.items():
+            with force_locale(language):
+                assert format_amount("1050.50") == written
+                assert format_amount("nonsense") == "nonsense"
+        days = {
+            "fr": ("1er octobre 2025", "6 octobre 2025"),
+            "it": ("1 ottobre 2025", "6 ottobre 2025"),
+        }
+        for language, (first, sixth) in days.items():
+            with force_locale(language):
+                assert (steps.day("2025-10-01"), steps.day("2025-10-06")) == (first, sixth)
+
+
+@pytest.mark.parametrize(
+    ("asked", "language"),
+    [("fr-CH", "fr"), ("fr-CH, de;q=0.8", "fr"), ("it-CH", "it"), ("it-CH, fr;q=0.5", "it"),
+     ("de-CH, fr;q=0.5", "de"), ("rm-CH, it;q=0.7", "it"), ("es", "de")],
+)  # fmt: skip
+def test_a_swiss_browser_gets_its_language(app: Flask, asked: str, language: str) -> None:
+    page = app.test_client().get("/login", headers={"Accept-Language": asked})
+    assert f'<html lang="{language}">' in page.get_data(as_text=True)
+
+
+def test_an_error_page_speaks_french(app: Flask) -> None:
+    page = app.test_client().get("/nowhere", headers={"Accept-Language": "fr-CH"})
+    assert page.status_code == 404
+    html = page.get_data(as_text=True)
+    assert '<html lang="fr">' in html
+    assert "Page introuvable" in html
+    assert "Il n\u2019y a pas de page à cette adresse." in html
+
+
+def test_the_switch_offers_each_language_named_in_itself(app: Flask) -> None:
+    page = app.test_client().get("/login", headers={"Accept-Language": "fr-CH"})
+    html = page.get_data(as_text=True)
+    assert "Se connecter" in html
+    for code, name in (
+        ("de", "Deutsch"),
+        ("fr", "Français"),
+        ("it", "Italiano"),
+        ("en", "English"),
+    ):
+        assert re.search(rf'value="{code}" lang="{code}"[^>]*>{name}</button>', html), code
+    assert re.search(r'value="fr" lang="fr"[^>]*aria-pressed="true"', html)
+
+
+@pytest.mark.parametrize("language", ["fr", "it"])
+def test_a_chosen_french_or_italian_is_kept_on_the_account(
+    cast: Cast, app: Flask, language: str
+) -> None:
+    token = csrf_token(cast.manager, "/")
+    response = cast.manager.post(
+        "/language", data={"lang": language, "next": "/", "csrf_token": token}
+    )
+    assert response.status_code == 302
+    with app.app_context(), transaction(write=False) as db:
+        user = db.get(User, cast.manager_user.id)
+        assert user is not None
+        assert user.locale == language
+    # The account's choice wins over the browser's, on every later request.
+    page = cast.manager.get("/", headers=GERMAN).get_data(as_text=True)
+    assert f'<html lang="{language}">' in page
+
+
+def test_a_language_chosen_before_signing_in_stays_through_sign_in_and_out(
+    client: FlaskClient, auth: AuthActions, make_user: UserFactory
+) -> None:
+    """A browser that asks for German, a person who reads French: the switch's choice is
+    kept when the sign-in renews the session, and after signing out."""
+    make_user("m@example.org")
+    token = csrf_token(client, "/login")
+    client.post("/language", data={"lang": "fr", "next": "/login", "csrf_token": token})
+    auth.login("m@example.org")
+    page = client.get("/", headers=GERMAN).get_data(as_text=True)
+    assert '<html lang="fr">' in page
+    assert "Se déconnecter" in page
+    auth.logout()
+    assert '<html lang="fr">' in client.get("/login", headers=GERMAN).get_data(as_text=True)
+
+
+def test_the_french_catalogue_uses_doublets_or_epicene_words() -> None:
+    """The Federal Chancellery's style: no point médian ("vérificateur·rice"), no brackets
+    ("administrateur(trice)"), no slash forms."""
+    with (TRANSLATIONS / "fr/LC_MESSAGES/messages.po").open("rb") as fh:
+        texts = [str(m.string) for m in read_po(fh) if m.id]
+    contracted = re.compile(r"\w[·.(/-](e|es|rice|rices|trice|trices|euse|euses|ne|nes)\b\)?")
+    assert [t for t in texts if re.search(r"\w·\w", t) or contracted.search(t)] == []
+    assert any("vérificateur ou vérificatrice" in t.casefold() for t in texts)
+    assert any("règlement (UE) 2024/900 du Parlement européen et du Conseil" in t for t in texts)
 
 
 def test_the_catalogue_uses_one_gender_form() -> None:

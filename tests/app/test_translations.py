@@ -1,4 +1,5 @@
-"""The German catalog: complete, and its placeholders match the English source."""
+"""The German, French and Italian catalogues: complete, and their placeholders match the
+English source."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_dir
 from babel.messages.pofile import read_po
 from flask import Flask
@@ -16,27 +18,72 @@ from app.checklists import steps
 from workflows.machine import Unmet
 
 ROOT = Path(__file__).parents[2]
-CATALOG = ROOT / "app" / "translations" / "de" / "LC_MESSAGES" / "messages.po"
-PLACEHOLDER = re.compile(r"%\(\w+\)s")
+# Every language adgate speaks besides English, the language of the source.
+TRANSLATED = ("de", "fr", "it")
+PLACEHOLDER = re.compile(r"%\(\w+\)[sd]")
+# Markup and brace fields that a few messages carry: kept as they are.
+MARKUP = re.compile(r"<[^>]+>|\{\w+\}")
 
 
-def test_every_message_has_a_german_translation() -> None:
-    with CATALOG.open("rb") as fh:
-        catalog = read_po(fh)
-    missing = [m.id for m in catalog if m.id and not m.string]
+def catalog_path(language: str) -> Path:
+    return ROOT / "app" / "translations" / language / "LC_MESSAGES" / "messages.po"
+
+
+def read_catalog(language: str) -> Catalog:
+    with catalog_path(language).open("rb") as fh:
+        return read_po(fh, locale=language)
+
+
+def ids(catalog: Catalog) -> set[str]:
+    """The catalogue's messages by their (singular) source text."""
+    return {m.id if isinstance(m.id, str) else m.id[0] for m in catalog if m.id}
+
+
+def test_the_configured_languages_are_english_and_the_translated_ones(app: Flask) -> None:
+    assert set(app.config["LANGUAGES"]) == {"en", *TRANSLATED}
+    found = ROOT.glob("app/translations/*/LC_MESSAGES/messages.po")
+    assert sorted(p.parents[1].name for p in found) == sorted(TRANSLATED)
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_message_has_a_translation(language: str) -> None:
+    catalog = read_catalog(language)
+    # A plural message needs each of the language's forms.
+    missing = [
+        m.id
+        for m in catalog
+        if m.id and not all(m.string if isinstance(m.string, tuple) else [m.string])
+    ]
     fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
-    assert missing == []
+    assert missing == [], f"{len(missing)} messages without a {language} text"
     assert fuzzy == []
 
 
-def test_placeholders_survive_translation() -> None:
-    with CATALOG.open("rb") as fh:
-        catalog = read_po(fh)
-    for message in catalog:
-        if message.id and isinstance(message.id, str):
-            assert sorted(PLACEHOLDER.findall(message.id)) == sorted(
-                PLACEHOLDER.findall(str(message.string))
-            ), message.id
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_placeholders_survive_translation(language: str) -> None:
+    for message in read_catalog(language):
+        if not message.id:
+            continue
+        if isinstance(message.id, str):
+            pairs = [(message.id, str(message.string or ""))]
+        else:
+            # Every plural form carries the plural source's placeholders.
+            forms = message.string if isinstance(message.string, tuple) else ()
+            pairs = [(message.id[1], str(form)) for form in forms]
+        for source, text in pairs:
+            if not text:
+                continue  # a missing text is the finding of the test above
+            for pattern in (PLACEHOLDER, MARKUP):
+                kept = sorted(set(pattern.findall(text)))
+                assert kept == sorted(set(pattern.findall(source))), (language, message.id, text)
+
+
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_catalogue_holds_the_same_messages(language: str) -> None:
+    template = ROOT / "app" / "translations" / "messages.pot"
+    with template.open("rb") as fh:
+        expected = ids(read_po(fh))
+    assert ids(read_catalog(language)) == expected, "run `make translations-extract`"
 
 
 def test_every_message_in_the_code_is_in_the_catalog() -> None:
@@ -46,9 +93,9 @@ def test_every_message_in_the_code_is_in_the_catalog() -> None:
         message[2] if isinstance(message[2], str) else message[2][0]
         for message in extract_from_dir(str(ROOT), method_map, keywords=keywords)
     }
-    with CATALOG.open("rb") as fh:
-        catalog = {m.id if isinstance(m.id, str) else m.id[0] for m in read_po(fh) if m.id}
-    assert sorted(in_code - catalog) == [], "run `make translations-extract` and translate"
+    for language in TRANSLATED:
+        missing = sorted(in_code - ids(read_catalog(language)))
+        assert missing == [], f"run `make translations-extract` and translate ({language})"
 
 
 def _calls(path: Path, name: str) -> list[ast.Call]:
@@ -90,16 +137,17 @@ def test_the_checks_codes_are_read_from_their_source() -> None:
     assert len(codes) > 40
 
 
-def test_every_check_code_has_an_english_and_a_german_text(app: Flask) -> None:
+@pytest.mark.parametrize("language", TRANSLATED)
+def test_every_check_code_has_a_text_in_every_language(app: Flask, language: str) -> None:
     codes = check_codes()
     with app.test_request_context():
         with force_locale("en"):
             english = steps.catalogue({})
-        with force_locale("de"):
-            german = steps.catalogue({})
+        with force_locale(language):
+            translated = steps.catalogue({})
     assert sorted(codes - english.keys()) == [], "a check code without a text"
     assert sorted(english.keys() - codes) == [], "a text for a code no check returns"
-    untranslated = sorted(c for c in codes if german[c] == english[c] or not german[c])
+    untranslated = sorted(c for c in codes if translated[c] == english[c] or not translated[c])
     assert untranslated == []
 
 

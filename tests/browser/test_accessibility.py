@@ -1,5 +1,5 @@
 """WCAG 2.1 AA on every page: axe-core in a real browser, for every role and the public pages,
-in German and English, at a desktop's width (1280 px) and a phone's (390 px).
+in German, French, Italian and English, at a desktop's width (1280 px) and a phone's (390 px).
 
 The pages come from the app's URL map: every GET route is checked unless ``NOT_PAGES`` says
 why it is not a page, so a new page is covered the day it is added. Beside axe-core, each
@@ -33,7 +33,9 @@ from tests.conftest import UserFactory
 
 pytestmark = pytest.mark.browser
 
-LANGUAGES = {"de": "de-DE", "en": "en-GB"}
+# Each language with a browser that asks for it as its speakers do (French and Italian from
+# Switzerland).
+LANGUAGES = {"de": "de-DE", "fr": "fr-CH", "it": "it-CH", "en": "en-GB"}
 WIDTHS = (1280, 390)
 HEIGHT = 900
 EMAILS = {role: f"{role.value}@example.org" for role in Role}
@@ -313,7 +315,7 @@ def tally(request: pytest.FixtureRequest, views_of_the_module: list[Tally]) -> I
 
 
 @pytest.mark.parametrize("audience", ["public", *(r.value for r in Role)])
-def test_every_page_passes_axe_in_both_languages_and_widths(
+def test_every_page_passes_axe_in_every_language_and_width(
     audience: str,
     live_app: Flask,
     make_user: UserFactory,

@@ -231,7 +231,7 @@ def test_bad_invitations_are_refused_and_change_nothing(
     for email, role, locale in (
         ("not an address", "manager", "en"),
         ("x@example.org", "emperor", "en"),
-        ("x@example.org", "manager", "fr"),
+        ("x@example.org", "manager", "es"),  # a language adgate does not speak
         ("admin@example.org", "manager", "en"),  # an account exists
         ("pending@example.org", "manager", "en"),  # invited already: resend instead
     ):

@@ -29,7 +29,9 @@ def _checklists(cast: Cast) -> list[Checklist]:
         return list(db.scalars(select(Checklist)).all())
 
 
-@pytest.mark.parametrize("typed", ["CH", "Schweiz", "Switzerland", "schweiz", "CH, Liechtenstein"])
+@pytest.mark.parametrize(
+    "typed", ["CH", "Schweiz", "Switzerland", "schweiz", "Suisse", "svizzera", "CH, Liechtenstein"]
+)
 def test_a_country_typed_by_name_or_code_records_its_code(cast: Cast, typed: str) -> None:
     checklist_id = cast.create(countries=typed)
     expected = ("CH", "LI") if "Liechtenstein" in typed else ("CH",)

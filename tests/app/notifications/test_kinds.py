@@ -34,6 +34,35 @@ def body(smtp: SmtpServer, address: str, index: int = -1) -> str:
     return content.replace("\r\n", "\n")
 
 
+def test_a_mail_speaks_french_or_italian_to_who_chose_it(
+    cast: Cast, mailing: Flask, smtp: SmtpServer
+) -> None:
+    set_locale(mailing, REVIEWER, "fr")
+    set_locale(mailing, MANAGER, "it")
+    checklist_id = cast.create(title=TITLE)
+    cast.ready(checklist_id)
+    send(mailing)
+    # A subject is one line of plain spaces.
+    assert subjects(smtp, REVIEWER) == [f"Prête pour l\u2019approbation : {TITLE}"]
+    text = body(smtp, REVIEWER)
+    assert text.startswith("Madame, Monsieur,")
+    assert f"La publicité «\u00a0{TITLE}\u00a0» a passé toutes les étapes" in text
+    assert f"{PUBLIC_URL}/checklists/{checklist_id}" in text
+    sent_back = cast.post(
+        cast.reviewer,
+        f"/reviews/checklists/{checklist_id}/change-requests",
+        {"comment": "Si prega di controllare il link.", "version": cast.version(checklist_id)},
+    )
+    assert sent_back.status_code == 302
+    send(mailing)
+    [italian] = subjects(smtp, MANAGER)
+    assert italian.endswith(TITLE)
+    assert "Si prega di controllare il link." in body(smtp, MANAGER)
+    # Neither the English source nor another language's text.
+    assert not italian.startswith(("Changes requested", "Änderungen", "Modifications")), italian
+    assert not body(smtp, MANAGER).startswith(("Hello", "Guten Tag", "Madame"))
+
+
 def test_change_request_edit_approval_and_meta_each_mail_once_in_each_language(
     cast: Cast, mailing: Flask, smtp: SmtpServer, sandbox: Sandbox, worker: Worker
 ) -> None:
