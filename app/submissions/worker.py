@@ -5,6 +5,8 @@ and then follows what Meta does with them (``app.submissions.follow``), removes 
 Crash safety:
 - Claims are short transactions: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the write
   lock on SQLite. A claim is a lease; a dead worker's lease expires and another takes over.
+  One process sends up to WORKER_IN_FLIGHT claimed submissions at once, each in a thread of
+  its own with the same transactions as alone (``send_ready``).
 - No transaction is open during a call to Meta. Before each create the worker records
   which object it is creating; after a crash or an ambiguous failure (timeout, dropped
   connection) it looks that object up by name (installation and submission) before
