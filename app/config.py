@@ -82,6 +82,9 @@ DEFAULTS: dict[str, Any] = {
     "WORKER_MAX_ATTEMPTS": 6,
     "WORKER_BACKOFF_BASE_SECONDS": 2.0,
     "WORKER_BACKOFF_MAX_SECONDS": 300.0,
+    # Submissions one worker process sends at a time (threads; the calls to Meta wait on the
+    # network). 1 sends them one after the other.
+    "WORKER_IN_FLIGHT": 4,
     # After an ambiguous create (timeout, dropped answer), look the object up this many times,
     # waiting this long before the first (doubling), before creating it again.
     "WORKER_LOOKUPS": 3,

@@ -259,8 +259,10 @@ def _pending(
 
 @event.listens_for(Session, "before_commit")
 def _append_recorded(session: Session) -> None:
-    for pending in session.info.pop(PENDING, ()):
-        _append(session, pending)
+    # One lock, one read of the head and one flush for all of a transaction's events.
+    pending: list[Pending] = session.info.pop(PENDING, [])
+    if pending:
+        _append_all(session, pending)
 
 
 @event.listens_for(Session, "after_transaction_end")
@@ -300,8 +302,8 @@ def pop_deferred() -> list[Pending]:
 
 def write(session: Session, events: list[Pending]) -> None:
     """Append deferred events in the session's transaction."""
-    for pending in events:
-        _append(session, pending)
+    if events:
+        _append_all(session, events)
 
 
 def _subject(subject: tuple[str, str | int] | None) -> tuple[str, str] | None:
@@ -339,7 +341,13 @@ def _writable(session: Session) -> None:
 
 
 def _append(session: Session, p: Pending) -> AuditEvent:
-    _validate(p)
+    return _append_all(session, [p])[-1]
+
+
+def _append_all(session: Session, events: list[Pending]) -> list[AuditEvent]:
+    """Append ``events`` in order, each linked to the one before."""
+    for p in events:
+        _validate(p)
     lock(session)
     last = session.execute(
         select(col(AuditEvent.seq), col(AuditEvent.hash))
@@ -347,26 +355,30 @@ def _append(session: Session, p: Pending) -> AuditEvent:
         .limit(1)
     ).first()
     seq, prev = (last[0] + 1, last[1]) if last else (1, GENESIS)
-    data = p.body if p.body is not None else canonical_data(p.data)
-    event = AuditEvent(
-        seq=seq,
-        occurred_at=p.occurred_at,
-        actor_type=p.actor.type,
-        actor_id=p.actor.id,
-        kind=p.kind,
-        subject_type=p.subject[0] if p.subject else None,
-        subject_id=p.subject[1] if p.subject else None,
-        data=data,
-        body_hash=body_hash(data),
-        retention=retention_of(p.kind),
-        request_id=p.request_id,
-        prev_hash=prev,
-        hash="",
-    )
-    event.hash = event_hash(event)
-    session.add(event)
+    appended = []
+    for p in events:
+        data = p.body if p.body is not None else canonical_data(p.data)
+        event = AuditEvent(
+            seq=seq,
+            occurred_at=p.occurred_at,
+            actor_type=p.actor.type,
+            actor_id=p.actor.id,
+            kind=p.kind,
+            subject_type=p.subject[0] if p.subject else None,
+            subject_id=p.subject[1] if p.subject else None,
+            data=data,
+            body_hash=body_hash(data),
+            retention=retention_of(p.kind),
+            request_id=p.request_id,
+            prev_hash=prev,
+            hash="",
+        )
+        event.hash = event_hash(event)
+        appended.append(event)
+        seq, prev = seq + 1, event.hash
+    session.add_all(appended)
     session.flush()
-    return event
+    return appended
 
 
 # --- context -----------------------------------------------------------------

@@ -5,6 +5,8 @@ and then follows what Meta does with them (``app.submissions.follow``), removes 
 Crash safety:
 - Claims are short transactions: ``FOR UPDATE SKIP LOCKED`` on PostgreSQL, the write
   lock on SQLite. A claim is a lease; a dead worker's lease expires and another takes over.
+  One process sends up to WORKER_IN_FLIGHT claimed submissions at once, each in a thread of
+  its own with the same transactions as alone (``send_ready``).
 - No transaction is open during a call to Meta. Before each create the worker records
   which object it is creating; after a crash or an ambiguous failure (timeout, dropped
   connection) it looks that object up by name (installation and submission) before
@@ -36,6 +38,7 @@ import random
 import socket
 import threading
 import time
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, as_completed, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -104,8 +107,27 @@ def installation_name(db: Session) -> str:
     return installation.name
 
 
+@dataclass(frozen=True)
+class Sending:
+    """What a claimed submission sends, read in its claim's transaction: ``send`` needs no
+    transaction of its own to read it again."""
+
+    spec: AdSpec
+    ids: dict[str, str | None]
+    creating: str | None
+    lookups: int
+
+
 class LostClaim(Exception):
     """Another worker took the submission over (this one was too slow): stop touching it."""
+
+
+class Throttled(Exception):
+    """Meta began throttling the ad account while this submission was being sent."""
+
+    def __init__(self, until: datetime) -> None:
+        super().__init__(f"the ad account is throttled until {until.isoformat()}")
+        self.until = until
 
 
 class LookAgain(Exception):
@@ -124,22 +146,97 @@ class Worker:
     name: str = f"{socket.gethostname()}:{os.getpid()}"
     # What Meta's usage headers last said, per ad account ("app": the app): percent, when.
     usage_seen: dict[str, tuple[float, datetime]] = field(default_factory=dict)
+    # What the last claims read for ``send``, by submission (each taken once).
+    claimed: dict[int, Sending] = field(default_factory=dict)
+    # The installation's name never changes once the migration made it.
+    installation: str | None = None
+    # The submissions this process's threads are sending now (see ``send_ready``).
+    in_flight: set[int] = field(default_factory=set)
+    # Until when Meta throttles an ad account, as this process learnt it while sending: the
+    # other threads make no further call for it.
+    throttled: dict[str, datetime] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     # -- the loop ---------------------------------------------------------------
 
     def run_once(self) -> int:
         """Send what is ready, then follow Meta (status changes, removals, reviews, questions
         about ad accounts); returns the work done."""
-        done = 0
-        while (submission_id := self.claim()) is not None:
-            self.send(submission_id)
-            done += 1
+        done = self.send_ready()
         done += follow.change_statuses(self)
         done += cleanup.clean_up(self)
         done += follow.poll_reviews(self)
         done += self.check_accounts()
         # Mails last: those this round's events queued go out in the same round.
         return done + outbox.send_due(self.name)
+
+    def send_ready(self) -> int:
+        """Claim and send until nothing is ready, up to WORKER_IN_FLIGHT submissions at a time.
+
+        The calls to Meta wait on the network, so a few threads keep several submissions in
+        flight. Each claim is its own transaction in this thread; each submission is sent by
+        one thread with the same short transactions around each call as alone, so a crash
+        leaves every one of them where one worker alone would (claimed, with its intent
+        recorded), and another worker takes them over when their leases expire.
+        """
+        most = max(1, int(current_app.config["WORKER_IN_FLIGHT"]))
+        if most == 1:
+            done = 0
+            while (submission_id := self.claim()) is not None:
+                self.send(submission_id)
+                done += 1
+            return done
+        app = current_app._get_current_object()  # type: ignore[attr-defined]
+
+        def send(submission_id: int) -> None:
+            try:
+                with app.app_context():
+                    self.send(submission_id)
+            finally:
+                with self.lock:
+                    self.in_flight.discard(submission_id)
+
+        # The first submission goes alone, and after any throttle the rest of the round
+        # does: an account Meta throttles gets one call, not one per thread.
+        width, done = 1, 0
+        running: set[Future[None]] = set()
+        with ThreadPoolExecutor(most, thread_name_prefix="send") as pool:
+            try:
+                while True:
+                    if self._throttled_now():
+                        width = 1
+                    while len(running) >= width:
+                        finished, running = wait(running, return_when=FIRST_COMPLETED)
+                        for future in finished:
+                            future.result()
+                        width = 1 if self._throttled_now() else most
+                    submission_id = self.claim()
+                    if submission_id is None:
+                        break
+                    with self.lock:
+                        self.in_flight.add(submission_id)
+                    running.add(pool.submit(send, submission_id))
+                    done += 1
+            finally:
+                for future in as_completed(running):
+                    future.result()
+        return done
+
+    def _throttled_now(self) -> bool:
+        now = utcnow()
+        with self.lock:
+            return any(until > now for until in self.throttled.values())
+
+    def _check_throttle(self, ad_account_id: str) -> None:
+        """Raise Throttled if another thread learnt that Meta throttles the account."""
+        with self.lock:
+            until = self.throttled.get(ad_account_id)
+        if until is not None and until > utcnow():
+            raise Throttled(until)
+
+    def _learnt_throttle(self, ad_account_id: str, until: datetime) -> None:
+        with self.lock:
+            self.throttled[ad_account_id] = until
 
     def run(self, stop: threading.Event) -> None:
         """Work until ``stop`` is set; between rounds wait a moment for new work."""
@@ -202,6 +299,7 @@ class Worker:
         with transaction() as db:
             started = throttle.record(db, usage, utcnow(), WORKER)
         for account_id, until in started.items():
+            self._learnt_throttle(account_id, until)
             log.warning("Meta throttles %s until %s", account_id, until.isoformat())
 
     def busy_accounts(self) -> set[str]:
@@ -210,7 +308,8 @@ class Worker:
         USAGE_FRESH is not trusted; the next read brings a new one."""
         limit = float(current_app.config["META_USAGE_YIELD_PERCENT"])
         fresh = utcnow() - USAGE_FRESH
-        return {k for k, (used, at) in self.usage_seen.items() if used >= limit and at >= fresh}
+        seen = list(self.usage_seen.items())  # threads add to it while sending
+        return {k for k, (used, at) in seen if used >= limit and at >= fresh}
 
     # -- claiming ---------------------------------------------------------------
 
@@ -222,71 +321,85 @@ class Worker:
         checklist goes back to draft with the reasons (and whatever an earlier attempt left
         at Meta is removed).
         """
-        now = utcnow()
-        lease = timedelta(seconds=float(current_app.config["WORKER_LEASE_SECONDS"]))
         with transaction() as db:
-            if throttle.app_throttled_until(db, now) is not None:
-                return None
-            query = (
-                select(Submission)
-                .join(Checklist, col(Checklist.id) == col(Submission.checklist_id))
-                .outerjoin(AdAccount, col(AdAccount.id) == col(Checklist.ad_account_id))
-                .where(
-                    or_(
-                        and_(
-                            col(Submission.status) == State.QUEUED,
-                            or_(
-                                col(Submission.next_attempt_at).is_(None),
-                                col(Submission.next_attempt_at) <= now,
-                            ),
-                        ),
-                        and_(
-                            col(Submission.status) == State.SENDING,
-                            col(Submission.lease_until) < now,
+            claimed = self._claim(db, utcnow())
+        if claimed is None:
+            return None
+        submission_id, sending = claimed
+        if sending is not None:  # kept only once the claim is committed
+            self.claimed[submission_id] = sending
+        return submission_id
+
+    def _claim(self, db: Session, now: datetime) -> tuple[int, Sending | None] | None:
+        lease = timedelta(seconds=float(current_app.config["WORKER_LEASE_SECONDS"]))
+        if throttle.app_throttled_until(db, now) is not None:
+            return None
+        query = (
+            select(Submission)
+            .join(Checklist, col(Checklist.id) == col(Submission.checklist_id))
+            .outerjoin(AdAccount, col(AdAccount.id) == col(Checklist.ad_account_id))
+            .where(
+                or_(
+                    and_(
+                        col(Submission.status) == State.QUEUED,
+                        or_(
+                            col(Submission.next_attempt_at).is_(None),
+                            col(Submission.next_attempt_at) <= now,
                         ),
                     ),
-                    throttle.account_free(now),
-                )
-                .order_by(col(Submission.id))
-                .limit(1)
+                    and_(
+                        col(Submission.status) == State.SENDING,
+                        col(Submission.lease_until) < now,
+                    ),
+                ),
+                throttle.account_free(now),
             )
-            sqlite = is_sqlite(db.get_bind().engine)
-            if not sqlite:
-                query = query.with_for_update(of=Submission, skip_locked=True)
-            submission = db.scalars(query).first()
-            if submission is None:
-                return None
-            # The checklist is locked too, without waiting: a user withdrawing it right now
-            # holds its lock, and the worker comes back to it in the next round.
-            checklist_query = select(Checklist).where(col(Checklist.id) == submission.checklist_id)
-            if not sqlite:
-                checklist_query = checklist_query.with_for_update(skip_locked=True)
-            checklist = db.scalars(checklist_query).first()
-            if checklist is None:
-                return None
-            if submission.status == State.QUEUED:
-                if not self._start(db, submission, checklist, now):
-                    return submission.id  # handled: blocked, nothing to send
-            else:
-                audit.record(
-                    db,
-                    "submission.taken_over",
-                    subject=("submission", _sid(submission)),
-                    data={"from": submission.claimed_by, "to": self.name},
-                    actor=WORKER,
-                )
-            submission.claimed_by = self.name
-            submission.lease_until = now + lease
-            submission.attempts += 1
-            submission.updated_at = now
-            db.add(submission)
-            log.info(
-                "submission %s claimed by %s (attempt %d)",
-                submission.id,
-                self.name,
-                submission.attempts,
+            .order_by(col(Submission.id))
+            .limit(1)
+        )
+        with self.lock:
+            sending_here = sorted(self.in_flight)
+        if sending_here:
+            # What this process's threads are sending, even with an expired lease, is theirs:
+            # under one worker name a submission must never be sent twice at once.
+            query = query.where(col(Submission.id).not_in(sending_here))
+        sqlite = is_sqlite(db.get_bind().engine)
+        if not sqlite:
+            query = query.with_for_update(of=Submission, skip_locked=True)
+        submission = db.scalars(query).first()
+        if submission is None:
+            return None
+        # The checklist is locked too, without waiting: a user withdrawing it right now
+        # holds its lock, and the worker comes back to it in the next round.
+        checklist_query = select(Checklist).where(col(Checklist.id) == submission.checklist_id)
+        if not sqlite:
+            checklist_query = checklist_query.with_for_update(skip_locked=True)
+        checklist = db.scalars(checklist_query).first()
+        if checklist is None:
+            return None
+        if submission.status == State.QUEUED:
+            if not self._start(db, submission, checklist, now):
+                return _sid(submission), None  # handled: blocked, nothing to send
+        else:
+            audit.record(
+                db,
+                "submission.taken_over",
+                subject=("submission", _sid(submission)),
+                data={"from": submission.claimed_by, "to": self.name},
+                actor=WORKER,
             )
-            return submission.id
+        submission.claimed_by = self.name
+        submission.lease_until = now + lease
+        submission.attempts += 1
+        submission.updated_at = now
+        db.add(submission)
+        log.info(
+            "submission %s claimed by %s (attempt %d)",
+            submission.id,
+            self.name,
+            submission.attempts,
+        )
+        return _sid(submission), self._sending(db, submission)
 
     def _start(
         self, db: Session, submission: Submission, checklist: Checklist, now: datetime
@@ -315,15 +428,16 @@ class Worker:
 
     def send(self, submission_id: int) -> None:
         """Create the objects not created yet, then confirm; no transaction open meanwhile."""
-        with transaction(write=False) as db:
-            submission = db.get(Submission, submission_id)
-            if submission is None or submission.status != State.SENDING:
-                return
-            spec = self.spec(db, submission)
-            ids = {kind: getattr(submission, ID_COLUMNS[kind]) for kind in spec.kinds}
-            creating, lookups = submission.creating, submission.lookups
+        sending = self.claimed.pop(submission_id, None)
+        if sending is None:  # not claimed by this worker's claim() just before
+            with transaction(write=False) as db:
+                submission = db.get(Submission, submission_id)
+                if submission is None or submission.status != State.SENDING:
+                    return
+                sending = self._sending(db, submission)
         try:
-            self._send(submission_id, spec, ids, creating, lookups)
+            self._send(submission_id, sending.spec, dict(sending.ids), sending.creating,
+                       sending.lookups)  # fmt: skip
         except LostClaim as lost:
             log.warning("%s; this worker stops sending it", lost)
         finally:
@@ -346,11 +460,13 @@ class Worker:
         log.info("submission %s: sending to Meta (%s)", submission_id, ", ".join(spec.kinds))
         most = int(current_app.config["WORKER_LOOKUPS"])
         try:
+            self._check_throttle(spec.ad_account_id)
             if not any(ids.values()) and creating is None:
                 self.gateway.validate(spec)
             for kind in spec.kinds:
                 if ids[kind]:
                     continue
+                self._check_throttle(spec.ad_account_id)
                 found = None
                 if creating == kind and kind != "image":
                     named = self.gateway.find(spec, kind)
@@ -378,6 +494,9 @@ class Worker:
                 creating, marked = None, following
         except LookAgain as again:
             self._look_again(submission_id, again.kind)
+            return
+        except Throttled as throttled:
+            self._wait_for_throttle(submission_id, throttled.until)
             return
         except MetaError as error:
             self._failed_attempt(submission_id, spec.ad_account_id, error)
@@ -416,14 +535,21 @@ class Worker:
         checklist = db.get(Checklist, submission.checklist_id)
         assert checklist is not None
         image = db.get(AdImage, checklist.image_id) if checklist.image_id is not None else None
+        if self.installation is None:
+            self.installation = installation_name(db)
         return spec_of(
             checklist,
             image.data if image is not None else None,
             submission_id=_sid(submission),
             created_at=submission.created_at,
             status=current_app.config["META_AD_STATUS"],
-            installation=installation_name(db),
+            installation=self.installation,
         )
+
+    def _sending(self, db: Session, submission: Submission) -> Sending:
+        spec = self.spec(db, submission)
+        ids = {kind: getattr(submission, ID_COLUMNS[kind]) for kind in spec.kinds}
+        return Sending(spec, ids, submission.creating, submission.lookups)
 
     def _mark_creating(self, submission_id: int, kind: str) -> None:
         with transaction() as db:
@@ -521,6 +647,24 @@ class Worker:
             )  # fmt: skip
         log.info("submission %s: looking %s up at Meta again in %.0f s", submission_id, kind, delay)
 
+    def _wait_for_throttle(self, submission_id: int, until: datetime) -> None:
+        """Meta throttles the account since this send began (another thread learnt it): the
+        submission waits with the account, without a call and without spending the attempt."""
+        now = utcnow()
+        with transaction() as db:
+            submission = self.held(db, submission_id)
+            checklist = db.get(Checklist, submission.checklist_id)
+            assert checklist is not None
+            submission.attempts -= 1
+            submission.next_attempt_at = until
+            submission.lease_until = None
+            submission.updated_at = now
+            gate.transition(
+                db, checklist, Event.RETRY, None, now, checks=(), attempts_left=1,
+                data={"submission": submission_id, "throttled_until": until.isoformat()},
+                actor=WORKER, submission=submission,
+            )  # fmt: skip
+
     def _failed_attempt(self, submission_id: int, ad_account_id: str, error: MetaError) -> None:
         now = utcnow()
         config = current_app.config
@@ -544,6 +688,7 @@ class Worker:
                 until = throttle.throttle_for(
                     db, error, ad_account_id, now, WORKER, self._backoff(submission.attempts)
                 )
+                self._learnt_throttle(ad_account_id, until)
                 submission.attempts -= 1
                 submission.next_attempt_at = until
                 data["throttled_until"] = until.isoformat()

@@ -276,7 +276,7 @@ def test_created_again_after_lagging_reads_the_oldest_stays_and_the_twin_goes(
     }
 
 
-def test_a_submission_is_sent_in_seven_transactions(
+def test_a_submission_is_sent_in_six_transactions(
     cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker
 ) -> None:
     checklist_id = queued(cast)
@@ -296,10 +296,10 @@ def test_a_submission_is_sent_in_seven_transactions(
             watched.send(submission_id)
         finally:
             event.remove(eng, "commit", count)
-    # The claim, reading what to send, the campaign's intent, the campaign's, the ad set's
-    # and the creative's ids each with the next object's intent, the ad's id with the
+    # The claim (which reads what to send), the campaign's intent, the campaign's, the ad
+    # set's and the creative's ids each with the next object's intent, the ad's id with the
     # confirmation: every id is recorded the moment it comes back.
-    assert len(commits) == 7
+    assert len(commits) == 6
     # Nothing was ambiguous: no look-up before a create, no listing after one (no twin can
     # exist), so four calls to Meta and no more.
     assert gateway.finds == []

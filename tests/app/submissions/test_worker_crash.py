@@ -26,7 +26,9 @@ from app.submissions.worker import Worker, make_gateway
 from tests.app.conftest import Cast, Sandbox, queued, queued_many, run, submission_of
 
 
-def _worker_process(app: Flask, sandbox: Sandbox, tmp_path: Path) -> subprocess.Popen[bytes]:
+def _worker_process(
+    app: Flask, sandbox: Sandbox, tmp_path: Path, in_flight: int = 4
+) -> subprocess.Popen[bytes]:
     """``flask --app wsgi worker`` as its own process, on the test's database and sandbox."""
     config = app.config
     env = {
@@ -38,6 +40,7 @@ def _worker_process(app: Flask, sandbox: Sandbox, tmp_path: Path) -> subprocess.
         "ADGATE_TOTP_KEYS": json.dumps(config["TOTP_KEYS"]),
         "ADGATE_META_GRAPH_URL": sandbox.url,
         "ADGATE_WORKER_POLL_SECONDS": "0.1",
+        "ADGATE_WORKER_IN_FLIGHT": str(in_flight),
     }
     flask = str(Path(sys.executable).parent / "flask")
     return subprocess.Popen(
@@ -200,3 +203,49 @@ def _waiting_for_a_lock(eng: Engine) -> bool:
             )
         ).scalar_one()
     return bool(waiting)
+
+
+def test_a_worker_killed_with_several_submissions_in_flight_loses_none_and_sends_none_twice(
+    cast: Cast, app: Flask, sandbox: Sandbox, worker: Worker, tmp_path: Path
+) -> None:
+    ids = queued_many(cast, 8)
+    # Every POST takes effect at once and is answered after 0.4 s: once the first submission
+    # went alone, the worker's threads wait on Meta for several submissions at once.
+    sandbox.faults(kind="slow", delay=0.4, rate=1.0, methods=["POST"])
+    process = _worker_process(app, sandbox, tmp_path, in_flight=4)
+    try:
+        deadline = time.monotonic() + 60
+        while len(_sending(app)) < 3 or len(sandbox.objects()["campaigns"]) < 3:
+            assert time.monotonic() < deadline, "the worker never had several in flight"
+            assert process.poll() is None, "the worker exited early"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    requests.delete(f"{sandbox.url}/__sandbox__/faults", timeout=5).raise_for_status()
+    dead = _sending(app)
+    assert len(dead) >= 2, "the kill found fewer than two submissions in flight"
+    # Their claims expire; another worker takes them over and finishes them (looking up by
+    # name what the dead one may have created).
+    app.config.update(WORKER_LOOKUP_WAIT_SECONDS=0.1)
+    with app.app_context(), engine().begin() as conn:
+        conn.execute(text("UPDATE submission SET lease_until = :t"), {"t": "2000-01-01 00:00:00"})
+    run(app, worker)
+    assert {cast.checklist(i).state for i in ids} == {"submitted"}
+    objects = sandbox.objects()
+    for kind in ("campaigns", "adsets", "adcreatives", "ads"):
+        names = [o["name"] for o in objects[kind]]
+        assert len(names) == len(ids), (kind, names)
+        assert len(set(names)) == len(ids), kind
+    recorded = {submission_of(app, i).campaign_id for i in ids}
+    assert recorded == {o["id"] for o in objects["campaigns"]}
+    assert len(cast.events("submission.taken_over")) == len(dead)
+    with app.app_context():
+        assert verification.verify(engine()).ok
+
+
+def _sending(app: Flask) -> list[Submission]:
+    with app.app_context(), transaction(write=False) as db:
+        return list(db.scalars(select(Submission).where(col(Submission.status) == "sending")))
