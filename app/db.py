@@ -10,10 +10,22 @@ SQLite runs in WAL mode with foreign keys on. Its transactions are begun by us,
 not by the driver, so that a writing request takes the write lock up front
 (``BEGIN IMMEDIATE``) instead of failing later when a read lock cannot be
 upgraded; reading requests begin ``DEFERRED`` and never block writers.
+
+SQLite's own wait for the write lock is a busy handler that sleeps in growing steps
+and retries, so under contention a writer sleeps long past the moment the lock is
+freed (the tail of every writing endpoint). Before ``BEGIN IMMEDIATE`` a writer
+therefore takes an exclusive ``flock`` on a file beside the database, one open file
+per connection: writers of every thread and process queue in the kernel and the next
+one is woken as soon as the holder commits or rolls back. The kernel drops the lock
+of a process that dies, so a killed writer never leaves it held.
 """
 
 from __future__ import annotations
 
+import fcntl
+import os
+import sqlite3
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -47,7 +59,9 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     """An engine for ``url`` with adgate's connection settings."""
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, echo=echo, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
+            url,
+            echo=echo,
+            connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000, "factory": _LockingConnection},
         )
         event.listen(engine, "connect", _sqlite_connect)
         event.listen(engine, "begin", _sqlite_begin)
@@ -55,9 +69,69 @@ def make_engine(url: str, *, echo: bool = False) -> Engine:
     return create_engine(url, echo=echo, pool_pre_ping=True)
 
 
+# Threads of this process that hold the write lock file through one of their connections.
+# A thread that opens a second write transaction while it holds one (which can only fail)
+# does not wait for itself: it goes on to BEGIN IMMEDIATE and SQLite's busy timeout, and
+# fails as it did before there was a lock file, instead of hanging.
+_holders: set[int] = set()
+
+
+class _LockingConnection(sqlite3.Connection):
+    """A SQLite connection that holds the database's write lock file while it writes."""
+
+    _lock_fd: int | None = None
+    _holder: int | None = None  # the thread that took the lock through this connection
+
+    def open_lock(self) -> None:
+        """Open this connection's own handle on the lock file (none for an in-memory db)."""
+        path = next(
+            (row[2] for row in self.execute("PRAGMA database_list") if row[1] == "main"), ""
+        )
+        if path:
+            self._lock_fd = os.open(f"{path}-writelock", os.O_RDWR | os.O_CREAT, 0o600)
+
+    def lock(self) -> None:
+        """Wait (without spinning) until no other writer holds the lock, then hold it."""
+        me = threading.get_ident()
+        if self._lock_fd is not None and self._holder is None and me not in _holders:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_EX)  # releases the GIL while it waits
+            self._holder = me
+            _holders.add(me)
+
+    def unlock(self) -> None:
+        """Let the next writer in."""
+        if self._lock_fd is not None and self._holder is not None:
+            _holders.discard(self._holder)
+            self._holder = None
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.unlock()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.unlock()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.unlock()
+            if self._lock_fd is not None:
+                os.close(self._lock_fd)
+                self._lock_fd = None
+
+
 def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
     # Autocommit at the driver level: the "begin" listener emits BEGIN itself.
     dbapi_conn.isolation_level = None
+    if isinstance(dbapi_conn, _LockingConnection):
+        dbapi_conn.open_lock()
     cur = dbapi_conn.cursor()
     cur.execute("PRAGMA journal_mode=WAL")
     cur.execute("PRAGMA foreign_keys=ON")
@@ -67,8 +141,19 @@ def _sqlite_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin(conn: Any) -> None:
-    mode = "IMMEDIATE" if conn.get_execution_options().get("adgate_write") else "DEFERRED"
-    conn.exec_driver_sql(f"BEGIN {mode}")
+    if not conn.get_execution_options().get("adgate_write"):
+        conn.exec_driver_sql("BEGIN DEFERRED")
+        return
+    dbapi_conn = conn.connection.dbapi_connection
+    locking = isinstance(dbapi_conn, _LockingConnection)
+    if locking:
+        dbapi_conn.lock()
+    try:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    except BaseException:
+        if locking:
+            dbapi_conn.unlock()
+        raise
 
 
 def engine() -> Engine:

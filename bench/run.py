@@ -38,6 +38,8 @@ RSS_NOISE_MIB = 2.0
 TARGET_MIB = 200
 # The worker's time per submission against the same SDK calls made directly.
 WORKER_RATIO_TARGET = 1.5
+# The tail of every endpoint follows its median.
+TAIL_RATIO = 5
 
 
 def arguments(part: str, args: argparse.Namespace) -> list[str]:
@@ -91,6 +93,12 @@ def figures(dialect: str, results: dict[str, Any]) -> list[dict[str, Any]]:
 
     if web := results.get("web"):
         runs = web["http"]["runs"]
+        load = web["machine"]
+        row(
+            "HTTP machine load (1, 5, 15 min)",
+            f"at start {load.get('load_average_at_start')}, "
+            f"at end {load.get('load_average_at_end')}",
+        )
         row(
             "HTTP baseline: bare Flask GET /json",
             f"{web['http']['baseline_requests_per_s']:.0f} req/s",
@@ -110,6 +118,9 @@ def figures(dialect: str, results: dict[str, Any]) -> list[dict[str, Any]]:
                     f">= {target:.2f} of bare",
                     r["throughput_ratio"] >= target,
                 )
+        for name, r in runs.items():
+            tail = r["latency_us"]["p99"] / max(1, r["latency_us"]["p50"])
+            row(f"HTTP {name} p99 / p50", f"{tail:.1f}", f"<= {TAIL_RATIO}", tail <= TAIL_RATIO)
         if mem := web.get("memory"):
             growth = max(mem["growth_mib"])
             marks = "; ".join(f"{m['requests']:,}: {m['rss_mib']}" for m in mem["marks"][1:])

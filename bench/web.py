@@ -66,6 +66,9 @@ from app.models import AuditEvent, Role, utcnow
 from tools.sandbox_accounts import register_sandbox_accounts
 
 BIN = Path(sys.executable).parent
+# Issue 19's targets: throughput as a share of the bare app's, and the tail by the median.
+TARGETS = {"get_checklist": 0.50, "blocked_submit": 0.35}
+TAIL_RATIO = 5
 LUA = ROOT / "bench" / "wrk" / "report.lua"
 MANAGER = "bench-manager@example.org"
 CHECKLIST = {
@@ -325,16 +328,40 @@ def table(results: dict[str, Any]) -> str:
     http = results["http"]
     lines = [
         f"{results['database']}: HTTP under gunicorn ({results['gunicorn']}), {results['load']}",
-        f"{'endpoint':<22} {'req/s':>8} {'ratio':>6} {'p50 µs':>8} {'p99 µs':>8} "
-        f"{'p50 x':>6} {'statuses':<20}",
+        f"machine load (1, 5, 15 min): at start {results['machine']['load_average_at_start']},"
+        f" at end {results['machine']['load_average_at_end']}",
+        f"{'endpoint':<22} {'req/s':>8} {'ratio':>6} {'target':>7} {'p50 µs':>8} {'p99 µs':>8} "
+        f"{'p99/p50':>7} {'p50 x':>6} {'statuses':<20}",
     ]
     for name, run in http["runs"].items():
         statuses = ",".join(f"{k}:{v}" for k, v in sorted(run["statuses"].items()))
+        target = TARGETS.get(name)
+        p50, p99 = run["latency_us"]["p50"], run["latency_us"]["p99"]
+        tail = p99 / max(1, p50)
         lines.append(
             f"{name:<22} {run['requests_per_s']:>8.0f} {run['throughput_ratio']:>6.2f} "
-            f"{run['latency_us']['p50']:>8} {run['latency_us']['p99']:>8} "
-            f"{run['p50_ratio']:>6.2f} {statuses:<20}"
+            f"{f'>={target:.2f}' if target else '':>7} {p50:>8} {p99:>8} "
+            f"{tail:>7.1f} {run['p50_ratio']:>6.2f} {statuses:<20}"
         )
+    lines.append(
+        "targets (issue 19): GET checklist >= 0.50 of bare, blocked submit >= 0.35, "
+        f"p99/p50 <= {TAIL_RATIO} per endpoint; missed: "
+        + (
+            ", ".join(
+                [
+                    f"{n} ratio"
+                    for n, t in TARGETS.items()
+                    if n in http["runs"] and http["runs"][n]["throughput_ratio"] < t
+                ]
+                + [
+                    f"{n} tail"
+                    for n, r in http["runs"].items()
+                    if r["latency_us"]["p99"] / max(1, r["latency_us"]["p50"]) > TAIL_RATIO
+                ]
+            )
+            or "none"
+        )
+    )
     blocked = http["runs"]["blocked_submit"]
     lines.append(
         f"baseline {http['baseline_requests_per_s']:.0f} req/s "

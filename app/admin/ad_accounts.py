@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import String, literal, or_, select, union_all
 from sqlmodel import Session, col
 
 from app import audit, inputs
@@ -233,14 +233,23 @@ def standing_facts(
     db: Session, account_id: str
 ) -> tuple[frozenset[str], Mapping[str, frozenset[str]]]:
     """The countries the page is authorized in and the disclaimer texts per country (checks)."""
-    countries = db.scalars(
-        select(col(PageAuthorization.country)).where(
-            col(PageAuthorization.ad_account_id) == account_id,
-            col(PageAuthorization.revoked_at).is_(None),
-        )
-    ).all()
-    texts = _disclaimers_by_country(db, [account_id]).get(account_id, {})
-    return frozenset(countries), {c: frozenset(d.text for d in ds) for c, ds in texts.items()}
+    # One statement, not two: the checks read this on every evaluation of a checklist.
+    authorized = select(col(PageAuthorization.country), literal(None, String).label("text")).where(
+        col(PageAuthorization.ad_account_id) == account_id,
+        col(PageAuthorization.revoked_at).is_(None),
+    )
+    registered = select(col(RegisteredDisclaimer.country), col(RegisteredDisclaimer.text)).where(
+        col(RegisteredDisclaimer.ad_account_id) == account_id,
+        col(RegisteredDisclaimer.removed_at).is_(None),
+    )
+    countries: set[str] = set()
+    texts: dict[str, set[str]] = defaultdict(set)
+    for country, text in db.execute(union_all(authorized, registered)):
+        if text is None:
+            countries.add(country)
+        else:
+            texts[country].add(text)
+    return frozenset(countries), {c: frozenset(t) for c, t in texts.items()}
 
 
 def standing_facts_of(

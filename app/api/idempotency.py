@@ -1,13 +1,18 @@
 """Idempotency keys (draft-ietf-httpapi-idempotency-key-header): a retried POST is answered,
 not executed again.
 
-``begin`` claims the key in a short transaction of its own, so that concurrent
-duplicates race for one primary key: exactly one runs; the others find the key in
-progress (409) or, once it is done, replay its answer. A successful answer is stored
-in the same transaction as the change it reports (``finish``), so a crash can never
-leave a change without its answer or an answer without its change; an error answer
-is stored after the request's rollback. A claim whose request died is taken over once
-its lock has run out. Keys expire after ``IDEMPOTENCY_TTL_HOURS`` (24 h at least).
+The key is claimed in the request's own write transaction, and the answer is stored
+in it: the claim, the change (or the refusal and its audit event) and the answer
+commit together, so a crash can never leave a change without its answer, an answer
+without its change, or a claim without either. Concurrent duplicates race for one
+primary key: the first inserts it; on PostgreSQL the others wait on the key's index
+until it commits and then replay its answer, on SQLite they queue for the write lock
+and find the answer. The view runs inside a savepoint: a refused request's partial
+changes are undone, its refusal, the refusal's audit event and the stored answer
+are committed (one transaction, where a blocked submit once took four). A key still
+marked in progress (written by an earlier version, which claimed keys in a
+transaction of their own) answers 409 until its lock runs out, and is then taken
+over. Keys expire after ``IDEMPOTENCY_TTL_HOURS`` (24 h at least).
 """
 
 from __future__ import annotations
@@ -21,8 +26,9 @@ from functools import wraps
 from typing import Any, TypeVar, get_type_hints
 
 from flask import current_app, request
-from sqlalchemy import delete
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import delete, select, tuple_, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, col
 from werkzeug.wrappers import Response
 
@@ -30,7 +36,7 @@ from app import audit
 from app.api import bp
 from app.api.auth import caller
 from app.api.problems import MEDIA_TYPE, ApiProblem
-from app.db import get_session, transaction
+from app.db import get_session
 from app.models import IdempotencyKey, utcnow
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -53,89 +59,94 @@ def fingerprint() -> str:
     return hashlib.sha256(f"{request.method} {request.path}\n{canonical}".encode()).hexdigest()
 
 
-def begin(token_id: int, key: str, print_: str, now: datetime | None = None) -> Replay | None:
-    """Claim ``key`` for this request; a Replay when it was answered already.
+def begin(
+    db: Session, token_id: int, key: str, print_: str, now: datetime | None = None
+) -> Replay | None:
+    """Claim ``key`` for this request in ``db``'s transaction; a Replay when it was answered
+    already.
 
     Raises ApiProblem 409 while another request holds it, 422 when it was used for
     another request.
     """
     now = now or utcnow()
     ttl = timedelta(hours=max(24, int(current_app.config["IDEMPOTENCY_TTL_HOURS"])))
-    for _ in range(3):
-        with transaction(write=True) as db:
-            # Forget expired keys on the way (the index on expires_at keeps this cheap).
-            db.execute(delete(IdempotencyKey).where(col(IdempotencyKey.expires_at) < now))
-            row = db.get(IdempotencyKey, (token_id, key), with_for_update=True)
-            if row is None:
-                db.add(
-                    IdempotencyKey(
-                        token_id=token_id,
-                        key=key,
-                        fingerprint=print_,
-                        created_at=now,
-                        expires_at=now + ttl,
-                        locked_until=now + timedelta(seconds=LOCK_SECONDS),
-                    )
-                )
-                try:
-                    db.flush()
-                except IntegrityError:
-                    db.rollback()
-                    continue  # a concurrent duplicate inserted it first: look again
-                return None
-            if row.fingerprint != print_:
-                raise ApiProblem(
-                    "idempotency-key-reused",
-                    "this Idempotency-Key was used with another request; use a new key",
-                )
-            if row.status_code is not None and row.response_body is not None:
-                return Replay(row.status_code, row.response_body, row.location)
-            if row.locked_until is not None and row.locked_until > now:
-                raise ApiProblem(
-                    "idempotency-in-progress",
-                    "the first request with this key is still running; retry later",
-                    headers={"Retry-After": "1"},
-                )
-            # The request that claimed the key died before answering: take it over.
-            row.locked_until = now + timedelta(seconds=LOCK_SECONDS)
-            db.add(row)
-            return None
-    raise ApiProblem("idempotency-in-progress", "the key is contended; retry later")
+    _forget_expired(db, now)
+    claim = {
+        "token_id": token_id,
+        "key": key,
+        "fingerprint": print_,
+        "created_at": now,
+        "expires_at": now + ttl,
+        "locked_until": now + timedelta(seconds=LOCK_SECONDS),
+    }
+    # ON CONFLICT DO NOTHING: a new key costs one statement, and a concurrent duplicate's
+    # uncommitted claim is waited for (PostgreSQL) instead of failing the transaction.
+    insert = sqlite_insert if db.get_bind().dialect.name == "sqlite" else pg_insert
+    claimed = db.execute(
+        insert(IdempotencyKey)
+        .values(claim)
+        .on_conflict_do_nothing()
+        .returning(col(IdempotencyKey.token_id))
+    ).first()
+    if claimed is not None:
+        return None
+    row = db.get(IdempotencyKey, (token_id, key), with_for_update=True, populate_existing=True)
+    if row is None:  # claimed, answered and expired between the two statements
+        raise ApiProblem("idempotency-in-progress", "the key is contended; retry later")
+    if row.fingerprint != print_:
+        raise ApiProblem(
+            "idempotency-key-reused",
+            "this Idempotency-Key was used with another request; use a new key",
+        )
+    if row.status_code is not None and row.response_body is not None:
+        return Replay(row.status_code, row.response_body, row.location)
+    if row.locked_until is not None and row.locked_until > now:
+        raise ApiProblem(
+            "idempotency-in-progress",
+            "the first request with this key is still running; retry later",
+            headers={"Retry-After": "1"},
+        )
+    # The request that claimed the key died before answering: take it over.
+    row.locked_until = now + timedelta(seconds=LOCK_SECONDS)
+    db.add(row)
+    db.flush()
+    return None
+
+
+def _forget_expired(db: Session, now: datetime) -> None:
+    # On the way (the index on expires_at keeps this cheap). Rows another request is
+    # deleting right now are skipped, not waited for: the claim's transaction lasts the
+    # whole request, and unrelated requests must not queue behind each other here.
+    expired = (
+        select(col(IdempotencyKey.token_id), col(IdempotencyKey.key))
+        .where(col(IdempotencyKey.expires_at) < now)
+        .with_for_update(skip_locked=True)
+    )
+    db.execute(
+        delete(IdempotencyKey).where(
+            tuple_(col(IdempotencyKey.token_id), col(IdempotencyKey.key)).in_(expired)
+        )
+    )
 
 
 def finish(
     db: Session, token_id: int, key: str, status: int, body: Any, location: str | None
 ) -> None:
-    """Store the answer in ``db``'s transaction (the change's own, for a success)."""
-    row = db.get(IdempotencyKey, (token_id, key))
-    if row is None:  # purged meanwhile (its TTL passed): nothing to keep
-        return
-    row.status_code = status
-    row.response_body = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
-    row.location = location
-    row.locked_until = None
-    db.add(row)
-    db.flush()
+    """Store the answer in ``db``'s transaction (the change's own, or the refusal's).
 
-
-def finish_apart(token_id: int, key: str, status: int, body: str, location: str | None) -> None:
-    """Store an error answer after the request's own transaction rolled back, together with
-    the request's deferred audit events (the refusal it answers): one write, not two."""
-    with transaction(write=True) as db:
-        finish(db, token_id, key, status, body, location)
-        audit.write(db, audit.pop_deferred())
-
-
-def release(token_id: int, key: str) -> None:
-    """Forget a claim whose request failed unexpectedly, so that a retry runs it again."""
-    with transaction(write=True) as db:
-        db.execute(
-            delete(IdempotencyKey).where(
-                col(IdempotencyKey.token_id) == token_id,
-                col(IdempotencyKey.key) == key,
-                col(IdempotencyKey.status_code).is_(None),
-            )
+    One UPDATE, without loading the row (a key purged meanwhile, its TTL passed, is
+    simply not there to keep an answer)."""
+    db.execute(
+        update(IdempotencyKey)
+        .where(col(IdempotencyKey.token_id) == token_id, col(IdempotencyKey.key) == key)
+        .values(
+            status_code=status,
+            response_body=body if isinstance(body, str) else json.dumps(body, ensure_ascii=False),
+            location=location,
+            locked_until=None,
         )
+        .execution_options(synchronize_session=False)
+    )
 
 
 class _Stored(Exception):
@@ -155,9 +166,8 @@ def idempotent(view: F) -> F:
         if not key:
             return view(*args, **kwargs)
         token_id = caller().token_id
-        # The claim runs in its own transaction: nothing of the request's may be open yet.
-        get_session().commit()
-        replay = begin(token_id, key, fingerprint())
+        db = get_session()
+        replay = begin(db, token_id, key, fingerprint())
         if replay is not None:
             headers = {"Idempotent-Replayed": "true"}
             if replay.location:
@@ -166,18 +176,21 @@ def idempotent(view: F) -> F:
                 raise _Stored(Response(replay.body, replay.status, headers, mimetype=MEDIA_TYPE))
             return json.loads(replay.body), replay.status, headers
         try:
-            model, status, headers = view(*args, **kwargs)
+            with db.begin_nested():  # a refusal undoes the view's changes, not the claim
+                model, status, headers = view(*args, **kwargs)
         except ApiProblem as problem:
-            get_session().rollback()
             body = json.dumps(problem.body(), ensure_ascii=False)
-            finish_apart(token_id, key, problem.status, body, None)
+            finish(db, token_id, key, problem.status, body, None)
+            # The refusal's audit events (deferred by the view) go with the answer; the
+            # request ends in an error, which would roll back: commit here.
+            audit.write(db, audit.pop_deferred())
+            db.commit()
             raise
         except BaseException:
-            get_session().rollback()
-            release(token_id, key)
+            db.rollback()  # the claim with it: a retry runs the request again
             raise
         body = model.model_dump_json()
-        finish(get_session(), token_id, key, status, body, headers.get("Location"))
+        finish(db, token_id, key, status, body, headers.get("Location"))
         return model, status, headers
 
     # Resolved now, in the view's module: the contract (spectree) evaluates the annotations

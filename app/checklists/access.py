@@ -16,7 +16,7 @@ from sqlalchemy import ColumnElement, Select, String, cast, select
 from sqlmodel import Session, col
 
 from app import audit
-from app.models import Checklist, Role, User
+from app.models import AdAccount, Checklist, Role, User
 
 # The largest id a checklist can have (a 32-bit column): a larger one is simply not found.
 MAX_ID = 2**31 - 1
@@ -50,17 +50,30 @@ def visible(person: User) -> Select[Any]:
     return query
 
 
+_LOAD = (
+    select(Checklist, User, AdAccount)
+    .join(User, col(User.id) == col(Checklist.owner_id))
+    .outerjoin(AdAccount, col(AdAccount.id) == col(Checklist.ad_account_id))
+)
+
+
 def load(db: Session, checklist_id: int, person: User, *, for_update: bool = False) -> Checklist:
     """The checklist if ``person`` may see it (locked for the request with ``for_update``);
     else NotVisible, and a probe of another's checklist is audited."""
     if not 0 < checklist_id <= MAX_ID:
         raise NotVisible(checklist_id)
-    query = select(Checklist).where(col(Checklist.id) == checklist_id)
+    # The owner and the ad account come with it, in one statement: every reader needs them
+    # (the checks, the answer), and a later ``db.get`` finds them in the session.
+    query = _LOAD.where(col(Checklist.id) == checklist_id)
     if for_update:
-        query = query.with_for_update()
-    checklist = db.scalars(query).first()
-    if checklist is None:
+        query = query.with_for_update(of=Checklist)  # not the joined rows
+    row = db.execute(query).first()
+    if row is None:
         raise NotVisible(checklist_id)
+    checklist: Checklist = row[0]
+    # The session's identity map holds unchanged rows weakly: keep the owner and the account
+    # alive for the session, or they are gone (and read again) by the time a check asks.
+    db.info.setdefault("adgate.loaded_with_checklists", []).append(row[1:])
     if not sees(person, checklist):
         audit.defer(
             "access.forbidden",

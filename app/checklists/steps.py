@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 
@@ -84,10 +84,10 @@ def message(result: CheckResult) -> str:
 def text(code: str, params: Mapping[str, str], fallback: str = "") -> str:
     """The text of a check's ``code`` in the response's language: the one text per code, for
     the pages and the API alike. A code without one is an error (see :func:`unknown`)."""
-    texts = catalogue(params)
-    if code not in texts:
+    made = _texts(params).get(code)
+    if made is None:
         return unknown(code, fallback)
-    return texts[code]
+    return str(made())
 
 
 def unknown(code: str, fallback: str) -> str:
@@ -101,113 +101,125 @@ def unknown(code: str, fallback: str) -> str:
 
 def catalogue(params: Mapping[str, str]) -> dict[str, str]:
     """Every check code's text in the response's language, filled with ``params``."""
+    return {code: str(made()) for code, made in _texts(params).items()}
+
+
+def _texts(params: Mapping[str, str]) -> dict[str, Callable[[], object]]:
+    """Every check code's text, each made only when asked for: a response shows a few of
+    the codes, and translating all of them for each step was half a checklist read."""
     p = dict(params)
     for amount in ("amount", "minimum"):
         if amount in p:
             p[amount] = format_amount(p[amount])
-    texts = {
-        "two_factor.adgate_totp_off": _("The owner has no two-factor authentication in adgate."),
-        "two_factor.facebook_not_attested": _(
+    texts: dict[str, Callable[[], object]] = {
+        "two_factor.adgate_totp_off": lambda: _(
+            "The owner has no two-factor authentication in adgate."
+        ),
+        "two_factor.facebook_not_attested": lambda: _(
             "Not yet confirmed that two-factor authentication is on for the Facebook account."
         ),
-        "two_factor.ok": _("On in adgate, and confirmed for the Facebook account."),
-        "identity.no_countries": _("The ad has no target country."),
-        "identity.expired": _(
+        "two_factor.ok": lambda: _("On in adgate, and confirmed for the Facebook account."),
+        "identity.no_countries": lambda: _("The ad has no target country."),
+        "identity.expired": lambda: _(
             "The identity verification for %(countries)s has expired.", **_only(p, "countries")
         ),
-        "identity.missing": _(
+        "identity.missing": lambda: _(
             "No valid identity document issued by %(countries)s has been verified.",
             **_only(p, "countries"),
         ),
-        "identity.ok": _("Verified for %(countries)s.", **_only(p, "countries")),
-        "classification.missing": _("The ad is not classified yet."),
-        "classification.topics_missing": _("A social-issue ad must name at least one topic."),
-        "classification.justification_missing": _(
+        "identity.ok": lambda: _("Verified for %(countries)s.", **_only(p, "countries")),
+        "classification.missing": lambda: _("The ad is not classified yet."),
+        "classification.topics_missing": lambda: _(
+            "A social-issue ad must name at least one topic."
+        ),
+        "classification.justification_missing": lambda: _(
             "adgate finds this text political: a classification as none needs a justification."
         ),
-        "classification.sign_off_pending": _(
+        "classification.sign_off_pending": lambda: _(
             "A reviewer must sign off the justification for classifying this ad as none."
         ),
-        "classification.ok": _("Classified."),
-        "disclaimer.missing": _disclaimer_missing(p.get("missing", "")),
-        "disclaimer.not_registered": _(
+        "classification.ok": lambda: _("Classified."),
+        "disclaimer.missing": lambda: _disclaimer_missing(p.get("missing", "")),
+        "disclaimer.not_registered": lambda: _(
             "“%(text)s” is not registered at Meta for %(countries)s. Registered there: "
             "%(registered)s.",
             **_only(p, "text", "countries", "registered"),
         ),
-        "disclaimer.ok": _(
+        "disclaimer.ok": lambda: _(
             "“%(text)s” is registered at Meta for every target country.", **_only(p, "text")
         ),
-        "disclaimer.not_required": _("A non-political ad needs no disclaimer."),
-        "jurisdiction.unclassified": _("Depends on the classification."),
-        "jurisdiction.no_countries": _("Choose at least one target country."),
-        "jurisdiction.refused": _(
+        "disclaimer.not_required": lambda: _("A non-political ad needs no disclaimer."),
+        "jurisdiction.unclassified": lambda: _("Depends on the classification."),
+        "jurisdiction.no_countries": lambda: _("Choose at least one target country."),
+        "jurisdiction.refused": lambda: _(
             "Cannot run in %(countries)s: such ads are refused there since %(since)s "
             "(%(reference)s).",
             countries=country_names(p.get("countries", "")),
             since=", ".join(day(d) for d in p.get("since", "").split(", ") if d),
             reference=reference_of(p, short=True),
         ),
-        "jurisdiction.unknown_country": _(
+        "jurisdiction.unknown_country": lambda: _(
             "adgate has no rules for %(countries)s; such ads are not sent.", **_only(p, "countries")
         ),
-        "jurisdiction.ok": _("Allowed in %(countries)s.", **_only(p, "countries")),
-        "standing.unknown_ad_account": _(
+        "jurisdiction.ok": lambda: _("Allowed in %(countries)s.", **_only(p, "countries")),
+        "standing.unknown_ad_account": lambda: _(
             "The ad account %(ad_account)s is not registered in adgate.", **_only(p, "ad_account")
         ),
-        "standing.page_mismatch": _(
+        "standing.page_mismatch": lambda: _(
             "The ad account %(ad_account)s is registered for page %(registered_page)s, "
             "not %(page)s.",
             **_only(p, "ad_account", "registered_page", "page"),
         ),
-        "standing.not_eligible": _(
+        "standing.not_eligible": lambda: _(
             "The ad account lost its eligibility for political ads after %(violations)s "
             "violation(s).",
             **_only(p, "violations"),
         ),
-        "standing.not_authorized": _(
+        "standing.not_authorized": lambda: _(
             "Page %(page)s is not recorded as authorized at Meta for political and social-issue "
             "ads in %(countries)s.",
             **_only(p, "page", "countries"),
         ),
-        "standing.meta_not_authorized": _(
+        "standing.meta_not_authorized": lambda: _(
             "Meta answers that page %(page)s has not authorized the ad account %(ad_account)s for "
             "political and social-issue ads.",
             **_only(p, "page", "ad_account"),
         ),
-        "standing.authorized": _(
+        "standing.authorized": lambda: _(
             "In good standing; page %(page)s is authorized at Meta in %(countries)s.",
             **_only(p, "page", "countries"),
         ),
-        "standing.ok": _("In good standing."),
-        "budget.ok": _(
+        "standing.ok": lambda: _("In good standing."),
+        "budget.ok": lambda: _(
             "%(kind)s of %(amount)s %(currency)s.",
             kind=str(BUDGET_LABELS.get(p.get("type", ""), "?")),
             **_only(p, "amount", "currency"),
         ),
-        "budget.below_minimum": _(
+        "budget.below_minimum": lambda: _(
             "The budget is below Meta's minimum of %(minimum)s %(currency)s.",
             **_only(p, "minimum", "currency"),
         ),
-        "budget.currency_unknown": _("The ad account's currency is not recorded in adgate."),
-        "budget.end_missing": _("A lifetime budget needs an end time."),
-        "budget.end_before_start": _("The end is before the start."),
-        "budget.end_passed": _("The end time has passed or is less than an hour away."),
-        "budget.too_short": _("The ad must run for more than 24 hours."),
-        "budget.amount_invalid": _("The budget must be a positive amount."),
-        "budget.placements_missing": _("Choose at least one placement."),
-        "budget.placements_repeated": _("Name each placement once."),
-        "budget.naive_time": _("Give the time with its time zone."),
-        "approval.not_required": _("Four-eyes approval is turned off."),
-        "approval.missing": _("No reviewer has approved this ad yet."),
-        "approval.self_approved": _("The owner cannot approve their own ad."),
-        "approval.stale": _("The ad changed after it was approved."),
-        "approval.not_submitted": _(
+        "budget.currency_unknown": lambda: _(
+            "The ad account's currency is not recorded in adgate."
+        ),
+        "budget.end_missing": lambda: _("A lifetime budget needs an end time."),
+        "budget.end_before_start": lambda: _("The end is before the start."),
+        "budget.end_passed": lambda: _("The end time has passed or is less than an hour away."),
+        "budget.too_short": lambda: _("The ad must run for more than 24 hours."),
+        "budget.amount_invalid": lambda: _("The budget must be a positive amount."),
+        "budget.placements_missing": lambda: _("Choose at least one placement."),
+        "budget.placements_repeated": lambda: _("Name each placement once."),
+        "budget.naive_time": lambda: _("Give the time with its time zone."),
+        "approval.not_required": lambda: _("Four-eyes approval is turned off."),
+        "approval.missing": lambda: _("No reviewer has approved this ad yet."),
+        "approval.self_approved": lambda: _("The owner cannot approve their own ad."),
+        "approval.stale": lambda: _("The ad changed after it was approved."),
+        "approval.not_submitted": lambda: _(
             "What would be sent differs from what was approved and submitted."
         ),
-        "approval.ok": _("Approved by a reviewer."),
+        "approval.ok": lambda: _("Approved by a reviewer."),
     }
-    return {code: str(t) for code, t in texts.items()}
+    return texts
 
 
 def _only(params: dict[str, str], *names: str) -> dict[str, str]:
