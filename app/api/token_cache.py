@@ -25,6 +25,7 @@ that writing ``last_used_at`` or reading the owner's role works as on rows just 
 from __future__ import annotations
 
 import copy
+import secrets
 import threading
 import time
 from collections import OrderedDict
@@ -83,6 +84,10 @@ class _Entry:
     owner: dict[str, Any]
 
 
+def _start() -> int:
+    return secrets.randbelow(2**62)
+
+
 class TokenCache:
     """The process's cache of token rows and owners, and the generation counter in Redis."""
 
@@ -100,18 +105,26 @@ class TokenCache:
         return self.seconds > 0 and self.size > 0
 
     def generation(self) -> int | None:
-        """The counter's value (0 before the first change), or None when Redis is away."""
+        """The counter's value, or None when Redis is away."""
         try:
             value: bytes | None = self.client.get(self.key)  # type: ignore[assignment]
+            if value is None:
+                # A Redis without the key (new, or restarted without persistence) starts at a
+                # random value: counting up from 0 again could meet an entry's old generation.
+                self.client.set(self.key, _start(), nx=True)
+                value = self.client.get(self.key)  # type: ignore[assignment]
         except redis.RedisError:
             current_app.logger.warning("token cache: Redis unreachable, reading the database")
             return None
-        return int(value) if value is not None else 0
+        return int(value) if value is not None else None
 
     def bump(self) -> int:
         """Make every process's entries old; raises ``redis.RedisError`` when Redis is away."""
-        value: int = self.client.incr(self.key)  # type: ignore[assignment]
-        return value
+        pipe = self.client.pipeline(transaction=True)
+        pipe.set(self.key, _start(), nx=True)  # see generation()
+        pipe.incr(self.key)
+        _, value = pipe.execute()
+        return int(value)
 
     def find(self, db: Session, secret: str) -> tuple[ApiToken, User] | None:
         """``tokens.find``, answered from the cache while its generation is current."""

@@ -315,3 +315,17 @@ def test_a_change_in_one_process_is_refused_by_anothers_cache_on_its_next_reques
         ).one()
         assert row.revoked_at is None
     assert status_on(server, api.reviewer.token) == 401
+
+
+def test_a_redis_that_lost_the_counter_starts_it_where_no_entry_was_filled(api: ApiCast) -> None:
+    api.auditor.get("/checklists/999999")  # cached under the current generation
+    before = generation(api.app)
+    cache = cache_of(api.app)
+    cache.client.delete(cache.key)  # a restart without persistence
+    cache.bump()
+    cache.bump()  # counting up from nothing again would reach small numbers
+    after = generation(api.app)
+    assert after not in (before, 2)
+    with counting(api.app) as counted:
+        assert api.auditor.get("/checklists/999999").status_code == 404
+    assert [s for s in counted.of("SELECT") if "FROM api_token" in s]
