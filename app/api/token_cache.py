@@ -50,6 +50,7 @@ EXTENSION = "adgate.token_cache"
 # session.info: this transaction changed what a token check reads; and which cache to tell.
 _CHANGED = "adgate.token_cache.changed"
 _CACHE = "adgate.token_cache.cache"
+_COMMITTING = "adgate.token_cache.committing"  # the outer transaction's, not a savepoint's
 # Columns whose change does not make a cached row wrong: a token's use is recorded once a
 # minute, and the cache records it on its own copy (``remember_use``).
 IGNORED: Mapping[type[Any], frozenset[str]] = {ApiToken: frozenset({"last_used_at"})}
@@ -232,7 +233,7 @@ def _note(session: OrmSession) -> None:
 @event.listens_for(OrmSession, "after_flush")
 def _after_flush(session: OrmSession, _context: Any) -> None:
     # Still the state before the flush here: new, dirty, deleted and each attribute's history.
-    if not session.info.get(_CHANGED) and _touches_tokens(session):
+    if not session.info.get(_CHANGED) and current() is not None and _touches_tokens(session):
         _note(session)
 
 
@@ -247,8 +248,11 @@ def _bulk(state: ORMExecuteState) -> None:
 
 @event.listens_for(OrmSession, "before_commit")
 def _before_commit(session: OrmSession) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint's release: the outer transaction's commit bumps
+    session.info[_COMMITTING] = True
     # The commit flushes after this hook: look at what is still pending too.
-    if not session.info.get(_CHANGED) and _touches_tokens(session):
+    if not session.info.get(_CHANGED) and current() is not None and _touches_tokens(session):
         _note(session)
     cache: TokenCache | None = session.info.get(_CACHE)
     if session.info.get(_CHANGED) and cache is not None:
@@ -263,6 +267,8 @@ def _before_commit(session: OrmSession) -> None:
 
 @event.listens_for(OrmSession, "after_commit")
 def _after_commit(session: OrmSession) -> None:
+    if not session.info.pop(_COMMITTING, False):
+        return  # a savepoint's release: the outer transaction is still open
     cache: TokenCache | None = session.info.pop(_CACHE, None)
     if session.info.pop(_CHANGED, False) and cache is not None:
         try:
@@ -277,5 +283,5 @@ def _after_commit(session: OrmSession) -> None:
 @event.listens_for(OrmSession, "after_transaction_end")
 def _after_transaction_end(session: OrmSession, transaction: SessionTransaction) -> None:
     if transaction.parent is None:  # the whole transaction ended (rolled back, or committed)
-        session.info.pop(_CHANGED, None)
-        session.info.pop(_CACHE, None)
+        for key in (_CHANGED, _CACHE, _COMMITTING):
+            session.info.pop(key, None)

@@ -329,3 +329,21 @@ def test_a_redis_that_lost_the_counter_starts_it_where_no_entry_was_filled(api: 
     with counting(api.app) as counted:
         assert api.auditor.get("/checklists/999999").status_code == 404
     assert [s for s in counted.of("SELECT") if "FROM api_token" in s]
+
+
+def test_a_savepoint_released_inside_a_transaction_bumps_only_with_its_commit(
+    api: ApiCast,
+) -> None:
+    # The blocked submit runs its view in a savepoint: releasing one commits nothing yet.
+    assert token_status(api.app, api.auditor.token) == 404  # its use recorded, and cached
+    before = generation(api.app)
+    with api.app.app_context(), transaction() as db:
+        user = find_user(db, "auditor@example.org")
+        assert user is not None
+        with db.begin_nested():
+            user.active = False
+            db.add(user)
+        assert generation(api.app) == before
+        assert token_status(api.app, api.auditor.token) == 404  # not committed: still valid
+    assert generation(api.app) == before + 2
+    assert token_status(api.app, api.auditor.token) == 401
