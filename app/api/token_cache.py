@@ -162,13 +162,8 @@ class TokenCache:
         """The token's use was recorded: keep the copy in step, so it is not recorded again."""
         with self._lock:
             entry = self._entries.get(token_hash)
-            if entry is not None:
-                entry.token["last_used_at"] = when
-
-    def clear(self) -> None:
-        """Forget every entry (tests)."""
-        with self._lock:
-            self._entries.clear()
+            if entry is not None:  # a new dict: a hit may be copying the old one
+                entry.token = {**entry.token, "last_used_at": when}
 
 
 def redis_url(storage_uri: str) -> str | None:
