@@ -52,7 +52,8 @@ def redis_prefix() -> Iterator[str]:
     prefix = f"test-{uuid.uuid4().hex[:16]}"
     yield prefix
     client = redis.Redis.from_url(REDIS_URL)
-    keys = list(client.scan_iter(f"{prefix}*"))
+    # The counter's key, and the limiter's (LIMITS:LIMITER/<prefix>/…).
+    keys = list(client.scan_iter(f"*{prefix}*"))
     if keys:
         client.delete(*keys)
 
