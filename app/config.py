@@ -120,6 +120,12 @@ DEFAULTS: dict[str, Any] = {
     "LOGIN_RATE_LIMIT": "30 per minute;300 per hour",
     # memory:// counts per process; several processes share redis://host:6379.
     "RATELIMIT_STORAGE_URI": "memory://",
+    # Where that is a Redis, each process keeps API tokens and their owners this long (0: not
+    # at all) and this many of them, and Redis holds the counter that revokes every process's
+    # copies at once (app.api.token_cache). memory:// keeps no such cache.
+    "TOKEN_CACHE_SECONDS": 10.0,
+    "TOKEN_CACHE_SIZE": 1024,
+    "TOKEN_CACHE_GENERATION_KEY": "adgate:token-cache:generation",
     # Per API token (per client address without a valid token), Flask-Limiter syntax.
     "API_RATE_LIMIT": "600 per minute;20000 per day",
     # How long an Idempotency-Key and its answer are kept (never less than 24 hours).

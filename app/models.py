@@ -251,6 +251,8 @@ class AuditCheckpoint(SQLModel, table=True):
     """
 
     __tablename__ = "audit_checkpoint"
+    # The newest checkpoint's time: an auditor's inbox, on every page.
+    __table_args__ = (Index("ix_audit_checkpoint_taken_at", "taken_at"),)
 
     seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
     head: str = Field(sa_column=Column(String(64), nullable=False))
@@ -645,7 +647,13 @@ class Comment(SQLModel, table=True):
     changes with its reason. Never edited or deleted: the thread is part of the record."""
 
     __tablename__ = "comment"
-    __table_args__ = (CheckConstraint("kind IN ('comment', 'change_request')", name="kind"),)
+    __table_args__ = (
+        CheckConstraint("kind IN ('comment', 'change_request')", name="kind"),
+        # The latest change request of each of a manager's drafts (the inbox, on every page).
+        Index("ix_comment_checklist_kind", "checklist_id", "kind", "id"),
+        # …and whether its owner answered since: a probe per draft, not the newer comments.
+        Index("ix_comment_checklist_author", "checklist_id", "author_id", "id"),
+    )
 
     id: int | None = Field(default=None, primary_key=True)
     checklist_id: int = Field(

@@ -32,10 +32,12 @@ def init_app(app: Flask) -> None:
         images,
         spec,
         submissions,
+        token_cache,
     )
 
     csrf.exempt(bp)
     app.register_blueprint(bp)
+    token_cache.init_app(app)
     spec.init_app(app)
     app.cli.add_command(cli.tokens_cli)
 

@@ -16,7 +16,7 @@ from flask import current_app, g, request
 from flask_limiter.util import get_remote_address
 
 from app import audit
-from app.api import bp, tokens
+from app.api import bp, token_cache, tokens
 from app.api.problems import ApiProblem
 from app.auth import limiter
 from app.auth.accounts import awaits_confirmation
@@ -104,8 +104,8 @@ def authenticate() -> Caller | None:
     if secret is None:
         g.api_auth_problem = "missing"
         return None
-    db, now = get_session(), utcnow()
-    token, owner = tokens.find(db, secret) or (None, None)
+    db, now, cache = get_session(), utcnow(), token_cache.current()
+    token, owner = (cache.find(db, secret) if cache else tokens.find(db, secret)) or (None, None)
     problem = tokens.problem_with(token, owner, now)
     if problem is not None:
         g.api_auth_problem = problem
@@ -123,6 +123,8 @@ def authenticate() -> Caller | None:
             db.add(token)
         else:
             _touch(found.token_id)
+        if cache is not None:
+            cache.remember_use(token.token_hash, now)
     return found
 
 

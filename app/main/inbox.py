@@ -172,29 +172,36 @@ def changes_requested(db: Session, user: User) -> list[Item]:
     """The owner's ads a reviewer sent back with a reason that is still open: the ad has not
     changed since and its owner has not answered in the conversation (the rule of
     ``app.reviews.conversation.open_change_request``, for all the owner's ads at once)."""
+    # Per draft of the owner, through ix_comment_checklist_kind: never all change requests.
     latest = (
-        select(col(Comment.checklist_id), func.max(col(Comment.id)).label("last"))
-        .where(col(Comment.kind) == CommentKind.CHANGE_REQUEST.value)
-        .group_by(col(Comment.checklist_id))
-        .subquery()
+        select(func.max(col(Comment.id)))
+        .where(
+            col(Comment.checklist_id) == col(Checklist.id),
+            col(Comment.kind) == CommentKind.CHANGE_REQUEST.value,
+        )
+        .correlate(Checklist)
+        .scalar_subquery()
+    )
+    # The owner's last word, through ix_comment_checklist_author: one probe per draft (a NOT
+    # EXISTS of a newer comment let PostgreSQL read every comment newer than the request).
+    answered = (
+        select(func.max(col(Comment.id)))
+        .where(
+            col(Comment.checklist_id) == col(Checklist.id),
+            col(Comment.author_id) == col(Checklist.owner_id),
+        )
+        .correlate(Checklist)
+        .scalar_subquery()
     )
     request = Comment.__table__.alias("request")  # type: ignore[attr-defined]
-    answer = Comment.__table__.alias("answer")  # type: ignore[attr-defined]
     rows = db.execute(
         select(Checklist, request.c.body)
-        .join(latest, latest.c.checklist_id == col(Checklist.id))
-        .join(request, request.c.id == latest.c.last)
+        .join(request, request.c.id == latest)
         .where(
             col(Checklist.owner_id) == user.id,
             col(Checklist.state) == State.DRAFT.value,
             request.c.checklist_version == col(Checklist.version),
-            ~select(answer.c.id)
-            .where(
-                answer.c.checklist_id == col(Checklist.id),
-                answer.c.author_id == col(Checklist.owner_id),
-                answer.c.id > request.c.id,
-            )
-            .exists(),
+            func.coalesce(answered, 0) < request.c.id,
         )
         .order_by(col(Checklist.id))
     ).all()
