@@ -31,6 +31,7 @@ from facebook_business.api import FacebookAdsApi, FacebookSession  # type: ignor
 from facebook_business.exceptions import FacebookRequestError  # type: ignore[import-untyped]
 
 from app.sandbox.server import create_sandbox_app, redact
+from app.sandbox.usage import Budget
 from tests.conftest import png
 from tests.sandbox.conftest import RunningSandbox, StartSandbox
 
@@ -971,3 +972,15 @@ def test_with_an_app_secret_every_call_needs_the_proof(
     wrong.GRAPH = sandbox.url
     error = refused(lambda: account(FacebookAdsApi(wrong, api_version="v26.0")).api_get())
     assert error.api_error_code() == 100
+
+
+def test_without_a_tier_nothing_is_reported_as_spent() -> None:
+    # What is never refused is not reported as used up either: a client reading 100 % would
+    # pause an account that no limit blocks. With a tier, the same calls count.
+    heavy = {"act_1001": 100_000}
+    for tier, limited in ((None, False), ("standard", True)):
+        budget = Budget(tier)
+        budget.count(heavy, 1000.0)
+        assert (budget.admit(["act_1001"], 1000.5) is not None) is limited, tier
+        case = json.loads(budget.headers(["act_1001"], 1000.5)["X-Business-Use-Case-Usage"])
+        assert (case["1001"][0]["call_count"] == 100) is limited, tier
