@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
-import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
@@ -30,7 +28,7 @@ from app.db import alembic_config, transaction
 from app.models import ApiToken, User, utcnow
 from tests.api.conftest import ApiCast, token_status
 from tests.api.test_statements import counting
-from tests.app.test_deploy import CONFIG, GUNICORN, ROOT, START_WITHIN_SECONDS, Served
+from tests.app.test_deploy import GUNICORN, ROOT, Served, gunicorn
 from tests.conftest import AuthActions, csrf_token, make_test_app, require_or_skip
 
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -229,31 +227,8 @@ def server(app: Flask, database_url: str, tmp_path: Path, redis_prefix: str) -> 
         "GUNICORN_WORKERS": "1",
         "GUNICORN_THREADS": "2",
     }
-    process = subprocess.Popen(
-        [str(GUNICORN), "-c", str(CONFIG), "wsgi:app"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    served = Served(process)
-    reader = threading.Thread(target=served.read, daemon=True)
-    reader.start()
-    try:
-        served.listening.wait(START_WITHIN_SECONDS)
-        assert served.url, f"gunicorn did not start:\n{served.output}"
+    with gunicorn(env) as served:
         yield served
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=START_WITHIN_SECONDS)
-        finally:
-            if process.poll() is None:
-                process.kill()
-        reader.join(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
 
 
 def status_on(server: Served, secret: str) -> int:

@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
@@ -79,6 +80,14 @@ def served(database_url: str, tmp_path: Path) -> Iterator[Served]:
         "GUNICORN_WORKERS": "2",
         "GUNICORN_THREADS": "2",
     }
+    with gunicorn(env) as served:
+        yield served
+
+
+@contextmanager
+def gunicorn(env: dict[str, str]) -> Iterator[Served]:
+    """gunicorn -c docs/deploy/gunicorn.conf.py wsgi:app with ``env``, stopped on leaving
+    (SIGTERM, then SIGKILL after START_WITHIN_SECONDS)."""
     process = subprocess.Popen(
         [str(GUNICORN), "-c", str(CONFIG), "wsgi:app"],
         cwd=ROOT,
